@@ -1,0 +1,1 @@
+"""The pipeline's probes, one module per stage (installed as ``vkdoctor.probes``)."""

@@ -1,0 +1,3 @@
+from vkdoctor.cli import main
+
+raise SystemExit(main())
