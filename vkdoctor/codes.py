@@ -20,6 +20,10 @@ _KEBAB = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 # Modules that declare a CODES table; explain and the catalogue test read exactly these.
 CODE_MODULES: tuple[str, ...] = (
     "vkdoctor.runner",
+    "vkdoctor.manifests",
+    "vkdoctor.libcheck",
+    "vkdoctor.probes.loader_discovery",
+    "vkdoctor.probes.driver_enumeration",
 )
 
 
