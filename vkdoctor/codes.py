@@ -24,6 +24,7 @@ CODE_MODULES: tuple[str, ...] = (
     "vkdoctor.libcheck",
     "vkdoctor.probes.loader_discovery",
     "vkdoctor.probes.driver_enumeration",
+    "vkdoctor.probes.layer_enumeration",
 )
 
 
