@@ -16,6 +16,7 @@ from typing import Any
 from vkdoctor import distro, loaderlog
 from vkdoctor.codes import CodeInfo, code_table, make_finding
 from vkdoctor.env import Env
+from vkdoctor.environment import collect_environment
 from vkdoctor.libraries import check_file, default_library_dirs, ld_cache_entries, ld_library_path
 from vkdoctor.loaderenv import (
     KNOWN_BY_NAME,
@@ -252,7 +253,9 @@ def _stage(results: tuple[dict[str, Any], ...], stage: str) -> dict[str, Any] | 
 def run(ctx: ProbeContext) -> ProbeOutcome:
     env = ctx.env
     outcome = ProbeOutcome()
-    handle = ctx.start_child("vkdoctor.tasks.loader:loader_info", {"soname": LOADER_SONAME})
+    handle = ctx.start_child("vkdoctor.tasks.loader:loader_info", {"soname": ctx.options.loader})
+    scan = collect_environment(env)  # while the child loads the loader
+    outcome.environment = scan.facts
     copies = _copy_facts(env, _candidate_copies(env))
     settings = _settings_files(env)
     variables = related_variables(env)
@@ -261,7 +264,7 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
     loaded = _stage(child.results, "loaded")
     failed_open = _stage(child.results, "dlopen")
     facts: dict[str, Any] = {
-        "soname": LOADER_SONAME,
+        "soname": ctx.options.loader,
         "copies": copies,
         "variables": variables,
         "secure_execution": env.secure,
@@ -277,12 +280,13 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
             make_finding(
                 CODES,
                 code,
-                f"{LOADER_SONAME} cannot be loaded: {error}",
+                f"{ctx.options.loader} cannot be loaded: {error}",
                 evidence={"dlerror": error, "copies": copies, "child": child.state},
                 commands=[distro.reinstall_command("loader", env) if code == "loader-unloadable"
                           else distro.install_command("loader", env)],
             )
         )
+        outcome.findings += scan.findings
         return outcome
     version = parse_version(loaded.get("version") or "")
     facts.update(
@@ -306,6 +310,7 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
             )
         )
     outcome.findings += _enumeration_findings(child, version, facts)
+    outcome.findings += scan.findings
     return outcome
 
 

@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
     check.add_argument("--list-probes", action="store_true", help="list the probes and exit")
     check.add_argument("--no-color", action="store_true", help="plain output (NO_COLOR is honoured too)")
+    check.add_argument("--loader", metavar="PATH", default="libvulkan.so.1",
+                       help="diagnose this loader library instead of the one applications get by default")
     check.add_argument("--no-bisect", action="store_true", help="do not isolate culprits by re-running")
 
     explain = commands.add_parser("explain", help="explain a finding code")
@@ -135,6 +137,7 @@ def _check(args: argparse.Namespace) -> int:
     options = Options(
         timeout_s=args.timeout or Options().timeout_s,
         bisect=not args.no_bisect,
+        loader=args.loader,
     )
     partial = Report(tool_version=vkdoctor.__version__, created="")
     status = console.status("starting", spinner="dots") if console.is_terminal else None

@@ -21,6 +21,7 @@ _KEBAB = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 CODE_MODULES: tuple[str, ...] = (
     "vkdoctor.runner",
     "vkdoctor.manifests",
+    "vkdoctor.environment",
     "vkdoctor.libcheck",
     "vkdoctor.probes.loader_discovery",
     "vkdoctor.probes.driver_enumeration",

@@ -73,6 +73,7 @@ class Options:
     loader_debug: str = DEFAULT_LOADER_DEBUG
     rerun_failed_with_debug_all: bool = True
     bisect: bool = True
+    loader: str = "libvulkan.so.1"  # soname or path of the loader to diagnose
 
 
 @dataclass
