@@ -301,13 +301,14 @@ def run_child(
 def _split_stderr(stderr: str) -> dict[str | None, str]:
     parts: dict[str | None, list[str]] = {None: []}
     current: str | None = None
-    for line in stderr.splitlines(keepends=True):
+    # Not splitlines(): it treats the marker's \x1e (record separator) as a line break.
+    for line in stderr.split("\n"):
         if line.startswith(ITEM_MARKER):
             current = line[len(ITEM_MARKER) :].strip()
             parts.setdefault(current, [])
             continue
         parts.setdefault(current, []).append(line)
-    return {key: "".join(lines) for key, lines in parts.items()}
+    return {key: "\n".join(lines) for key, lines in parts.items()}
 
 
 def _items_from(outcome: ChildOutcome, keys: Sequence[str]) -> tuple[list[ItemOutcome], int]:
