@@ -39,6 +39,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from signal import Signals
 from typing import IO, Any
 
 NATIVE_DIR = Path(__file__).resolve().parent / "native"
@@ -489,10 +490,11 @@ class ChildRun:
         return self.returncode is None
 
     @property
-    def signal(self) -> signal.Signals | None:
+    def signal(self) -> Signals | None:
+        """The signal that ended the child (SIGSEGV for the crash variants), if any."""
         if self.returncode is None or self.returncode >= 0:
             return None
-        return signal.Signals(-self.returncode)
+        return Signals(-self.returncode)
 
     @property
     def stdout_lines(self) -> list[str]:
@@ -539,7 +541,7 @@ class _Child:
 def _start_child(argv: Sequence[str], env: Mapping[str, str]) -> _Child:
     # Output goes to files, not pipes: a child blocked on a full pipe (VK_LOADER_DEBUG=all is
     # verbose) would look like a hang, and several children run at once in run_children.
-    # The files outlive this function (they belong to the _Child); _finish_child closes them.
+    # The files outlive this function (they belong to the _Child); _collect closes them.
     out = tempfile.TemporaryFile()  # noqa: SIM115
     err = tempfile.TemporaryFile()  # noqa: SIM115
     started = time.monotonic()
@@ -596,13 +598,15 @@ def run_children(
     it is started.  A child past its timeout is killed (its whole session) and reported with
     ``returncode=None``.
     """
-    children = {key: _start_child(argv, env) for key, (argv, env) in jobs.items()}
-    deadline = {
-        key: child.started + (timeout if isinstance(timeout, int | float) else timeout[key])
-        for key, child in children.items()
-    }
+    children: dict[str, _Child] = {}
     finished: dict[str, tuple[int | None, float]] = {}
     try:
+        for key, (argv, env) in jobs.items():
+            children[key] = _start_child(argv, env)
+        deadline = {
+            key: child.started + (timeout if isinstance(timeout, int | float) else timeout[key])
+            for key, child in children.items()
+        }
         # Polling (10 ms) rather than waiting on each in turn keeps every duration_s accurate.
         while len(finished) < len(children):
             now = time.monotonic()
@@ -617,7 +621,7 @@ def run_children(
             if len(finished) < len(children):
                 time.sleep(0.01)
     finally:
-        # Interrupted (Ctrl-C, a failing caller): leave no hung driver behind.
+        # Interrupted (Ctrl-C, a child that cannot start): leave no hung driver behind.
         for key, child in children.items():
             if key not in finished:
                 _kill(child)
