@@ -93,7 +93,8 @@ class ProbeSpec:
     id: str
     title: str
     run: Callable[[ProbeContext], ProbeOutcome]
-    requires: tuple[str, ...] = ()
+    requires: tuple[str, ...] = ()  # must have succeeded, else this probe is skipped
+    uses: tuple[str, ...] = ()  # run first when selected (their facts help) but never block
     native: bool = False  # runs children: re-run with VK_LOADER_DEBUG=all on failure
 
 
@@ -190,7 +191,8 @@ def resolve_selection(selected: Iterable[str] | None) -> list[str]:
             raise KeyError(probe_id)
         wanted.add(probe_id)
         try:
-            stack.extend(load_spec(probe_id).requires)
+            spec = load_spec(probe_id)
+            stack.extend(spec.requires + spec.uses)
         except ImportError:
             pass
     return [p for p in PIPELINE if p in wanted]

@@ -1,0 +1,309 @@
+"""Probe 4, instance: create a VkInstance as an application would, resolve every command through
+vkGetInstanceProcAddr against the registry, list the physical devices and map each to its driver.
+
+When creation fails, crashes or hangs, the culprit is isolated by re-running with each active
+implicit layer disabled and with each driver alone (the children run concurrently).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from vkdoctor import loaderlog
+from vkdoctor.child import ChildOutcome
+from vkdoctor.codes import CodeInfo, code_table, make_finding
+from vkdoctor.loaderenv import parse_version
+from vkdoctor.model import Finding, Severity, Status
+from vkdoctor.runner import ProbeContext, ProbeOutcome, ProbeSpec
+from vkdoctor.vkresult import explain_result, result_name
+
+TASK = "vkdoctor.tasks.vkprobe:instance"
+TRAMPOLINE_SAMPLES = ("vkEnumeratePhysicalDevices", "vkCreateDevice", "vkCreateBuffer", "vkQueueSubmit", "vkCmdDispatch")
+
+CODES = code_table(
+    [
+        CodeInfo("instance-creation-failed", Severity.FAIL, "vkCreateInstance fails",
+                 "No Vulkan program can start: instance creation returns an error.",
+                 ("no usable driver ('Found no drivers!')", "a malformed manifest on old loaders",
+                  "a missing requested layer or extension"),
+                 "Fix the culprit named in the findings."),
+        CodeInfo("instance-creation-crashed", Severity.FAIL, "vkCreateInstance crashes",
+                 "The process died inside instance creation; every Vulkan program does the same.",
+                 ("a buggy implicit layer", "a buggy driver"), "Disable the culprit named by bisection."),
+        CodeInfo("instance-creation-hung", Severity.FAIL, "vkCreateInstance hangs",
+                 "Instance creation did not return in time.",
+                 ("a driver waiting on a device or server", "a layer deadlock"),
+                 "Disable the culprit named by bisection."),
+        CodeInfo("culprit-layer", Severity.FAIL, "an implicit layer breaks instance creation",
+                 "Instance creation succeeds with this implicit layer disabled and fails with it.",
+                 ("a layer bug (overlays, device_select, capture layers)",),
+                 "Set the layer's disable variable, or update or remove it."),
+        CodeInfo("culprit-driver", Severity.FAIL, "a driver breaks instance creation",
+                 "Instance creation with this driver alone fails, crashes or hangs.",
+                 ("a driver bug", "a driver that cannot reach its kernel module"),
+                 "Disable the driver (VK_LOADER_DRIVERS_DISABLE) or fix or remove it."),
+        CodeInfo("no-physical-devices", Severity.FAIL, "the instance sees no physical device",
+                 "vkEnumeratePhysicalDevices reports no device: drivers loaded but none found a GPU.",
+                 ("kernel driver not loaded or mismatched", "no access to the device nodes",
+                  "a driver for hardware that is not present"),
+                 "Check the kernel driver and device-node access (see the environment findings)."),
+        CodeInfo("driver-no-devices", Severity.INFO, "a driver exposes no device",
+                 "The driver loads but reports no physical device, usually because its hardware is "
+                 "absent (Mesa installs drivers for every vendor).", ("hardware absent", "no device access"),
+                 "Nothing to do if you have no such GPU."),
+        CodeInfo("gipa-global-missing", Severity.FAIL, "a global command is not available",
+                 "vkGetInstanceProcAddr(NULL, name) returned NULL for a command the spec requires.",
+                 ("a broken or very old loader",), "Reinstall or upgrade the loader."),
+        CodeInfo("gipa-null-leak", Severity.WARN, "vkGetInstanceProcAddr(NULL, ...) returns non-global commands",
+                 "The spec requires NULL for non-global names with a NULL instance; code relying on "
+                 "such pointers crashes with other loaders.", ("an old loader", "a layer"),
+                 "Upgrade the loader; applications must pass an instance."),
+        CodeInfo("gipa-instance-missing", Severity.FAIL, "an instance command resolves to NULL",
+                 "vkGetInstanceProcAddr(instance, name) returned NULL for a command the instance's "
+                 "version and extensions provide.", ("a broken loader or layer",),
+                 "Upgrade the loader; disable layers one by one to find the one dropping it."),
+        CodeInfo("gipa-instance-unexpected", Severity.INFO, "an unavailable command resolves",
+                 "vkGetInstanceProcAddr(instance, name) returned a pointer where the spec says NULL.",
+                 ("loader or layer leniency",), "Applications must not rely on it."),
+        CodeInfo("instance-loader-message", Severity.WARN, "the loader warned during instance creation",
+                 "A warning or error message from the loader's debug-utils messenger during "
+                 "vkCreateInstance.", ("see the message",), "Read the quoted message."),
+    ]
+)
+
+
+def _stage(outcome: ChildOutcome, stage: str) -> dict[str, Any] | None:
+    return next((m["data"] for m in outcome.results if (m.get("data") or {}).get("stage") == stage), None)
+
+
+def _creation_ok(outcome: ChildOutcome) -> bool:
+    create = _stage(outcome, "create")
+    return outcome.state == "ok" and create is not None and create["result"] == 0
+
+
+def _describe_failure(outcome: ChildOutcome) -> str:
+    create = _stage(outcome, "create")
+    if outcome.state == "ok" and create is not None:
+        return f"returned {result_name(create['result'])}"
+    return outcome.describe()
+
+
+def _active_implicit_layers(ctx: ProbeContext) -> list[dict[str, Any]]:
+    layers = ctx.outcomes.get("layer-enumeration")
+    rows = layers.sections.get("layers", []) if layers else []
+    return [r for r in rows if r.get("implicit") and r.get("active") and r.get("disable_environment")]
+
+
+def _usable_drivers(ctx: ProbeContext) -> list[str]:
+    drivers = ctx.outcomes.get("driver-enumeration")
+    rows = drivers.sections.get("drivers", []) if drivers else []
+    return [r["manifest"] for r in rows if r.get("state") == "usable" and not r.get("filtered")]
+
+
+def run(ctx: ProbeContext) -> ProbeOutcome:
+    from vkdoctor import registry
+
+    outcome = ProbeOutcome()
+    table = registry.load_commands(environ=ctx.env.environ)
+    names = sorted(c.name for c in table)
+    drivers = _usable_drivers(ctx)
+    main = ctx.start_child(TASK, {"names": names, "trampoline_names": list(TRAMPOLINE_SAMPLES)})
+    # Per-driver runs map devices to manifests and catch a driver that breaks on its own.
+    singles = {m: ctx.start_child(TASK, {"check_proc_addrs": False}, {"VK_DRIVER_FILES": m, "VK_ICD_FILENAMES": None})
+               for m in drivers} if len(drivers) > 1 else {}
+    result = main.wait()
+    per_driver = {m: h.wait() for m, h in singles.items()}
+    outcome.loader_log = loaderlog.parse(result.stderr)
+    create = _stage(result, "create") or {}
+    done = _stage(result, "done") or {}
+    messages = (create.get("messages") or []) + (done.get("messages") or [])
+    outcome.facts = {
+        "api_version": create.get("api_version"),
+        "enabled_extensions": create.get("enabled_extensions", []),
+        "call_chain": _call_chain(outcome.loader_log),
+        "messages": messages,
+        "child": {"state": result.state, "signal": result.signal, "last_step": result.last_crumb},
+    }
+    if not _creation_ok(result):
+        outcome.findings += _creation_failure(ctx, result, create)
+        outcome.status = {"crashed": Status.CRASHED, "timeout": Status.TIMEOUT}.get(result.state)
+        return outcome
+    outcome.findings += _message_findings(messages)
+    proc = _stage(result, "proc")
+    if proc is not None:
+        outcome.facts["trampolines"] = proc.get("trampolines", {})
+        outcome.facts["proc_addr"] = {"registry": table.version, "names_checked": len(names),
+                                      "gipa_null_non_null": len(proc["gipa_null"]),
+                                      "gipa_instance_non_null": len(proc["gipa_instance"])}
+        outcome.findings += _proc_findings(ctx, table, create, proc)
+    devices_stage = _stage(result, "devices") or {"result": None, "devices": []}
+    devices = devices_stage["devices"]
+    _map_devices(devices, drivers, per_driver)
+    outcome.facts["physical_devices"] = devices
+    outcome.findings += _device_count_findings(devices_stage, drivers, per_driver, result)
+    return outcome
+
+
+def _call_chain(entries: list[Any]) -> list[str]:
+    """The 'vkCreateInstance layer callstack setup to:' block of the loader log."""
+    chain: list[str] = []
+    inside = False
+    for entry in entries:
+        if "callstack setup to" in entry.message and "Instance" in entry.message:
+            inside, chain = True, []
+            continue
+        if inside:
+            if entry.message in ("", "<Application>") or entry.message.startswith(("||", "Type:", "Enabled", "Manifest", "Library", "Disable")):
+                continue
+            chain.append(entry.message)
+            if entry.message == "<Drivers>":
+                inside = False
+    return chain
+
+
+def _creation_failure(ctx: ProbeContext, result: ChildOutcome, create: dict[str, Any]) -> list[Finding]:
+    code = create.get("result")
+    evidence = {"state": result.state, "signal": result.signal, "last_step": result.last_crumb,
+                "wchan": list(result.wchan), "result": result_name(code) if code is not None else None,
+                "loader_errors": [e.message for e in loaderlog.problems(loaderlog.parse(result.stderr))][:20]}
+    if result.state == "crashed":
+        findings = [make_finding(CODES, "instance-creation-crashed",
+                                 f"vkCreateInstance crashed with {result.signal} during: {result.last_crumb}",
+                                 evidence=evidence)]
+    elif result.state == "timeout":
+        findings = [make_finding(CODES, "instance-creation-hung",
+                                 f"vkCreateInstance did not return within {ctx.options.timeout_s:.0f}s "
+                                 f"(last step: {result.last_crumb})", evidence=evidence)]
+    elif code is not None:
+        version = parse_version(ctx.facts("loader-discovery").get("version") or "")
+        findings = [make_finding(CODES, "instance-creation-failed",
+                                 f"vkCreateInstance returned {result_name(code)}: {explain_result(code, version)}",
+                                 evidence=evidence)]
+    else:
+        findings = [make_finding(CODES, "instance-creation-failed",
+                                 f"the instance probe failed: {result.describe()}", evidence={**evidence, "error": result.error})]
+    if ctx.options.bisect:
+        findings += bisect(ctx, "instance")
+    return findings
+
+
+def bisect(ctx: ProbeContext, stage: str, payload: dict[str, Any] | None = None, task: str = TASK,
+           failed: Any = None) -> list[Finding]:
+    """Re-run ``task`` with each active implicit layer disabled and with each driver alone.
+
+    A layer whose disabling makes the run pass is a culprit; so is a driver that fails alone.
+    ``failed`` decides whether an outcome failed (default: instance creation did not succeed)."""
+    failed = failed or (lambda o: not _creation_ok(o))
+    payload = payload or {"check_proc_addrs": False}
+    layers = _active_implicit_layers(ctx)
+    drivers = _usable_drivers(ctx)
+    layer_runs = {r["name"]: (r, ctx.start_child(task, payload, {k: (v or "1") for k, v in r["disable_environment"].items()}))
+                  for r in layers}
+    driver_runs = {m: ctx.start_child(task, payload, {"VK_DRIVER_FILES": m, "VK_ICD_FILENAMES": None}) for m in drivers}
+    findings: list[Finding] = []
+    for name, (row, handle) in layer_runs.items():
+        outcome = handle.wait()
+        if not failed(outcome):
+            variable, value = next(iter(row["disable_environment"].items()))
+            findings.append(make_finding(
+                CODES, "culprit-layer",
+                f"implicit layer {name} from {row['manifest']} breaks {stage}; with {variable}={value or 1} it works",
+                evidence={"layer": name, "manifest": row["manifest"], "library": row.get("resolved")},
+                commands=[f"export {variable}={value or 1}", f"sudo rm {row['manifest']}  # or update the package that owns it"]))
+    for manifest, handle in driver_runs.items():
+        outcome = handle.wait()
+        if failed(outcome) and (len(drivers) > 1 or not findings):
+            findings.append(make_finding(
+                CODES, "culprit-driver",
+                f"driver {manifest} alone breaks {stage}: {_describe_failure(outcome)}",
+                evidence={"manifest": manifest, "state": outcome.state, "signal": outcome.signal,
+                          "last_step": outcome.last_crumb},
+                commands=[f"export VK_LOADER_DRIVERS_DISABLE={os.path.basename(manifest)}",
+                          f"sudo rm {manifest}  # if you do not need this driver"]))
+    return findings
+
+
+def _message_findings(messages: list[dict[str, Any]]) -> list[Finding]:
+    findings = []
+    for message in messages:
+        if message["severity"] in ("warning", "error") and not loaderlog.classify(message["message"]):
+            findings.append(make_finding(CODES, "instance-loader-message",
+                                         f"loader {message['severity']} during vkCreateInstance: {message['message']}",
+                                         evidence=message))
+    return findings
+
+
+def _proc_findings(ctx: ProbeContext, table: Any, create: dict[str, Any], proc: dict[str, Any]) -> list[Finding]:
+    from vkdoctor.registry import Expect
+
+    loader_version = parse_version(ctx.facts("loader-discovery").get("version") or "")
+    api = parse_version(create.get("api_version") or "1.0") or (1, 0, 0)
+    enabled = set(create.get("enabled_extensions", []))
+    null_ok, instance_ok = set(proc["gipa_null"]), set(proc["gipa_instance"])
+    missing_global, leaks, missing, unexpected = [], [], [], []
+    for command in table:
+        name = command.name
+        verdict = table.gipa_null_verdict(name, loader_version)
+        if verdict.expect is Expect.NON_NULL and name not in null_ok:
+            missing_global.append(name)
+        elif verdict.expect is Expect.NULL and name in null_ok:
+            leaks.append(name)
+        verdict = table.gipa_verdict(name, api[:2], enabled)
+        if verdict.expect is Expect.NON_NULL and name not in instance_ok:
+            missing.append(name)
+        elif verdict.expect is Expect.NULL and name in instance_ok:
+            unexpected.append(name)
+    findings = []
+    checks = (("gipa-global-missing", missing_global, "vkGetInstanceProcAddr(NULL, ...) returns NULL for"),
+              ("gipa-null-leak", leaks, "vkGetInstanceProcAddr(NULL, ...) returns pointers for non-global"),
+              ("gipa-instance-missing", missing, "vkGetInstanceProcAddr(instance, ...) returns NULL for"),
+              ("gipa-instance-unexpected", unexpected, "vkGetInstanceProcAddr(instance, ...) returns pointers for unavailable"))
+    for code, names, text in checks:
+        if names:
+            findings.append(make_finding(CODES, code, f"{text} {len(names)} command(s): {', '.join(names[:8])}"
+                                         + ("…" if len(names) > 8 else ""),
+                                         evidence={"commands": names, "api_version": create.get("api_version"),
+                                                   "enabled_extensions": sorted(enabled)}))
+    return findings
+
+
+def _key(device: dict[str, Any]) -> tuple[Any, ...]:
+    return (device.get("device_uuid"), device.get("driver_uuid"), device["name"], device["vendor_id"], device["device_id"])
+
+
+def _map_devices(devices: list[dict[str, Any]], drivers: list[str], per_driver: dict[str, ChildOutcome]) -> None:
+    if len(drivers) == 1:
+        for device in devices:
+            device["driver_manifest"] = drivers[0]
+        return
+    owners: dict[tuple[Any, ...], list[str]] = {}
+    for manifest, outcome in per_driver.items():
+        for device in (_stage(outcome, "devices") or {}).get("devices", []):
+            owners.setdefault(_key(device), []).append(manifest)
+    for device in devices:
+        found = owners.get(_key(device), [])
+        device["driver_manifest"] = found[0] if len(found) == 1 else (found or None)
+
+
+def _device_count_findings(stage: dict[str, Any], drivers: list[str], per_driver: dict[str, ChildOutcome],
+                           result: ChildOutcome) -> list[Finding]:
+    findings: list[Finding] = []
+    for manifest, outcome in per_driver.items():
+        devices = (_stage(outcome, "devices") or {}).get("devices")
+        if _creation_ok(outcome) and not devices:
+            findings.append(make_finding(CODES, "driver-no-devices", f"{manifest} exposes no physical device",
+                                         evidence={"manifest": manifest}))
+    if not stage["devices"]:
+        code = stage.get("result")
+        findings.append(make_finding(
+            CODES, "no-physical-devices",
+            "vkEnumeratePhysicalDevices found no device" + (f" ({result_name(code)})" if code not in (None, 0) else ""),
+            evidence={"result": result_name(code) if code is not None else None, "drivers": drivers,
+                      "loader_errors": [e.message for e in loaderlog.problems(loaderlog.parse(result.stderr))][:10]}))
+    return findings
+
+
+SPEC = ProbeSpec(id="instance", title="Instance and proc-addr resolution", run=run,
+                 requires=("loader-discovery",), uses=("driver-enumeration", "layer-enumeration"),
+                 native=True)
