@@ -169,12 +169,12 @@ def _creation_failure(ctx: ProbeContext, result: ChildOutcome, create: dict[str,
                 "loader_errors": [e.message for e in loaderlog.problems(loaderlog.parse(result.stderr))][:20]}
     if result.state == "crashed":
         findings = [make_finding(CODES, "instance-creation-crashed",
-                                 f"vkCreateInstance crashed with {result.signal} during: {result.last_crumb}",
+                                 f"Vulkan crashed with {result.signal} during: {result.last_crumb}",
                                  evidence=evidence)]
     elif result.state == "timeout":
         findings = [make_finding(CODES, "instance-creation-hung",
-                                 f"vkCreateInstance did not return within {ctx.options.timeout_s:.0f}s "
-                                 f"(last step: {result.last_crumb})", evidence=evidence)]
+                                 f"Vulkan did not return within {ctx.options.timeout_s:.0f}s from: "
+                                 f"{result.last_crumb}", evidence=evidence)]
     elif code is not None:
         version = parse_version(ctx.facts("loader-discovery").get("version") or "")
         findings = [make_finding(CODES, "instance-creation-failed",
@@ -198,9 +198,13 @@ def bisect(ctx: ProbeContext, stage: str, payload: dict[str, Any] | None = None,
     payload = payload or {"check_proc_addrs": False}
     layers = _active_implicit_layers(ctx)
     drivers = _usable_drivers(ctx)
-    layer_runs = {r["name"]: (r, ctx.start_child(task, payload, {k: (v or "1") for k, v in r["disable_environment"].items()}))
-                  for r in layers}
-    driver_runs = {m: ctx.start_child(task, payload, {"VK_DRIVER_FILES": m, "VK_ICD_FILENAMES": None}) for m in drivers}
+    def disabled(rows: list[dict[str, Any]]) -> dict[str, str | None]:
+        return {k: (v or "1") for r in rows for k, v in r["disable_environment"].items()}
+
+    layer_runs = {r["name"]: (r, ctx.start_child(task, payload, disabled([r]))) for r in layers}
+    # Drivers alone and without implicit layers, so a layer's fault is not blamed on a driver.
+    driver_runs = {m: ctx.start_child(task, payload, {"VK_DRIVER_FILES": m, "VK_ICD_FILENAMES": None, **disabled(layers)})
+                   for m in drivers}
     findings: list[Finding] = []
     for name, (row, handle) in layer_runs.items():
         outcome = handle.wait()
@@ -213,7 +217,7 @@ def bisect(ctx: ProbeContext, stage: str, payload: dict[str, Any] | None = None,
                 commands=[f"export {variable}={value or 1}", f"sudo rm {row['manifest']}  # or update the package that owns it"]))
     for manifest, handle in driver_runs.items():
         outcome = handle.wait()
-        if failed(outcome) and (len(drivers) > 1 or not findings):
+        if failed(outcome):
             findings.append(make_finding(
                 CODES, "culprit-driver",
                 f"driver {manifest} alone breaks {stage}: {_describe_failure(outcome)}",
