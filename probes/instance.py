@@ -7,10 +7,10 @@ implicit layer disabled and with each driver alone (the children run concurrentl
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from vkdoctor import loaderlog
+from vkdoctor.bisect import bisect, usable_drivers
 from vkdoctor.child import ChildOutcome
 from vkdoctor.codes import CodeInfo, code_table, make_finding
 from vkdoctor.loaderenv import parse_version
@@ -35,14 +35,6 @@ CODES = code_table(
                  "Instance creation did not return in time.",
                  ("a driver waiting on a device or server", "a layer deadlock"),
                  "Disable the culprit named by bisection."),
-        CodeInfo("culprit-layer", Severity.FAIL, "an implicit layer breaks instance creation",
-                 "Instance creation succeeds with this implicit layer disabled and fails with it.",
-                 ("a layer bug (overlays, device_select, capture layers)",),
-                 "Set the layer's disable variable, or update or remove it."),
-        CodeInfo("culprit-driver", Severity.FAIL, "a driver breaks instance creation",
-                 "Instance creation with this driver alone fails, crashes or hangs.",
-                 ("a driver bug", "a driver that cannot reach its kernel module"),
-                 "Disable the driver (VK_LOADER_DRIVERS_DISABLE) or fix or remove it."),
         CodeInfo("no-physical-devices", Severity.FAIL, "the instance sees no physical device",
                  "vkEnumeratePhysicalDevices reports no device: drivers loaded but none found a GPU.",
                  ("kernel driver not loaded or mismatched", "no access to the device nodes",
@@ -82,32 +74,13 @@ def _creation_ok(outcome: ChildOutcome) -> bool:
     return outcome.state == "ok" and create is not None and create["result"] == 0
 
 
-def _describe_failure(outcome: ChildOutcome) -> str:
-    create = _stage(outcome, "create")
-    if outcome.state == "ok" and create is not None:
-        return f"returned {result_name(create['result'])}"
-    return outcome.describe()
-
-
-def _active_implicit_layers(ctx: ProbeContext) -> list[dict[str, Any]]:
-    layers = ctx.outcomes.get("layer-enumeration")
-    rows = layers.sections.get("layers", []) if layers else []
-    return [r for r in rows if r.get("implicit") and r.get("active") and r.get("disable_environment")]
-
-
-def _usable_drivers(ctx: ProbeContext) -> list[str]:
-    drivers = ctx.outcomes.get("driver-enumeration")
-    rows = drivers.sections.get("drivers", []) if drivers else []
-    return [r["manifest"] for r in rows if r.get("state") == "usable" and not r.get("filtered")]
-
-
 def run(ctx: ProbeContext) -> ProbeOutcome:
     from vkdoctor import registry
 
     outcome = ProbeOutcome()
     table = registry.load_commands(environ=ctx.env.environ)
     names = sorted(c.name for c in table)
-    drivers = _usable_drivers(ctx)
+    drivers = usable_drivers(ctx)
     main = ctx.start_child(TASK, {"names": names, "trampoline_names": list(TRAMPOLINE_SAMPLES)})
     # Per-driver runs map devices to manifests and catch a driver that breaks on its own.
     singles = {m: ctx.start_child(TASK, {"check_proc_addrs": False}, {"VK_DRIVER_FILES": m, "VK_ICD_FILENAMES": None})
@@ -184,47 +157,8 @@ def _creation_failure(ctx: ProbeContext, result: ChildOutcome, create: dict[str,
         findings = [make_finding(CODES, "instance-creation-failed",
                                  f"the instance probe failed: {result.describe()}", evidence={**evidence, "error": result.error})]
     if ctx.options.bisect:
-        findings += bisect(ctx, "instance")
-    return findings
-
-
-def bisect(ctx: ProbeContext, stage: str, payload: dict[str, Any] | None = None, task: str = TASK,
-           failed: Any = None) -> list[Finding]:
-    """Re-run ``task`` with each active implicit layer disabled and with each driver alone.
-
-    A layer whose disabling makes the run pass is a culprit; so is a driver that fails alone.
-    ``failed`` decides whether an outcome failed (default: instance creation did not succeed)."""
-    failed = failed or (lambda o: not _creation_ok(o))
-    payload = payload or {"check_proc_addrs": False}
-    layers = _active_implicit_layers(ctx)
-    drivers = _usable_drivers(ctx)
-    def disabled(rows: list[dict[str, Any]]) -> dict[str, str | None]:
-        return {k: (v or "1") for r in rows for k, v in r["disable_environment"].items()}
-
-    layer_runs = {r["name"]: (r, ctx.start_child(task, payload, disabled([r]))) for r in layers}
-    # Drivers alone and without implicit layers, so a layer's fault is not blamed on a driver.
-    driver_runs = {m: ctx.start_child(task, payload, {"VK_DRIVER_FILES": m, "VK_ICD_FILENAMES": None, **disabled(layers)})
-                   for m in drivers}
-    findings: list[Finding] = []
-    for name, (row, handle) in layer_runs.items():
-        outcome = handle.wait()
-        if not failed(outcome):
-            variable, value = next(iter(row["disable_environment"].items()))
-            findings.append(make_finding(
-                CODES, "culprit-layer",
-                f"implicit layer {name} from {row['manifest']} breaks {stage}; with {variable}={value or 1} it works",
-                evidence={"layer": name, "manifest": row["manifest"], "library": row.get("resolved")},
-                commands=[f"export {variable}={value or 1}", f"sudo rm {row['manifest']}  # or update the package that owns it"]))
-    for manifest, handle in driver_runs.items():
-        outcome = handle.wait()
-        if failed(outcome):
-            findings.append(make_finding(
-                CODES, "culprit-driver",
-                f"driver {manifest} alone breaks {stage}: {_describe_failure(outcome)}",
-                evidence={"manifest": manifest, "state": outcome.state, "signal": outcome.signal,
-                          "last_step": outcome.last_crumb},
-                commands=[f"export VK_LOADER_DRIVERS_DISABLE={os.path.basename(manifest)}",
-                          f"sudo rm {manifest}  # if you do not need this driver"]))
+        findings += bisect(ctx, "instance creation", TASK, {"check_proc_addrs": False},
+                           lambda o: not _creation_ok(o))
     return findings
 
 

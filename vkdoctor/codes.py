@@ -27,6 +27,7 @@ CODE_MODULES: tuple[str, ...] = (
     "vkdoctor.probes.driver_enumeration",
     "vkdoctor.probes.layer_enumeration",
     "vkdoctor.probes.instance",
+    "vkdoctor.bisect",
 )
 
 
