@@ -28,6 +28,7 @@ CODE_MODULES: tuple[str, ...] = (
     "vkdoctor.probes.layer_enumeration",
     "vkdoctor.probes.instance",
     "vkdoctor.bisect",
+    "vkdoctor.probes.device",
 )
 
 

@@ -150,6 +150,7 @@ class ProbeContext:
         items: Sequence[Mapping[str, Any]],
         key: str,
         overrides: Mapping[str, str | None] | None = None,
+        payload: Mapping[str, Any] | None = None,
     ) -> tuple[list[child.ItemOutcome], list[child.ChildOutcome]]:
         return child.run_batch(
             task,
@@ -158,6 +159,7 @@ class ProbeContext:
             environ=self.env.environ,
             timeout=self.options.timeout_s,
             overrides=self.child_overrides(overrides),
+            payload=payload,
         )
 
 

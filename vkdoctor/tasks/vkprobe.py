@@ -205,3 +205,107 @@ def instance(payload: dict[str, Any], emit: Emitter) -> None:
     emit.result({"stage": "devices", "result": code, "devices": rows})
     session.destroy()
     emit.result({"stage": "done", "messages": session.messages})
+
+
+QUEUE_FLAGS = {0x1: "graphics", 0x2: "compute", 0x4: "transfer", 0x8: "sparse", 0x10: "protected"}
+
+
+def _queue_families(session: Session, physical: Any) -> list[dict[str, Any]]:
+    ffi, lib = session.ffi, session.lib
+    session.emit.crumb("vkGetPhysicalDeviceQueueFamilyProperties")
+    count = ffi.new("uint32_t *")
+    lib.vkGetPhysicalDeviceQueueFamilyProperties(physical, count, ffi.NULL)
+    props = ffi.new("VkQueueFamilyProperties[]", max(count[0], 1))
+    lib.vkGetPhysicalDeviceQueueFamilyProperties(physical, count, props)
+    return [{"index": i, "count": props[i].queueCount, "timestamp_valid_bits": props[i].timestampValidBits,
+             "flags": [name for bit, name in QUEUE_FLAGS.items() if props[i].queueFlags & bit]}
+            for i in range(count[0])]
+
+
+def _memory(session: Session, physical: Any) -> dict[str, Any]:
+    ffi, lib = session.ffi, session.lib
+    session.emit.crumb("vkGetPhysicalDeviceMemoryProperties")
+    mem = ffi.new("VkPhysicalDeviceMemoryProperties *")
+    lib.vkGetPhysicalDeviceMemoryProperties(physical, mem)
+    heap_flags = {0x1: "device-local", 0x2: "multi-instance"}
+    type_flags = {0x1: "device-local", 0x2: "host-visible", 0x4: "host-coherent", 0x8: "host-cached",
+                  0x10: "lazily-allocated", 0x20: "protected"}
+    return {
+        "heaps": [{"size": mem.memoryHeaps[i].size,
+                   "flags": [n for b, n in heap_flags.items() if mem.memoryHeaps[i].flags & b]}
+                  for i in range(mem.memoryHeapCount)],
+        "types": [{"heap": mem.memoryTypes[i].heapIndex,
+                   "flags": [n for b, n in type_flags.items() if mem.memoryTypes[i].propertyFlags & b]}
+                  for i in range(mem.memoryTypeCount)],
+    }
+
+
+def _device_extensions(session: Session, physical: Any) -> list[str]:
+    ffi, lib = session.ffi, session.lib
+    session.emit.crumb("vkEnumerateDeviceExtensionProperties")
+    code, props = _enumerate(ffi, lib.vkEnumerateDeviceExtensionProperties, "VkExtensionProperties", physical, ffi.NULL)
+    return sorted(_string(ffi, p.extensionName) for p in props) if code >= 0 else []
+
+
+def _create_device(session: Session, physical: Any, family: int, extensions: list[str]) -> tuple[int, Any]:
+    ffi, lib, vk = session.ffi, session.lib, session.vk
+    priority = ffi.new("float *", 1.0)
+    queue = ffi.new("VkDeviceQueueCreateInfo *", {
+        "sType": vk.VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO, "queueFamilyIndex": family,
+        "queueCount": 1, "pQueuePriorities": priority})
+    names = [ffi.new("char[]", e.encode()) for e in extensions]
+    array = ffi.new("char *[]", names) if names else ffi.NULL
+    info = ffi.new("VkDeviceCreateInfo *", {
+        "sType": vk.VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, "queueCreateInfoCount": 1,
+        "pQueueCreateInfos": queue, "enabledExtensionCount": len(names), "ppEnabledExtensionNames": array})
+    handle = ffi.new("VkDevice *")
+    session.emit.crumb(f"vkCreateDevice(queue family {family}, {len(extensions)} extensions)")
+    code = lib.vkCreateDevice(physical, info, ffi.NULL, handle)
+    return code, handle[0] if code == 0 else None
+
+
+def devices(payload: dict[str, Any], emit: Emitter) -> None:
+    """Per physical device (a batch item each): queues, memory, device creation with a compute
+    queue and every supported extension, and every device command through vkGetDeviceProcAddr."""
+    session = Session(emit)
+    code = session.create()
+    if code != 0:
+        raise RuntimeError(f"vkCreateInstance returned {code} in the device probe")
+    code, handles = session.physical_devices()
+    names = payload.get("names", [])
+    ffi, lib = session.ffi, session.lib
+    for item in payload["items"]:
+        key, index = item["key"], item["index"]
+        emit.begin(key)
+        if index >= len(handles):
+            emit.result({"missing": True})
+            emit.end(key, ok=False)
+            continue
+        physical = handles[index]
+        row: dict[str, Any] = {"queue_families": _queue_families(session, physical),
+                               "memory": _memory(session, physical)}
+        supported = _device_extensions(session, physical)
+        row["supported_extensions"] = supported
+        compute = [f["index"] for f in row["queue_families"] if "compute" in f["flags"]]
+        if not compute:
+            row["no_compute"] = True
+            emit.result(row)
+            emit.end(key)
+            continue
+        enabled = list(supported)
+        code, device = _create_device(session, physical, compute[0], enabled)
+        if code < 0 and enabled:
+            row["all_extensions_result"] = code  # some drivers refuse combinations: core only
+            enabled = []
+            code, device = _create_device(session, physical, compute[0], enabled)
+        row.update(create_result=code, enabled_extensions=enabled, compute_family=compute[0])
+        if device is not None:
+            emit.crumb("vkGetDeviceProcAddr(device, every device command)")
+            row["gdpa"] = [n for n in names if lib.vkGetDeviceProcAddr(device, n.encode()) != ffi.NULL]
+            emit.crumb("vkGetInstanceProcAddr(instance, every device command)")
+            row["gipa"] = session.resolve(session.instance, names)
+            emit.crumb("vkDestroyDevice")
+            lib.vkDestroyDevice(device, ffi.NULL)
+        emit.result(row)
+        emit.end(key)
+    session.destroy()
