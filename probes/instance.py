@@ -11,14 +11,14 @@ from typing import Any
 
 from vkdoctor import loaderlog
 from vkdoctor.bisect import bisect, usable_drivers
-from vkdoctor.child import ChildOutcome
+from vkdoctor.child import ChildOutcome, ItemOutcome
 from vkdoctor.codes import CodeInfo, code_table, make_finding
 from vkdoctor.loaderenv import parse_version
 from vkdoctor.model import Finding, Severity, Status
 from vkdoctor.runner import ProbeContext, ProbeOutcome, ProbeSpec
 from vkdoctor.vkresult import explain_result, result_name
 
-TASK = "vkdoctor.tasks.vkprobe:instance"
+TASK = "vkdoctor.tasks.vkprobe:instances"
 TRAMPOLINE_SAMPLES = ("vkEnumeratePhysicalDevices", "vkCreateDevice", "vkCreateBuffer", "vkQueueSubmit", "vkCmdDispatch")
 
 CODES = code_table(
@@ -65,13 +65,25 @@ CODES = code_table(
 )
 
 
-def _stage(outcome: ChildOutcome, stage: str) -> dict[str, Any] | None:
-    return next((m["data"] for m in outcome.results if (m.get("data") or {}).get("stage") == stage), None)
+def _data(outcome: ChildOutcome) -> dict[str, Any]:
+    """All results of a one-item batch child, merged."""
+    merged: dict[str, Any] = {}
+    for message in outcome.results:
+        if message.get("kind") == "result" and isinstance(message.get("data"), dict):
+            merged.update(message["data"])
+    return merged
 
 
 def _creation_ok(outcome: ChildOutcome) -> bool:
-    create = _stage(outcome, "create")
-    return outcome.state == "ok" and create is not None and create["result"] == 0
+    create = _data(outcome).get("create") or {}
+    return outcome.state == "ok" and create.get("result") == 0
+
+
+def _item_ok(item: ItemOutcome) -> bool:
+    return item.state == "ok" and ((item.result or {}).get("create") or {}).get("result") == 0
+
+
+BISECT_PAYLOAD = {"items": [{"key": "bisect"}]}
 
 
 def run(ctx: ProbeContext) -> ProbeOutcome:
@@ -81,40 +93,42 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
     table = registry.load_commands(environ=ctx.env.environ)
     names = sorted(c.name for c in table)
     drivers = usable_drivers(ctx)
-    main = ctx.start_child(TASK, {"names": names, "trampoline_names": list(TRAMPOLINE_SAMPLES)})
-    # Per-driver runs map devices to manifests and catch a driver that breaks on its own.
-    singles = {m: ctx.start_child(TASK, {"check_proc_addrs": False}, {"VK_DRIVER_FILES": m, "VK_ICD_FILENAMES": None})
-               for m in drivers} if len(drivers) > 1 else {}
-    result = main.wait()
-    per_driver = {m: h.wait() for m, h in singles.items()}
-    outcome.loader_log = loaderlog.parse(result.stderr)
-    create = _stage(result, "create") or {}
-    done = _stage(result, "done") or {}
-    messages = (create.get("messages") or []) + (done.get("messages") or [])
+    items: list[dict[str, Any]] = [{"key": "all", "names": names, "trampoline_names": list(TRAMPOLINE_SAMPLES)}]
+    # Per-driver runs (same child, one after another) map devices to manifests and catch a driver
+    # that breaks on its own.
+    if len(drivers) > 1:
+        items += [{"key": m, "environ": {"VK_DRIVER_FILES": m, "VK_ICD_FILENAMES": None}} for m in drivers]
+    results, _ = ctx.run_batch(TASK, items, "key")
+    main = results[0]
+    per_driver = {r.key: r for r in results[1:]}
+    outcome.loader_log = loaderlog.parse(main.stderr)
+    data = main.result or {}
+    create = data.get("create") or {}
+    messages = data.get("messages") or []
     outcome.facts = {
         "api_version": create.get("api_version"),
         "enabled_extensions": create.get("enabled_extensions", []),
         "call_chain": _call_chain(outcome.loader_log),
         "messages": messages,
-        "child": {"state": result.state, "signal": result.signal, "last_step": result.last_crumb},
+        "child": {"state": main.state, "signal": main.signal, "last_step": main.last_crumb},
     }
-    if not _creation_ok(result):
-        outcome.findings += _creation_failure(ctx, result, create)
-        outcome.status = {"crashed": Status.CRASHED, "timeout": Status.TIMEOUT}.get(result.state)
+    if not _item_ok(main):
+        outcome.findings += _creation_failure(ctx, main, create)
+        outcome.status = {"crashed": Status.CRASHED, "timeout": Status.TIMEOUT}.get(main.state)
         return outcome
     outcome.findings += _message_findings(messages)
-    proc = _stage(result, "proc")
+    proc = data.get("proc")
     if proc is not None:
         outcome.facts["trampolines"] = proc.get("trampolines", {})
         outcome.facts["proc_addr"] = {"registry": table.version, "names_checked": len(names),
                                       "gipa_null_non_null": len(proc["gipa_null"]),
                                       "gipa_instance_non_null": len(proc["gipa_instance"])}
         outcome.findings += _proc_findings(ctx, table, create, proc)
-    devices_stage = _stage(result, "devices") or {"result": None, "devices": []}
+    devices_stage = data.get("devices") or {"result": None, "devices": []}
     devices = devices_stage["devices"]
     _map_devices(devices, drivers, per_driver)
     outcome.facts["physical_devices"] = devices
-    outcome.findings += _device_count_findings(devices_stage, drivers, per_driver, result)
+    outcome.findings += _device_count_findings(devices_stage, drivers, per_driver, main)
     return outcome
 
 
@@ -135,10 +149,10 @@ def _call_chain(entries: list[Any]) -> list[str]:
     return chain
 
 
-def _creation_failure(ctx: ProbeContext, result: ChildOutcome, create: dict[str, Any]) -> list[Finding]:
+def _creation_failure(ctx: ProbeContext, result: ItemOutcome, create: dict[str, Any]) -> list[Finding]:
     code = create.get("result")
     evidence = {"state": result.state, "signal": result.signal, "last_step": result.last_crumb,
-                "wchan": list(result.wchan), "result": result_name(code) if code is not None else None,
+                "result": result_name(code) if code is not None else None,
                 "loader_errors": [e.message for e in loaderlog.problems(loaderlog.parse(result.stderr))][:20]}
     if result.state == "crashed":
         findings = [make_finding(CODES, "instance-creation-crashed",
@@ -155,10 +169,10 @@ def _creation_failure(ctx: ProbeContext, result: ChildOutcome, create: dict[str,
                                  evidence=evidence)]
     else:
         findings = [make_finding(CODES, "instance-creation-failed",
-                                 f"the instance probe failed: {result.describe()}", evidence={**evidence, "error": result.error})]
+                                 f"the instance probe failed ({result.state}) during: {result.last_crumb}",
+                                 evidence=evidence)]
     if ctx.options.bisect:
-        findings += bisect(ctx, "instance creation", TASK, {"check_proc_addrs": False},
-                           lambda o: not _creation_ok(o))
+        findings += bisect(ctx, "instance creation", TASK, BISECT_PAYLOAD, lambda o: not _creation_ok(o))
     return findings
 
 
@@ -210,26 +224,26 @@ def _key(device: dict[str, Any]) -> tuple[Any, ...]:
     return (device.get("device_uuid"), device.get("driver_uuid"), device["name"], device["vendor_id"], device["device_id"])
 
 
-def _map_devices(devices: list[dict[str, Any]], drivers: list[str], per_driver: dict[str, ChildOutcome]) -> None:
+def _map_devices(devices: list[dict[str, Any]], drivers: list[str], per_driver: dict[str, ItemOutcome]) -> None:
     if len(drivers) == 1:
         for device in devices:
             device["driver_manifest"] = drivers[0]
         return
     owners: dict[tuple[Any, ...], list[str]] = {}
     for manifest, outcome in per_driver.items():
-        for device in (_stage(outcome, "devices") or {}).get("devices", []):
+        for device in ((outcome.result or {}).get("devices") or {}).get("devices", []):
             owners.setdefault(_key(device), []).append(manifest)
     for device in devices:
         found = owners.get(_key(device), [])
         device["driver_manifest"] = found[0] if len(found) == 1 else (found or None)
 
 
-def _device_count_findings(stage: dict[str, Any], drivers: list[str], per_driver: dict[str, ChildOutcome],
-                           result: ChildOutcome) -> list[Finding]:
+def _device_count_findings(stage: dict[str, Any], drivers: list[str], per_driver: dict[str, ItemOutcome],
+                           result: ItemOutcome) -> list[Finding]:
     findings: list[Finding] = []
     for manifest, outcome in per_driver.items():
-        devices = (_stage(outcome, "devices") or {}).get("devices")
-        if _creation_ok(outcome) and not devices:
+        devices = ((outcome.result or {}).get("devices") or {}).get("devices")
+        if _item_ok(outcome) and not devices:
             findings.append(make_finding(CODES, "driver-no-devices", f"{manifest} exposes no physical device",
                                          evidence={"manifest": manifest}))
     if not stage["devices"]:

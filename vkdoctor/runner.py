@@ -74,6 +74,7 @@ class Options:
     rerun_failed_with_debug_all: bool = True
     bisect: bool = True
     loader: str = "libvulkan.so.1"  # soname or path of the loader to diagnose
+    warm_children: int = 2  # children started ahead of need (0: start each when needed)
 
 
 @dataclass
@@ -105,6 +106,7 @@ class ProbeContext:
     results: Mapping[str, ProbeResult]
     outcomes: Mapping[str, ProbeOutcome]
     loader_debug: str
+    pool: child.ChildPool | None = None
 
     def facts(self, probe_id: str) -> dict[str, Any]:
         result = self.results.get(probe_id)
@@ -128,6 +130,7 @@ class ProbeContext:
             environ=self.env.environ,
             timeout=timeout_s or self.options.timeout_s,
             overrides=self.child_overrides(overrides),
+            pool=self.pool,
         )
 
     def start_child(
@@ -142,6 +145,7 @@ class ProbeContext:
             environ=self.env.environ,
             timeout=self.options.timeout_s,
             overrides=self.child_overrides(overrides),
+            pool=self.pool,
         )
 
     def run_batch(
@@ -160,6 +164,7 @@ class ProbeContext:
             timeout=self.options.timeout_s,
             overrides=self.child_overrides(overrides),
             payload=payload,
+            pool=self.pool,
         )
 
 
@@ -263,6 +268,27 @@ def run_pipeline(
     results: dict[str, ProbeResult] = {}
     outcomes: dict[str, ProbeOutcome] = {}
     internal: list[str] = []
+    pool = child.ChildPool(child.child_environ(env.environ, {}), size=options.warm_children)
+    try:
+        _run_probes(env, options, order, report, results, outcomes, internal, pool, on_start, on_result)
+    finally:
+        pool.close()
+    report.loader_log = _merge_logs(report.probes)
+    return RunResult(report, internal)
+
+
+def _run_probes(
+    env: Env,
+    options: Options,
+    order: list[str],
+    report: Report,
+    results: dict[str, ProbeResult],
+    outcomes: dict[str, ProbeOutcome],
+    internal: list[str],
+    pool: child.ChildPool,
+    on_start: Callable[[ProbeSpec], None] | None,
+    on_result: Callable[[ProbeResult], None] | None,
+) -> None:
     for probe_id in order:
         try:
             spec = load_spec(probe_id)
@@ -289,7 +315,7 @@ def run_pipeline(
             result = ProbeResult(spec.id, spec.title, Status.SKIPPED, blocked_by=blocker)
         else:
             started = time.monotonic()
-            ctx = ProbeContext(env, options, results, outcomes, options.loader_debug)
+            ctx = ProbeContext(env, options, results, outcomes, options.loader_debug, pool)
             outcome, tb = _run_one(spec, ctx)
             status = _status_of(outcome)
             if (
@@ -299,7 +325,7 @@ def run_pipeline(
                 and options.rerun_failed_with_debug_all
                 and options.loader_debug != "all"
             ):
-                ctx = ProbeContext(env, options, results, outcomes, "all")
+                ctx = ProbeContext(env, options, results, outcomes, "all", pool)
                 first_status = status
                 outcome, tb = _run_one(spec, ctx)
                 status = _status_of(outcome)
@@ -327,8 +353,6 @@ def run_pipeline(
         report.probes.append(result)
         if on_result:
             on_result(result)
-    report.loader_log = _merge_logs(report.probes)
-    return RunResult(report, internal)
 
 
 def parse_child_log(outcome: child.ChildOutcome | child.ItemOutcome) -> list[LogEntry]:

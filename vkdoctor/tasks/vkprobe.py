@@ -177,24 +177,50 @@ class Session:
             self.instance = None
 
 
-def instance(payload: dict[str, Any], emit: Emitter) -> None:
-    """Create an instance with everything active, check every proc address, list devices."""
-    session = Session(emit, payload.get("layers", ()))
+def _apply(environ: dict[str, str | None]) -> dict[str, str | None]:
+    """Set variables for the loader (it reads them at each vkCreateInstance); returns the old
+    values so the next batch item starts from the original environment."""
+    import os
+
+    previous = {key: os.environ.get(key) for key in environ}
+    for key, value in environ.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    return previous
+
+
+def instances(payload: dict[str, Any], emit: Emitter) -> None:
+    """Batch items: each creates an instance (under the item's variables, e.g. one driver alone),
+    optionally checks every proc address, and lists the physical devices."""
+    for item in payload["items"]:
+        key = item["key"]
+        emit.begin(key)
+        previous = _apply(item.get("environ") or {})
+        try:
+            _instance_item(item, emit)
+        finally:
+            _apply(previous)
+        emit.end(key)
+
+
+def _instance_item(item: dict[str, Any], emit: Emitter) -> None:
+    session = Session(emit, item.get("layers", ()))
     code = session.create()
-    base = {"api_version": _version(session.api_version), "enabled_extensions": session.enabled,
-            "available_extensions": session.available}
+    emit.result({"create": {"result": code, "api_version": _version(session.api_version),
+                            "enabled_extensions": session.enabled, "available_extensions": session.available}})
     if code != 0:
-        emit.result({"stage": "create", "result": code, **base, "messages": session.messages})
+        emit.result({"messages": session.messages})
         return
-    emit.result({"stage": "create", "result": 0, **base})
-    if payload.get("check_proc_addrs", True):
+    names = item.get("names")
+    if names:
         emit.crumb("vkGetInstanceProcAddr(NULL, every command)")
-        names = payload.get("names", [])
         null_ok = session.resolve(None, names)
         emit.crumb("vkGetInstanceProcAddr(instance, every command)")
         instance_ok = session.resolve(session.instance, names)
-        emit.result({"stage": "proc", "gipa_null": null_ok, "gipa_instance": instance_ok,
-                     "trampolines": session.trampolines(payload.get("trampoline_names", []))})
+        emit.result({"proc": {"gipa_null": null_ok, "gipa_instance": instance_ok,
+                              "trampolines": session.trampolines(item.get("trampoline_names", []))}})
     code, devices = session.physical_devices()
     rows = []
     if code >= 0:
@@ -202,9 +228,9 @@ def instance(payload: dict[str, Any], emit: Emitter) -> None:
             row = session.describe(physical)
             row["index"] = index
             rows.append(row)
-    emit.result({"stage": "devices", "result": code, "devices": rows})
+    emit.result({"devices": {"result": code, "devices": rows}})
     session.destroy()
-    emit.result({"stage": "done", "messages": session.messages})
+    emit.result({"messages": session.messages})
 
 
 QUEUE_FLAGS = {0x1: "graphics", 0x2: "compute", 0x4: "transfer", 0x8: "sparse", 0x10: "protected"}
