@@ -277,6 +277,42 @@ def run_pipeline(
     return RunResult(report, internal)
 
 
+def _execute(
+    spec: ProbeSpec,
+    env: Env,
+    options: Options,
+    results: Mapping[str, ProbeResult],
+    outcomes: Mapping[str, ProbeOutcome],
+    pool: child.ChildPool,
+) -> tuple[ProbeResult, ProbeOutcome, str | None]:
+    started = time.monotonic()
+    ctx = ProbeContext(env, options, results, outcomes, options.loader_debug, pool)
+    outcome, tb = _run_one(spec, ctx)
+    status = _status_of(outcome)
+    if (
+        spec.native
+        and tb is None
+        and status.is_failure
+        and options.rerun_failed_with_debug_all
+        and options.loader_debug != "all"
+    ):
+        first_status = status
+        ctx = ProbeContext(env, options, results, outcomes, "all", pool)
+        outcome, tb = _run_one(spec, ctx)
+        status = _status_of(outcome)
+        outcome.facts["rerun"] = {"reason": f"first attempt ended {first_status.value}", "loader_debug": "all"}
+    result = ProbeResult(
+        spec.id,
+        spec.title,
+        status,
+        duration_s=time.monotonic() - started,
+        findings=outcome.findings,
+        facts=outcome.facts,
+        loader_log=outcome.loader_log,
+    )
+    return result, outcome, tb
+
+
 def _run_probes(
     env: Env,
     options: Options,
@@ -289,70 +325,60 @@ def _run_probes(
     on_start: Callable[[ProbeSpec], None] | None,
     on_result: Callable[[ProbeResult], None] | None,
 ) -> None:
+    """Run probes as soon as what they require and use is done (driver and layer enumeration
+    overlap), while results are recorded and reported in pipeline order."""
+    from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
+    specs: dict[str, ProbeSpec] = {}
     for probe_id in order:
         try:
-            spec = load_spec(probe_id)
+            specs[probe_id] = load_spec(probe_id)
         except ImportError as exc:
-            result = ProbeResult(
-                probe_id,
-                probe_id,
-                Status.SKIPPED,
-                findings=[
-                    make_finding(
-                        CODES, "probe-unavailable", f"probe {probe_id} is not available: {exc}"
-                    )
-                ],
-            )
-            results[probe_id] = result
+            finding = make_finding(CODES, "probe-unavailable", f"probe {probe_id} is not available: {exc}")
+            results[probe_id] = ProbeResult(probe_id, probe_id, Status.SKIPPED, findings=[finding])
+    pending = [p for p in order if p in specs]
+    running: dict[Future[tuple[ProbeResult, ProbeOutcome, str | None]], ProbeSpec] = {}
+    emitted = 0
+
+    def flush() -> None:
+        nonlocal emitted
+        while emitted < len(order) and order[emitted] in results:
+            result = results[order[emitted]]
             report.probes.append(result)
             if on_result:
                 on_result(result)
-            continue
-        if on_start:
-            on_start(spec)
-        blocker = next((r for r in spec.requires if _blocks(results.get(r))), None)
-        if blocker is not None:
-            result = ProbeResult(spec.id, spec.title, Status.SKIPPED, blocked_by=blocker)
-        else:
-            started = time.monotonic()
-            ctx = ProbeContext(env, options, results, outcomes, options.loader_debug, pool)
-            outcome, tb = _run_one(spec, ctx)
-            status = _status_of(outcome)
-            if (
-                spec.native
-                and tb is None
-                and status.is_failure
-                and options.rerun_failed_with_debug_all
-                and options.loader_debug != "all"
-            ):
-                ctx = ProbeContext(env, options, results, outcomes, "all", pool)
-                first_status = status
-                outcome, tb = _run_one(spec, ctx)
-                status = _status_of(outcome)
-                outcome.facts["rerun"] = {
-                    "reason": f"first attempt ended {first_status.value}",
-                    "loader_debug": "all",
-                }
-            if tb is not None:
-                internal.append(tb)
-            result = ProbeResult(
-                spec.id,
-                spec.title,
-                status,
-                duration_s=time.monotonic() - started,
-                findings=outcome.findings,
-                facts=outcome.facts,
-                loader_log=outcome.loader_log,
-            )
-            outcomes[spec.id] = outcome
-            for section, rows in outcome.sections.items():
-                getattr(report, section).extend(rows)
-            if outcome.environment is not None:
-                report.environment = outcome.environment
-        results[spec.id] = result
-        report.probes.append(result)
-        if on_result:
-            on_result(result)
+            emitted += 1
+
+    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="probe") as executor:
+        while pending or running:
+            for probe_id in list(pending):
+                spec = specs[probe_id]
+                if any(d in order and d not in results for d in spec.requires + spec.uses):
+                    continue
+                pending.remove(probe_id)
+                blocker = next((r for r in spec.requires if _blocks(results.get(r))), None)
+                if blocker is not None:
+                    results[probe_id] = ProbeResult(spec.id, spec.title, Status.SKIPPED, blocked_by=blocker)
+                    continue
+                if on_start:
+                    on_start(spec)
+                running[executor.submit(_execute, spec, env, options, results, outcomes, pool)] = spec
+            flush()
+            if not running:
+                continue
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                spec = running.pop(future)
+                result, outcome, tb = future.result()
+                if tb is not None:
+                    internal.append(tb)
+                outcomes[spec.id] = outcome
+                for section, rows in outcome.sections.items():
+                    getattr(report, section).extend(rows)
+                if outcome.environment is not None:
+                    report.environment = outcome.environment
+                results[spec.id] = result
+        flush()
 
 
 def parse_child_log(outcome: child.ChildOutcome | child.ItemOutcome) -> list[LogEntry]:
