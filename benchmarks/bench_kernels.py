@@ -47,7 +47,7 @@ def _row(r: kernels.KernelResult) -> str:
     t = r.timing
     median = f"{t.median_ns / 1e6:9.3f} ms" if t else " " * 12
     spread = f"{100 * t.spread:6.1f} %" if t else " " * 8
-    gbs = f"{r.gb_per_s:9.1f}" if r.gb_per_s and r.kernel != "fma-fp32" else " " * 9
+    gbs = f"{r.gb_per_s:9.1f}" if r.gb_per_s else " " * 9
     gfl = f"{r.gflop_per_s:10.1f}" if r.gflop_per_s else " " * 10
     if r.check is None:
         check = r.message

@@ -302,3 +302,11 @@ def test_headless_modules_import_no_tui_libraries() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_more_workgroups_than_the_x_limit_use_a_2d_grid(ctx: ComputeContext) -> None:
+    limit = ctx.info.limits.max_workgroup_count[0]
+    sizes = replace(TINY, workgroup_size=4, bandwidth_bytes=16 * (limit + 1), repetitions=1)
+    result = run_kernel(ctx, "copy", sizes, seed=8)
+    assert result.status is KernelStatus.OK, result.message
+    assert result.params["groups"][1] > 1

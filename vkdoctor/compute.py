@@ -335,6 +335,7 @@ class Instance:
         requested = (1, 0) if loader[:2] == (1, 0) else api_version
         self.api_version = make_version(*requested)
         self.loader_version = loader
+        self.extensions = tuple(extensions)
         keep: list[Any] = []
         name = ffi.new("char[]", app_name.encode())
         app = ffi.new(
@@ -392,31 +393,33 @@ class Instance:
 
     # -- queries
 
-    def _proc(self, *names: str) -> Any | None:
-        """The first of ``names`` this instance resolves (core name, then KHR alias), or None."""
+    def _proc(self, core: str, extension: str) -> Any | None:
+        """A Vulkan 1.1 instance command, or its KHR alias when ``extension`` was enabled.
+
+        Loaders hand out trampolines for extension commands whether or not the extension is
+        enabled, so a non-NULL pointer alone does not make a call valid.
+        """
         ffi, lib = self._vk.ffi, self._vk.lib
-        for name in names:
-            ptr = lib.vkGetInstanceProcAddr(self.handle, name.encode())
-            if ptr != ffi.NULL:
-                return ffi.cast("PFN_" + names[0], ptr)
-        return None
+        if self.api_version >= make_version(1, 1):
+            name = core
+        elif extension in self.extensions:
+            name = core + "KHR"
+        else:
+            return None
+        ptr = lib.vkGetInstanceProcAddr(self.handle, name.encode())
+        return None if ptr == ffi.NULL else ffi.cast("PFN_" + core, ptr)
 
     def physical_handles(self) -> list[Any]:
         if self._physical is None:
-            ffi, lib = self._vk.ffi, self._vk.lib
-            count = ffi.new("uint32_t *")
-            while True:
-                _check(
-                    lib.vkEnumeratePhysicalDevices(self.handle, count, ffi.NULL),
-                    "vkEnumeratePhysicalDevices",
-                )
-                devices = ffi.new("VkPhysicalDevice[]", count[0])
-                # VK_INCOMPLETE means the list grew between the two calls: ask again.
-                code = lib.vkEnumeratePhysicalDevices(self.handle, count, devices)
-                if code != _VK_INCOMPLETE:
-                    _check(code, "vkEnumeratePhysicalDevices")
-                    break
-            self._physical = [devices[i] for i in range(count[0])]
+            lib = self._vk.lib
+            devices, n = _enumerate(
+                self._vk,
+                "vkEnumeratePhysicalDevices",
+                "VkPhysicalDevice",
+                lib.vkEnumeratePhysicalDevices,
+                self.handle,
+            )
+            self._physical = [devices[i] for i in range(n)]  # handle values, copied
         return self._physical
 
     def physical_devices(self) -> tuple[DeviceInfo, ...]:
@@ -434,19 +437,15 @@ class Instance:
 
     def device_extensions(self, physical: Any) -> tuple[str, ...]:
         vk = self._vk
-        ffi, lib = vk.ffi, vk.lib
-        count = ffi.new("uint32_t *")
-        while True:
-            _check(
-                lib.vkEnumerateDeviceExtensionProperties(physical, ffi.NULL, count, ffi.NULL),
-                "vkEnumerateDeviceExtensionProperties",
-            )
-            props = ffi.new("VkExtensionProperties[]", count[0])
-            code = lib.vkEnumerateDeviceExtensionProperties(physical, ffi.NULL, count, props)
-            if code != _VK_INCOMPLETE:
-                _check(code, "vkEnumerateDeviceExtensionProperties")
-                break
-        return tuple(sorted(_cstr(vk, props[i].extensionName) for i in range(count[0])))
+        props, n = _enumerate(
+            vk,
+            "vkEnumerateDeviceExtensionProperties",
+            "VkExtensionProperties",
+            vk.lib.vkEnumerateDeviceExtensionProperties,
+            physical,
+            vk.ffi.NULL,
+        )
+        return tuple(sorted(_cstr(vk, props[i].extensionName) for i in range(n)))
 
     def _describe(self, index: int, physical: Any) -> DeviceInfo:
         vk = self._vk
@@ -459,10 +458,9 @@ class Instance:
 
         # Extended properties/features need Vulkan 1.1 (or the KHR aliases); chain only the
         # structures the device knows, since chaining unknown ones is invalid usage.
-        get_props2 = self._proc(
-            "vkGetPhysicalDeviceProperties2", "vkGetPhysicalDeviceProperties2KHR"
-        )
-        get_feats2 = self._proc("vkGetPhysicalDeviceFeatures2", "vkGetPhysicalDeviceFeatures2KHR")
+        props2_ext = "VK_KHR_get_physical_device_properties2"
+        get_props2 = self._proc("vkGetPhysicalDeviceProperties2", props2_ext)
+        get_feats2 = self._proc("vkGetPhysicalDeviceFeatures2", props2_ext)
         v11 = effective >= make_version(1, 1)
         v12 = effective >= make_version(1, 2)
         subgroup: Subgroup | None = None
@@ -590,6 +588,24 @@ class Instance:
 
     def context(self, device_index: int = 0, **kwargs: Any) -> ComputeContext:
         return ComputeContext(self, device_index, **kwargs)
+
+
+def _enumerate(vk: ModuleType, call: str, ctype: str, fn: Any, *args: Any) -> tuple[Any, int]:
+    """The two-call enumeration idiom: (owning cdata array, valid count).
+
+    Callers read the items while they hold the array: an element taken out of a cffi array
+    does not keep the array alive.
+    """
+    ffi = vk.ffi
+    count = ffi.new("uint32_t *")
+    while True:
+        _check(fn(*args, count, ffi.NULL), call)
+        items = ffi.new(f"{ctype}[]", count[0])
+        code = fn(*args, count, items)
+        # VK_INCOMPLETE: the list grew between the two calls; ask again.
+        if code != _VK_INCOMPLETE:
+            _check(code, call)
+            return items, count[0]
 
 
 def _string_array(ffi: Any, strings: Sequence[str], keep: list[Any]) -> Any:

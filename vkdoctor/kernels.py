@@ -754,6 +754,8 @@ class SuiteSizes:
         budget = info.device_local_bytes or (8 << 30)
         big = budget >= (16 << 30)
         bw = min(1 << 30, _pow2_floor(info.limits.max_storage_buffer_range), budget // 8)
+        if info.limits.max_memory_allocation_size:
+            bw = min(bw, _pow2_floor(info.limits.max_memory_allocation_size))
         return cls(
             bandwidth_bytes=bw,
             grid_workgroups=4096,
@@ -1102,7 +1104,7 @@ def _reduce(job: _Job) -> _Outcome:
             "subgroup_size": info.subgroup.size if info.subgroup else None,
         },
         bytes_moved=4 * n + 4 * groups_x,
-        flops=n,  # one add per element (integer, but it is the work the kernel does)
+        flops=0,  # integer adds: a bandwidth kernel, reported in GB/s only
         timing=timing,
         check=check,
     )
