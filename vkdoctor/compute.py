@@ -21,7 +21,7 @@ import itertools
 import struct
 import time
 import weakref
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -1502,6 +1502,8 @@ class ComputeContext:
         Push constants are recorded for every submit, never inherited from a cached pipeline.
         """
         self._ensure_usable("vkCmdDispatch")
+        if repeat < 1 or warmup < 0:
+            raise ValueError(f"repeat must be >= 1 and warmup >= 0, not {repeat}, {warmup}")
         if len(buffers) != pipeline.bindings:
             raise ValueError(f"{pipeline.name}: {pipeline.bindings} bindings, {len(buffers)} given")
         if len(push_constants) != pipeline.push_constant_size:
@@ -1584,9 +1586,6 @@ class ComputeContext:
                 ((stamps[2 * i + 1] - stamps[2 * i]) & mask) * period for i in range(repeat)
             )
         return DispatchTiming(gpu_ns=gpu, wall_s=wall, dispatches=warmup + repeat)
-
-    def iter_buffers(self) -> Iterator[Buffer]:
-        return iter(list(self._buffers))
 
 
 def grid_1d(groups: int, max_count: Sequence[int]) -> tuple[int, int, int]:
