@@ -29,6 +29,7 @@ CODE_MODULES: tuple[str, ...] = (
     "vkdoctor.probes.instance",
     "vkdoctor.bisect",
     "vkdoctor.probes.device",
+    "vkdoctor.kernels",
 )
 
 
