@@ -105,7 +105,7 @@ def _device_findings(ctx: ProbeContext, table: Any, names: list[str], row: dict[
     data = item.result or {}
     row.update({k: data[k] for k in ("queue_families", "memory", "compute_family") if k in data})
     row["extensions_supported"] = len(data.get("supported_extensions", []))
-    evidence = {"device": row["name"], "driver_manifest": driver, "last_step": item.last_crumb}
+    evidence = {"device": row["name"], "index": row["index"], "driver_manifest": driver, "last_step": item.last_crumb}
     if item.state in ("crashed", "timeout", "error"):
         code = {"crashed": "device-creation-crashed", "timeout": "device-creation-hung"}.get(item.state, "device-creation-failed")
         what = {"crashed": f"crashed with {item.signal}", "timeout": "did not return in time"}.get(item.state, "failed")

@@ -108,7 +108,6 @@ def child_environ(base: Mapping[str, str], overrides: Mapping[str, str | None]) 
     parent = _package_parent()
     existing = environ.get("PYTHONPATH")
     environ["PYTHONPATH"] = parent + (os.pathsep + existing if existing else "")
-    environ["PYTHONDONTWRITEBYTECODE"] = "1"
     return environ
 
 
