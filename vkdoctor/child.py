@@ -21,7 +21,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ PROTO_FD_VAR = "VKDOCTOR_CHILD_FD"
 
 @dataclass(frozen=True)
 class ChildOutcome:
-    state: str  # ok | crashed | timeout | error | spawn-failed
+    state: str  # ok | crashed | timeout | error | spawn-failed | cancelled
     results: tuple[dict[str, Any], ...] = ()
     crumbs: tuple[str, ...] = ()
     signal: str | None = None
@@ -213,7 +213,10 @@ class ChildPool:
 
 class ChildHandle:
     """A started child; ``wait()`` returns its outcome.  Output is drained on a thread so a
-    chatty loader (thousands of log lines) can never block the child on a full pipe."""
+    chatty loader (thousands of log lines) can never block the child on a full pipe.
+
+    ``on_message`` sees each protocol message (crumb, result, begin, end) as it arrives, on the
+    draining thread: long tasks (the kernel suite) show progress while the child still runs."""
 
     def __init__(
         self,
@@ -223,11 +226,15 @@ class ChildHandle:
         timeout: float,
         late_environ: Mapping[str, str | None] | None = None,
         spawned: Spawned | None = None,
+        on_message: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.task = task
         self.timeout = timeout
         self._outcome: ChildOutcome | None = None
         self._started = time.monotonic()
+        self._on_message = on_message
+        self._partial = bytearray()
+        self._cancelled = False
         try:
             spawned = spawned or spawn(environ)
         except OSError as exc:
@@ -269,6 +276,8 @@ class ChildHandle:
                     del streams[key.fd]
                     continue
                 streams[key.fd].extend(chunk)
+                if key.fd == self._proto_read and self._on_message is not None:
+                    self._deliver(chunk)
                 if key.fd == self._proto_read and b'"begin"' in chunk:
                     # Each batch item gets the full timeout: restart the clock.
                     deadline = time.monotonic() + self.timeout
@@ -294,6 +303,32 @@ class ChildHandle:
         self._proc.stderr.close()
         self._outcome = self._build(returncode, timed_out, wchan)
 
+    def _deliver(self, chunk: bytes) -> None:
+        self._partial.extend(chunk)
+        while (end := self._partial.find(b"\n")) >= 0:
+            line = bytes(self._partial[:end])
+            del self._partial[: end + 1]
+            try:
+                message = json.loads(line)
+            except ValueError:
+                continue
+            try:
+                assert self._on_message is not None
+                self._on_message(message)
+            except Exception:  # a faulty observer must not cost the child's outcome
+                pass
+
+    def cancel(self) -> None:
+        """Kill the child (its whole process group); ``wait()`` then says ``cancelled``."""
+        if self._outcome is not None:
+            return
+        self._cancelled = True
+        try:
+            if self._proc.poll() is None:
+                os.killpg(self._proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+
     def _build(self, returncode: int, timed_out: bool, wchan: tuple[str, ...]) -> ChildOutcome:
         results: list[dict[str, Any]] = []
         crumbs: list[str] = []
@@ -310,7 +345,9 @@ class ChildHandle:
                 results.append(message)
             elif kind == "error":
                 error = str(message.get("text", ""))
-        if timed_out:
+        if self._cancelled:
+            state = "cancelled"
+        elif timed_out:
             state = "timeout"
         elif returncode < 0:
             state = "crashed"
@@ -349,12 +386,16 @@ def start_child(
     timeout: float,
     overrides: Mapping[str, str | None] | None = None,
     pool: ChildPool | None = None,
+    on_message: Callable[[dict[str, Any]], None] | None = None,
 ) -> ChildHandle:
     overrides = overrides or {}
     spawned = pool.take(overrides) if pool is not None else None
     if spawned is not None:
-        return ChildHandle(task, payload, pool.environ, timeout, late_environ=overrides, spawned=spawned)
-    return ChildHandle(task, payload, child_environ(environ, overrides), timeout)
+        return ChildHandle(
+            task, payload, pool.environ, timeout, late_environ=overrides, spawned=spawned,
+            on_message=on_message,
+        )
+    return ChildHandle(task, payload, child_environ(environ, overrides), timeout, on_message=on_message)
 
 
 def run_child(

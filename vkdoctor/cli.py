@@ -62,6 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
     explain = commands.add_parser("explain", help="explain a finding code")
     explain.add_argument("code", nargs="?", help="the finding code, e.g. driver-library-missing")
     explain.add_argument("--list", action="store_true", help="list every finding code")
+
+    # Both modules keep textual, rich and the suite out of their import: `check` never pays.
+    from vkdoctor import kernelcmd, tui
+
+    kernelcmd.add_parser(commands)
+    tui.add_parser(commands)
     return parser
 
 
@@ -76,6 +82,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check(args)
         if args.command == "explain":
             return _explain(args)
+        if args.command == "kernels":
+            from vkdoctor import kernelcmd
+
+            return kernelcmd.run(args)
+        if args.command == "tui":
+            from vkdoctor import tui
+
+            return tui.run(args)
     except KeyboardInterrupt:
         print("vkdoctor: interrupted", file=sys.stderr)
         return 130

@@ -31,6 +31,7 @@ CODE_MODULES: tuple[str, ...] = (
     "vkdoctor.probes.device",
     "vkdoctor.kernels",
     "vkdoctor.probes.dispatch",
+    "vkdoctor.kernelrun",
 )
 
 

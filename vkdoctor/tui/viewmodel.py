@@ -1,0 +1,297 @@
+"""What the views show, computed from a report: plain immutable values, no textual.
+
+The app computes these and hands them to the views, so a view never looks at another view or
+digs through the report itself.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from vkdoctor.kernelrun import DeviceRun, KernelRun
+from vkdoctor.model import Finding, LogEntry, ProbeResult, Report, Severity, Status
+
+STATUS_ICON = {
+    Status.OK: "✔",
+    Status.INFO: "ℹ",
+    Status.WARN: "!",
+    Status.FAIL: "✘",
+    Status.SKIPPED: "-",
+    Status.TIMEOUT: "⏱",
+    Status.CRASHED: "☠",
+}
+SEVERITY_ICON = {Severity.FAIL: "✘", Severity.WARN: "!", Severity.INFO: "ℹ"}
+
+
+@dataclass(frozen=True)
+class FindingItem:
+    """One finding with the probe that raised it: the unit of the finding view."""
+
+    key: str  # stable within one report: "probe/position"
+    probe_id: str
+    probe_title: str
+    finding: Finding
+    log: tuple[LogEntry, ...] = ()  # the loader-log lines that bear on it
+
+
+def counts(findings: Iterable[Finding]) -> str:
+    tally = {s: 0 for s in (Severity.FAIL, Severity.WARN, Severity.INFO)}
+    for finding in findings:
+        tally[finding.severity] += 1
+    return ", ".join(f"{n} {s.value}" for s, n in tally.items() if n)
+
+
+def finding_items(report: Report | None) -> tuple[FindingItem, ...]:
+    """Failures first, then warnings, then information; pipeline order within each."""
+    if report is None:
+        return ()
+    items = []
+    for probe in report.probes:
+        for position, finding in enumerate(probe.findings):
+            log = relevant_log(report, probe, finding)
+            items.append(FindingItem(f"{probe.id}/{position}", probe.id, probe.title, finding, log))
+    return tuple(sorted(items, key=lambda i: -i.finding.severity.rank))
+
+
+_TOKEN_KEYS = ("path", "library", "library_path", "manifest", "driver_manifest", "layer", "name")
+
+
+def _tokens(evidence: Mapping[str, Any]) -> set[str]:
+    """Distinctive words of a finding's evidence: file names and layer or library names."""
+    found: set[str] = set()
+
+    def visit(value: Any, key: str = "") -> None:
+        if isinstance(value, Mapping):
+            for k, v in value.items():
+                visit(v, str(k))
+        elif isinstance(value, (list, tuple)):
+            for v in value:
+                visit(v, key)
+        elif isinstance(value, str) and (key in _TOKEN_KEYS or "/" in value or ".so" in value):
+            base = value.rstrip("/").rsplit("/", 1)[-1]
+            if len(base) >= 6:
+                found.add(base)
+
+    visit(evidence)
+    return found
+
+
+def relevant_log(
+    report: Report, probe: ProbeResult, finding: Finding, limit: int = 12
+) -> tuple[LogEntry, ...]:
+    """Loader-log lines that mention what the finding is about; failing that, the errors and
+    warnings the same probe saw.  Harmless, classified noise is left out."""
+    entries = [e for e in (probe.loader_log or report.loader_log) if not e.classification]
+    tokens = _tokens(finding.evidence)
+    if tokens:
+        hits = [e for e in entries if any(t in e.message for t in tokens)]
+        if hits:
+            return tuple(hits[:limit])
+    if finding.severity is Severity.INFO:
+        return ()
+    return tuple(e for e in entries if e.level in ("error", "warn"))[:limit]
+
+
+# -- devices --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeviceModel:
+    index: int
+    name: str
+    summary: str  # "cpu · Vulkan 1.3.230 · llvmpipe Mesa 22.3.6 (LLVM 15.0.6)"
+    properties: tuple[tuple[str, str], ...]
+    queues: tuple[tuple[str, str, str, str], ...]  # index, flags, count, timestamp bits
+    memory: tuple[tuple[str, str], ...]  # heap size, flags
+    findings: tuple[FindingItem, ...]
+    kernels: DeviceRun | None = None
+
+
+def _size(n: Any) -> str:
+    if not isinstance(n, int) or n <= 0:
+        return "?"
+    for suffix, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.3g} {suffix}"
+    return f"{n} B"
+
+
+def _hex_id(value: Any) -> str:
+    if isinstance(value, int):
+        return f"0x{value:04x}"
+    text = str(value)
+    if text.isdigit():
+        return f"0x{int(text):04x}"
+    return text
+
+
+_PROPERTY_KEYS: tuple[tuple[str, str], ...] = (
+    ("type", "Type"),
+    ("api_version", "Vulkan"),
+    ("driver_name", "Driver"),
+    ("driver_info", "Driver info"),
+    ("driver_version", "Driver version"),
+    ("conformance_version", "Conformance"),
+    ("vendor_id", "Vendor id"),
+    ("device_id", "Device id"),
+    ("device_uuid", "UUID"),
+    ("uuid", "UUID"),
+    ("driver_manifest", "Manifest"),
+    ("extensions_supported", "Extensions"),
+    ("shader_float16", "shaderFloat16"),
+    ("device_local_bytes", "Device-local"),
+)
+
+
+def _properties(device: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    rows: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for key, label in _PROPERTY_KEYS:
+        value = device.get(key)
+        if value is None or value == "" or label in seen:
+            continue
+        seen.add(label)
+        if key in ("vendor_id", "device_id"):
+            value = _hex_id(value)
+        elif key == "device_local_bytes":
+            value = _size(value)
+        elif isinstance(value, bool):
+            value = "yes" if value else "no"
+        rows.append((label, str(value)))
+    limits = device.get("limits") or {}
+    if limits.get("max_workgroup_invocations"):
+        rows.append(("Max workgroup", str(limits["max_workgroup_invocations"])))
+    if limits.get("max_compute_shared_memory"):
+        rows.append(("Shared memory", _size(limits["max_compute_shared_memory"])))
+    subgroup = device.get("subgroup") or {}
+    if subgroup.get("size"):
+        rows.append(("Subgroup size", str(subgroup["size"])))
+    return tuple(rows)
+
+
+def _queues(device: Mapping[str, Any]) -> tuple[tuple[str, str, str, str], ...]:
+    rows = []
+    for family in device.get("queue_families") or ():
+        if not isinstance(family, Mapping):
+            continue
+        rows.append(
+            (
+                str(family.get("index", "?")),
+                ", ".join(str(f) for f in family.get("flags") or ()) or "-",
+                str(family.get("count", "?")),
+                str(family.get("timestamp_valid_bits", "?")),
+            )
+        )
+    return tuple(rows)
+
+
+def _memory(device: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    memory = device.get("memory") or {}
+    heaps = [
+        (_size(h.get("size")), ", ".join(h.get("flags") or ()) or "-")
+        for h in memory.get("heaps") or ()
+        if isinstance(h, Mapping)
+    ]
+    if not heaps and device.get("device_local_bytes"):
+        heaps = [(_size(device["device_local_bytes"]), "device-local (largest heap)")]
+    return tuple(heaps)
+
+
+def summary_line(device: Mapping[str, Any]) -> str:
+    parts = []
+    if device.get("type"):
+        parts.append(str(device["type"]))
+    if device.get("api_version"):
+        parts.append(f"Vulkan {device['api_version']}")
+    if device.get("driver_name"):
+        parts.append(f"{device['driver_name']} {device.get('driver_info') or ''}".strip())
+    return " · ".join(parts)
+
+
+def _mentions(item: FindingItem, index: int, name: str) -> bool:
+    evidence = item.finding.evidence
+    if str(evidence.get("index", "")) == str(index) and "index" in evidence:
+        return True
+    if evidence.get("device") == name:
+        return True
+    return bool(name) and name in item.finding.summary
+
+
+def device_models(report: Report | None) -> tuple[DeviceModel, ...]:
+    """Devices from the device probe, completed by what kernel runs learnt about them."""
+    if report is None:
+        return ()
+    kernel_run = KernelRun.from_report(report)
+    merged: dict[int, dict[str, Any]] = {}
+    if kernel_run is not None:
+        for position, info in enumerate(kernel_run.devices):
+            merged[int(info.get("index", position))] = dict(info)
+        for run in kernel_run.runs:
+            merged.setdefault(run.index, dict(run.device))
+    for device in report.devices:
+        if isinstance(device, Mapping) and isinstance(device.get("index"), int):
+            # The device probe's record wins: it has the manifest, memory and conformance.
+            merged[device["index"]] = {**merged.get(device["index"], {}), **device}
+    items = finding_items(report)
+    models = []
+    for index in sorted(merged):
+        device = merged[index]
+        name = str(device.get("name") or f"device {index}")
+        models.append(
+            DeviceModel(
+                index=index,
+                name=name,
+                summary=summary_line(device),
+                properties=_properties(device),
+                queues=_queues(device),
+                memory=_memory(device),
+                findings=tuple(i for i in items if _mentions(i, index, name)),
+                kernels=kernel_run.run_for(index) if kernel_run else None,
+            )
+        )
+    return tuple(models)
+
+
+def no_device_reason(report: Report | None) -> str:
+    """Why there is no device to show, in one line the user can act on."""
+    if report is None:
+        return "No diagnosis yet: press r to run one."
+    blocking = [p for p in report.probes if p.status.is_failure]
+    if blocking:
+        probe = blocking[0]
+        worst = max(probe.findings, key=lambda f: f.severity.rank, default=None)
+        why = f": {worst.summary}" if worst else ""
+        return f"No Vulkan device: the {probe.id} probe {probe.status.value}{why}"
+    if not any(p.id in ("instance", "device") for p in report.probes):
+        return "This report has no device information (the device probes did not run)."
+    return "Vulkan reports no physical device."
+
+
+# -- the trace view's library chart -------------------------------------------------------------
+
+
+def span_cells(start: int, end: int | None, last: int, width: int) -> tuple[int, int]:
+    """Column range [a, b) of a lifetime from event ``start`` to ``end`` (None: still loaded)."""
+    last = max(last, 1)
+    a = min(width - 1, max(0, (start - 1) * width // last))
+    b = width if end is None else max(a + 1, min(width, -(-end * width // last)))
+    return a, b
+
+
+_WORDS = re.compile(r"\s+")
+
+
+def one_line(text: str, limit: int = 200) -> str:
+    flat = _WORDS.sub(" ", text).strip()
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def device_label(model: DeviceModel) -> str:
+    return f"{model.index}: {model.name}"
+
+
+def sorted_devices(models: Sequence[DeviceModel]) -> list[DeviceModel]:
+    return sorted(models, key=lambda m: m.index)
