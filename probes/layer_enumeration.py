@@ -193,9 +193,10 @@ def _layer_exports(layer: LayerManifest, record: dict[str, Any], result: dict[st
     exports: dict[str, bool] = result.get("exports") or {}
     evidence = {"manifest": layer.path, "library": record.get("resolved"), "exports": exports}
     commands = libcheck.disable_commands("layer", layer.path, dict(layer.disable_environment or {}))
-    if not any(exports.values()):
+    negotiate, gipa = list(exports)[:2]  # the (possibly renamed) negotiate and GIPA symbols
+    if not exports[negotiate] and not exports[gipa]:
         return [make_finding(CODES, "layer-missing-exports",
-                             f"{layer.name}: {record.get('resolved')} exports none of {', '.join(exports)}",
+                             f"{layer.name}: {record.get('resolved')} exports neither {negotiate} nor {gipa}",
                              evidence=evidence, commands=commands)]
     code = result.get("negotiate_result")
     if code not in (None, 0):

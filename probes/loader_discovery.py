@@ -273,8 +273,7 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
     outcome.facts = facts
     if loaded is None:
         error = (failed_open or {}).get("dlerror") or child.describe()
-        usable = [c for c in copies if c["arch_ok"]]
-        code = "loader-unloadable" if usable or "cannot open shared object" not in error else "loader-missing"
+        code = "loader-missing" if "No such file or directory" in error else "loader-unloadable"
         facts["dlerror"] = error
         outcome.findings.append(
             make_finding(

@@ -106,3 +106,40 @@ def finding(report: Report | ProbeResult, code: str) -> Finding:
     matches = [f for f in findings if f.code == code]
     assert matches, f"no finding {code}; got {[f.code for f in findings]}"
     return matches[0]
+
+
+@pytest.fixture(scope="session")
+def fault_build_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import faultlib
+
+    if not faultlib.compiler_available():
+        pytest.skip("no C compiler: fault libraries cannot be built")
+    return tmp_path_factory.mktemp("faults")
+
+
+@pytest.fixture
+def fault_driver(fault_build_dir: Path, world: VkWorld):  # noqa: ANN201 - a factory
+    """Install a fault driver variant into the world; returns (manifest, library)."""
+    import faultlib
+
+    def install(variant: str, **manifest: Any) -> tuple[Path, Path]:
+        library = faultlib.build_driver(fault_build_dir, variant)
+        path = faultlib.write_driver_manifest(world.icd_dir, str(library), name=f"fault_{variant}", **manifest)
+        return path, library
+
+    return install
+
+
+@pytest.fixture
+def fault_layer(fault_build_dir: Path, world: VkWorld):  # noqa: ANN201 - a factory
+    """Install a fault layer variant as an implicit layer; returns (manifest, library, name)."""
+    import faultlib
+
+    def install(variant: str, implicit: bool = True) -> tuple[Path, Path, str]:
+        library = faultlib.build_layer(fault_build_dir, variant)
+        name = faultlib.layer_name(variant)
+        directory = world.implicit_dir if implicit else world.explicit_dir
+        path = faultlib.write_layer_manifest(directory, name=name, library_path=str(library), implicit=implicit)
+        return path, library, name
+
+    return install

@@ -62,6 +62,12 @@ def main() -> int:
     emitter = Emitter(fd)
     try:
         request = json.loads(sys.stdin.read())
+        # A warm child learns its Vulkan variables only now, before anything reads them.
+        for key, value in (request.get("environ") or {}).items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
         module_name, _, function_name = request["task"].partition(":")
         function = getattr(importlib.import_module(module_name), function_name)
         function(request.get("payload") or {}, emitter)

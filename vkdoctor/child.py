@@ -133,6 +133,85 @@ def _wchan(pid: int) -> tuple[str, ...]:
     return tuple(channels)
 
 
+@dataclass(frozen=True)
+class Spawned:
+    """A child process started and waiting for its task on stdin."""
+
+    proc: subprocess.Popen[bytes]
+    proto_read: int
+
+
+def spawn(environ: Mapping[str, str]) -> Spawned:
+    read_fd, write_fd = os.pipe()
+    env = dict(environ)
+    env[PROTO_FD_VAR] = str(write_fd)
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "vkdoctor._child"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            pass_fds=(write_fd,),
+            start_new_session=True,  # so a timeout kills helpers the driver started too
+            close_fds=True,
+        )
+    except OSError:
+        os.close(read_fd)
+        raise
+    finally:
+        os.close(write_fd)
+    return Spawned(proc, read_fd)
+
+
+# Variables the dynamic linker reads once at process start: a warm child cannot take them late.
+_EARLY_ONLY = ("LD_", "PYTHON")
+
+
+class ChildPool:
+    """Children started ahead of need, so Python's start-up overlaps the parent's work.
+
+    A warm child has not loaded libvulkan or any driver yet; the Vulkan variables of its task are
+    applied (putenv) before anything reads them.  Owned by one pipeline run; ``close`` ends idle
+    children."""
+
+    def __init__(self, environ: Mapping[str, str], size: int = 2) -> None:
+        self.environ = dict(environ)
+        self.size = size
+        self._idle: list[Spawned] = []
+        self._lock = threading.Lock()
+        self._fill()
+
+    def _fill(self) -> None:
+        while len(self._idle) < self.size:
+            try:
+                self._idle.append(spawn(self.environ))
+            except OSError:
+                return
+
+    def take(self, overrides: Mapping[str, str | None]) -> Spawned | None:
+        if any(key.startswith(_EARLY_ONLY) for key in overrides):
+            return None
+        with self._lock:
+            spawned = self._idle.pop(0) if self._idle else None
+            self._fill()
+        return spawned
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for spawned in idle:
+            try:
+                spawned.proc.kill()
+                spawned.proc.wait()
+            except OSError:
+                pass
+            for stream in (spawned.proc.stdin, spawned.proc.stdout, spawned.proc.stderr):
+                if stream:
+                    stream.close()
+            os.close(spawned.proto_read)
+
+
 class ChildHandle:
     """A started child; ``wait()`` returns its outcome.  Output is drained on a thread so a
     chatty loader (thousands of log lines) can never block the child on a full pipe."""
@@ -143,36 +222,23 @@ class ChildHandle:
         payload: Mapping[str, Any],
         environ: Mapping[str, str],
         timeout: float,
+        late_environ: Mapping[str, str | None] | None = None,
+        spawned: Spawned | None = None,
     ) -> None:
         self.task = task
         self.timeout = timeout
         self._outcome: ChildOutcome | None = None
         self._started = time.monotonic()
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._proto_read = -1
-        self._begin_times: list[float] = []
         try:
-            read_fd, write_fd = os.pipe()
-            env = dict(environ)
-            env[PROTO_FD_VAR] = str(write_fd)
-            self._proc = subprocess.Popen(
-                [sys.executable, "-m", "vkdoctor._child"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                env=env,
-                pass_fds=(write_fd,),
-                start_new_session=True,  # so a timeout kills helpers the driver started too
-                close_fds=True,
-            )
-            os.close(write_fd)
-            self._proto_read = read_fd
+            spawned = spawned or spawn(environ)
         except OSError as exc:
             self._outcome = ChildOutcome(state="spawn-failed", error=str(exc))
             return
+        self._proc, self._proto_read = spawned.proc, spawned.proto_read
         assert self._proc.stdin is not None
+        request = {"task": task, "payload": payload, "environ": dict(late_environ or {})}
         try:
-            self._proc.stdin.write(json.dumps({"task": task, "payload": payload}).encode())
+            self._proc.stdin.write(json.dumps(request).encode())
             self._proc.stdin.close()
         except OSError:
             pass  # the child died before reading; wait() reports how
@@ -283,8 +349,13 @@ def start_child(
     environ: Mapping[str, str],
     timeout: float,
     overrides: Mapping[str, str | None] | None = None,
+    pool: ChildPool | None = None,
 ) -> ChildHandle:
-    return ChildHandle(task, payload, child_environ(environ, overrides or {}), timeout)
+    overrides = overrides or {}
+    spawned = pool.take(overrides) if pool is not None else None
+    if spawned is not None:
+        return ChildHandle(task, payload, pool.environ, timeout, late_environ=overrides, spawned=spawned)
+    return ChildHandle(task, payload, child_environ(environ, overrides), timeout)
 
 
 def run_child(
@@ -294,20 +365,23 @@ def run_child(
     environ: Mapping[str, str],
     timeout: float,
     overrides: Mapping[str, str | None] | None = None,
+    pool: ChildPool | None = None,
 ) -> ChildOutcome:
-    return start_child(task, payload, environ=environ, timeout=timeout, overrides=overrides).wait()
+    handle = start_child(task, payload, environ=environ, timeout=timeout, overrides=overrides, pool=pool)
+    return handle.wait()
 
 
 def _split_stderr(stderr: str) -> dict[str | None, str]:
     parts: dict[str | None, list[str]] = {None: []}
     current: str | None = None
-    for line in stderr.splitlines(keepends=True):
+    # Not splitlines(): it treats the marker's \x1e (record separator) as a line break.
+    for line in stderr.split("\n"):
         if line.startswith(ITEM_MARKER):
             current = line[len(ITEM_MARKER) :].strip()
             parts.setdefault(current, [])
             continue
         parts.setdefault(current, []).append(line)
-    return {key: "".join(lines) for key, lines in parts.items()}
+    return {key: "\n".join(lines) for key, lines in parts.items()}
 
 
 def _items_from(outcome: ChildOutcome, keys: Sequence[str]) -> tuple[list[ItemOutcome], int]:
@@ -323,7 +397,9 @@ def _items_from(outcome: ChildOutcome, keys: Sequence[str]) -> tuple[list[ItemOu
             current, crumbs, result = str(message["item"]), [], None
             crumbs.extend(message.get("crumbs", ()))
         elif kind == "result" and current is not None:
-            result = message.get("data")
+            data = message.get("data")
+            # Several results of one item (stages) merge, later keys winning.
+            result = {**result, **data} if isinstance(result, dict) and isinstance(data, dict) else data
         elif kind == "end" and current is not None:
             done.append(
                 ItemOutcome(
@@ -367,6 +443,7 @@ def run_batch(
     timeout: float,
     overrides: Mapping[str, str | None] | None = None,
     payload: Mapping[str, Any] | None = None,
+    pool: ChildPool | None = None,
 ) -> tuple[list[ItemOutcome], list[ChildOutcome]]:
     """Run ``task`` over ``items`` in as few children as possible.
 
@@ -380,7 +457,7 @@ def run_batch(
     while start < len(items):
         body = dict(payload or {})
         body["items"] = list(items[start:])
-        child = run_child(task, body, environ=environ, timeout=timeout, overrides=overrides)
+        child = run_child(task, body, environ=environ, timeout=timeout, overrides=overrides, pool=pool)
         children.append(child)
         done, advance = _items_from(child, keys[start:])
         outcomes.extend(done)

@@ -26,6 +26,10 @@ CODE_MODULES: tuple[str, ...] = (
     "vkdoctor.probes.loader_discovery",
     "vkdoctor.probes.driver_enumeration",
     "vkdoctor.probes.layer_enumeration",
+    "vkdoctor.probes.instance",
+    "vkdoctor.bisect",
+    "vkdoctor.probes.device",
+    "vkdoctor.kernels",
 )
 
 

@@ -63,8 +63,10 @@ def parse_line(line: str, source: str = "stderr") -> LogEntry:
 
 
 def parse(text: str | Iterable[str], source: str = "stderr") -> list[LogEntry]:
-    lines = text.splitlines() if isinstance(text, str) else text
-    return [parse_line(line, source) for line in lines if line.strip()]
+    # split("\n"), not splitlines(): driver noise may hold \x1c-\x1e or \x85, and vkdoctor's
+    # own per-item markers start with \x1e.
+    lines = text.split("\n") if isinstance(text, str) else text
+    return [parse_line(line, source) for line in lines if line.strip() and not line.startswith("\x1e")]
 
 
 def is_loader_entry(entry: LogEntry) -> bool:

@@ -74,6 +74,7 @@ class Options:
     rerun_failed_with_debug_all: bool = True
     bisect: bool = True
     loader: str = "libvulkan.so.1"  # soname or path of the loader to diagnose
+    warm_children: int = 2  # children started ahead of need (0: start each when needed)
 
 
 @dataclass
@@ -93,7 +94,8 @@ class ProbeSpec:
     id: str
     title: str
     run: Callable[[ProbeContext], ProbeOutcome]
-    requires: tuple[str, ...] = ()
+    requires: tuple[str, ...] = ()  # must have succeeded, else this probe is skipped
+    uses: tuple[str, ...] = ()  # run first when selected (their facts help) but never block
     native: bool = False  # runs children: re-run with VK_LOADER_DEBUG=all on failure
 
 
@@ -104,6 +106,7 @@ class ProbeContext:
     results: Mapping[str, ProbeResult]
     outcomes: Mapping[str, ProbeOutcome]
     loader_debug: str
+    pool: child.ChildPool | None = None
 
     def facts(self, probe_id: str) -> dict[str, Any]:
         result = self.results.get(probe_id)
@@ -127,6 +130,7 @@ class ProbeContext:
             environ=self.env.environ,
             timeout=timeout_s or self.options.timeout_s,
             overrides=self.child_overrides(overrides),
+            pool=self.pool,
         )
 
     def start_child(
@@ -141,6 +145,7 @@ class ProbeContext:
             environ=self.env.environ,
             timeout=self.options.timeout_s,
             overrides=self.child_overrides(overrides),
+            pool=self.pool,
         )
 
     def run_batch(
@@ -149,6 +154,7 @@ class ProbeContext:
         items: Sequence[Mapping[str, Any]],
         key: str,
         overrides: Mapping[str, str | None] | None = None,
+        payload: Mapping[str, Any] | None = None,
     ) -> tuple[list[child.ItemOutcome], list[child.ChildOutcome]]:
         return child.run_batch(
             task,
@@ -157,6 +163,8 @@ class ProbeContext:
             environ=self.env.environ,
             timeout=self.options.timeout_s,
             overrides=self.child_overrides(overrides),
+            payload=payload,
+            pool=self.pool,
         )
 
 
@@ -190,7 +198,8 @@ def resolve_selection(selected: Iterable[str] | None) -> list[str]:
             raise KeyError(probe_id)
         wanted.add(probe_id)
         try:
-            stack.extend(load_spec(probe_id).requires)
+            spec = load_spec(probe_id)
+            stack.extend(spec.requires + spec.uses)
         except ImportError:
             pass
     return [p for p in PIPELINE if p in wanted]
@@ -259,72 +268,117 @@ def run_pipeline(
     results: dict[str, ProbeResult] = {}
     outcomes: dict[str, ProbeOutcome] = {}
     internal: list[str] = []
+    pool = child.ChildPool(child.child_environ(env.environ, {}), size=options.warm_children)
+    try:
+        _run_probes(env, options, order, report, results, outcomes, internal, pool, on_start, on_result)
+    finally:
+        pool.close()
+    report.loader_log = _merge_logs(report.probes)
+    return RunResult(report, internal)
+
+
+def _execute(
+    spec: ProbeSpec,
+    env: Env,
+    options: Options,
+    results: Mapping[str, ProbeResult],
+    outcomes: Mapping[str, ProbeOutcome],
+    pool: child.ChildPool,
+) -> tuple[ProbeResult, ProbeOutcome, str | None]:
+    started = time.monotonic()
+    ctx = ProbeContext(env, options, results, outcomes, options.loader_debug, pool)
+    outcome, tb = _run_one(spec, ctx)
+    status = _status_of(outcome)
+    if (
+        spec.native
+        and tb is None
+        and status.is_failure
+        and options.rerun_failed_with_debug_all
+        and options.loader_debug != "all"
+    ):
+        first_status = status
+        ctx = ProbeContext(env, options, results, outcomes, "all", pool)
+        outcome, tb = _run_one(spec, ctx)
+        status = _status_of(outcome)
+        outcome.facts["rerun"] = {"reason": f"first attempt ended {first_status.value}", "loader_debug": "all"}
+    result = ProbeResult(
+        spec.id,
+        spec.title,
+        status,
+        duration_s=time.monotonic() - started,
+        findings=outcome.findings,
+        facts=outcome.facts,
+        loader_log=outcome.loader_log,
+    )
+    return result, outcome, tb
+
+
+def _run_probes(
+    env: Env,
+    options: Options,
+    order: list[str],
+    report: Report,
+    results: dict[str, ProbeResult],
+    outcomes: dict[str, ProbeOutcome],
+    internal: list[str],
+    pool: child.ChildPool,
+    on_start: Callable[[ProbeSpec], None] | None,
+    on_result: Callable[[ProbeResult], None] | None,
+) -> None:
+    """Run probes as soon as what they require and use is done (driver and layer enumeration
+    overlap), while results are recorded and reported in pipeline order."""
+    from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
+    specs: dict[str, ProbeSpec] = {}
     for probe_id in order:
         try:
-            spec = load_spec(probe_id)
+            specs[probe_id] = load_spec(probe_id)
         except ImportError as exc:
-            result = ProbeResult(
-                probe_id,
-                probe_id,
-                Status.SKIPPED,
-                findings=[
-                    make_finding(
-                        CODES, "probe-unavailable", f"probe {probe_id} is not available: {exc}"
-                    )
-                ],
-            )
-            results[probe_id] = result
+            finding = make_finding(CODES, "probe-unavailable", f"probe {probe_id} is not available: {exc}")
+            results[probe_id] = ProbeResult(probe_id, probe_id, Status.SKIPPED, findings=[finding])
+    pending = [p for p in order if p in specs]
+    running: dict[Future[tuple[ProbeResult, ProbeOutcome, str | None]], ProbeSpec] = {}
+    emitted = 0
+
+    def flush() -> None:
+        nonlocal emitted
+        while emitted < len(order) and order[emitted] in results:
+            result = results[order[emitted]]
             report.probes.append(result)
             if on_result:
                 on_result(result)
-            continue
-        if on_start:
-            on_start(spec)
-        blocker = next((r for r in spec.requires if _blocks(results.get(r))), None)
-        if blocker is not None:
-            result = ProbeResult(spec.id, spec.title, Status.SKIPPED, blocked_by=blocker)
-        else:
-            started = time.monotonic()
-            ctx = ProbeContext(env, options, results, outcomes, options.loader_debug)
-            outcome, tb = _run_one(spec, ctx)
-            status = _status_of(outcome)
-            if (
-                spec.native
-                and tb is None
-                and status.is_failure
-                and options.rerun_failed_with_debug_all
-                and options.loader_debug != "all"
-            ):
-                ctx = ProbeContext(env, options, results, outcomes, "all")
-                first_status = status
-                outcome, tb = _run_one(spec, ctx)
-                status = _status_of(outcome)
-                outcome.facts["rerun"] = {
-                    "reason": f"first attempt ended {first_status.value}",
-                    "loader_debug": "all",
-                }
-            if tb is not None:
-                internal.append(tb)
-            result = ProbeResult(
-                spec.id,
-                spec.title,
-                status,
-                duration_s=time.monotonic() - started,
-                findings=outcome.findings,
-                facts=outcome.facts,
-                loader_log=outcome.loader_log,
-            )
-            outcomes[spec.id] = outcome
-            for section, rows in outcome.sections.items():
-                getattr(report, section).extend(rows)
-            if outcome.environment is not None:
-                report.environment = outcome.environment
-        results[spec.id] = result
-        report.probes.append(result)
-        if on_result:
-            on_result(result)
-    report.loader_log = _merge_logs(report.probes)
-    return RunResult(report, internal)
+            emitted += 1
+
+    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="probe") as executor:
+        while pending or running:
+            for probe_id in list(pending):
+                spec = specs[probe_id]
+                if any(d in order and d not in results for d in spec.requires + spec.uses):
+                    continue
+                pending.remove(probe_id)
+                blocker = next((r for r in spec.requires if _blocks(results.get(r))), None)
+                if blocker is not None:
+                    results[probe_id] = ProbeResult(spec.id, spec.title, Status.SKIPPED, blocked_by=blocker)
+                    continue
+                if on_start:
+                    on_start(spec)
+                running[executor.submit(_execute, spec, env, options, results, outcomes, pool)] = spec
+            flush()
+            if not running:
+                continue
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                spec = running.pop(future)
+                result, outcome, tb = future.result()
+                if tb is not None:
+                    internal.append(tb)
+                outcomes[spec.id] = outcome
+                for section, rows in outcome.sections.items():
+                    getattr(report, section).extend(rows)
+                if outcome.environment is not None:
+                    report.environment = outcome.environment
+                results[spec.id] = result
+        flush()
 
 
 def parse_child_log(outcome: child.ChildOutcome | child.ItemOutcome) -> list[LogEntry]:
