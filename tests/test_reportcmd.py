@@ -166,7 +166,9 @@ def test_diff_of_the_examples_names_the_broken_driver(capsys: pytest.CaptureFixt
         ("amd_icd64.json", "removed")
     ]
     assert data["sections"]["drivers"][0]["item"]["issues"] == ["driver-library-missing"]
-    assert [f["status"] for f in data["sections"]["findings"]] == ["removed"]
+    findings = data["sections"]["findings"]
+    assert {f["status"] for f in findings} == {"removed"}
+    assert findings[0]["item"]["code"] == "driver-library-missing"  # failures first
 
 
 def test_diff_of_a_report_with_itself_is_empty(capsys: pytest.CaptureFixture[str]) -> None:
@@ -186,7 +188,8 @@ def test_diff_sees_versions_paths_arch_and_exports() -> None:
         "VK_LOADER_DEBUG"
     ] = "all"
     b["layers"] = [layer for layer in b["layers"] if layer["name"] != "VK_LAYER_MESA_overlay"]
-    b["devices"] = [{"name": "llvmpipe (LLVM 15.0.6, 256 bits)", "api_version": "1.3.230"}]
+    b["devices"][0]["api_version"] = "1.4.300"
+    b["devices"].append({"name": "NVIDIA H100 80GB HBM3", "type": "discrete-gpu"})
     diff = diff_reports(a, b)
     changes = {c.path: (c.a, c.b) for c in diff.section("drivers").items[0].changes}
     assert diff.section("drivers").items[0].key == "lvp_icd.x86_64.json"
@@ -211,17 +214,21 @@ def test_diff_sees_versions_paths_arch_and_exports() -> None:
     assert [(i.key, i.status) for i in diff.section("layers").items] == [
         ("VK_LAYER_MESA_overlay", "removed")
     ]
-    assert [(i.key, i.status) for i in diff.section("devices").items] == [
-        ("llvmpipe (LLVM 15.0.6, 256 bits)", "added")
+    devices = diff.section("devices").items
+    assert [(i.key, i.status) for i in devices] == [
+        ("NVIDIA H100 80GB HBM3", "added"),
+        ("llvmpipe (LLVM 15.0.6, 256 bits)", "changed"),
+    ]
+    assert [(c.path, c.a, c.b) for c in devices[1].changes] == [
+        ("api_version", "1.3.230", "1.4.300")
     ]
 
 
 def test_markdown_command_writes_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "issue.md"
     assert main(["report", "markdown", str(BROKEN), "-o", str(out)]) == 0
-    assert out.read_text(encoding="utf-8") == (
-        REPO / "reports" / "broken-missing-library.md"
-    ).read_text(encoding="utf-8")
+    expected = (REPO / "reports" / "broken-missing-library.md").read_text(encoding="utf-8")
+    assert out.read_text(encoding="utf-8") == expected
     assert capsys.readouterr().out == ""
 
 

@@ -235,16 +235,20 @@ def _device_section(report: Report) -> list[str]:
         name = device.get("name") or device.get("device_name") or properties.get("deviceName")
         kind = device.get("type") or device.get("device_type") or properties.get("deviceType")
         api = device.get("api_version") or properties.get("apiVersion")
-        driver = device.get("driver") or device.get("driver_name") or device.get("manifest")
+        driver = " ".join(
+            _text(device.get(k)) for k in ("driver_name", "driver_info") if device.get(k)
+        )
+        manifest = device.get("driver_manifest") or device.get("manifest")
         rows.append(
             [
                 escape(_text(name) or "?"),
                 escape(_text(kind)),
                 escape(_text(api)),
-                code(_text(driver)) if driver else "",
+                escape(driver),
+                code(_text(manifest)) if manifest else "",
             ]
         )
-    body = table(["Device", "Type", "API", "Driver"], rows)
+    body = table(["Device", "Type", "API", "Driver", "Manifest"], rows)
     return details(f"Devices ({len(report.devices)})", body)
 
 
