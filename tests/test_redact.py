@@ -178,7 +178,13 @@ def test_identity_is_replaced_everywhere() -> None:
         "log": "X11 display wks-042:0 on wks-042.corp.example.org, boot 3d1219c7-c4c5-404a-"
         "aa1f-6d2a48adfda4, GPU-0a1b2c3d-1111-2222-3333-444455556666",
         "other": "/home/bob/.config/vulkan and /var/home/carol/x",
-        "paths": ["/srv/alice/data", "/srv/alicey/data", "/root/.config"],
+        "paths": [
+            "/srv/alice/data",
+            "/srv/alicey/data",
+            "/root/.config",
+            "/mnt/home/alice/x",
+            "HOME=/home/alice:/home/alice/bin",
+        ],
         "devices": [{"device_uuid": "00112233", "driverUUID": "abcd", "name": "llvmpipe"}],
     }
     out = redact_dict(data, ALICE)
@@ -189,7 +195,13 @@ def test_identity_is_replaced_everywhere() -> None:
     assert out["drivers"][0]["library_path"] == "/home/<user>/lib.so"
     assert out["log"] == ("X11 display <host>:0 on <host>, boot <machine-id>, GPU-<machine-id>")
     assert out["other"] == "/home/<user>/.config/vulkan and /var/home/<user>/x"
-    assert out["paths"] == ["/srv/<user>/data", "/srv/alicey/data", "/root/.config"]
+    assert out["paths"] == [
+        "/srv/<user>/data",
+        "/srv/alicey/data",
+        "/root/.config",
+        "/mnt/home/<user>/x",
+        "HOME=~:~/bin",
+    ]
     assert out["devices"][0] == {
         "device_uuid": "<machine-id>",
         "driverUUID": "abcd",
@@ -328,3 +340,14 @@ def test_redaction_module_is_headless() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_real_reports_have_no_false_positives() -> None:
+    # Nothing in a real report looks like a secret, and redacting a redacted report is a no-op.
+    for path in sorted((Path(__file__).resolve().parent.parent / "reports").glob("*.json")):
+        if path.name == "report.schema.json":
+            continue
+        data = json.loads(path.read_text())
+        assert scrub_secrets(data, {}) == data, path.name
+        assert is_redacted(data), f"{path.name} is not redacted"
+        assert redact_dict(data, Identity()) == data, path.name

@@ -15,6 +15,7 @@ from vkdoctor.render.diff import diff_reports
 from vkdoctor.report_io import load_report_dict
 
 REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = [p for p in sorted((REPO / "reports").glob("*.json")) if p.name != "report.schema.json"]
 HEALTHY = REPO / "reports" / "healthy-lavapipe.json"
 BROKEN = REPO / "reports" / "broken-missing-library.json"
 
@@ -235,3 +236,19 @@ def test_markdown_command_writes_a_file(tmp_path: Path, capsys: pytest.CaptureFi
 def test_report_without_subcommand_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["report"]) == 2
     assert "show" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_every_example_validates_renders_and_diffs(
+    path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    markdown = path.with_suffix(".md")
+    assert markdown.exists(), f"render it: vkdoctor report markdown {path} -o {markdown}"
+    assert main(["report", "validate", str(path)]) == 0
+    assert main(["report", "show", "-v", str(path)]) == 0
+    shown = capsys.readouterr().out
+    assert "vkdoctor: " in shown and "facts of loader-discovery:" in shown
+    assert main(["report", "diff", str(HEALTHY), str(path)]) == (0 if path == HEALTHY else 1)
+    capsys.readouterr()
+    assert main(["report", "diff", "--json", str(path), str(HEALTHY)]) in (0, 1)
+    assert json.loads(capsys.readouterr().out)["b"]["label"] == str(HEALTHY)

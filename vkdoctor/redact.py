@@ -49,8 +49,24 @@ _SECRET_SUBSTRINGS = (
 )
 _SECRET_PARTS = frozenset({"KEY", "KEYS", "AUTH", "PASS", "PW", "PAT", "SIG", "SIGNATURE"})
 # Exact secret values shorter than this are not searched for in free text: "1" or "true" would
-# mask half the report while protecting nothing.
+# mask half the report while protecting nothing; nor are settings words (AUTH_MODE=disabled).
 _MIN_SECRET_VALUE = 6
+_NOT_SECRETS = frozenset(
+    {
+        "enabled",
+        "disabled",
+        "required",
+        "optional",
+        "default",
+        "false",
+        "true",
+        "none",
+        "null",
+        "unset",
+        "always",
+        "never",
+    }
+)
 
 _URL_CREDENTIALS = re.compile(
     r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/\s@'\"<>]+)@"
@@ -90,7 +106,7 @@ def secret_values(environ: Mapping[str, str]) -> tuple[str, ...]:
         for match in _URL_CREDENTIALS.finditer(value):
             user, _, password = match["userinfo"].partition(":")
             values.add(password or user)
-    kept = {v for v in values if len(v) >= _MIN_SECRET_VALUE}
+    kept = {v for v in values if len(v) >= _MIN_SECRET_VALUE and v.lower() not in _NOT_SECRETS}
     return tuple(sorted(kept, key=lambda v: (-len(v), v)))
 
 
@@ -290,7 +306,11 @@ class Redactor:
 
     def __init__(self, identity: Identity) -> None:
         self.identity = identity
-        self._homes = [re.compile(re.escape(h) + r"(?=/|$|[\s:;,'\")\]])") for h in identity.homes]
+        # A home is a whole path prefix: "/root" must not match inside "/srv/root/x".
+        self._homes = [
+            re.compile(r"(?<![\w.~/-])" + re.escape(h) + r"(?=/|$|[\s:;,'\")\]])")
+            for h in identity.homes
+        ]
         # A user name is replaced as a path component or as a whole value, not inside words.
         self._users = [
             re.compile(r"(?<=/)" + re.escape(u) + r"(?=/|$|[\s:;,'\")\]])") for u in identity.users

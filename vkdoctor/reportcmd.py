@@ -23,7 +23,12 @@ EXIT_UNREADABLE = 2
 
 def add_parser(commands: Any) -> argparse.ArgumentParser:
     """Add ``report`` and its subcommands to the CLI's subparsers."""
-    report = commands.add_parser("report", help="show, validate, diff or export stored reports")
+    report = commands.add_parser(
+        "report",
+        help="show, validate, diff or export stored reports",
+        epilog="Exit codes: validate 1 when a report is invalid; diff 1 when the reports differ "
+        "(as diff(1)); 2 when a report cannot be read; otherwise 0.",
+    )
     sub = report.add_subparsers(
         dest="report_command", metavar="SUBCOMMAND", parser_class=type(report)
     )
