@@ -47,6 +47,12 @@ CODES = code_table(
                  "A command the device's API version or enabled extensions provide resolves to NULL; "
                  "programs that load it crash calling a NULL pointer.",
                  ("a driver or layer bug",), "Update the driver; disable layers to find the one dropping it."),
+        CodeInfo("gdpa-missing-older-revision", Severity.INFO,
+                 "extension commands missing because the driver implements an older revision",
+                 "vkGetDeviceProcAddr returns NULL for commands that a later revision of an enabled "
+                 "extension added; the driver reports an older revision (specVersion) than the Vulkan "
+                 "registry vkdoctor knows, so this is expected.",
+                 ("a driver older than the registry",), "Check the extension's specVersion before using them."),
         CodeInfo("gdpa-unexpected", Severity.INFO, "vkGetDeviceProcAddr returns a command the spec says is NULL",
                  "Programs that rely on it break on conformant drivers.", ("driver or layer leniency",),
                  "Applications must check versions and enabled extensions."),
@@ -104,7 +110,8 @@ def _device_findings(ctx: ProbeContext, table: Any, names: list[str], row: dict[
     driver = row.get("driver_manifest")
     data = item.result or {}
     row.update({k: data[k] for k in ("queue_families", "memory", "compute_family") if k in data})
-    row["extensions_supported"] = len(data.get("supported_extensions", []))
+    supported = data.get("supported_extensions") or {}
+    row["extensions_supported"] = len(supported)
     evidence = {"device": row["name"], "index": row["index"], "driver_manifest": driver, "last_step": item.last_crumb}
     if item.state in ("crashed", "timeout", "error"):
         code = {"crashed": "device-creation-crashed", "timeout": "device-creation-hung"}.get(item.state, "device-creation-failed")
@@ -125,7 +132,7 @@ def _device_findings(ctx: ProbeContext, table: Any, names: list[str], row: dict[
     findings: list[Finding] = []
     if "all_extensions_result" in data:
         findings.append(make_finding(CODES, "device-extensions-refused",
-                                     f"{label} refused all {len(data['supported_extensions'])} extensions together "
+                                     f"{label} refused all {len(supported)} extensions together "
                                      f"({result_name(data['all_extensions_result'])}); checked core commands only",
                                      evidence=evidence))
     device_api = parse_version(row.get("api_version") or "1.0") or (1, 0, 0)
@@ -143,6 +150,15 @@ def _device_findings(ctx: ProbeContext, table: Any, names: list[str], row: dict[
             only_gipa.append(name)
     row["proc_addr"] = {"gdpa_non_null": len(gdpa), "gipa_non_null": len(gipa), "enabled_extensions": len(enabled),
                         "api_version_checked": ".".join(map(str, api))}
+    older = [n for n in missing if _older_revision(table, n, supported)]
+    missing = [n for n in missing if n not in older]
+    if older:
+        findings.append(make_finding(CODES, "gdpa-missing-older-revision",
+                                     f"{label}: {len(older)} command(s) of extensions at an older revision than "
+                                     f"the registry's resolve to NULL: {', '.join(older[:6])}",
+                                     evidence={**evidence, "commands": older,
+                                               "revisions": {p.extension: [supported.get(p.extension), table.extensions[p.extension].spec_version]
+                                                             for n in older for p in table[n].providers if p.extension in supported}}))
     if missing:
         findings.append(make_finding(CODES, "gdpa-missing",
                                      f"{label}: vkGetDeviceProcAddr returns NULL for {len(missing)} required "
@@ -161,6 +177,15 @@ def _device_findings(ctx: ProbeContext, table: Any, names: list[str], row: dict[
                                      f"vkGetInstanceProcAddr, e.g. {', '.join(only_gipa[:5])}",
                                      evidence={**evidence, "commands": only_gipa}))
     return findings, "ok"
+
+
+def _older_revision(table: Any, name: str, supported: dict[str, int]) -> bool:
+    """Every enabled extension providing ``name`` is implemented at an older revision than the
+    registry describes (commands added by later revisions are then legitimately absent)."""
+    providers = [p for p in table[name].providers if p.extension in supported]
+    return bool(providers) and all(
+        supported[p.extension] < table.extensions[p.extension].spec_version for p in providers
+    )
 
 
 def _bisect(ctx: ProbeContext, row: dict[str, Any], driver: Any) -> list[Finding]:

@@ -222,7 +222,9 @@ def _cross_findings(env: Env, records: list[dict[str, Any]], entries: list[Searc
                                      evidence={"variable": override, "value": env.get(override)},
                                      commands=[f"unset {override}"]))
         defaults = list_manifest_files(env, [e for e in search_entries(env.with_environ(**{override: None, "VK_ICD_FILENAMES": None, "VK_DRIVER_FILES": None}), "driver", version)])
-        hidden = [p for p, _ in defaults if p not in {r["manifest"] for r in records}]
+        # Compare real paths: distributions symlink one manifest into several directories.
+        selected = {os.path.realpath(env.path(r["manifest"])) for r in records}
+        hidden = [p for p, _ in defaults if os.path.realpath(env.path(p)) not in selected]
         if hidden:
             findings.append(make_finding(CODES, "driver-hidden-by-override",
                                          f"{override} hides {len(hidden)} installed driver manifest(s): "

@@ -213,3 +213,13 @@ def test_vulkaninfo_agrees_on_the_loader_version(world: VkWorld) -> None:
     out = subprocess.run([vulkaninfo, "--summary"], capture_output=True, text=True, env=world.env().environ)
     version = probe(world.run(["loader-discovery"]), "loader-discovery").facts["version"]
     assert f"Vulkan Instance Version: {version}" in out.stdout
+
+
+@needs_lavapipe
+def test_override_naming_the_installed_manifest_through_a_symlink_hides_nothing(world: VkWorld, tmp_path: Path) -> None:
+    installed = world.lavapipe()
+    link = tmp_path / "elsewhere.json"
+    link.symlink_to(installed)
+    report = world.run(DISCOVERY, VK_DRIVER_FILES=str(link))
+    assert "driver-search-overridden" in codes(report)
+    assert "driver-hidden-by-override" not in codes(report)

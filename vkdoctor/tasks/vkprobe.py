@@ -266,11 +266,12 @@ def _memory(session: Session, physical: Any) -> dict[str, Any]:
     }
 
 
-def _device_extensions(session: Session, physical: Any) -> list[str]:
+def _device_extensions(session: Session, physical: Any) -> dict[str, int]:
+    """Supported device extensions with the revision (specVersion) the driver implements."""
     ffi, lib = session.ffi, session.lib
     session.emit.crumb("vkEnumerateDeviceExtensionProperties")
     code, props = _enumerate(ffi, lib.vkEnumerateDeviceExtensionProperties, "VkExtensionProperties", physical, ffi.NULL)
-    return sorted(_string(ffi, p.extensionName) for p in props) if code >= 0 else []
+    return {_string(ffi, p.extensionName): p.specVersion for p in props} if code >= 0 else {}
 
 
 def _create_device(session: Session, physical: Any, family: int, extensions: list[str]) -> tuple[int, Any]:
@@ -318,7 +319,7 @@ def devices(payload: dict[str, Any], emit: Emitter) -> None:
             emit.result(row)
             emit.end(key)
             continue
-        enabled = list(supported)
+        enabled = sorted(supported)
         code, device = _create_device(session, physical, compute[0], enabled)
         if code < 0 and enabled:
             row["all_extensions_result"] = code  # some drivers refuse combinations: core only
