@@ -474,26 +474,7 @@ def _agreement(
         return []
     findings: list[Finding] = []
     view = loaderlog.discovery(entries, "driver")
-    for record in records:
-        if record.get("state") != "usable" or record["filtered"]:
-            continue
-        complaints = [
-            e
-            for e in loaderlog.mentioning(entries, record["manifest"], record.get("resolved") or "")
-            if not e.classification
-        ]
-        if complaints:
-            findings.append(
-                make_finding(
-                    CODES,
-                    "loader-disagrees",
-                    f"the loader reports a problem with {record['manifest']}: {complaints[0].message}",
-                    evidence={
-                        "manifest": record["manifest"],
-                        "loader_lines": [c.message for c in complaints],
-                    },
-                )
-            )
+    findings += libcheck.loader_complaints(CODES, "loader-disagrees", entries, records, "manifest")
     ours = {r["manifest"] for r in records}
     extra_files = [f for f in view["files"] if f not in ours]
     extra_dirs = [d for d in view["locations"] if d not in searched]

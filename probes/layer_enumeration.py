@@ -408,26 +408,9 @@ def _log_findings(entries: list[LogEntry], records: list[dict[str, Any]]) -> lis
                 evidence={"line": entry.message, "classification": entry.classification},
             )
         )
-    for record in records:
-        if record.get("state") != "usable":
-            continue
-        complaints = [
-            e
-            for e in loaderlog.mentioning(entries, record["manifest"], record.get("resolved") or "")
-            if not e.classification
-        ]
-        if complaints:
-            findings.append(
-                make_finding(
-                    CODES,
-                    "layer-loader-complaint",
-                    f"the loader reports a problem with {record['name']}: {complaints[0].message}",
-                    evidence={
-                        "manifest": record["manifest"],
-                        "loader_lines": [c.message for c in complaints],
-                    },
-                )
-            )
+    findings += libcheck.loader_complaints(
+        CODES, "layer-loader-complaint", entries, records, "name"
+    )
     return findings
 
 

@@ -7,10 +7,11 @@ which kind of manifest is broken; both are generated from one template table.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from vkdoctor import distro
+from vkdoctor import distro, loaderlog
 from vkdoctor.child import ItemOutcome
 from vkdoctor.codes import CodeInfo, code_table, make_finding
 from vkdoctor.env import Env
@@ -21,7 +22,7 @@ from vkdoctor.libraries import (
     missing_dependencies,
     resolve_library_path,
 )
-from vkdoctor.model import Finding, Severity
+from vkdoctor.model import Finding, LogEntry, Severity
 
 _TEMPLATES = (
     (
@@ -338,3 +339,33 @@ def native_findings(
             commands=commands,
         )
     ]
+
+
+def loader_complaints(
+    table: Mapping[str, CodeInfo],
+    code: str,
+    entries: list[LogEntry],
+    records: list[dict[str, Any]],
+    label: str,
+) -> list[Finding]:
+    """A finding for each usable library the loader's own log complains about: vkdoctor's checks
+    passed, yet the loader reports a problem (``label`` names the record: "manifest" or "name")."""
+    findings: list[Finding] = []
+    for record in records:
+        # Only where vkdoctor saw nothing wrong: known problems are already findings.
+        if record.get("state") != "usable" or record.get("filtered") or record.get("issues"):
+            continue
+        complaints = loaderlog.mentioning(entries, record["manifest"], record.get("resolved") or "")
+        if complaints:
+            findings.append(
+                make_finding(
+                    table,
+                    code,
+                    f"the loader reports a problem with {record[label]}: {complaints[0].message}",
+                    evidence={
+                        "manifest": record["manifest"],
+                        "loader_lines": [c.message for c in complaints],
+                    },
+                )
+            )
+    return findings
