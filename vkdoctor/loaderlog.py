@@ -109,8 +109,13 @@ def discovery(entries: Iterable[LogEntry], category: str) -> dict[str, list[str]
 
 
 def mentioning(entries: Iterable[LogEntry], *needles: str) -> list[LogEntry]:
-    """Errors and warnings whose message names one of ``needles`` (a manifest or library)."""
+    """Errors and warnings, not known to be harmless, whose message names one of ``needles``
+    (a manifest or library)."""
     wanted = [n for n in needles if n]
     return [
-        e for e in entries if e.level in ("error", "warn") and any(n in e.message for n in wanted)
+        e
+        for e in entries
+        if e.level in ("error", "warn")
+        and not e.classification
+        and any(n in e.message for n in wanted)
     ]
