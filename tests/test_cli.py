@@ -12,8 +12,13 @@ from conftest import VkWorld, needs_lavapipe
 
 def vkdoctor(world: VkWorld, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     environ = {**world.environ, **env}
-    return subprocess.run([sys.executable, "-m", "vkdoctor", *args], capture_output=True, text=True,
-                          env=environ, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "vkdoctor", *args],
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=120,
+    )
 
 
 @needs_lavapipe

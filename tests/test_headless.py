@@ -4,9 +4,17 @@ import subprocess
 import sys
 
 HEADLESS = [
-    "vkdoctor.model", "vkdoctor.runner", "vkdoctor.child", "vkdoctor.loaderlog", "vkdoctor.manifests",
-    "vkdoctor.libraries", "vkdoctor.libcheck", "vkdoctor.environment", "vkdoctor.report_io",
-    "vkdoctor.probes.loader_discovery", "vkdoctor.probes.driver_enumeration",
+    "vkdoctor.model",
+    "vkdoctor.runner",
+    "vkdoctor.child",
+    "vkdoctor.loaderlog",
+    "vkdoctor.manifests",
+    "vkdoctor.libraries",
+    "vkdoctor.libcheck",
+    "vkdoctor.environment",
+    "vkdoctor.report_io",
+    "vkdoctor.probes.loader_discovery",
+    "vkdoctor.probes.driver_enumeration",
     "vkdoctor.probes.layer_enumeration",
 ]
 

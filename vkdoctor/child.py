@@ -13,6 +13,7 @@ after the item that killed the child, so one bad driver does not hide the others
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import selectors
@@ -108,7 +109,6 @@ def child_environ(base: Mapping[str, str], overrides: Mapping[str, str | None]) 
     parent = _package_parent()
     existing = environ.get("PYTHONPATH")
     environ["PYTHONPATH"] = parent + (os.pathsep + existing if existing else "")
-    environ["PYTHONDONTWRITEBYTECODE"] = "1"
     return environ
 
 
@@ -276,10 +276,8 @@ class ChildHandle:
         wchan: tuple[str, ...] = ()
         if timed_out:
             wchan = _wchan(self._proc.pid)
-            try:
+            with contextlib.suppress(OSError):
                 os.killpg(self._proc.pid, signal.SIGKILL)
-            except OSError:
-                pass
             # Drain what is left without blocking forever.
             for fd in list(streams):
                 try:
@@ -354,7 +352,9 @@ def start_child(
     overrides = overrides or {}
     spawned = pool.take(overrides) if pool is not None else None
     if spawned is not None:
-        return ChildHandle(task, payload, pool.environ, timeout, late_environ=overrides, spawned=spawned)
+        return ChildHandle(
+            task, payload, pool.environ, timeout, late_environ=overrides, spawned=spawned
+        )
     return ChildHandle(task, payload, child_environ(environ, overrides), timeout)
 
 
@@ -367,7 +367,9 @@ def run_child(
     overrides: Mapping[str, str | None] | None = None,
     pool: ChildPool | None = None,
 ) -> ChildOutcome:
-    handle = start_child(task, payload, environ=environ, timeout=timeout, overrides=overrides, pool=pool)
+    handle = start_child(
+        task, payload, environ=environ, timeout=timeout, overrides=overrides, pool=pool
+    )
     return handle.wait()
 
 
@@ -399,7 +401,9 @@ def _items_from(outcome: ChildOutcome, keys: Sequence[str]) -> tuple[list[ItemOu
         elif kind == "result" and current is not None:
             data = message.get("data")
             # Several results of one item (stages) merge, later keys winning.
-            result = {**result, **data} if isinstance(result, dict) and isinstance(data, dict) else data
+            result = (
+                {**result, **data} if isinstance(result, dict) and isinstance(data, dict) else data
+            )
         elif kind == "end" and current is not None:
             done.append(
                 ItemOutcome(
@@ -457,15 +461,15 @@ def run_batch(
     while start < len(items):
         body = dict(payload or {})
         body["items"] = list(items[start:])
-        child = run_child(task, body, environ=environ, timeout=timeout, overrides=overrides, pool=pool)
+        child = run_child(
+            task, body, environ=environ, timeout=timeout, overrides=overrides, pool=pool
+        )
         children.append(child)
         done, advance = _items_from(child, keys[start:])
         outcomes.extend(done)
         if advance <= 0:
             for missing in keys[start + len(done) :]:
-                outcomes.append(
-                    ItemOutcome(missing, "not-run", None, (), "", duration_s=0.0)
-                )
+                outcomes.append(ItemOutcome(missing, "not-run", None, (), "", duration_s=0.0))
             break
         start += advance
     return outcomes, children

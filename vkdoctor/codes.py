@@ -30,6 +30,7 @@ CODE_MODULES: tuple[str, ...] = (
     "vkdoctor.bisect",
     "vkdoctor.probes.device",
     "vkdoctor.kernels",
+    "vkdoctor.probes.dispatch",
 )
 
 

@@ -112,7 +112,9 @@ class ProbeContext:
         result = self.results.get(probe_id)
         return result.facts if result else {}
 
-    def child_overrides(self, extra: Mapping[str, str | None] | None = None) -> dict[str, str | None]:
+    def child_overrides(
+        self, extra: Mapping[str, str | None] | None = None
+    ) -> dict[str, str | None]:
         overrides: dict[str, str | None] = {"VK_LOADER_DEBUG": self.loader_debug}
         overrides.update(extra or {})
         return overrides
@@ -270,7 +272,9 @@ def run_pipeline(
     internal: list[str] = []
     pool = child.ChildPool(child.child_environ(env.environ, {}), size=options.warm_children)
     try:
-        _run_probes(env, options, order, report, results, outcomes, internal, pool, on_start, on_result)
+        _run_probes(
+            env, options, order, report, results, outcomes, internal, pool, on_start, on_result
+        )
     finally:
         pool.close()
     report.loader_log = _merge_logs(report.probes)
@@ -300,7 +304,10 @@ def _execute(
         ctx = ProbeContext(env, options, results, outcomes, "all", pool)
         outcome, tb = _run_one(spec, ctx)
         status = _status_of(outcome)
-        outcome.facts["rerun"] = {"reason": f"first attempt ended {first_status.value}", "loader_debug": "all"}
+        outcome.facts["rerun"] = {
+            "reason": f"first attempt ended {first_status.value}",
+            "loader_debug": "all",
+        }
     result = ProbeResult(
         spec.id,
         spec.title,
@@ -334,7 +341,9 @@ def _run_probes(
         try:
             specs[probe_id] = load_spec(probe_id)
         except ImportError as exc:
-            finding = make_finding(CODES, "probe-unavailable", f"probe {probe_id} is not available: {exc}")
+            finding = make_finding(
+                CODES, "probe-unavailable", f"probe {probe_id} is not available: {exc}"
+            )
             results[probe_id] = ProbeResult(probe_id, probe_id, Status.SKIPPED, findings=[finding])
     pending = [p for p in order if p in specs]
     running: dict[Future[tuple[ProbeResult, ProbeOutcome, str | None]], ProbeSpec] = {}
@@ -358,11 +367,15 @@ def _run_probes(
                 pending.remove(probe_id)
                 blocker = next((r for r in spec.requires if _blocks(results.get(r))), None)
                 if blocker is not None:
-                    results[probe_id] = ProbeResult(spec.id, spec.title, Status.SKIPPED, blocked_by=blocker)
+                    results[probe_id] = ProbeResult(
+                        spec.id, spec.title, Status.SKIPPED, blocked_by=blocker
+                    )
                     continue
                 if on_start:
                     on_start(spec)
-                running[executor.submit(_execute, spec, env, options, results, outcomes, pool)] = spec
+                running[executor.submit(_execute, spec, env, options, results, outcomes, pool)] = (
+                    spec
+                )
             flush()
             if not running:
                 continue
