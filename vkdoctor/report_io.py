@@ -91,7 +91,9 @@ def load_report(path: str) -> Report:
 
 
 def partial_report_path() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(
+        os.path.expanduser("~"), ".local", "state"
+    )
     directory = Path(base) / "vkdoctor"
     try:
         directory.mkdir(parents=True, exist_ok=True)
