@@ -1,7 +1,8 @@
 """The loader-log agreement check (a driver vkdoctor finds usable but the loader rejects)."""
 
-from vkdoctor import libcheck, loaderlog
 from vkdoctor.probes.driver_enumeration import CODES
+
+from vkdoctor import libcheck, loaderlog
 
 LOG = """DRIVER:           Found ICD manifest file /x/icd.d/good.json, version "1.0.0"
 ERROR:            loader_scanned_icd_add: Could not get 'vkCreateInstance' via 'vk_icdGetInstanceProcAddr' for ICD /lib/libgood.so
