@@ -21,6 +21,7 @@ from vkdoctor.runner import ProbeContext, ProbeOutcome, ProbeSpec
 from vkdoctor.vkresult import result_name
 
 TASK = "vkdoctor.tasks.vkprobe:devices"
+TRAMPOLINE_SAMPLES = ["vkCreateBuffer", "vkQueueSubmit", "vkCmdDispatch"]
 VIRTUAL_GPU_VENDORS = {
     "1234",
     "1af4",
@@ -150,7 +151,11 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
     rows = _device_rows(ctx)
     items = [{"key": str(r["index"]), "index": r["index"]} for r in rows]
     results, children = (
-        ctx.run_batch(TASK, items, "key", payload={"names": names}) if items else ([], [])
+        ctx.run_batch(
+            TASK, items, "key", payload={"names": names, "trampoline_names": TRAMPOLINE_SAMPLES}
+        )
+        if items
+        else ([], [])
     )
     for child in children:
         outcome.loader_log += loaderlog.parse(child.stderr)
@@ -260,6 +265,7 @@ def _device_findings(
         if name in gipa and name not in gdpa:
             only_gipa.append(name)
     row["proc_addr"] = {
+        "gdpa_addresses": data.get("gdpa_addresses", {}),
         "gdpa_non_null": len(gdpa),
         "gipa_non_null": len(gipa),
         "enabled_extensions": len(enabled),

@@ -183,7 +183,13 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
     outcome.findings += _message_findings(messages)
     proc = data.get("proc")
     if proc is not None:
-        outcome.facts["trampolines"] = proc.get("trampolines", {})
+        outcome.facts["trampolines"] = {
+            "note": "vkGetInstanceProcAddr returns the loader's exported trampolines (same address as "
+            "dlsym): every call through them dispatches via the loader's tables to the layers and the "
+            "driver. The device probe shows vkGetDeviceProcAddr's pointers for the same commands, "
+            "which skip the trampoline (LoaderApplicationInterface.md, best performance setup).",
+            "addresses": proc.get("trampolines", {}),
+        }
         outcome.facts["proc_addr"] = {
             "registry": table.version,
             "names_checked": len(names),

@@ -270,3 +270,72 @@ def test_override_naming_the_installed_manifest_through_a_symlink_hides_nothing(
     report = world.run(DISCOVERY, VK_DRIVER_FILES=str(link))
     assert "driver-search-overridden" in codes(report)
     assert "driver-hidden-by-override" not in codes(report)
+
+
+def test_elevated_privileges_drop_the_override_variables(world: VkWorld, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from vkdoctor.loaderenv import search_entries
+    from vkdoctor.runner import Options, run_pipeline
+
+    env = replace(world.env(VK_DRIVER_FILES=str(tmp_path / "x.json")), secure=True)
+    # The loader's secure_getenv drops VK_DRIVER_FILES, XDG_* and HOME: system directories only.
+    searched = [e.path for e in search_entries(env, "driver", (1, 3, 239))]
+    assert searched == [
+        "/etc/xdg/vulkan/icd.d",
+        "/etc/vulkan/icd.d",
+        "/usr/local/share/vulkan/icd.d",
+        "/usr/share/vulkan/icd.d",
+    ]
+    report = run_pipeline(env, Options(), ["loader-discovery"]).report
+    found = finding(report, "elevated-privileges")
+    assert "VK_DRIVER_FILES" in found.evidence["ignored_variables"]
+
+
+def test_settings_file_is_reported_with_its_effect(world: VkWorld) -> None:
+    settings = world.write(
+        world.root / "config" / "vulkan" / "loader_settings.d",
+        "vk_loader_settings.json",
+        {"file_format_version": "1.0.0", "settings": {"stderr_log": ["all"]}},
+    )
+    report = world.run(["loader-discovery"])
+    found = finding(report, "settings-file")
+    assert str(settings) in found.summary
+    version = tuple(map(int, probe(report, "loader-discovery").facts["version"].split(".")))
+    assert found.evidence["in_effect"] is (version >= (1, 3, 251))
+
+
+@needs_lavapipe
+def test_layers_disable_filter_and_enable_environment(world: VkWorld) -> None:
+    world.lavapipe()
+    world.layer("VK_LAYER_test_filtered", "/opt/nowhere/a.so")
+    world.layer(
+        "VK_LAYER_test_optin", "/opt/nowhere/b.so", enable_environment={"ENABLE_TEST_OPTIN": "1"}
+    )
+    rows = {
+        r["name"]: r for r in world.run(DISCOVERY, VK_LOADER_LAYERS_DISABLE="*filtered*").layers
+    }
+    assert rows["VK_LAYER_test_filtered"]["why"] == "forced off by VK_LOADER_LAYERS_DISABLE"
+    assert rows["VK_LAYER_test_optin"]["why"] == "off until ENABLE_TEST_OPTIN=1"
+    rows = {r["name"]: r for r in world.run(DISCOVERY, ENABLE_TEST_OPTIN="1").layers}
+    assert rows["VK_LAYER_test_optin"]["active"] is True
+
+
+def test_unreadable_manifest_and_library_for_an_ordinary_user(
+    world: VkWorld, tmp_path: Path
+) -> None:
+    from dataclasses import replace
+
+    from vkdoctor.runner import Options, run_pipeline
+
+    library = tmp_path / "libprivate.so"
+    library.write_bytes(b"\x7fELF" + bytes(60))
+    library.chmod(0o600)
+    world.driver("private_lib.json", str(library))
+    world.driver("secret.json", str(library)).chmod(0o600)
+    env = replace(world.env(), uid=1000, euid=1000, gid=1000, egid=1000, groups=(1000,))
+    report = run_pipeline(env, Options(), ["driver-enumeration"]).report
+    assert (
+        "secret.json is not readable by uid 1000" in finding(report, "manifest-unreadable").summary
+    )
+    assert "not readable by uid 1000" in finding(report, "driver-library-unreadable").summary

@@ -47,25 +47,58 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     check = commands.add_parser("check", help="run the diagnostic pipeline")
-    check.add_argument("probes", nargs="*", metavar="PROBE", help="run only these probes (and what they require)")
-    check.add_argument("--json", metavar="PATH", help="write the JSON report to PATH ('-' for stdout)")
-    check.add_argument("--markdown", metavar="PATH",
-                       help="write Markdown for an issue to PATH ('-' for stdout), redacted unless "
-                       "--no-redact")
+    check.add_argument(
+        "probes", nargs="*", metavar="PROBE", help="run only these probes (and what they require)"
+    )
+    check.add_argument(
+        "--json", metavar="PATH", help="write the JSON report to PATH ('-' for stdout)"
+    )
+    check.add_argument(
+        "--markdown",
+        metavar="PATH",
+        help="write Markdown for an issue to PATH ('-' for stdout), redacted unless --no-redact",
+    )
     redaction = check.add_mutually_exclusive_group()
-    redaction.add_argument("--redact", dest="redact", action="store_true", default=None,
-                           help="replace home, user, host and machine ids in every output")
-    redaction.add_argument("--no-redact", dest="redact", action="store_false",
-                           help="keep them, in the Markdown export too")
-    check.add_argument("-v", "--verbose", action="store_true", help="show details, evidence, facts and info findings")
-    check.add_argument("--timeout", type=_positive_float, default=None, metavar="SECONDS",
-                       help="time limit for each native step (default 5)")
+    redaction.add_argument(
+        "--redact",
+        dest="redact",
+        action="store_true",
+        default=None,
+        help="replace home, user, host and machine ids in every output",
+    )
+    redaction.add_argument(
+        "--no-redact",
+        dest="redact",
+        action="store_false",
+        help="keep them, in the Markdown export too",
+    )
+    check.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="show details, evidence, facts and info findings",
+    )
+    check.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="time limit for each native step (default 5)",
+    )
     check.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
     check.add_argument("--list-probes", action="store_true", help="list the probes and exit")
-    check.add_argument("--no-color", action="store_true", help="plain output (NO_COLOR is honoured too)")
-    check.add_argument("--loader", metavar="PATH", default="libvulkan.so.1",
-                       help="diagnose this loader library instead of the one applications get by default")
-    check.add_argument("--no-bisect", action="store_true", help="do not isolate culprits by re-running")
+    check.add_argument(
+        "--no-color", action="store_true", help="plain output (NO_COLOR is honoured too)"
+    )
+    check.add_argument(
+        "--loader",
+        metavar="PATH",
+        default="libvulkan.so.1",
+        help="diagnose this loader library instead of the one applications get by default",
+    )
+    check.add_argument(
+        "--no-bisect", action="store_true", help="do not isolate culprits by re-running"
+    )
 
     explain = commands.add_parser("explain", help="explain a finding code")
     explain.add_argument("code", nargs="?", help="the finding code, e.g. driver-library-missing")
@@ -146,8 +179,10 @@ def _check(args: argparse.Namespace) -> int:
 
     unknown = [p for p in args.probes if p not in PIPELINE]
     if unknown:
-        print(f"vkdoctor check: unknown probe {', '.join(unknown)}; known: {', '.join(PIPELINE)}",
-              file=sys.stderr)
+        print(
+            f"vkdoctor check: unknown probe {', '.join(unknown)}; known: {', '.join(PIPELINE)}",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     resolve_selection(args.probes)
     if args.json == "-" and args.markdown == "-":
@@ -191,8 +226,11 @@ def _check(args: argparse.Namespace) -> int:
     console.print(findings_block(shown, args.verbose))
     outputs = [
         (args.json, shown, write_report),
-        (args.markdown, redacted if redact_markdown else report,
-         lambda r, path: write_text(render_markdown(r), path)),
+        (
+            args.markdown,
+            redacted if redact_markdown else report,
+            lambda r, path: write_text(render_markdown(r), path),
+        ),
     ]
     for destination, output, write in outputs:
         if not destination:

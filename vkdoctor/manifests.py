@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from vkdoctor.env import Env
+from vkdoctor.libraries import can_access
 from vkdoctor.loaderenv import SearchEntry, Version, parse_version
 from vkdoctor.model import Finding
 
@@ -126,7 +127,19 @@ def read_manifest(env: Env, path: str, origin: str) -> ManifestFile:
                 origin,
                 problems=(Problem("manifest-not-a-file", f"{path} is a directory", True),),
             )
-        size = actual.stat().st_size
+        st = actual.stat()
+        size = st.st_size
+        if not can_access(env, st, os.R_OK):
+            # Root reads anything: judge by the mode bits for the identity being diagnosed.
+            return ManifestFile(
+                path,
+                origin,
+                problems=(
+                    Problem(
+                        "manifest-unreadable", f"{path} is not readable by uid {env.euid}", True
+                    ),
+                ),
+            )
         if size > MAX_MANIFEST_BYTES:
             return ManifestFile(
                 path,

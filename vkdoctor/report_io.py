@@ -164,8 +164,9 @@ def load_checked_report(path: str) -> tuple[dict[str, Any], Report]:
 
 
 def partial_report_path() -> Path:
-    home = os.path.expanduser("~")
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(home, ".local", "state")
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(
+        os.path.expanduser("~"), ".local", "state"
+    )
     directory = Path(base) / "vkdoctor"
     try:
         directory.mkdir(parents=True, exist_ok=True)

@@ -171,6 +171,13 @@ class Session:
             }.get(p.deviceType, "other"),
             "api_version": _version(p.apiVersion),
             "driver_version_raw": p.driverVersion,
+            # NVIDIA packs driverVersion 10.8.8.6; others use the Vulkan version packing.
+            "driver_version": (
+                f"{(p.driverVersion >> 22) & 0x3FF}.{(p.driverVersion >> 14) & 0xFF}."
+                f"{(p.driverVersion >> 6) & 0xFF}.{p.driverVersion & 0x3F}"
+                if p.vendorID == 0x10DE
+                else _version(p.driverVersion)
+            ),
             "vendor_id": f"{p.vendorID:04x}",
             "device_id": f"{p.deviceID:04x}",
             "pipeline_cache_uuid": bytes(ffi.buffer(p.pipelineCacheUUID, 16)).hex(),
@@ -207,21 +214,21 @@ class Session:
         target = handle if handle is not None else ffi.NULL
         return [n for n in names if gipa(target, n.encode()) != ffi.NULL]
 
-    def trampolines(self, names: Sequence[str]) -> dict[str, dict[str, str]]:
-        """Exported symbol address vs what vkGetInstanceProcAddr returns, for a few commands."""
+    def trampolines(self, names: Sequence[str], resolve: Any = None) -> dict[str, dict[str, str]]:
+        """Exported symbol address vs what ``resolve`` (default vkGetInstanceProcAddr on this
+        instance) returns, for a few commands: equal means the loader's trampoline."""
         ffi, lib = self.ffi, self.lib
+        resolve = resolve or (lambda n: lib.vkGetInstanceProcAddr(self.instance, n))
         rows: dict[str, dict[str, str]] = {}
         for name in names:
             try:
                 exported = int(ffi.cast("uintptr_t", ffi.addressof(lib, name)))
             except (AttributeError, ffi.error):
                 continue
-            returned = int(
-                ffi.cast("uintptr_t", lib.vkGetInstanceProcAddr(self.instance, name.encode()))
-            )
+            returned = int(ffi.cast("uintptr_t", resolve(name.encode())))
             rows[name] = {
                 "dlsym": hex(exported),
-                "gipa": hex(returned),
+                "returned": hex(returned),
                 "same": str(exported == returned).lower(),
             }
         return rows
@@ -441,6 +448,10 @@ def devices(payload: dict[str, Any], emit: Emitter) -> None:
             row["gdpa"] = [
                 n for n in names if lib.vkGetDeviceProcAddr(device, n.encode()) != ffi.NULL
             ]
+            row["gdpa_addresses"] = session.trampolines(
+                payload.get("trampoline_names", []),
+                lambda n: lib.vkGetDeviceProcAddr(device, n),  # noqa: B023 - used right away
+            )
             emit.crumb("vkGetInstanceProcAddr(instance, every device command)")
             row["gipa"] = session.resolve(session.instance, names)
             emit.crumb("vkDestroyDevice")
