@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -22,6 +22,8 @@ from typing import Any
 
 SCHEMA_RESOURCE = "report.schema.json"
 VOLATILE_MARK = "x-vkdoctor-volatile"
+# Inside free-form facts no schema path can mark a field: a time says so by its key's unit suffix.
+VOLATILE_KEYS_MARK = "x-vkdoctor-volatile-keys"
 
 # Keywords that carry no constraint.
 ANNOTATIONS = frozenset(
@@ -293,9 +295,17 @@ def volatile_paths(schema: Mapping[str, Any] | None = None) -> list[tuple[str, .
     return found
 
 
-def without_volatile(data: Any, paths: Iterable[tuple[str, ...]] | None = None) -> Any:
-    """A copy of a report dict with the volatile fields removed."""
-    paths = list(volatile_paths() if paths is None else paths)
+def volatile_key_pattern(schema: Mapping[str, Any] | None = None) -> re.Pattern[str] | None:
+    root = schema if schema is not None else load_schema()
+    pattern = root.get(VOLATILE_KEYS_MARK)
+    return re.compile(pattern) if pattern else None
+
+
+def without_volatile(data: Any, schema: Mapping[str, Any] | None = None) -> Any:
+    """A copy of a report dict without its times: the fields marked volatile, and every key
+    named with a time unit (``wall_s``, ``gpu_time_ns``) anywhere in the tree."""
+    root = schema if schema is not None else load_schema()
+    keys = volatile_key_pattern(root)
 
     def strip(node: Any, path: tuple[str, ...]) -> Any:
         if not path:
@@ -312,6 +322,17 @@ def without_volatile(data: Any, paths: Iterable[tuple[str, ...]] | None = None) 
             return copy
         return node
 
-    for path in paths:
+    def strip_keys(node: Any) -> Any:
+        if isinstance(node, Mapping):
+            return {
+                k: strip_keys(v)
+                for k, v in node.items()
+                if not (keys and isinstance(k, str) and keys.search(k))
+            }
+        if isinstance(node, list):
+            return [strip_keys(item) for item in node]
+        return node
+
+    for path in volatile_paths(root):
         data = strip(data, path)
-    return data
+    return strip_keys(data)
