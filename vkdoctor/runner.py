@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import vkdoctor
-from vkdoctor import child, loaderlog
+from vkdoctor import child
 from vkdoctor.codes import CodeInfo, code_table, make_finding
 from vkdoctor.env import Env
 from vkdoctor.model import (
@@ -411,7 +411,3 @@ def _run_probes(
                 results[spec.id] = result
                 done_events[spec.id].set()
         flush()
-
-
-def parse_child_log(outcome: child.ChildOutcome | child.ItemOutcome) -> list[LogEntry]:
-    return loaderlog.parse(outcome.stderr)
