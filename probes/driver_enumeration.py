@@ -31,6 +31,7 @@ from vkdoctor.manifests import (
     read_manifest,
 )
 from vkdoctor.model import Finding, LogEntry, Severity
+from vkdoctor.redact import record_value
 from vkdoctor.runner import ProbeContext, ProbeOutcome, ProbeSpec
 
 TASK = "vkdoctor.tasks.libraries:check_libraries"
@@ -372,7 +373,10 @@ def _cross_findings(
                 CODES,
                 "driver-search-overridden",
                 f"{override}={env.get(override)} replaces the driver search",
-                evidence={"variable": override, "value": env.get(override)},
+                evidence={
+                    "variable": override,
+                    "value": record_value(override, env.get(override) or ""),
+                },
                 commands=[f"unset {override}"],
             )
         )

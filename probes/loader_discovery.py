@@ -27,6 +27,7 @@ from vkdoctor.loaderenv import (
     version_str,
 )
 from vkdoctor.model import Finding, Severity, Status
+from vkdoctor.redact import record_value
 from vkdoctor.runner import ProbeContext, ProbeOutcome, ProbeSpec
 
 LOADER_SONAME = "libvulkan.so.1"
@@ -221,7 +222,11 @@ def _variable_findings(env: Env, version: tuple[int, int, int] | None) -> list[F
                 CODES,
                 "variable-unknown",
                 f"{name} is set but the Vulkan loader does not read it{hint}",
-                evidence={"variable": name, "value": env.environ[name], "suggestion": nearest},
+                evidence={
+                    "variable": name,
+                    "value": record_value(name, env.environ[name]),
+                    "suggestion": nearest,
+                },
                 remedy=f"Rename it to {nearest}."
                 if nearest
                 else "Unset it if you meant the loader.",
@@ -239,7 +244,7 @@ def _variable_findings(env: Env, version: tuple[int, int, int] | None) -> list[F
                     f"({version_str(version)}) ignores it",
                     evidence={
                         "variable": name,
-                        "value": env.environ[name],
+                        "value": record_value(name, env.environ[name]),
                         "since": version_str(variable.since),
                         "loader": version_str(version),
                     },

@@ -16,6 +16,16 @@ HEADLESS = [
     "vkdoctor.probes.loader_discovery",
     "vkdoctor.probes.driver_enumeration",
     "vkdoctor.probes.layer_enumeration",
+    "vkdoctor.probes.instance",
+    "vkdoctor.probes.device",
+    "vkdoctor.probes.dispatch",
+    "vkdoctor.bisect",
+    "vkdoctor.registry",
+    "vkdoctor.schema",
+    "vkdoctor.redact",
+    "vkdoctor.kernels",
+    "vkdoctor.tasks.vkprobe",
+    "vkdoctor.tasks.dispatch",
 ]
 
 

@@ -5,7 +5,7 @@
 ``--json``.  Records are matched by identity, not position: drivers by manifest file name (the
 full path only when a name occurs twice, so a driver that moved directory shows as changed),
 layers by layer name, devices by device name, findings by code and summary.  Times (fields the
-schema marks volatile) and process addresses never count as differences.
+schema marks volatile) never count as differences.
 
 Headless: no rich/textual imports, so the diff can run anywhere the reports can be read.
 """
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import posixpath
-import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,15 +35,6 @@ _LOADER_FACTS = (
     "available_layers",
     "dlerror",
 )
-
-
-# A process address (dlsym/vkGet*ProcAddr results): ASLR moves it on every run, so two of them
-# never count as a difference.
-_ADDRESS = re.compile(r"0x[0-9a-f]{9,16}")
-
-
-def _is_address(value: Any) -> bool:
-    return isinstance(value, str) and _ADDRESS.fullmatch(value) is not None
 
 
 def _canon(value: Any) -> str:
@@ -168,7 +158,7 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def _compare_values(path: str, a: Any, b: Any) -> Change | None:
-    if _canon(a) == _canon(b) or (_is_address(a) and _is_address(b)):
+    if _canon(a) == _canon(b):
         return None
     if isinstance(a, list) and isinstance(b, list):
         count_a = Counter(_canon(x) for x in a)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from vkdoctor._child import Emitter
+from vkdoctor.tasks import dl
 
 VK_INCOMPLETE = 5
 PORTABILITY_BIT = 0x00000001  # VK_INSTANCE_CREATE_ENUMERATE_PORTABILITY_BIT_KHR
@@ -226,9 +227,10 @@ class Session:
             except (AttributeError, ffi.error):
                 continue
             returned = int(ffi.cast("uintptr_t", resolve(name.encode())))
+            # library+offset, not raw addresses: reports stay identical from run to run.
             rows[name] = {
-                "dlsym": hex(exported),
-                "returned": hex(returned),
+                "dlsym": dl.symbolize(exported),
+                "returned": dl.symbolize(returned),
                 "same": str(exported == returned).lower(),
             }
         return rows
