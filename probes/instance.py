@@ -180,7 +180,7 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
         outcome.findings += _creation_failure(ctx, main, create)
         outcome.status = {"crashed": Status.CRASHED, "timeout": Status.TIMEOUT}.get(main.state)
         return outcome
-    outcome.findings += _message_findings(messages)
+    outcome.findings += _message_findings(messages, _diagnosed_paths(ctx))
     proc = data.get("proc")
     if proc is not None:
         outcome.facts["trampolines"] = {
@@ -282,11 +282,27 @@ def _creation_failure(
     return findings
 
 
-def _message_findings(messages: list[dict[str, Any]]) -> list[Finding]:
+def _diagnosed_paths(ctx: ProbeContext) -> list[str]:
+    """Manifests and libraries the driver and layer probes already reported problems with."""
+    paths: list[str] = []
+    for probe_id, section in (("driver-enumeration", "drivers"), ("layer-enumeration", "layers")):
+        outcome = ctx.outcomes.get(probe_id)
+        for row in outcome.sections.get(section, []) if outcome else []:
+            if row.get("issues"):
+                paths += [row[k] for k in ("manifest", "library_path", "resolved") if row.get(k)]
+    return paths
+
+
+def _message_findings(messages: list[dict[str, Any]], diagnosed: list[str]) -> list[Finding]:
+    """Loader warnings and errors during creation, except the harmless and the already diagnosed
+    (a missing driver library is reported once, by driver-enumeration, with its remedy)."""
     findings = []
     for message in messages:
-        if message["severity"] in ("warning", "error") and not loaderlog.classify(
-            message["message"]
+        text = message["message"]
+        if (
+            message["severity"] in ("warning", "error")
+            and not loaderlog.classify(text)
+            and not any(path in text for path in diagnosed)
         ):
             findings.append(
                 make_finding(
