@@ -41,8 +41,10 @@ def main() -> int:
     medians = {}
     for name, values in samples.items():
         medians[name] = statistics.median(values)
-        print(f"{name:<45} median {medians[name] * 1000:7.1f} ms   "
-              f"min {min(values) * 1000:7.1f}   max {max(values) * 1000:7.1f}   runs {len(values)}")
+        print(
+            f"{name:<45} median {medians[name] * 1000:7.1f} ms   "
+            f"min {min(values) * 1000:7.1f}   max {max(values) * 1000:7.1f}   runs {len(values)}"
+        )
     if len(medians) == 2:
         ours, theirs = medians.values()
         print(f"ratio vkdoctor/vulkaninfo: {ours / theirs:.2f}x")

@@ -19,48 +19,108 @@ from vkdoctor.runner import ProbeContext, ProbeOutcome, ProbeSpec
 from vkdoctor.vkresult import explain_result, result_name
 
 TASK = "vkdoctor.tasks.vkprobe:instances"
-TRAMPOLINE_SAMPLES = ("vkEnumeratePhysicalDevices", "vkCreateDevice", "vkCreateBuffer", "vkQueueSubmit", "vkCmdDispatch")
+TRAMPOLINE_SAMPLES = (
+    "vkEnumeratePhysicalDevices",
+    "vkCreateDevice",
+    "vkCreateBuffer",
+    "vkQueueSubmit",
+    "vkCmdDispatch",
+)
 
 CODES = code_table(
     [
-        CodeInfo("instance-creation-failed", Severity.FAIL, "vkCreateInstance fails",
-                 "No Vulkan program can start: instance creation returns an error.",
-                 ("no usable driver ('Found no drivers!')", "a malformed manifest on old loaders",
-                  "a missing requested layer or extension"),
-                 "Fix the culprit named in the findings."),
-        CodeInfo("instance-creation-crashed", Severity.FAIL, "vkCreateInstance crashes",
-                 "The process died inside instance creation; every Vulkan program does the same.",
-                 ("a buggy implicit layer", "a buggy driver"), "Disable the culprit named by bisection."),
-        CodeInfo("instance-creation-hung", Severity.FAIL, "vkCreateInstance hangs",
-                 "Instance creation did not return in time.",
-                 ("a driver waiting on a device or server", "a layer deadlock"),
-                 "Disable the culprit named by bisection."),
-        CodeInfo("no-physical-devices", Severity.FAIL, "the instance sees no physical device",
-                 "vkEnumeratePhysicalDevices reports no device: drivers loaded but none found a GPU.",
-                 ("kernel driver not loaded or mismatched", "no access to the device nodes",
-                  "a driver for hardware that is not present"),
-                 "Check the kernel driver and device-node access (see the environment findings)."),
-        CodeInfo("driver-no-devices", Severity.INFO, "a driver exposes no device",
-                 "The driver loads but reports no physical device, usually because its hardware is "
-                 "absent (Mesa installs drivers for every vendor).", ("hardware absent", "no device access"),
-                 "Nothing to do if you have no such GPU."),
-        CodeInfo("gipa-global-missing", Severity.FAIL, "a global command is not available",
-                 "vkGetInstanceProcAddr(NULL, name) returned NULL for a command the spec requires.",
-                 ("a broken or very old loader",), "Reinstall or upgrade the loader."),
-        CodeInfo("gipa-null-leak", Severity.WARN, "vkGetInstanceProcAddr(NULL, ...) returns non-global commands",
-                 "The spec requires NULL for non-global names with a NULL instance; code relying on "
-                 "such pointers crashes with other loaders.", ("an old loader", "a layer"),
-                 "Upgrade the loader; applications must pass an instance."),
-        CodeInfo("gipa-instance-missing", Severity.FAIL, "an instance command resolves to NULL",
-                 "vkGetInstanceProcAddr(instance, name) returned NULL for a command the instance's "
-                 "version and extensions provide.", ("a broken loader or layer",),
-                 "Upgrade the loader; disable layers one by one to find the one dropping it."),
-        CodeInfo("gipa-instance-unexpected", Severity.INFO, "an unavailable command resolves",
-                 "vkGetInstanceProcAddr(instance, name) returned a pointer where the spec says NULL.",
-                 ("loader or layer leniency",), "Applications must not rely on it."),
-        CodeInfo("instance-loader-message", Severity.WARN, "the loader warned during instance creation",
-                 "A warning or error message from the loader's debug-utils messenger during "
-                 "vkCreateInstance.", ("see the message",), "Read the quoted message."),
+        CodeInfo(
+            "instance-creation-failed",
+            Severity.FAIL,
+            "vkCreateInstance fails",
+            "No Vulkan program can start: instance creation returns an error.",
+            (
+                "no usable driver ('Found no drivers!')",
+                "a malformed manifest on old loaders",
+                "a missing requested layer or extension",
+            ),
+            "Fix the culprit named in the findings.",
+        ),
+        CodeInfo(
+            "instance-creation-crashed",
+            Severity.FAIL,
+            "vkCreateInstance crashes",
+            "The process died inside instance creation; every Vulkan program does the same.",
+            ("a buggy implicit layer", "a buggy driver"),
+            "Disable the culprit named by bisection.",
+        ),
+        CodeInfo(
+            "instance-creation-hung",
+            Severity.FAIL,
+            "vkCreateInstance hangs",
+            "Instance creation did not return in time.",
+            ("a driver waiting on a device or server", "a layer deadlock"),
+            "Disable the culprit named by bisection.",
+        ),
+        CodeInfo(
+            "no-physical-devices",
+            Severity.FAIL,
+            "the instance sees no physical device",
+            "vkEnumeratePhysicalDevices reports no device: drivers loaded but none found a GPU.",
+            (
+                "kernel driver not loaded or mismatched",
+                "no access to the device nodes",
+                "a driver for hardware that is not present",
+            ),
+            "Check the kernel driver and device-node access (see the environment findings).",
+        ),
+        CodeInfo(
+            "driver-no-devices",
+            Severity.INFO,
+            "a driver exposes no device",
+            "The driver loads but reports no physical device, usually because its hardware is "
+            "absent (Mesa installs drivers for every vendor).",
+            ("hardware absent", "no device access"),
+            "Nothing to do if you have no such GPU.",
+        ),
+        CodeInfo(
+            "gipa-global-missing",
+            Severity.FAIL,
+            "a global command is not available",
+            "vkGetInstanceProcAddr(NULL, name) returned NULL for a command the spec requires.",
+            ("a broken or very old loader",),
+            "Reinstall or upgrade the loader.",
+        ),
+        CodeInfo(
+            "gipa-null-leak",
+            Severity.WARN,
+            "vkGetInstanceProcAddr(NULL, ...) returns non-global commands",
+            "The spec requires NULL for non-global names with a NULL instance; code relying on "
+            "such pointers crashes with other loaders.",
+            ("an old loader", "a layer"),
+            "Upgrade the loader; applications must pass an instance.",
+        ),
+        CodeInfo(
+            "gipa-instance-missing",
+            Severity.FAIL,
+            "an instance command resolves to NULL",
+            "vkGetInstanceProcAddr(instance, name) returned NULL for a command the instance's "
+            "version and extensions provide.",
+            ("a broken loader or layer",),
+            "Upgrade the loader; disable layers one by one to find the one dropping it.",
+        ),
+        CodeInfo(
+            "gipa-instance-unexpected",
+            Severity.INFO,
+            "an unavailable command resolves",
+            "vkGetInstanceProcAddr(instance, name) returned a pointer where the spec says NULL.",
+            ("loader or layer leniency",),
+            "Applications must not rely on it.",
+        ),
+        CodeInfo(
+            "instance-loader-message",
+            Severity.WARN,
+            "the loader warned during instance creation",
+            "A warning or error message from the loader's debug-utils messenger during "
+            "vkCreateInstance.",
+            ("see the message",),
+            "Read the quoted message.",
+        ),
     ]
 )
 
@@ -93,11 +153,15 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
     table = registry.load_commands(environ=ctx.env.environ)
     names = sorted(c.name for c in table)
     drivers = usable_drivers(ctx)
-    items: list[dict[str, Any]] = [{"key": "all", "names": names, "trampoline_names": list(TRAMPOLINE_SAMPLES)}]
+    items: list[dict[str, Any]] = [
+        {"key": "all", "names": names, "trampoline_names": list(TRAMPOLINE_SAMPLES)}
+    ]
     # Per-driver runs (same child, one after another) map devices to manifests and catch a driver
     # that breaks on its own.
     if len(drivers) > 1:
-        items += [{"key": m, "environ": {"VK_DRIVER_FILES": m, "VK_ICD_FILENAMES": None}} for m in drivers]
+        items += [
+            {"key": m, "environ": {"VK_DRIVER_FILES": m, "VK_ICD_FILENAMES": None}} for m in drivers
+        ]
     results, _ = ctx.run_batch(TASK, items, "key")
     main = results[0]
     per_driver = {r.key: r for r in results[1:]}
@@ -116,13 +180,22 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
         outcome.findings += _creation_failure(ctx, main, create)
         outcome.status = {"crashed": Status.CRASHED, "timeout": Status.TIMEOUT}.get(main.state)
         return outcome
-    outcome.findings += _message_findings(messages)
+    outcome.findings += _message_findings(messages, _diagnosed_paths(ctx))
     proc = data.get("proc")
     if proc is not None:
-        outcome.facts["trampolines"] = proc.get("trampolines", {})
-        outcome.facts["proc_addr"] = {"registry": table.version, "names_checked": len(names),
-                                      "gipa_null_non_null": len(proc["gipa_null"]),
-                                      "gipa_instance_non_null": len(proc["gipa_instance"])}
+        outcome.facts["trampolines"] = {
+            "note": "vkGetInstanceProcAddr returns the loader's exported trampolines (same address as "
+            "dlsym): every call through them dispatches via the loader's tables to the layers and the "
+            "driver. The device probe shows vkGetDeviceProcAddr's pointers for the same commands, "
+            "which skip the trampoline (LoaderApplicationInterface.md, best performance setup).",
+            "addresses": proc.get("trampolines", {}),
+        }
+        outcome.facts["proc_addr"] = {
+            "registry": table.version,
+            "names_checked": len(names),
+            "gipa_null_non_null": len(proc["gipa_null"]),
+            "gipa_instance_non_null": len(proc["gipa_instance"]),
+        }
         outcome.findings += _proc_findings(ctx, table, create, proc)
     devices_stage = data.get("devices") or {"result": None, "devices": []}
     devices = devices_stage["devices"]
@@ -141,7 +214,9 @@ def _call_chain(entries: list[Any]) -> list[str]:
             inside, chain = True, []
             continue
         if inside:
-            if entry.message in ("", "<Application>") or entry.message.startswith(("||", "Type:", "Enabled", "Manifest", "Library", "Disable")):
+            if entry.message in ("", "<Application>") or entry.message.startswith(
+                ("||", "Type:", "Enabled", "Manifest", "Library", "Disable")
+            ):
                 continue
             chain.append(entry.message)
             if entry.message == "<Drivers>":
@@ -149,44 +224,100 @@ def _call_chain(entries: list[Any]) -> list[str]:
     return chain
 
 
-def _creation_failure(ctx: ProbeContext, result: ItemOutcome, create: dict[str, Any]) -> list[Finding]:
+def _creation_failure(
+    ctx: ProbeContext, result: ItemOutcome, create: dict[str, Any]
+) -> list[Finding]:
     code = create.get("result")
-    evidence = {"state": result.state, "signal": result.signal, "last_step": result.last_crumb,
-                "result": result_name(code) if code is not None else None,
-                "loader_errors": [e.message for e in loaderlog.problems(loaderlog.parse(result.stderr))][:20]}
+    evidence = {
+        "state": result.state,
+        "signal": result.signal,
+        "last_step": result.last_crumb,
+        "result": result_name(code) if code is not None else None,
+        "loader_errors": [e.message for e in loaderlog.problems(loaderlog.parse(result.stderr))][
+            :20
+        ],
+    }
     if result.state == "crashed":
-        findings = [make_finding(CODES, "instance-creation-crashed",
-                                 f"Vulkan crashed with {result.signal} during: {result.last_crumb}",
-                                 evidence=evidence)]
+        findings = [
+            make_finding(
+                CODES,
+                "instance-creation-crashed",
+                f"Vulkan crashed with {result.signal} during: {result.last_crumb}",
+                evidence=evidence,
+            )
+        ]
     elif result.state == "timeout":
-        findings = [make_finding(CODES, "instance-creation-hung",
-                                 f"Vulkan did not return within {ctx.options.timeout_s:.0f}s from: "
-                                 f"{result.last_crumb}", evidence=evidence)]
+        findings = [
+            make_finding(
+                CODES,
+                "instance-creation-hung",
+                f"Vulkan did not return within {ctx.options.timeout_s:.0f}s from: "
+                f"{result.last_crumb}",
+                evidence=evidence,
+            )
+        ]
     elif code is not None:
         version = parse_version(ctx.facts("loader-discovery").get("version") or "")
-        findings = [make_finding(CODES, "instance-creation-failed",
-                                 f"vkCreateInstance returned {result_name(code)}: {explain_result(code, version)}",
-                                 evidence=evidence)]
+        findings = [
+            make_finding(
+                CODES,
+                "instance-creation-failed",
+                f"vkCreateInstance returned {result_name(code)}: {explain_result(code, version)}",
+                evidence=evidence,
+            )
+        ]
     else:
-        findings = [make_finding(CODES, "instance-creation-failed",
-                                 f"the instance probe failed ({result.state}) during: {result.last_crumb}",
-                                 evidence=evidence)]
+        findings = [
+            make_finding(
+                CODES,
+                "instance-creation-failed",
+                f"the instance probe failed ({result.state}) during: {result.last_crumb}",
+                evidence=evidence,
+            )
+        ]
     if ctx.options.bisect:
-        findings += bisect(ctx, "instance creation", TASK, BISECT_PAYLOAD, lambda o: not _creation_ok(o))
+        findings += bisect(
+            ctx, "instance creation", TASK, BISECT_PAYLOAD, lambda o: not _creation_ok(o)
+        )
     return findings
 
 
-def _message_findings(messages: list[dict[str, Any]]) -> list[Finding]:
+def _diagnosed_paths(ctx: ProbeContext) -> list[str]:
+    """Manifests and libraries the driver and layer probes already reported problems with."""
+    paths: list[str] = []
+    for probe_id, section in (("driver-enumeration", "drivers"), ("layer-enumeration", "layers")):
+        outcome = ctx.outcomes.get(probe_id)
+        for row in outcome.sections.get(section, []) if outcome else []:
+            if row.get("issues"):
+                paths += [row[k] for k in ("manifest", "library_path", "resolved") if row.get(k)]
+    return paths
+
+
+def _message_findings(messages: list[dict[str, Any]], diagnosed: list[str]) -> list[Finding]:
+    """Loader warnings and errors during creation, except the harmless and the already diagnosed
+    (a missing driver library is reported once, by driver-enumeration, with its remedy)."""
     findings = []
     for message in messages:
-        if message["severity"] in ("warning", "error") and not loaderlog.classify(message["message"]):
-            findings.append(make_finding(CODES, "instance-loader-message",
-                                         f"loader {message['severity']} during vkCreateInstance: {message['message']}",
-                                         evidence=message))
+        text = message["message"]
+        if (
+            message["severity"] in ("warning", "error")
+            and not loaderlog.classify(text)
+            and not any(path in text for path in diagnosed)
+        ):
+            findings.append(
+                make_finding(
+                    CODES,
+                    "instance-loader-message",
+                    f"loader {message['severity']} during vkCreateInstance: {message['message']}",
+                    evidence=message,
+                )
+            )
     return findings
 
 
-def _proc_findings(ctx: ProbeContext, table: Any, create: dict[str, Any], proc: dict[str, Any]) -> list[Finding]:
+def _proc_findings(
+    ctx: ProbeContext, table: Any, create: dict[str, Any], proc: dict[str, Any]
+) -> list[Finding]:
     from vkdoctor.registry import Expect
 
     loader_version = parse_version(ctx.facts("loader-discovery").get("version") or "")
@@ -207,24 +338,55 @@ def _proc_findings(ctx: ProbeContext, table: Any, create: dict[str, Any], proc: 
         elif verdict.expect is Expect.NULL and name in instance_ok:
             unexpected.append(name)
     findings = []
-    checks = (("gipa-global-missing", missing_global, "vkGetInstanceProcAddr(NULL, ...) returns NULL for"),
-              ("gipa-null-leak", leaks, "vkGetInstanceProcAddr(NULL, ...) returns pointers for non-global"),
-              ("gipa-instance-missing", missing, "vkGetInstanceProcAddr(instance, ...) returns NULL for"),
-              ("gipa-instance-unexpected", unexpected, "vkGetInstanceProcAddr(instance, ...) returns pointers for unavailable"))
+    checks = (
+        (
+            "gipa-global-missing",
+            missing_global,
+            "vkGetInstanceProcAddr(NULL, ...) returns NULL for",
+        ),
+        (
+            "gipa-null-leak",
+            leaks,
+            "vkGetInstanceProcAddr(NULL, ...) returns pointers for non-global",
+        ),
+        ("gipa-instance-missing", missing, "vkGetInstanceProcAddr(instance, ...) returns NULL for"),
+        (
+            "gipa-instance-unexpected",
+            unexpected,
+            "vkGetInstanceProcAddr(instance, ...) returns pointers for unavailable",
+        ),
+    )
     for code, names, text in checks:
         if names:
-            findings.append(make_finding(CODES, code, f"{text} {len(names)} command(s): {', '.join(names[:8])}"
-                                         + ("…" if len(names) > 8 else ""),
-                                         evidence={"commands": names, "api_version": create.get("api_version"),
-                                                   "enabled_extensions": sorted(enabled)}))
+            findings.append(
+                make_finding(
+                    CODES,
+                    code,
+                    f"{text} {len(names)} command(s): {', '.join(names[:8])}"
+                    + ("…" if len(names) > 8 else ""),
+                    evidence={
+                        "commands": names,
+                        "api_version": create.get("api_version"),
+                        "enabled_extensions": sorted(enabled),
+                    },
+                )
+            )
     return findings
 
 
 def _key(device: dict[str, Any]) -> tuple[Any, ...]:
-    return (device.get("device_uuid"), device.get("driver_uuid"), device["name"], device["vendor_id"], device["device_id"])
+    return (
+        device.get("device_uuid"),
+        device.get("driver_uuid"),
+        device["name"],
+        device["vendor_id"],
+        device["device_id"],
+    )
 
 
-def _map_devices(devices: list[dict[str, Any]], drivers: list[str], per_driver: dict[str, ItemOutcome]) -> None:
+def _map_devices(
+    devices: list[dict[str, Any]], drivers: list[str], per_driver: dict[str, ItemOutcome]
+) -> None:
     if len(drivers) == 1:
         for device in devices:
             device["driver_manifest"] = drivers[0]
@@ -238,24 +400,49 @@ def _map_devices(devices: list[dict[str, Any]], drivers: list[str], per_driver: 
         device["driver_manifest"] = found[0] if len(found) == 1 else (found or None)
 
 
-def _device_count_findings(stage: dict[str, Any], drivers: list[str], per_driver: dict[str, ItemOutcome],
-                           result: ItemOutcome) -> list[Finding]:
+def _device_count_findings(
+    stage: dict[str, Any],
+    drivers: list[str],
+    per_driver: dict[str, ItemOutcome],
+    result: ItemOutcome,
+) -> list[Finding]:
     findings: list[Finding] = []
     for manifest, outcome in per_driver.items():
         devices = ((outcome.result or {}).get("devices") or {}).get("devices")
         if _item_ok(outcome) and not devices:
-            findings.append(make_finding(CODES, "driver-no-devices", f"{manifest} exposes no physical device",
-                                         evidence={"manifest": manifest}))
+            findings.append(
+                make_finding(
+                    CODES,
+                    "driver-no-devices",
+                    f"{manifest} exposes no physical device",
+                    evidence={"manifest": manifest},
+                )
+            )
     if not stage["devices"]:
         code = stage.get("result")
-        findings.append(make_finding(
-            CODES, "no-physical-devices",
-            "vkEnumeratePhysicalDevices found no device" + (f" ({result_name(code)})" if code not in (None, 0) else ""),
-            evidence={"result": result_name(code) if code is not None else None, "drivers": drivers,
-                      "loader_errors": [e.message for e in loaderlog.problems(loaderlog.parse(result.stderr))][:10]}))
+        findings.append(
+            make_finding(
+                CODES,
+                "no-physical-devices",
+                "vkEnumeratePhysicalDevices found no device"
+                + (f" ({result_name(code)})" if code not in (None, 0) else ""),
+                evidence={
+                    "result": result_name(code) if code is not None else None,
+                    "drivers": drivers,
+                    "loader_errors": [
+                        e.message for e in loaderlog.problems(loaderlog.parse(result.stderr))
+                    ][:10],
+                },
+            )
+        )
     return findings
 
 
-SPEC = ProbeSpec(id="instance", title="Instance and proc-addr resolution", run=run,
-                 requires=("loader-discovery",), uses=("driver-enumeration", "layer-enumeration"),
-                 native=True)
+SPEC = ProbeSpec(
+    id="instance",
+    title="Instance and proc-addr resolution",
+    run=run,
+    requires=("loader-discovery",),
+    uses=("driver-enumeration", "layer-enumeration"),
+    native=True,
+)

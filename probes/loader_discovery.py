@@ -27,6 +27,7 @@ from vkdoctor.loaderenv import (
     version_str,
 )
 from vkdoctor.model import Finding, Severity, Status
+from vkdoctor.redact import record_value
 from vkdoctor.runner import ProbeContext, ProbeOutcome, ProbeSpec
 
 LOADER_SONAME = "libvulkan.so.1"
@@ -40,8 +41,10 @@ CODES = code_table(
             Severity.FAIL,
             "no Vulkan loader",
             "No libvulkan.so.1 can be loaded, so no Vulkan program can start.",
-            ("the libvulkan1 package is not installed (slim images, containers)",
-             "the loader is installed for another architecture only"),
+            (
+                "the libvulkan1 package is not installed (slim images, containers)",
+                "the loader is installed for another architecture only",
+            ),
             "Install the Vulkan loader.",
         ),
         CodeInfo(
@@ -49,8 +52,11 @@ CODES = code_table(
             Severity.FAIL,
             "the Vulkan loader exists but cannot be loaded",
             "libvulkan.so.1 was found but the dynamic linker rejected it.",
-            ("a truncated or corrupt file", "a loader of the wrong architecture",
-             "a missing dependency of the loader"),
+            (
+                "a truncated or corrupt file",
+                "a loader of the wrong architecture",
+                "a missing dependency of the loader",
+            ),
             "Reinstall the Vulkan loader.",
         ),
         CodeInfo(
@@ -129,8 +135,10 @@ CODES = code_table(
             "the loader fails before any instance exists",
             "vkEnumerateInstanceExtensionProperties failed, crashed or hung: every Vulkan "
             "program fails the same way at start.",
-            ("a malformed manifest (loaders before 1.3.268 report it as out of memory)",
-             "a driver or layer that crashes while the loader preloads it"),
+            (
+                "a malformed manifest (loaders before 1.3.268 report it as out of memory)",
+                "a driver or layer that crashes while the loader preloads it",
+            ),
             "See the driver-enumeration and layer-enumeration findings for the culprit.",
         ),
     ]
@@ -152,7 +160,9 @@ def _settings_files(env: Env) -> list[str]:
     bases += (env.get_nonempty("XDG_CONFIG_DIRS") or "/etc/xdg").split(":")
     bases.append("/etc")
     bases += (env.get_nonempty("XDG_DATA_DIRS") or "/usr/local/share:/usr/share").split(":")
-    paths = [f"{b.rstrip('/')}/vulkan/loader_settings.d/vk_loader_settings.json" for b in bases if b]
+    paths = [
+        f"{b.rstrip('/')}/vulkan/loader_settings.d/vk_loader_settings.json" for b in bases if b
+    ]
     return [p for p in dict.fromkeys(paths) if env.path(p).is_file()]
 
 
@@ -165,13 +175,20 @@ def _candidate_copies(env: Env) -> list[str]:
     for soname, target in ld_cache_entries(env):
         if soname.startswith("libvulkan.so"):
             found.append(str(env.path(target)))
-    for directory in default_library_dirs(env) + ["/usr/local/lib", "/usr/lib32", "/usr/lib/i386-linux-gnu"]:
+    for directory in [
+        *default_library_dirs(env),
+        "/usr/local/lib",
+        "/usr/lib32",
+        "/usr/lib/i386-linux-gnu",
+    ]:
         found += glob.glob(str(env.path(directory)) + "/libvulkan.so*")
     found += glob.glob(str(env.path("/opt")) + "/*/lib*/libvulkan.so*")
     if env.is_real_root:
         for entry in sys.path:
             if entry.endswith("-packages") and os.path.isdir(entry):
-                found += glob.glob(entry + "/*/libvulkan.so*") + glob.glob(entry + "/*/*/libvulkan.so*")
+                found += glob.glob(entry + "/*/libvulkan.so*") + glob.glob(
+                    entry + "/*/*/libvulkan.so*"
+                )
     copies: dict[str, str] = {}
     for path in found:
         real = os.path.realpath(path)
@@ -205,8 +222,14 @@ def _variable_findings(env: Env, version: tuple[int, int, int] | None) -> list[F
                 CODES,
                 "variable-unknown",
                 f"{name} is set but the Vulkan loader does not read it{hint}",
-                evidence={"variable": name, "value": env.environ[name], "suggestion": nearest},
-                remedy=f"Rename it to {nearest}." if nearest else "Unset it if you meant the loader.",
+                evidence={
+                    "variable": name,
+                    "value": record_value(name, env.environ[name]),
+                    "suggestion": nearest,
+                },
+                remedy=f"Rename it to {nearest}."
+                if nearest
+                else "Unset it if you meant the loader.",
                 commands=[f"unset {name}"],
                 severity=Severity.WARN if nearest else Severity.INFO,
             )
@@ -219,24 +242,44 @@ def _variable_findings(env: Env, version: tuple[int, int, int] | None) -> list[F
                     "variable-unsupported",
                     f"{name} needs loader {version_str(variable.since)} or newer; this loader "
                     f"({version_str(version)}) ignores it",
-                    evidence={"variable": name, "value": env.environ[name],
-                              "since": version_str(variable.since), "loader": version_str(version)},
+                    evidence={
+                        "variable": name,
+                        "value": record_value(name, env.environ[name]),
+                        "since": version_str(variable.since),
+                        "loader": version_str(version),
+                    },
                     remedy="Upgrade the loader"
                     + (f", or use {variable.deprecated_by}" if variable.deprecated_by else "")
-                    + (", or use VK_ICD_FILENAMES" if name in ("VK_DRIVER_FILES",) else "") + ".",
+                    + (", or use VK_ICD_FILENAMES" if name in ("VK_DRIVER_FILES",) else "")
+                    + ".",
                 )
             )
     if env.secure:
         ignored = sorted(n for n, v in KNOWN_BY_NAME.items() if v.secure and env.get(n) is not None)
-        ignored += [n for n in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CONFIG_DIRS", "XDG_DATA_DIRS", "HOME") if env.get(n)]
+        ignored += [
+            n
+            for n in (
+                "XDG_CONFIG_HOME",
+                "XDG_DATA_HOME",
+                "XDG_CONFIG_DIRS",
+                "XDG_DATA_DIRS",
+                "HOME",
+            )
+            if env.get(n)
+        ]
         findings.append(
             make_finding(
                 CODES,
                 "elevated-privileges",
                 "vkdoctor runs with elevated privileges (AT_SECURE): the loader ignores "
                 + (", ".join(ignored) if ignored else "its path and filter variables"),
-                evidence={"uid": env.uid, "euid": env.euid, "gid": env.gid, "egid": env.egid,
-                          "ignored_variables": ignored},
+                evidence={
+                    "uid": env.uid,
+                    "euid": env.euid,
+                    "gid": env.gid,
+                    "egid": env.egid,
+                    "ignored_variables": ignored,
+                },
             )
         )
     return findings
@@ -281,8 +324,11 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
                 code,
                 f"{ctx.options.loader} cannot be loaded: {error}",
                 evidence={"dlerror": error, "copies": copies, "child": child.state},
-                commands=[distro.reinstall_command("loader", env) if code == "loader-unloadable"
-                          else distro.install_command("loader", env)],
+                commands=[
+                    distro.reinstall_command("loader", env)
+                    if code == "loader-unloadable"
+                    else distro.install_command("loader", env)
+                ],
             )
         )
         outcome.findings += scan.findings
@@ -314,17 +360,27 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
 
 
 def _loader_findings(
-    env: Env, loaded: dict[str, Any], copies: list[dict[str, Any]], version: tuple[int, int, int] | None
+    env: Env,
+    loaded: dict[str, Any],
+    copies: list[dict[str, Any]],
+    version: tuple[int, int, int] | None,
 ) -> list[Finding]:
     findings: list[Finding] = []
-    real = os.path.realpath(env.path(loaded["real_path"])) if not env.is_real_root else loaded["real_path"]
+    real = (
+        os.path.realpath(env.path(loaded["real_path"]))
+        if not env.is_real_root
+        else loaded["real_path"]
+    )
     system = [
         os.path.realpath(env.path(target))
         for soname, target in ld_cache_entries(env)
         if soname == LOADER_SONAME and check_file(env, target).arch_ok
     ]
     if system and real not in system:
-        via = next((d for d in ld_library_path(env) if loaded["path"].startswith(d.rstrip("/") + "/")), None)
+        via = next(
+            (d for d in ld_library_path(env) if loaded["path"].startswith(d.rstrip("/") + "/")),
+            None,
+        )
         findings.append(
             make_finding(
                 CODES,
@@ -332,7 +388,11 @@ def _loader_findings(
                 f"applications load {loaded['path']} (version {loaded.get('version')}), "
                 f"not the system loader {system[0]}"
                 + (f": LD_LIBRARY_PATH contains {via}" if via else ""),
-                evidence={"loaded": loaded["path"], "system": system[0], "ld_library_path_entry": via},
+                evidence={
+                    "loaded": loaded["path"],
+                    "system": system[0],
+                    "ld_library_path_entry": via,
+                },
                 commands=["unset LD_LIBRARY_PATH"] if via else [],
             )
         )
@@ -357,7 +417,9 @@ def _loader_findings(
                 CODES,
                 "loader-wrong-arch-copy",
                 "libvulkan for another architecture: "
-                + ", ".join(f"{c['path']} ({c['machine']}, {c['elf_class']}-bit)" for c in wrong_arch),
+                + ", ".join(
+                    f"{c['path']} ({c['machine']}, {c['elf_class']}-bit)" for c in wrong_arch
+                ),
                 evidence={"copies": wrong_arch},
             )
         )
@@ -374,7 +436,9 @@ def _loader_findings(
     return findings
 
 
-def _enumeration_findings(child: Any, version: tuple[int, int, int] | None, facts: dict[str, Any]) -> list[Finding]:
+def _enumeration_findings(
+    child: Any, version: tuple[int, int, int] | None, facts: dict[str, Any]
+) -> list[Finding]:
     extensions = _stage(child.results, "extensions")
     layers = _stage(child.results, "layers")
     if extensions is not None:
@@ -385,16 +449,22 @@ def _enumeration_findings(child: Any, version: tuple[int, int, int] | None, fact
         result = extensions["result"] if extensions else None
         note = ""
         if result == -1 and (version is None or version < MALFORMED_JSON_OOM_FIXED):
-            note = (" VK_ERROR_OUT_OF_HOST_MEMORY from this loader usually means a malformed "
-                    "manifest JSON, not memory.")
+            note = (
+                " VK_ERROR_OUT_OF_HOST_MEMORY from this loader usually means a malformed "
+                "manifest JSON, not memory."
+            )
         what = child.describe() if child.state != "ok" else f"it returned {result}"
         return [
             make_finding(
                 CODES,
                 "loader-enumeration-failed",
                 f"vkEnumerateInstanceExtensionProperties failed: {what}.{note}",
-                evidence={"state": child.state, "signal": child.signal, "result": result,
-                          "last_step": child.last_crumb},
+                evidence={
+                    "state": child.state,
+                    "signal": child.signal,
+                    "result": result,
+                    "last_step": child.last_crumb,
+                },
                 severity=Severity.WARN,  # the culprit is named by the driver/layer probes
             )
         ]

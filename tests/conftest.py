@@ -51,7 +51,9 @@ class VkWorld:
         path.write_text(content if isinstance(content, str) else json.dumps(content, indent=2))
         return path
 
-    def driver(self, name: str, library_path: str, api_version: str = "1.3.239", **icd: Any) -> Path:
+    def driver(
+        self, name: str, library_path: str, api_version: str = "1.3.239", **icd: Any
+    ) -> Path:
         body = {"library_path": library_path, "api_version": api_version, **icd}
         return self.write(self.icd_dir, name, {"file_format_version": "1.0.0", "ICD": body})
 
@@ -61,19 +63,31 @@ class VkWorld:
 
     def layer(self, name: str, library_path: str, implicit: bool = True, **fields: Any) -> Path:
         body: dict[str, Any] = {
-            "name": name, "type": "GLOBAL", "library_path": library_path,
-            "api_version": "1.3.239", "implementation_version": "1", "description": "test layer",
+            "name": name,
+            "type": "GLOBAL",
+            "library_path": library_path,
+            "api_version": "1.3.239",
+            "implementation_version": "1",
+            "description": "test layer",
         }
         if implicit:
             body["disable_environment"] = {f"DISABLE_{name.upper()}": "1"}
         body.update(fields)
         directory = self.implicit_dir if implicit else self.explicit_dir
-        return self.write(directory, f"{name}.json", {"file_format_version": "1.1.2", "layer": body})
+        return self.write(
+            directory, f"{name}.json", {"file_format_version": "1.1.2", "layer": body}
+        )
 
     def env(self, **changes: str | None) -> Env:
-        return Env.current().__class__(**{**Env.current().__dict__, "environ": {**self.environ}}).with_environ(**changes)
+        return (
+            Env.current()
+            .__class__(**{**Env.current().__dict__, "environ": {**self.environ}})
+            .with_environ(**changes)
+        )
 
-    def run(self, probes: Iterable[str] | None = None, timeout_s: float = 5.0, **changes: str | None) -> Report:
+    def run(
+        self, probes: Iterable[str] | None = None, timeout_s: float = 5.0, **changes: str | None
+    ) -> Report:
         options = Options(timeout_s=timeout_s)
         return run_pipeline(self.env(**changes), options, probes).report
 
@@ -97,12 +111,16 @@ def probe(report: Report, probe_id: str) -> ProbeResult:
 
 
 def codes(report: Report | ProbeResult) -> list[str]:
-    findings = report.findings if isinstance(report, ProbeResult) else [f for _, f in report.findings()]
+    findings = (
+        report.findings if isinstance(report, ProbeResult) else [f for _, f in report.findings()]
+    )
     return [f.code for f in findings]
 
 
 def finding(report: Report | ProbeResult, code: str) -> Finding:
-    findings = report.findings if isinstance(report, ProbeResult) else [f for _, f in report.findings()]
+    findings = (
+        report.findings if isinstance(report, ProbeResult) else [f for _, f in report.findings()]
+    )
     matches = [f for f in findings if f.code == code]
     assert matches, f"no finding {code}; got {[f.code for f in findings]}"
     return matches[0]
@@ -118,20 +136,22 @@ def fault_build_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def fault_driver(fault_build_dir: Path, world: VkWorld):  # noqa: ANN201 - a factory
+def fault_driver(fault_build_dir: Path, world: VkWorld):
     """Install a fault driver variant into the world; returns (manifest, library)."""
     import faultlib
 
     def install(variant: str, **manifest: Any) -> tuple[Path, Path]:
         library = faultlib.build_driver(fault_build_dir, variant)
-        path = faultlib.write_driver_manifest(world.icd_dir, str(library), name=f"fault_{variant}", **manifest)
+        path = faultlib.write_driver_manifest(
+            world.icd_dir, str(library), name=f"fault_{variant}", **manifest
+        )
         return path, library
 
     return install
 
 
 @pytest.fixture
-def fault_layer(fault_build_dir: Path, world: VkWorld):  # noqa: ANN201 - a factory
+def fault_layer(fault_build_dir: Path, world: VkWorld):
     """Install a fault layer variant as an implicit layer; returns (manifest, library, name)."""
     import faultlib
 
@@ -139,7 +159,9 @@ def fault_layer(fault_build_dir: Path, world: VkWorld):  # noqa: ANN201 - a fact
         library = faultlib.build_layer(fault_build_dir, variant)
         name = faultlib.layer_name(variant)
         directory = world.implicit_dir if implicit else world.explicit_dir
-        path = faultlib.write_layer_manifest(directory, name=name, library_path=str(library), implicit=implicit)
+        path = faultlib.write_layer_manifest(
+            directory, name=name, library_path=str(library), implicit=implicit
+        )
         return path, library, name
 
     return install

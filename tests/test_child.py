@@ -41,9 +41,15 @@ def test_python_exception_in_child_is_an_error_with_traceback() -> None:
 
 def test_batch_resumes_after_crash_and_hang() -> None:
     items = [{"key": k} for k in ("a", "crash", "b", "hang", "c")]
-    outcomes, children = child.run_batch("childtasks:batch", items, key="key", environ=ENV, timeout=1.0)
+    outcomes, children = child.run_batch(
+        "childtasks:batch", items, key="key", environ=ENV, timeout=1.0
+    )
     assert [(o.key, o.state) for o in outcomes] == [
-        ("a", "ok"), ("crash", "crashed"), ("b", "ok"), ("hang", "timeout"), ("c", "ok"),
+        ("a", "ok"),
+        ("crash", "crashed"),
+        ("b", "ok"),
+        ("hang", "timeout"),
+        ("c", "ok"),
     ]
     assert outcomes[1].signal == "SIGSEGV"
     assert outcomes[0].result == {"item": "a"}

@@ -54,7 +54,11 @@ def test_missing_library_names_manifest_and_path(world: VkWorld) -> None:
 @needs_lavapipe
 def test_broken_manifest_next_to_good_driver(world: VkWorld) -> None:
     world.lavapipe()
-    world.write(world.icd_dir, "broken.json", '{"file_format_version": "1.0.0", "ICD": {"library_path": "x",}}')
+    world.write(
+        world.icd_dir,
+        "broken.json",
+        '{"file_format_version": "1.0.0", "ICD": {"library_path": "x",}}',
+    )
     report = world.run(DISCOVERY)
     found = finding(report, "manifest-invalid-json")
     assert "broken.json:1:" in found.summary  # line and column of the syntax error
@@ -63,9 +67,19 @@ def test_broken_manifest_next_to_good_driver(world: VkWorld) -> None:
 
 
 def test_missing_fields_and_bad_version(world: VkWorld) -> None:
-    world.write(world.icd_dir, "nofmt.json", {"ICD": {"library_path": LVP_LIBRARY, "api_version": "1.3.0"}})
-    world.write(world.icd_dir, "noapi.json", {"file_format_version": "1.0.0", "ICD": {"library_path": LVP_LIBRARY}})
-    world.write(world.icd_dir, "future.json", {"file_format_version": "9.9.9", "ICD": {"library_path": "", "api_version": 3}})
+    world.write(
+        world.icd_dir, "nofmt.json", {"ICD": {"library_path": LVP_LIBRARY, "api_version": "1.3.0"}}
+    )
+    world.write(
+        world.icd_dir,
+        "noapi.json",
+        {"file_format_version": "1.0.0", "ICD": {"library_path": LVP_LIBRARY}},
+    )
+    world.write(
+        world.icd_dir,
+        "future.json",
+        {"file_format_version": "9.9.9", "ICD": {"library_path": "", "api_version": 3}},
+    )
     report = world.run(DISCOVERY)
     summaries = [f.summary for _, f in report.findings() if f.code.startswith("manifest-")]
     assert any("nofmt.json has no 'file_format_version'" in s for s in summaries)
@@ -112,7 +126,10 @@ def test_override_variable_hides_installed_drivers(world: VkWorld, tmp_path: Pat
 def test_select_filter_matching_nothing(world: VkWorld) -> None:
     world.lavapipe()
     report = world.run(DISCOVERY, VK_LOADER_DRIVERS_SELECT="*nvidia*")
-    assert "not selected by VK_LOADER_DRIVERS_SELECT=*nvidia*" in finding(report, "driver-filtered").summary
+    assert (
+        "not selected by VK_LOADER_DRIVERS_SELECT=*nvidia*"
+        in finding(report, "driver-filtered").summary
+    )
     assert "no-usable-driver" in codes(report)
 
 
@@ -133,7 +150,9 @@ def test_variable_newer_than_loader(world: VkWorld) -> None:
 def test_absent_loader_is_a_failure_with_install_command(world: VkWorld, tmp_path: Path) -> None:
     from vkdoctor.runner import Options, run_pipeline
 
-    report = run_pipeline(world.env(), Options(loader=str(tmp_path / "libvulkan.so.1")), DISCOVERY).report
+    report = run_pipeline(
+        world.env(), Options(loader=str(tmp_path / "libvulkan.so.1")), DISCOVERY
+    ).report
     loader = probe(report, "loader-discovery")
     assert loader.status is Status.FAIL
     found = finding(loader, "loader-missing")
@@ -157,10 +176,21 @@ def test_implicit_layer_states_and_problems(world: VkWorld) -> None:
     world.lavapipe()
     world.layer("VK_LAYER_test_gone", "/opt/nowhere/libgone.so")
     world.layer("VK_LAYER_test_off", "/opt/nowhere/liboff.so")
-    world.write(world.implicit_dir, "nodisable.json", {
-        "file_format_version": "1.0.0",
-        "layer": {"name": "VK_LAYER_test_nodisable", "type": "GLOBAL", "library_path": "libx.so",
-                  "api_version": "1.3.0", "implementation_version": "1", "description": "d"}})
+    world.write(
+        world.implicit_dir,
+        "nodisable.json",
+        {
+            "file_format_version": "1.0.0",
+            "layer": {
+                "name": "VK_LAYER_test_nodisable",
+                "type": "GLOBAL",
+                "library_path": "libx.so",
+                "api_version": "1.3.0",
+                "implementation_version": "1",
+                "description": "d",
+            },
+        },
+    )
     report = world.run(DISCOVERY, DISABLE_VK_LAYER_TEST_OFF="1")
     layers = probe(report, "layer-enumeration")
     rows = {r["name"]: r for r in report.layers}
@@ -169,7 +199,10 @@ def test_implicit_layer_states_and_problems(world: VkWorld) -> None:
     assert rows["VK_LAYER_test_off"]["why"] == "disabled by DISABLE_VK_LAYER_TEST_OFF"
     missing = [f for f in layers.findings if f.code == "layer-library-missing"]
     by_layer = {("gone" in f.summary): f.severity for f in missing}
-    assert by_layer == {True: Severity.FAIL, False: Severity.WARN}  # only the active one breaks apps
+    assert by_layer == {
+        True: Severity.FAIL,
+        False: Severity.WARN,
+    }  # only the active one breaks apps
     assert "layer-missing-disable-environment" in codes(layers)
 
 
@@ -183,11 +216,21 @@ def test_requested_layer_typo(world: VkWorld) -> None:
 
 
 def test_meta_layer_missing_component(world: VkWorld) -> None:
-    world.write(world.explicit_dir, "meta.json", {
-        "file_format_version": "1.1.2",
-        "layer": {"name": "VK_LAYER_test_meta", "type": "GLOBAL", "api_version": "1.3.0",
-                  "implementation_version": "1", "description": "meta",
-                  "component_layers": ["VK_LAYER_test_absent"]}})
+    world.write(
+        world.explicit_dir,
+        "meta.json",
+        {
+            "file_format_version": "1.1.2",
+            "layer": {
+                "name": "VK_LAYER_test_meta",
+                "type": "GLOBAL",
+                "api_version": "1.3.0",
+                "implementation_version": "1",
+                "description": "meta",
+                "component_layers": ["VK_LAYER_test_absent"],
+            },
+        },
+    )
     found = finding(world.run(DISCOVERY), "layer-meta-incomplete")
     assert "VK_LAYER_test_absent" in found.summary
 
@@ -210,6 +253,89 @@ def test_vulkaninfo_agrees_on_the_loader_version(world: VkWorld) -> None:
     vulkaninfo = shutil.which("vulkaninfo")
     if not vulkaninfo:
         pytest.skip("vulkaninfo not installed")
-    out = subprocess.run([vulkaninfo, "--summary"], capture_output=True, text=True, env=world.env().environ)
+    out = subprocess.run(
+        [vulkaninfo, "--summary"], capture_output=True, text=True, env=world.env().environ
+    )
     version = probe(world.run(["loader-discovery"]), "loader-discovery").facts["version"]
     assert f"Vulkan Instance Version: {version}" in out.stdout
+
+
+@needs_lavapipe
+def test_override_naming_the_installed_manifest_through_a_symlink_hides_nothing(
+    world: VkWorld, tmp_path: Path
+) -> None:
+    installed = world.lavapipe()
+    link = tmp_path / "elsewhere.json"
+    link.symlink_to(installed)
+    report = world.run(DISCOVERY, VK_DRIVER_FILES=str(link))
+    assert "driver-search-overridden" in codes(report)
+    assert "driver-hidden-by-override" not in codes(report)
+
+
+def test_elevated_privileges_drop_the_override_variables(world: VkWorld, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from vkdoctor.loaderenv import search_entries
+    from vkdoctor.runner import Options, run_pipeline
+
+    env = replace(world.env(VK_DRIVER_FILES=str(tmp_path / "x.json")), secure=True)
+    # The loader's secure_getenv drops VK_DRIVER_FILES, XDG_* and HOME: system directories only.
+    searched = [e.path for e in search_entries(env, "driver", (1, 3, 239))]
+    assert searched == [
+        "/etc/xdg/vulkan/icd.d",
+        "/etc/vulkan/icd.d",
+        "/usr/local/share/vulkan/icd.d",
+        "/usr/share/vulkan/icd.d",
+    ]
+    report = run_pipeline(env, Options(), ["loader-discovery"]).report
+    found = finding(report, "elevated-privileges")
+    assert "VK_DRIVER_FILES" in found.evidence["ignored_variables"]
+
+
+def test_settings_file_is_reported_with_its_effect(world: VkWorld) -> None:
+    settings = world.write(
+        world.root / "config" / "vulkan" / "loader_settings.d",
+        "vk_loader_settings.json",
+        {"file_format_version": "1.0.0", "settings": {"stderr_log": ["all"]}},
+    )
+    report = world.run(["loader-discovery"])
+    found = finding(report, "settings-file")
+    assert str(settings) in found.summary
+    version = tuple(map(int, probe(report, "loader-discovery").facts["version"].split(".")))
+    assert found.evidence["in_effect"] is (version >= (1, 3, 251))
+
+
+@needs_lavapipe
+def test_layers_disable_filter_and_enable_environment(world: VkWorld) -> None:
+    world.lavapipe()
+    world.layer("VK_LAYER_test_filtered", "/opt/nowhere/a.so")
+    world.layer(
+        "VK_LAYER_test_optin", "/opt/nowhere/b.so", enable_environment={"ENABLE_TEST_OPTIN": "1"}
+    )
+    rows = {
+        r["name"]: r for r in world.run(DISCOVERY, VK_LOADER_LAYERS_DISABLE="*filtered*").layers
+    }
+    assert rows["VK_LAYER_test_filtered"]["why"] == "forced off by VK_LOADER_LAYERS_DISABLE"
+    assert rows["VK_LAYER_test_optin"]["why"] == "off until ENABLE_TEST_OPTIN=1"
+    rows = {r["name"]: r for r in world.run(DISCOVERY, ENABLE_TEST_OPTIN="1").layers}
+    assert rows["VK_LAYER_test_optin"]["active"] is True
+
+
+def test_unreadable_manifest_and_library_for_an_ordinary_user(
+    world: VkWorld, tmp_path: Path
+) -> None:
+    from dataclasses import replace
+
+    from vkdoctor.runner import Options, run_pipeline
+
+    library = tmp_path / "libprivate.so"
+    library.write_bytes(b"\x7fELF" + bytes(60))
+    library.chmod(0o600)
+    world.driver("private_lib.json", str(library))
+    world.driver("secret.json", str(library)).chmod(0o600)
+    env = replace(world.env(), uid=1000, euid=1000, gid=1000, egid=1000, groups=(1000,))
+    report = run_pipeline(env, Options(), ["driver-enumeration"]).report
+    assert (
+        "secret.json is not readable by uid 1000" in finding(report, "manifest-unreadable").summary
+    )
+    assert "not readable by uid 1000" in finding(report, "driver-library-unreadable").summary

@@ -13,7 +13,13 @@ def test_full_check_on_healthy_lavapipe_verifies_the_dispatch(world: VkWorld) ->
     world.lavapipe()
     report = world.run()
     assert [p.id for p in report.probes] == [
-        "loader-discovery", "driver-enumeration", "layer-enumeration", "instance", "device", "dispatch"]
+        "loader-discovery",
+        "driver-enumeration",
+        "layer-enumeration",
+        "instance",
+        "device",
+        "dispatch",
+    ]
     assert report.summary()["status"] == "ok", [(p.id, codes(p)) for p in report.probes]
     dispatch = probe(report, "dispatch")
     assert dispatch.status is Status.OK
@@ -25,7 +31,9 @@ def test_full_check_on_healthy_lavapipe_verifies_the_dispatch(world: VkWorld) ->
     assert row["gpu_time_ns"] and row["gpu_time_ns"] > 0  # timestamp queries worked
 
 
-def test_dispatch_skips_a_device_the_device_probe_found_broken(world: VkWorld, fault_driver) -> None:
+def test_dispatch_skips_a_device_the_device_probe_found_broken(
+    world: VkWorld, fault_driver
+) -> None:
     world.lavapipe()
     fault_driver("create-device-crash")
     report = world.run()

@@ -4,10 +4,28 @@ import subprocess
 import sys
 
 HEADLESS = [
-    "vkdoctor.model", "vkdoctor.runner", "vkdoctor.child", "vkdoctor.loaderlog", "vkdoctor.manifests",
-    "vkdoctor.libraries", "vkdoctor.libcheck", "vkdoctor.environment", "vkdoctor.report_io",
-    "vkdoctor.probes.loader_discovery", "vkdoctor.probes.driver_enumeration",
+    "vkdoctor.model",
+    "vkdoctor.runner",
+    "vkdoctor.child",
+    "vkdoctor.loaderlog",
+    "vkdoctor.manifests",
+    "vkdoctor.libraries",
+    "vkdoctor.libcheck",
+    "vkdoctor.environment",
+    "vkdoctor.report_io",
+    "vkdoctor.probes.loader_discovery",
+    "vkdoctor.probes.driver_enumeration",
     "vkdoctor.probes.layer_enumeration",
+    "vkdoctor.probes.instance",
+    "vkdoctor.probes.device",
+    "vkdoctor.probes.dispatch",
+    "vkdoctor.bisect",
+    "vkdoctor.registry",
+    "vkdoctor.schema",
+    "vkdoctor.redact",
+    "vkdoctor.kernels",
+    "vkdoctor.tasks.vkprobe",
+    "vkdoctor.tasks.dispatch",
 ]
 
 

@@ -27,7 +27,7 @@ def test_lavapipe_instance_and_proc_addresses(world: VkWorld) -> None:
 
 def test_two_drivers_are_mapped_to_their_manifests(world: VkWorld, fault_driver) -> None:
     world.lavapipe()
-    ok_manifest, _ = fault_driver("ok")
+    _ok_manifest, _ = fault_driver("ok")
     devices = probe(world.run(INSTANCE), "instance").facts["physical_devices"]
     assert len(devices) == 2
     # Both wrap the same lavapipe, so the same device UUID appears under both manifests.
@@ -63,7 +63,9 @@ def test_driver_failing_create_instance_alone(world: VkWorld, fault_driver) -> N
     assert str(manifest) in finding(instance, "culprit-driver").summary
 
 
-def test_implicit_layer_crashing_instance_creation_is_the_culprit(world: VkWorld, fault_layer) -> None:
+def test_implicit_layer_crashing_instance_creation_is_the_culprit(
+    world: VkWorld, fault_layer
+) -> None:
     world.lavapipe()
     manifest, _, name = fault_layer("create-instance-crash")
     instance = probe(world.run(INSTANCE), "instance")

@@ -28,7 +28,11 @@ def test_old_format_levels_and_categories() -> None:
 
 def test_new_format_and_vulkaninfo_reprint() -> None:
     error, warning, reprint = loaderlog.parse(NEW)
-    assert (error.level, error.categories, error.message) == ("error", ("driver",), "vkCreateInstance: Found no drivers!")
+    assert (error.level, error.categories, error.message) == (
+        "error",
+        ("driver",),
+        "vkCreateInstance: Found no drivers!",
+    )
     assert warning.level == "warn" and warning.categories == ("layer",)
     assert reprint.level == "error" and "Could not get 'vkCreateInstance'" in reprint.message
 
@@ -41,7 +45,9 @@ def test_harmless_lines_are_classified_not_problems() -> None:
     wayland = entries[-1]
     assert wayland.level == "other" and wayland.classification == "harmless:wayland-xdg-runtime-dir"
     assert loaderlog.problems(entries) == []
-    assert [e.message for e in loaderlog.problems(loaderlog.parse(NEW))][0].startswith("vkCreateInstance")
+    assert next(e.message for e in loaderlog.problems(loaderlog.parse(NEW))).startswith(
+        "vkCreateInstance"
+    )
 
 
 def test_discovery_view_reads_locations_and_files() -> None:

@@ -19,14 +19,22 @@ from vkdoctor.runner import ProbeContext
 
 CODES = code_table(
     [
-        CodeInfo("culprit-layer", Severity.FAIL, "an implicit layer breaks this step",
-                 "The step succeeds with this implicit layer disabled and fails with it.",
-                 ("a layer bug (overlays, device_select, capture layers)",),
-                 "Set the layer's disable variable, or update or remove it."),
-        CodeInfo("culprit-driver", Severity.FAIL, "a driver breaks this step",
-                 "The step fails, crashes or hangs with this driver alone and no implicit layer.",
-                 ("a driver bug", "a driver that cannot reach its kernel module"),
-                 "Disable the driver (VK_LOADER_DRIVERS_DISABLE) or fix or remove it."),
+        CodeInfo(
+            "culprit-layer",
+            Severity.FAIL,
+            "an implicit layer breaks this step",
+            "The step succeeds with this implicit layer disabled and fails with it.",
+            ("a layer bug (overlays, device_select, capture layers)",),
+            "Set the layer's disable variable, or update or remove it.",
+        ),
+        CodeInfo(
+            "culprit-driver",
+            Severity.FAIL,
+            "a driver breaks this step",
+            "The step fails, crashes or hangs with this driver alone and no implicit layer.",
+            ("a driver bug", "a driver that cannot reach its kernel module"),
+            "Disable the driver (VK_LOADER_DRIVERS_DISABLE) or fix or remove it.",
+        ),
     ]
 )
 
@@ -34,7 +42,9 @@ CODES = code_table(
 def active_implicit_layers(ctx: ProbeContext) -> list[dict[str, Any]]:
     layers = ctx.outcomes.get("layer-enumeration")
     rows = layers.sections.get("layers", []) if layers else []
-    return [r for r in rows if r.get("implicit") and r.get("active") and r.get("disable_environment")]
+    return [
+        r for r in rows if r.get("implicit") and r.get("active") and r.get("disable_environment")
+    ]
 
 
 def usable_drivers(ctx: ProbeContext) -> list[str]:
@@ -63,28 +73,53 @@ def bisect(
     drivers = usable_drivers(ctx) if drivers is None else drivers
     layer_runs = [(r, ctx.start_child(task, payload, _disabled([r]))) for r in layers]
     driver_runs = [
-        (m, ctx.start_child(task, payload, {"VK_DRIVER_FILES": m, "VK_ICD_FILENAMES": None, **_disabled(layers)}))
+        (
+            m,
+            ctx.start_child(
+                task, payload, {"VK_DRIVER_FILES": m, "VK_ICD_FILENAMES": None, **_disabled(layers)}
+            ),
+        )
         for m in drivers
     ]
     findings: list[Finding] = []
     for row, handle in layer_runs:
         if not failed(handle.wait()):
             variable, value = next(iter(row["disable_environment"].items()))
-            findings.append(make_finding(
-                CODES, "culprit-layer",
-                f"implicit layer {row['name']} from {row['manifest']} breaks {stage}; "
-                f"with {variable}={value or 1} it works",
-                evidence={"layer": row["name"], "manifest": row["manifest"], "library": row.get("resolved")},
-                commands=[f"export {variable}={value or 1}",
-                          f"sudo rm {row['manifest']}  # or update the package that owns it"]))
+            findings.append(
+                make_finding(
+                    CODES,
+                    "culprit-layer",
+                    f"implicit layer {row['name']} from {row['manifest']} breaks {stage}; "
+                    f"with {variable}={value or 1} it works",
+                    evidence={
+                        "layer": row["name"],
+                        "manifest": row["manifest"],
+                        "library": row.get("resolved"),
+                    },
+                    commands=[
+                        f"export {variable}={value or 1}",
+                        f"sudo rm {row['manifest']}  # or update the package that owns it",
+                    ],
+                )
+            )
     for manifest, handle in driver_runs:
         outcome = handle.wait()
         if failed(outcome):
-            findings.append(make_finding(
-                CODES, "culprit-driver",
-                f"driver {manifest} alone breaks {stage}: {_describe(outcome)}",
-                evidence={"manifest": manifest, "state": outcome.state, "signal": outcome.signal,
-                          "last_step": outcome.last_crumb},
-                commands=[f"export VK_LOADER_DRIVERS_DISABLE={os.path.basename(manifest)}",
-                          f"sudo rm {manifest}  # if you do not need this driver"]))
+            findings.append(
+                make_finding(
+                    CODES,
+                    "culprit-driver",
+                    f"driver {manifest} alone breaks {stage}: {_describe(outcome)}",
+                    evidence={
+                        "manifest": manifest,
+                        "state": outcome.state,
+                        "signal": outcome.signal,
+                        "last_step": outcome.last_crumb,
+                    },
+                    commands=[
+                        f"export VK_LOADER_DRIVERS_DISABLE={os.path.basename(manifest)}",
+                        f"sudo rm {manifest}  # if you do not need this driver",
+                    ],
+                )
+            )
     return findings

@@ -13,6 +13,7 @@ after the item that killed the child, so one bad driver does not hide the others
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import selectors
@@ -284,10 +285,8 @@ class ChildHandle:
         wchan: tuple[str, ...] = ()
         if timed_out:
             wchan = _wchan(self._proc.pid)
-            try:
+            with contextlib.suppress(OSError):
                 os.killpg(self._proc.pid, signal.SIGKILL)
-            except OSError:
-                pass
             # Drain what is left without blocking forever.
             for fd in list(streams):
                 try:
@@ -392,10 +391,17 @@ def start_child(
     spawned = pool.take(overrides) if pool is not None else None
     if spawned is not None:
         return ChildHandle(
-            task, payload, pool.environ, timeout, late_environ=overrides, spawned=spawned,
+            task,
+            payload,
+            pool.environ,
+            timeout,
+            late_environ=overrides,
+            spawned=spawned,
             on_message=on_message,
         )
-    return ChildHandle(task, payload, child_environ(environ, overrides), timeout, on_message=on_message)
+    return ChildHandle(
+        task, payload, child_environ(environ, overrides), timeout, on_message=on_message
+    )
 
 
 def run_child(
@@ -407,7 +413,9 @@ def run_child(
     overrides: Mapping[str, str | None] | None = None,
     pool: ChildPool | None = None,
 ) -> ChildOutcome:
-    handle = start_child(task, payload, environ=environ, timeout=timeout, overrides=overrides, pool=pool)
+    handle = start_child(
+        task, payload, environ=environ, timeout=timeout, overrides=overrides, pool=pool
+    )
     return handle.wait()
 
 
@@ -439,7 +447,9 @@ def _items_from(outcome: ChildOutcome, keys: Sequence[str]) -> tuple[list[ItemOu
         elif kind == "result" and current is not None:
             data = message.get("data")
             # Several results of one item (stages) merge, later keys winning.
-            result = {**result, **data} if isinstance(result, dict) and isinstance(data, dict) else data
+            result = (
+                {**result, **data} if isinstance(result, dict) and isinstance(data, dict) else data
+            )
         elif kind == "end" and current is not None:
             done.append(
                 ItemOutcome(
@@ -497,15 +507,15 @@ def run_batch(
     while start < len(items):
         body = dict(payload or {})
         body["items"] = list(items[start:])
-        child = run_child(task, body, environ=environ, timeout=timeout, overrides=overrides, pool=pool)
+        child = run_child(
+            task, body, environ=environ, timeout=timeout, overrides=overrides, pool=pool
+        )
         children.append(child)
         done, advance = _items_from(child, keys[start:])
         outcomes.extend(done)
         if advance <= 0:
             for missing in keys[start + len(done) :]:
-                outcomes.append(
-                    ItemOutcome(missing, "not-run", None, (), "", duration_s=0.0)
-                )
+                outcomes.append(ItemOutcome(missing, "not-run", None, (), "", duration_s=0.0))
             break
         start += advance
     return outcomes, children

@@ -18,7 +18,17 @@ from pathlib import Path
 from vkdoctor.env import Env
 
 ELF_MAGIC = b"\x7fELF"
-EM_NAMES = {3: "x86", 8: "mips", 20: "ppc", 21: "ppc64", 22: "s390", 40: "arm", 62: "x86-64", 183: "aarch64", 243: "riscv"}
+EM_NAMES = {
+    3: "x86",
+    8: "mips",
+    20: "ppc",
+    21: "ppc64",
+    22: "s390",
+    40: "arm",
+    62: "x86-64",
+    183: "aarch64",
+    243: "riscv",
+}
 HOST_ELF = {
     "x86_64": (64, 62),
     "i686": (32, 3),
@@ -107,7 +117,9 @@ def _read_ld_cache(path: str) -> tuple[tuple[str, str], ...]:
             _flags, key, value, _osv, _hwcap = struct.unpack_from("<iIIIQ", data, offset)
             offset += 24
             name = data[start + key : data.index(b"\0", start + key)].decode("utf-8", "replace")
-            target = data[start + value : data.index(b"\0", start + value)].decode("utf-8", "replace")
+            target = data[start + value : data.index(b"\0", start + value)].decode(
+                "utf-8", "replace"
+            )
             entries.append((name, target))
     except (struct.error, ValueError):
         return ()

@@ -15,12 +15,16 @@ from collections.abc import Iterable
 from vkdoctor.model import LogEntry
 
 _TAGS = "ERROR|WARNING|INFO|DEBUG|PERF|DRIVER|LAYER|VALIDATION"
-_HEADER = re.compile(
-    rf"^(?:\[Vulkan Loader\] )?((?:{_TAGS})(?: \| (?:{_TAGS}))*)\s*:\s?(.*)$"
-)
+_HEADER = re.compile(rf"^(?:\[Vulkan Loader\] )?((?:{_TAGS})(?: \| (?:{_TAGS}))*)\s*:\s?(.*)$")
 _REPRINT = re.compile(r"^(ERROR|WARNING|INFO|DEBUG|VERBOSE): \[Loader Message\] Code \d+ : (.*)$")
 
-_LEVELS = {"ERROR": "error", "WARNING": "warn", "INFO": "info", "DEBUG": "debug", "VERBOSE": "debug"}
+_LEVELS = {
+    "ERROR": "error",
+    "WARNING": "warn",
+    "INFO": "info",
+    "DEBUG": "debug",
+    "VERBOSE": "debug",
+}
 _CATEGORIES = {"DRIVER": "driver", "LAYER": "layer", "PERF": "perf", "VALIDATION": "validation"}
 
 # Messages users see constantly that are not faults.  Each: (classification, pattern).
@@ -66,7 +70,9 @@ def parse(text: str | Iterable[str], source: str = "stderr") -> list[LogEntry]:
     # split("\n"), not splitlines(): driver noise may hold \x1c-\x1e or \x85, and vkdoctor's
     # own per-item markers start with \x1e.
     lines = text.split("\n") if isinstance(text, str) else text
-    return [parse_line(line, source) for line in lines if line.strip() and not line.startswith("\x1e")]
+    return [
+        parse_line(line, source) for line in lines if line.strip() and not line.startswith("\x1e")
+    ]
 
 
 def is_loader_entry(entry: LogEntry) -> bool:
@@ -103,6 +109,13 @@ def discovery(entries: Iterable[LogEntry], category: str) -> dict[str, list[str]
 
 
 def mentioning(entries: Iterable[LogEntry], *needles: str) -> list[LogEntry]:
-    """Errors and warnings whose message names one of ``needles`` (a manifest or library)."""
+    """Errors and warnings, not known to be harmless, whose message names one of ``needles``
+    (a manifest or library)."""
     wanted = [n for n in needles if n]
-    return [e for e in entries if e.level in ("error", "warn") and any(n in e.message for n in wanted)]
+    return [
+        e
+        for e in entries
+        if e.level in ("error", "warn")
+        and not e.classification
+        and any(n in e.message for n in wanted)
+    ]

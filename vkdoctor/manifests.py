@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from vkdoctor.env import Env
+from vkdoctor.libraries import can_access
 from vkdoctor.loaderenv import SearchEntry, Version, parse_version
 from vkdoctor.model import Finding
 
@@ -121,24 +122,62 @@ def read_manifest(env: Env, path: str, origin: str) -> ManifestFile:
     actual = env.path(path)
     try:
         if actual.is_dir():
-            return ManifestFile(path, origin, problems=(Problem("manifest-not-a-file", f"{path} is a directory", True),))
-        size = actual.stat().st_size
+            return ManifestFile(
+                path,
+                origin,
+                problems=(Problem("manifest-not-a-file", f"{path} is a directory", True),),
+            )
+        st = actual.stat()
+        size = st.st_size
+        if not can_access(env, st, os.R_OK):
+            # Root reads anything: judge by the mode bits for the identity being diagnosed.
+            return ManifestFile(
+                path,
+                origin,
+                problems=(
+                    Problem(
+                        "manifest-unreadable", f"{path} is not readable by uid {env.euid}", True
+                    ),
+                ),
+            )
         if size > MAX_MANIFEST_BYTES:
             return ManifestFile(
-                path, origin, problems=(Problem("manifest-invalid-json", f"{path} is {size} bytes: not a manifest", True),)
+                path,
+                origin,
+                problems=(
+                    Problem(
+                        "manifest-invalid-json", f"{path} is {size} bytes: not a manifest", True
+                    ),
+                ),
             )
         raw = actual.read_bytes()
     except FileNotFoundError:
-        return ManifestFile(path, origin, problems=(Problem("manifest-missing", f"{path} does not exist", True),))
+        return ManifestFile(
+            path, origin, problems=(Problem("manifest-missing", f"{path} does not exist", True),)
+        )
     except PermissionError:
-        return ManifestFile(path, origin, problems=(Problem("manifest-unreadable", f"{path} is not readable", True),))
+        return ManifestFile(
+            path,
+            origin,
+            problems=(Problem("manifest-unreadable", f"{path} is not readable", True),),
+        )
     except OSError as exc:
-        return ManifestFile(path, origin, problems=(Problem("manifest-unreadable", f"{path}: {exc.strerror}", True),))
+        return ManifestFile(
+            path,
+            origin,
+            problems=(Problem("manifest-unreadable", f"{path}: {exc.strerror}", True),),
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         return ManifestFile(
-            path, origin, problems=(Problem("manifest-invalid-json", f"{path}: not UTF-8 text (byte {exc.start})", True),)
+            path,
+            origin,
+            problems=(
+                Problem(
+                    "manifest-invalid-json", f"{path}: not UTF-8 text (byte {exc.start})", True
+                ),
+            ),
         )
     try:
         data = json.loads(text)
@@ -155,10 +194,18 @@ def read_manifest(env: Env, path: str, origin: str) -> ManifestFile:
             ),
         )
     except RecursionError:
-        return ManifestFile(path, origin, problems=(Problem("manifest-invalid-json", f"{path}: nested too deeply", True),))
+        return ManifestFile(
+            path,
+            origin,
+            problems=(Problem("manifest-invalid-json", f"{path}: nested too deeply", True),),
+        )
     if not isinstance(data, dict):
         return ManifestFile(
-            path, origin, problems=(Problem("manifest-invalid-json", f"{path}: top level is not a JSON object", True),)
+            path,
+            origin,
+            problems=(
+                Problem("manifest-invalid-json", f"{path}: top level is not a JSON object", True),
+            ),
         )
     return ManifestFile(path, origin, data=data)
 
@@ -196,10 +243,16 @@ def _version_problems(
 
 def _api_version_problems(path: str, where: str, value: Any) -> tuple[str | None, list[Problem]]:
     if value is None:
-        return None, [Problem("manifest-missing-field", f"{path}: {where} has no 'api_version'", True)]
+        return None, [
+            Problem("manifest-missing-field", f"{path}: {where} has no 'api_version'", True)
+        ]
     if not isinstance(value, str) or parse_version(value) is None:
         return None, [
-            Problem("manifest-bad-field", f"{path}: {where} 'api_version' {value!r} is not a version", True)
+            Problem(
+                "manifest-bad-field",
+                f"{path}: {where} 'api_version' {value!r} is not a version",
+                True,
+            )
         ]
     return value, []
 
@@ -208,7 +261,12 @@ def _arch_problems(path: str, value: Any) -> tuple[str | None, list[Problem]]:
     if value is None:
         return None, []
     if value not in ("32", "64"):
-        return None, [Problem("manifest-bad-field", f"{path}: 'library_arch' must be \"32\" or \"64\", got {value!r}")]
+        return None, [
+            Problem(
+                "manifest-bad-field",
+                f'{path}: \'library_arch\' must be "32" or "64", got {value!r}',
+            )
+        ]
     return value, []
 
 
@@ -219,7 +277,9 @@ def parse_driver(manifest: ManifestFile) -> DriverManifest:
     fmt = library = api = arch = None
     portability = False
     if manifest.readable:
-        fmt, extra = _version_problems(path, data.get("file_format_version"), KNOWN_ICD_FORMATS, "driver")
+        fmt, extra = _version_problems(
+            path, data.get("file_format_version"), KNOWN_ICD_FORMATS, "driver"
+        )
         problems += extra
         icd = data.get("ICD")
         if not isinstance(icd, dict):
@@ -228,7 +288,11 @@ def parse_driver(manifest: ManifestFile) -> DriverManifest:
             library = _string(icd.get("library_path"))
             if not library:
                 problems.append(
-                    Problem("manifest-missing-field", f"{path}: ICD has no non-empty 'library_path'", True)
+                    Problem(
+                        "manifest-missing-field",
+                        f"{path}: ICD has no non-empty 'library_path'",
+                        True,
+                    )
                 )
             api, extra = _api_version_problems(path, "ICD", icd.get("api_version"))
             problems += extra
@@ -236,17 +300,26 @@ def parse_driver(manifest: ManifestFile) -> DriverManifest:
             if api and version and api.count(".") == 3 and api.split(".")[0] != "0":
                 # A 4-part version is variant.major.minor.patch: non-zero variant is not Vulkan.
                 problems.append(
-                    Problem("manifest-bad-field", f"{path}: api_version {api} has a non-zero variant", True)
+                    Problem(
+                        "manifest-bad-field",
+                        f"{path}: api_version {api} has a non-zero variant",
+                        True,
+                    )
                 )
             arch, extra = _arch_problems(path, icd.get("library_arch"))
             problems += extra
             value = icd.get("is_portability_driver", False)
             if not isinstance(value, bool):
                 problems.append(
-                    Problem("manifest-bad-field", f"{path}: 'is_portability_driver' must be true or false")
+                    Problem(
+                        "manifest-bad-field",
+                        f"{path}: 'is_portability_driver' must be true or false",
+                    )
                 )
             portability = value is True
-    return DriverManifest(path, manifest.origin, fmt, library, api, arch, portability, tuple(problems))
+    return DriverManifest(
+        path, manifest.origin, fmt, library, api, arch, portability, tuple(problems)
+    )
 
 
 def _env_map(value: Any) -> dict[str, str] | None:
@@ -269,15 +342,21 @@ def parse_layers(manifest: ManifestFile, implicit: bool) -> list[LayerManifest]:
     data = manifest.data if isinstance(manifest.data, dict) else {}
     nodes: list[Any] = []
     if manifest.readable:
-        _, extra = _version_problems(path, data.get("file_format_version"), KNOWN_LAYER_FORMATS, "layer")
+        _, extra = _version_problems(
+            path, data.get("file_format_version"), KNOWN_LAYER_FORMATS, "layer"
+        )
         base_problems += extra
         if isinstance(data.get("layers"), list):
             nodes = list(data["layers"])
         elif isinstance(data.get("layer"), dict):
             nodes = [data["layer"]]
         else:
-            base_problems.append(Problem("manifest-missing-field", f"{path} has no 'layer' or 'layers' object", True))
-    layers = [_parse_layer_node(path, manifest.origin, node, implicit, base_problems) for node in nodes]
+            base_problems.append(
+                Problem("manifest-missing-field", f"{path} has no 'layer' or 'layers' object", True)
+            )
+    layers = [
+        _parse_layer_node(path, manifest.origin, node, implicit, base_problems) for node in nodes
+    ]
     if not layers:
         layers = [_empty_layer(path, manifest.origin, implicit, base_problems)]
     return layers
@@ -285,7 +364,24 @@ def parse_layers(manifest: ManifestFile, implicit: bool) -> list[LayerManifest]:
 
 def _empty_layer(path: str, origin: str, implicit: bool, problems: list[Problem]) -> LayerManifest:
     return LayerManifest(
-        path, origin, implicit, None, None, None, None, None, None, None, {}, {}, None, (), {}, (), (), tuple(problems)
+        path,
+        origin,
+        implicit,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        {},
+        {},
+        None,
+        (),
+        {},
+        (),
+        (),
+        tuple(problems),
     )
 
 
@@ -294,7 +390,9 @@ def _parse_layer_node(
 ) -> LayerManifest:
     problems = list(base)
     if not isinstance(node, dict):
-        problems.append(Problem("manifest-bad-field", f"{path}: a layer entry is not an object", True))
+        problems.append(
+            Problem("manifest-bad-field", f"{path}: a layer entry is not an object", True)
+        )
         return _empty_layer(path, origin, implicit, problems)
     name = _string(node.get("name"))
     where = f"layer {name}" if name else "layer"
@@ -302,24 +400,43 @@ def _parse_layer_node(
         problems.append(Problem("manifest-missing-field", f"{path}: {where} has no 'name'", True))
     elif not name.startswith("VK_LAYER_"):
         problems.append(
-            Problem("layer-name-nonconforming", f"{path}: layer name {name!r} does not start with VK_LAYER_")
+            Problem(
+                "layer-name-nonconforming",
+                f"{path}: layer name {name!r} does not start with VK_LAYER_",
+            )
         )
     layer_type = _string(node.get("type"))
     if layer_type is None:
         problems.append(Problem("manifest-missing-field", f"{path}: {where} has no 'type'", True))
     elif layer_type == "DEVICE":
-        problems.append(Problem("layer-device-type", f"{path}: {where} is a DEVICE layer; the loader skips those", True))
+        problems.append(
+            Problem(
+                "layer-device-type",
+                f"{path}: {where} is a DEVICE layer; the loader skips those",
+                True,
+            )
+        )
     elif layer_type not in ("INSTANCE", "GLOBAL"):
-        problems.append(Problem("manifest-bad-field", f"{path}: {where} has unknown type {layer_type!r}", True))
+        problems.append(
+            Problem("manifest-bad-field", f"{path}: {where} has unknown type {layer_type!r}", True)
+        )
     library = _string(node.get("library_path"))
     components = _names_list(node.get("component_layers"))
     if library and components:
         problems.append(
-            Problem("manifest-bad-field", f"{path}: {where} has both 'library_path' and 'component_layers'", True)
+            Problem(
+                "manifest-bad-field",
+                f"{path}: {where} has both 'library_path' and 'component_layers'",
+                True,
+            )
         )
     if not library and not components:
         problems.append(
-            Problem("manifest-missing-field", f"{path}: {where} has neither 'library_path' nor 'component_layers'", True)
+            Problem(
+                "manifest-missing-field",
+                f"{path}: {where} has neither 'library_path' nor 'component_layers'",
+                True,
+            )
         )
     api, extra = _api_version_problems(path, where, node.get("api_version"))
     problems += extra
@@ -380,41 +497,92 @@ from vkdoctor.model import Severity  # noqa: E402
 
 CODES = code_table(
     [
-        CodeInfo("manifest-invalid-json", Severity.FAIL, "a manifest is not valid JSON",
-                 "The loader cannot parse this manifest. Loaders before 1.3.268 (Debian 12 ships "
-                 "1.3.239) then fail vkCreateInstance with VK_ERROR_OUT_OF_HOST_MEMORY for every "
-                 "program, even though valid drivers exist; newer loaders skip the file.",
-                 ("a hand-edited file (trailing comma)", "a truncated write (disk full, interrupted install)"),
-                 "Fix the file at the reported line and column, or remove it."),
-        CodeInfo("manifest-missing-field", Severity.WARN, "a manifest lacks a required field",
-                 "The loader skips manifests (or layers) without their required fields.",
-                 ("a hand-written manifest", "a manifest for another tool"),
-                 "Add the field or remove the manifest."),
-        CodeInfo("manifest-bad-field", Severity.WARN, "a manifest field has the wrong type or value",
-                 "The loader ignores or misreads this field.", ("a hand-written manifest",),
-                 "Correct the field's value."),
-        CodeInfo("manifest-unknown-format-version", Severity.INFO, "unknown manifest file_format_version",
-                 "The loader parses the manifest anyway and logs 'May cause errors'.",
-                 ("a manifest written for a newer loader",), "Nothing to do unless the manifest misbehaves."),
-        CodeInfo("manifest-missing", Severity.FAIL, "a manifest named by a variable does not exist",
-                 "An override variable names a manifest file that does not exist.",
-                 ("a stale VK_DRIVER_FILES / VK_ICD_FILENAMES / VK_LAYER_PATH",), "Fix or unset the variable."),
-        CodeInfo("manifest-unreadable", Severity.FAIL, "a manifest cannot be read",
-                 "The loader cannot open this manifest (permissions or I/O error).",
-                 ("file modes", "sandbox confinement"), "Fix the file's permissions."),
-        CodeInfo("manifest-not-a-file", Severity.WARN, "a manifest path is a directory",
-                 "A *.json entry that is a directory.", ("a packaging mistake",), "Remove it."),
-        CodeInfo("layer-name-nonconforming", Severity.WARN, "layer name does not start with VK_LAYER_",
-                 "The loader warns (Policy #LLP_LAYER_3) but loads it.", ("a non-conforming layer",),
-                 "Rename the layer."),
-        CodeInfo("layer-device-type", Severity.WARN, "a DEVICE layer",
-                 "Device layers are deprecated; the loader skips them.", ("an ancient layer",),
-                 "Update the layer."),
-        CodeInfo("layer-missing-disable-environment", Severity.WARN,
-                 "implicit layer without disable_environment",
-                 "The loader requires implicit layers to name a disable variable and skips those "
-                 "that do not, so the layer is silently absent.", ("a hand-written manifest",),
-                 "Add a disable_environment object to the manifest."),
+        CodeInfo(
+            "manifest-invalid-json",
+            Severity.FAIL,
+            "a manifest is not valid JSON",
+            "The loader cannot parse this manifest. Loaders before 1.3.268 (Debian 12 ships "
+            "1.3.239) then fail vkCreateInstance with VK_ERROR_OUT_OF_HOST_MEMORY for every "
+            "program, even though valid drivers exist; newer loaders skip the file.",
+            (
+                "a hand-edited file (trailing comma)",
+                "a truncated write (disk full, interrupted install)",
+            ),
+            "Fix the file at the reported line and column, or remove it.",
+        ),
+        CodeInfo(
+            "manifest-missing-field",
+            Severity.WARN,
+            "a manifest lacks a required field",
+            "The loader skips manifests (or layers) without their required fields.",
+            ("a hand-written manifest", "a manifest for another tool"),
+            "Add the field or remove the manifest.",
+        ),
+        CodeInfo(
+            "manifest-bad-field",
+            Severity.WARN,
+            "a manifest field has the wrong type or value",
+            "The loader ignores or misreads this field.",
+            ("a hand-written manifest",),
+            "Correct the field's value.",
+        ),
+        CodeInfo(
+            "manifest-unknown-format-version",
+            Severity.INFO,
+            "unknown manifest file_format_version",
+            "The loader parses the manifest anyway and logs 'May cause errors'.",
+            ("a manifest written for a newer loader",),
+            "Nothing to do unless the manifest misbehaves.",
+        ),
+        CodeInfo(
+            "manifest-missing",
+            Severity.FAIL,
+            "a manifest named by a variable does not exist",
+            "An override variable names a manifest file that does not exist.",
+            ("a stale VK_DRIVER_FILES / VK_ICD_FILENAMES / VK_LAYER_PATH",),
+            "Fix or unset the variable.",
+        ),
+        CodeInfo(
+            "manifest-unreadable",
+            Severity.FAIL,
+            "a manifest cannot be read",
+            "The loader cannot open this manifest (permissions or I/O error).",
+            ("file modes", "sandbox confinement"),
+            "Fix the file's permissions.",
+        ),
+        CodeInfo(
+            "manifest-not-a-file",
+            Severity.WARN,
+            "a manifest path is a directory",
+            "A *.json entry that is a directory.",
+            ("a packaging mistake",),
+            "Remove it.",
+        ),
+        CodeInfo(
+            "layer-name-nonconforming",
+            Severity.WARN,
+            "layer name does not start with VK_LAYER_",
+            "The loader warns (Policy #LLP_LAYER_3) but loads it.",
+            ("a non-conforming layer",),
+            "Rename the layer.",
+        ),
+        CodeInfo(
+            "layer-device-type",
+            Severity.WARN,
+            "a DEVICE layer",
+            "Device layers are deprecated; the loader skips them.",
+            ("an ancient layer",),
+            "Update the layer.",
+        ),
+        CodeInfo(
+            "layer-missing-disable-environment",
+            Severity.WARN,
+            "implicit layer without disable_environment",
+            "The loader requires implicit layers to name a disable variable and skips those "
+            "that do not, so the layer is silently absent.",
+            ("a hand-written manifest",),
+            "Add a disable_environment object to the manifest.",
+        ),
     ]
 )
 
@@ -424,5 +592,9 @@ def problem_finding(problem: Problem, kind: str) -> Finding:
     from vkdoctor.codes import make_finding
 
     skipped = " The loader skips it." if problem.skipped_by_loader else ""
-    return make_finding(CODES, problem.code, f"{kind} manifest: {problem.message}.{skipped}",
-                        evidence={"problem": problem.message})
+    return make_finding(
+        CODES,
+        problem.code,
+        f"{kind} manifest: {problem.message}.{skipped}",
+        evidence={"problem": problem.message},
+    )

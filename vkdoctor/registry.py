@@ -68,7 +68,7 @@ from typing import Any
 from vkdoctor import __version__
 
 # Bump when the derivation or the JSON layout changes, so that old caches are regenerated.
-TABLE_FORMAT = 1
+TABLE_FORMAT = 2
 
 GIPA = "vkGetInstanceProcAddr"
 GDPA = "vkGetDeviceProcAddr"
@@ -139,6 +139,7 @@ class Extension:
     platform: str | None  # e.g. "xlib", "win32"; None for platform-independent extensions
     provisional: bool
     commands: tuple[str, ...] = ()
+    spec_version: int = 0  # the revision vk.xml describes; drivers may implement an older one
 
 
 @dataclass(frozen=True, slots=True)
@@ -612,6 +613,7 @@ def _derive_payload(vk: Any, source_version: str) -> dict[str, Any]:
             ext.promotedTo,
             ext.platform,
             bool(ext.provisional),
+            int(ext.specVersionValue or 0),  # specVersion is the macro name
         ]
     commands: list[list[Any]] = []
     for cmd in sorted(vk.commands.values(), key=lambda c: c.name):
@@ -689,6 +691,7 @@ def _decode(
             row[3],
             bool(row[4]),
             tuple(ext_commands.get(name, ())),
+            int(row[5]) if len(row) > 5 else 0,
         )
         for name, row in raw_exts.items()
     }

@@ -40,7 +40,9 @@ def probe_line(result: ProbeResult) -> Text:
     line.append(f"{result.id:<20}", style="bold")
     line.append(f" {result.status.value:<8}", style=style)
     if result.status is Status.SKIPPED:
-        line.append(f" blocked by {result.blocked_by}" if result.blocked_by else " not run", style="dim")
+        line.append(
+            f" blocked by {result.blocked_by}" if result.blocked_by else " not run", style="dim"
+        )
         return line
     line.append(f" {result.duration_s:6.2f}s", style="dim")
     counts = _counts(result.findings)
@@ -103,7 +105,10 @@ def summary_line(status: str, hidden_info: int = 0) -> Text:
     words = {"ok": "no problems found", "warn": "warnings found", "fail": "problems found"}[status]
     line = Text(f"vkdoctor: {words}", style=style)
     if hidden_info:
-        line.append(f" ({hidden_info} informational finding{'s' if hidden_info != 1 else ''} hidden; -v shows them)", style="dim")
+        line.append(
+            f" ({hidden_info} informational finding{'s' if hidden_info != 1 else ''} hidden; -v shows them)",
+            style="dim",
+        )
     return line
 
 

@@ -23,7 +23,11 @@ def smoke(payload: dict[str, Any], emit: Emitter) -> None:
         for item in payload["items"]:
             key, index = item["key"], item["index"]
             emit.begin(key)
-            emit.crumb(f"device {index}: create the device, upload, compile the smoke shader, dispatch")
+            emit.crumb(
+                f"device {index}: create the device, upload, compile the smoke shader, dispatch"
+            )
             result = smoke_device(instance, index, timeout_s=fence_timeout)
-            emit.result({"smoke": result.to_dict(), "findings": [f.to_dict() for f in result.findings()]})
+            emit.result(
+                {"smoke": result.to_dict(), "findings": [f.to_dict() for f in result.findings()]}
+            )
             emit.end(key)

@@ -84,3 +84,26 @@ def mapped_objects(fragment: str) -> list[str]:
     except OSError:
         pass
     return paths
+
+
+class _DlInfo(ctypes.Structure):
+    _fields_ = [
+        ("dli_fname", ctypes.c_char_p),
+        ("dli_fbase", ctypes.c_void_p),
+        ("dli_sname", ctypes.c_char_p),
+        ("dli_saddr", ctypes.c_void_p),
+    ]
+
+
+_dladdr = _libc.dladdr
+_dladdr.argtypes = [ctypes.c_void_p, ctypes.POINTER(_DlInfo)]
+_dladdr.restype = ctypes.c_int
+
+
+def symbolize(address: int) -> str:
+    """``library+0xoffset`` for a code address: stable across runs, unlike the address (ASLR)."""
+    info = _DlInfo()
+    if not address or not _dladdr(address, ctypes.byref(info)) or not info.dli_fname:
+        return "unknown" if address else "NULL"
+    name = os.path.basename(info.dli_fname.decode("utf-8", "replace"))
+    return f"{name}+{hex(address - (info.dli_fbase or 0))}"

@@ -31,7 +31,9 @@ def _version(packed: int) -> str:
     return f"{(packed >> 22) & 0x7F}.{(packed >> 12) & 0x3FF}.{packed & 0xFFF}"
 
 
-def _enumerate(function: Any, struct: type[ctypes.Structure], *leading: Any) -> tuple[int, list[Any]]:
+def _enumerate(
+    function: Any, struct: type[ctypes.Structure], *leading: Any
+) -> tuple[int, list[Any]]:
     count = ctypes.c_uint32(0)
     result = function(*leading, ctypes.byref(count), None)
     if result < 0:
@@ -75,7 +77,9 @@ def loader_info(payload: dict[str, Any], emit: Emitter) -> None:
     )
     if payload.get("skip_enumeration"):
         return
-    emit.crumb("vkEnumerateInstanceExtensionProperties(NULL): the loader scans and preloads drivers")
+    emit.crumb(
+        "vkEnumerateInstanceExtensionProperties(NULL): the loader scans and preloads drivers"
+    )
     function = lib.vkEnumerateInstanceExtensionProperties
     function.restype = ctypes.c_int32
     result, extensions = _enumerate(function, _ExtensionProperties, None)
