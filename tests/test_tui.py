@@ -9,6 +9,7 @@ import asyncio
 import functools
 import io
 import json
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -426,3 +427,11 @@ async def test_a_trace_alone_opens_on_the_trace_view() -> None:
         assert app.query_one(TabbedContent).active == "trace"
         head = text_of(app, "#trace-head")
         assert "premature-unload.trace.jsonl" in head and "events" in head
+
+
+def test_tui_command_without_textual_says_how_to_get_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "textual", None)  # what `import textual` sees uninstalled
+    assert cli.main(["tui"]) == 2
+    assert "pip install 'vkdoctor[tui]'" in capsys.readouterr().err

@@ -140,6 +140,10 @@ class VkDoctorApp(App[int]):
         if self.pipeline_running:
             self.notify("A run is already in progress.")
             return
+        if self.kernel_job is not None:
+            # Both would use the same devices: the timings would be worthless.
+            self.notify("Wait for the kernel suite to finish.")
+            return
         self.pipeline_running = True
         self.live_results = 0
         self.query_one(PipelineView).reset(self.backend.probes())

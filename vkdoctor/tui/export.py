@@ -1,24 +1,22 @@
 """Saving a report from the TUI: JSON or Markdown, redacted or not.
 
-The Markdown renderer (``vkdoctor.render.markdown``) and redaction (``vkdoctor.redact``) belong
-to the report tooling; this adapter uses them when they are installed and falls back to small
-local versions otherwise, so the TUI never depends on their arrival order.  Kernel runs get a
-Markdown section of their own (the report renderer knows nothing of them).
+Secrets are always masked (``redact.scrub_report``, as every report vkdoctor writes); identity
+(home, user, host, machine ids) is replaced when asked, which the save dialog does by default.
+The Markdown is the report tooling's (``render.markdown``) plus a section for kernel runs, which
+that renderer knows nothing of.
 """
 
 from __future__ import annotations
 
-import getpass
-import json
-import os
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from vkdoctor import kernelfmt
 from vkdoctor.kernelrun import KernelRun
-from vkdoctor.model import Report, Severity
+from vkdoctor.model import Report
+from vkdoctor.redact import redact_report, scrub_report
+from vkdoctor.render.markdown import render_markdown
 from vkdoctor.report_io import dumps, write_atomic
 
 FORMATS = ("json", "markdown")
@@ -31,75 +29,17 @@ class SaveRequest:
     redact: bool = True
 
 
-def redact(report: Report) -> Report:
-    try:
-        from vkdoctor.redact import redact_report  # type: ignore[import-not-found]
-    except ImportError:
-        return _fallback_redact(report)
-    result: Report = redact_report(report)
-    return result
-
-
-def _fallback_redact(report: Report) -> Report:
-    """Home directory, user and host name replaced in every string (JSON text level)."""
-    text = json.dumps(report.to_dict())
-    home = os.path.expanduser("~")
-    replacements = []
-    if home not in ("", "/"):
-        replacements.append((home, "~"))
-    for value, placeholder in ((_user(), "<user>"), (socket.gethostname(), "<host>")):
-        if value and len(value) > 2:
-            replacements.append((value, placeholder))
-    for value, placeholder in replacements:
-        text = text.replace(json.dumps(value)[1:-1], placeholder)
-    data = json.loads(text)
-    data.setdefault("environment", {})["redaction"] = {
-        "applied": True,
-        "placeholders": {"~": "home directory", "<user>": "user name", "<host>": "host name"},
-    }
-    return Report.from_dict(data)
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no passwd entry in some containers
-        return ""
-
-
 def markdown(report: Report) -> str:
-    try:
-        from vkdoctor.render.markdown import render_markdown  # type: ignore[import-not-found]
-    except ImportError:
-        text = _fallback_markdown(report)
-    else:
-        text = render_markdown(report)
+    text = render_markdown(report)
     run = KernelRun.from_report(report)
     if run is not None and run.runs:
-        text = text.rstrip("\n") + "\n\n" + kernels_markdown(run)
+        # Before the renderer's closing "<sub>vkdoctor ...</sub>" line, when it has one.
+        body, sep, footer = text.rstrip("\n").rpartition("\n<sub>")
+        if sep:
+            text = f"{body}\n\n{kernels_markdown(run)}\n{sep.lstrip()}{footer}\n"
+        else:
+            text = text.rstrip("\n") + "\n\n" + kernels_markdown(run)
     return text
-
-
-def _fallback_markdown(report: Report) -> str:
-    summary = report.summary()
-    lines = [f"## vkdoctor: {summary['status']}", ""]
-    lines += ["| Probe | Status | Time | Findings |", "|---|---|--:|---|"]
-    for probe in report.probes:
-        counts = ", ".join(
-            f"{sum(f.severity is s for f in probe.findings)} {s.value}"
-            for s in (Severity.FAIL, Severity.WARN, Severity.INFO)
-            if any(f.severity is s for f in probe.findings)
-        )
-        lines.append(f"| {probe.id} | {probe.status.value} | {probe.duration_s:.2f}s | {counts} |")
-    lines.append("")
-    for probe, finding in sorted(report.findings(), key=lambda pf: -pf[1].severity.rank):
-        lines.append(
-            f"- **{finding.severity.value}** `{finding.code}` ({probe.id}): {finding.summary}"
-        )
-        if finding.remedy:
-            lines.append(f"  - {finding.remedy.text}")
-            lines += [f"  - `{command}`" for command in finding.remedy.commands]
-    return "\n".join(lines) + "\n"
 
 
 def kernels_markdown(run: KernelRun) -> str:
@@ -131,8 +71,7 @@ def kernels_markdown(run: KernelRun) -> str:
 
 
 def render(report: Report, request: SaveRequest) -> str:
-    if request.redact:
-        report = redact(report)
+    report = redact_report(report) if request.redact else scrub_report(report)
     if request.format == "markdown":
         return markdown(report)
     return dumps(report)

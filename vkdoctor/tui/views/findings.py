@@ -68,6 +68,7 @@ class FindingsView(Vertical):
         super().__init__(id=id)
         self._items: dict[str, FindingItem] = {}
         self._current: FindingItem | None = None
+        self._filled_width = -1
 
     def compose(self) -> ComposeResult:
         table: DataTable[str | Text] = DataTable(id="finding-list", cursor_type="row")
@@ -85,19 +86,33 @@ class FindingsView(Vertical):
         self._show(None)
 
     def show(self, items: Sequence[FindingItem]) -> None:
-        table = self.query_one("#finding-list", DataTable)
-        table.clear()
         self._items = {item.key: item for item in items}
-        for item in items:
+        self._fill()
+        self._show(items[0] if items else None)
+
+    def _fill(self) -> None:
+        """(Re)list the findings, summaries cut to the room left: no sideways scrolling."""
+        table = self.query_one("#finding-list", DataTable)
+        row = table.cursor_row
+        table.clear()
+        # sev + code columns, cell padding, the scrollbar.
+        room = max(16, table.size.width - 1 - 28 - 6 - 3) if table.size.width else 60
+        self._filled_width = table.size.width
+        for item in self._items.values():
             finding = item.finding
             style = SEVERITY_STYLE[finding.severity]
             table.add_row(
                 Text(SEVERITY_ICON[finding.severity], style=style),
                 finding.code,
-                one_line(finding.summary),
+                one_line(finding.summary, room),
                 key=item.key,
             )
-        self._show(items[0] if items else None)
+        if self._items:
+            table.move_cursor(row=min(row, len(self._items) - 1))
+
+    def on_resize(self) -> None:
+        if self.query_one("#finding-list", DataTable).size.width != self._filled_width:
+            self._fill()
 
     def select_probe(self, probe_id: str) -> None:
         """Move to the probe's worst finding (the list is sorted worst first)."""
