@@ -20,6 +20,7 @@ _KEBAB = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 # Modules that declare a CODES table; explain and the catalogue test read exactly these.
 CODE_MODULES: tuple[str, ...] = (
     "vkdoctor.runner",
+    "vkdoctor.trace.analysis",
 )
 
 
