@@ -20,6 +20,17 @@ _KEBAB = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 # Modules that declare a CODES table; explain and the catalogue test read exactly these.
 CODE_MODULES: tuple[str, ...] = (
     "vkdoctor.runner",
+    "vkdoctor.manifests",
+    "vkdoctor.environment",
+    "vkdoctor.libcheck",
+    "vkdoctor.probes.loader_discovery",
+    "vkdoctor.probes.driver_enumeration",
+    "vkdoctor.probes.layer_enumeration",
+    "vkdoctor.probes.instance",
+    "vkdoctor.bisect",
+    "vkdoctor.probes.device",
+    "vkdoctor.kernels",
+    "vkdoctor.probes.dispatch",
     "vkdoctor.trace.analysis",
 )
 

@@ -1,0 +1,410 @@
+"""Probe 5, device: for every physical device, queues and memory, device creation with a compute
+queue and every supported extension, and every device command through vkGetDeviceProcAddr.
+
+One batch item per device, so a driver that crashes in vkCreateDevice costs only its own devices;
+a failing device is bisected (its driver alone, each implicit layer disabled).  Also compares the
+devices with the GPUs on the PCI bus: a software-only device next to a real GPU, or a GPU that no
+driver exposes, is the most common "it runs but slowly" cause.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vkdoctor import loaderlog
+from vkdoctor.bisect import bisect
+from vkdoctor.child import ChildOutcome, ItemOutcome
+from vkdoctor.codes import CodeInfo, code_table, make_finding
+from vkdoctor.loaderenv import parse_version
+from vkdoctor.model import Finding, Severity, Status
+from vkdoctor.runner import ProbeContext, ProbeOutcome, ProbeSpec
+from vkdoctor.vkresult import result_name
+
+TASK = "vkdoctor.tasks.vkprobe:devices"
+TRAMPOLINE_SAMPLES = ["vkCreateBuffer", "vkQueueSubmit", "vkCmdDispatch"]
+VIRTUAL_GPU_VENDORS = {
+    "1234",
+    "1af4",
+    "15ad",
+    "1b36",
+    "80ee",
+    "1414",
+}  # QEMU, virtio, VMware, Red Hat, VirtualBox, Hyper-V
+VENDOR_DRIVERS = {
+    "10de": "NVIDIA's driver (nvidia_icd.json)",
+    "1002": "Mesa RADV (mesa-vulkan-drivers)",
+    "8086": "Mesa ANV (mesa-vulkan-drivers)",
+    "5143": "Mesa Turnip",
+    "13b5": "Mesa PanVK",
+}
+
+CODES = code_table(
+    [
+        CodeInfo(
+            "device-no-compute-queue",
+            Severity.FAIL,
+            "a device has no compute queue",
+            "No queue family of this device supports compute, so compute work cannot run on it.",
+            ("a graphics-only device", "a driver bug"),
+            "Use another device.",
+        ),
+        CodeInfo(
+            "device-creation-failed",
+            Severity.FAIL,
+            "vkCreateDevice fails",
+            "The device cannot be created, so nothing can run on it.",
+            ("driver or kernel problems", "lost device access"),
+            "See the evidence and culprit findings.",
+        ),
+        CodeInfo(
+            "device-creation-crashed",
+            Severity.FAIL,
+            "vkCreateDevice or device setup crashes",
+            "The process died while creating or querying the device.",
+            ("a driver or layer bug",),
+            "Disable the culprit named by bisection.",
+        ),
+        CodeInfo(
+            "device-creation-hung",
+            Severity.FAIL,
+            "vkCreateDevice or device setup hangs",
+            "Device creation or a query did not return in time.",
+            ("a driver waiting on the GPU",),
+            "Disable the culprit named by bisection.",
+        ),
+        CodeInfo(
+            "device-extensions-refused",
+            Severity.INFO,
+            "the device refused all its extensions together",
+            "Creating the device with every supported extension failed; it was created with core "
+            "commands only, so extension commands were not checked.",
+            ("extensions that exclude each other",),
+            "Nothing to do for most applications.",
+        ),
+        CodeInfo(
+            "gdpa-missing",
+            Severity.FAIL,
+            "vkGetDeviceProcAddr returns NULL for a required command",
+            "A command the device's API version or enabled extensions provide resolves to NULL; "
+            "programs that load it crash calling a NULL pointer.",
+            ("a driver or layer bug",),
+            "Update the driver; disable layers to find the one dropping it.",
+        ),
+        CodeInfo(
+            "gdpa-missing-older-revision",
+            Severity.INFO,
+            "extension commands missing because the driver implements an older revision",
+            "vkGetDeviceProcAddr returns NULL for commands that a later revision of an enabled "
+            "extension added; the driver reports an older revision (specVersion) than the Vulkan "
+            "registry vkdoctor knows, so this is expected.",
+            ("a driver older than the registry",),
+            "Check the extension's specVersion before using them.",
+        ),
+        CodeInfo(
+            "gdpa-unexpected",
+            Severity.INFO,
+            "vkGetDeviceProcAddr returns a command the spec says is NULL",
+            "Programs that rely on it break on conformant drivers.",
+            ("driver or layer leniency",),
+            "Applications must check versions and enabled extensions.",
+        ),
+        CodeInfo(
+            "device-command-only-via-gipa",
+            Severity.INFO,
+            "device commands reachable only via vkGetInstanceProcAddr",
+            "These device commands resolve through vkGetInstanceProcAddr (loader trampolines for every "
+            "extension it knows) but not through vkGetDeviceProcAddr, because the device does not "
+            "support or enable their extension: calling them crashes or fails.",
+            ("extensions the device does not support",),
+            "Load device commands with vkGetDeviceProcAddr.",
+        ),
+        CodeInfo(
+            "software-device-only",
+            Severity.WARN,
+            "only a software (CPU) Vulkan device while a GPU is present",
+            "Vulkan work runs on the CPU (llvmpipe/lavapipe) although a GPU sits on the PCI bus.",
+            ("the GPU's Vulkan driver is not installed", "no access to the GPU's device nodes"),
+            "Install the GPU's Vulkan driver and check device access.",
+        ),
+        CodeInfo(
+            "gpu-not-exposed",
+            Severity.WARN,
+            "a GPU on the PCI bus has no Vulkan device",
+            "No Vulkan driver exposes this GPU.",
+            ("its Vulkan driver is not installed", "kernel driver not bound", "no device access"),
+            "Install the vendor's Vulkan driver.",
+        ),
+    ]
+)
+
+
+def _device_rows(ctx: ProbeContext) -> list[dict[str, Any]]:
+    return list(ctx.facts("instance").get("physical_devices", []))
+
+
+def run(ctx: ProbeContext) -> ProbeOutcome:
+    from vkdoctor.registry import Level, load_commands
+
+    outcome = ProbeOutcome()
+    table = load_commands(environ=ctx.env.environ)
+    names = sorted(c.name for c in table if c.level is Level.DEVICE)
+    rows = _device_rows(ctx)
+    items = [{"key": str(r["index"]), "index": r["index"]} for r in rows]
+    results, children = (
+        ctx.run_batch(
+            TASK, items, "key", payload={"names": names, "trampoline_names": TRAMPOLINE_SAMPLES}
+        )
+        if items
+        else ([], [])
+    )
+    for child in children:
+        outcome.loader_log += loaderlog.parse(child.stderr)
+    instance_api = parse_version(ctx.facts("instance").get("api_version") or "1.0") or (1, 0, 0)
+    enabled_instance = set(ctx.facts("instance").get("enabled_extensions", []))
+    worst = Status.OK
+    for row, item in zip(rows, results, strict=False):
+        findings, state = _device_findings(
+            ctx, table, names, row, item, instance_api, enabled_instance
+        )
+        outcome.findings += findings
+        worst = {"crashed": Status.CRASHED, "timeout": Status.TIMEOUT}.get(state, worst)
+    outcome.findings += _bus_findings(ctx, rows)
+    outcome.status = worst if worst is not Status.OK else None
+    outcome.sections["devices"] = rows
+    outcome.facts = {
+        "devices": len(rows),
+        "child_errors": [c.error for c in children if c.error][:3],
+    }
+    return outcome
+
+
+def _device_findings(
+    ctx: ProbeContext,
+    table: Any,
+    names: list[str],
+    row: dict[str, Any],
+    item: ItemOutcome,
+    instance_api: tuple[int, int, int],
+    enabled_instance: set[str],
+) -> tuple[list[Finding], str]:
+    from vkdoctor.registry import Expect
+
+    label = f"device {row['index']} ({row['name']})"
+    driver = row.get("driver_manifest")
+    data = item.result or {}
+    row.update({k: data[k] for k in ("queue_families", "memory", "compute_family") if k in data})
+    supported = data.get("supported_extensions") or {}
+    row["extensions_supported"] = len(supported)
+    evidence = {
+        "device": row["name"],
+        "index": row["index"],
+        "driver_manifest": driver,
+        "last_step": item.last_crumb,
+    }
+    if item.state in ("crashed", "timeout", "error"):
+        code = {"crashed": "device-creation-crashed", "timeout": "device-creation-hung"}.get(
+            item.state, "device-creation-failed"
+        )
+        what = {"crashed": f"crashed with {item.signal}", "timeout": "did not return in time"}.get(
+            item.state, "failed"
+        )
+        findings = [
+            make_finding(
+                CODES, code, f"{label}: Vulkan {what} during: {item.last_crumb}", evidence=evidence
+            )
+        ]
+        findings += _bisect(ctx, row, driver)
+        return findings, item.state
+    if data.get("no_compute"):
+        return [
+            make_finding(
+                CODES,
+                "device-no-compute-queue",
+                f"{label} has no queue family with compute: "
+                + "; ".join(
+                    f"family {f['index']}: {', '.join(f['flags'])}" for f in data["queue_families"]
+                ),
+                evidence={**evidence, "queue_families": data["queue_families"]},
+            )
+        ], "ok"
+    code = data.get("create_result")
+    if code is None or code < 0:
+        findings = [
+            make_finding(
+                CODES,
+                "device-creation-failed",
+                f"{label}: vkCreateDevice returned {result_name(code)}",
+                evidence={**evidence, "result": result_name(code)},
+            )
+        ]
+        return findings + _bisect(ctx, row, driver), "fail"
+    findings: list[Finding] = []
+    if "all_extensions_result" in data:
+        findings.append(
+            make_finding(
+                CODES,
+                "device-extensions-refused",
+                f"{label} refused all {len(supported)} extensions together "
+                f"({result_name(data['all_extensions_result'])}); checked core commands only",
+                evidence=evidence,
+            )
+        )
+    device_api = parse_version(row.get("api_version") or "1.0") or (1, 0, 0)
+    api = min(device_api, instance_api)[:2]
+    enabled = set(data.get("enabled_extensions", []))
+    gdpa, gipa = set(data.get("gdpa", [])), set(data.get("gipa", []))
+    missing, unexpected, only_gipa = [], [], []
+    for name in names:
+        verdict = table.gdpa_verdict(
+            name, api, enabled, enabled_instance, maintenance5="VK_KHR_maintenance5" in enabled
+        )
+        if verdict.expect is Expect.NON_NULL and name not in gdpa:
+            missing.append(name)
+        elif verdict.expect is Expect.NULL and name in gdpa:
+            unexpected.append(name)
+        if name in gipa and name not in gdpa:
+            only_gipa.append(name)
+    row["proc_addr"] = {
+        "gdpa_addresses": data.get("gdpa_addresses", {}),
+        "gdpa_non_null": len(gdpa),
+        "gipa_non_null": len(gipa),
+        "enabled_extensions": len(enabled),
+        "api_version_checked": ".".join(map(str, api)),
+    }
+    older = [n for n in missing if _older_revision(table, n, supported)]
+    missing = [n for n in missing if n not in older]
+    if older:
+        findings.append(
+            make_finding(
+                CODES,
+                "gdpa-missing-older-revision",
+                f"{label}: {len(older)} command(s) of extensions at an older revision than "
+                f"the registry's resolve to NULL: {', '.join(older[:6])}",
+                evidence={
+                    **evidence,
+                    "commands": older,
+                    "revisions": {
+                        p.extension: [
+                            supported.get(p.extension),
+                            table.extensions[p.extension].spec_version,
+                        ]
+                        for n in older
+                        for p in table[n].providers
+                        if p.extension in supported
+                    },
+                },
+            )
+        )
+    if missing:
+        findings.append(
+            make_finding(
+                CODES,
+                "gdpa-missing",
+                f"{label}: vkGetDeviceProcAddr returns NULL for {len(missing)} required "
+                f"command(s): {', '.join(missing[:8])}",
+                evidence={
+                    **evidence,
+                    "commands": missing,
+                    "api_version": row["proc_addr"]["api_version_checked"],
+                },
+                commands=[
+                    "export VK_LOADER_LAYERS_DISABLE=~implicit~  # then re-run vkdoctor check",
+                    f"# update the driver behind {driver}",
+                ],
+            )
+        )
+    if unexpected:
+        findings.append(
+            make_finding(
+                CODES,
+                "gdpa-unexpected",
+                f"{label}: vkGetDeviceProcAddr returns pointers for {len(unexpected)} command(s) "
+                f"the spec says are NULL: {', '.join(unexpected[:8])}",
+                evidence={**evidence, "commands": unexpected},
+            )
+        )
+    if only_gipa:
+        findings.append(
+            make_finding(
+                CODES,
+                "device-command-only-via-gipa",
+                f"{label}: {len(only_gipa)} device command(s) resolve only through "
+                f"vkGetInstanceProcAddr, e.g. {', '.join(only_gipa[:5])}",
+                evidence={**evidence, "commands": only_gipa},
+            )
+        )
+    return findings, "ok"
+
+
+def _older_revision(table: Any, name: str, supported: dict[str, int]) -> bool:
+    """Every enabled extension providing ``name`` is implemented at an older revision than the
+    registry describes (commands added by later revisions are then legitimately absent)."""
+    providers = [p for p in table[name].providers if p.extension in supported]
+    return bool(providers) and all(
+        supported[p.extension] < table.extensions[p.extension].spec_version for p in providers
+    )
+
+
+def _bisect(ctx: ProbeContext, row: dict[str, Any], driver: Any) -> list[Finding]:
+    if not ctx.options.bisect:
+        return []
+    payload = {"items": [{"key": str(row["index"]), "index": row["index"]}], "names": []}
+
+    def failed(outcome: ChildOutcome) -> bool:
+        ends = [m for m in outcome.results if m.get("kind") == "end"]
+        return outcome.state != "ok" or not ends or not ends[-1].get("ok", True)
+
+    drivers = [driver] if isinstance(driver, str) else None
+    # Driver-alone runs renumber devices: only the layer half applies when the device's driver is
+    # unknown; with a known driver, its device is index 0 in a driver-alone run.
+    if drivers:
+        alone = {"items": [{"key": "0", "index": 0}], "names": []}
+        findings = bisect(
+            ctx, f"device creation on {row['name']}", TASK, payload, failed, drivers=[]
+        )
+        findings += bisect(
+            ctx, f"device creation on {row['name']}", TASK, alone, failed, drivers=drivers
+        )
+        return [f for i, f in enumerate(findings) if f not in findings[:i]]
+    return bisect(ctx, f"device creation on {row['name']}", TASK, payload, failed, drivers=[])
+
+
+def _bus_findings(ctx: ProbeContext, rows: list[dict[str, Any]]) -> list[Finding]:
+    environment = ctx.outcomes.get("loader-discovery")
+    gpus = ((environment.environment if environment else None) or {}).get("gpus") or []
+    findings: list[Finding] = []
+    vendors = {r.get("vendor_id") for r in rows}
+    hardware = [
+        g
+        for g in gpus
+        if isinstance(g, dict)
+        and (g.get("vendor_id") or "").lower().removeprefix("0x") not in VIRTUAL_GPU_VENDORS
+    ]
+    for gpu in hardware:
+        vendor = (gpu.get("vendor_id") or "").lower().removeprefix("0x")
+        if vendor and vendor not in vendors:
+            findings.append(
+                make_finding(
+                    CODES,
+                    "gpu-not-exposed",
+                    f"GPU {gpu.get('slot')} ({gpu.get('vendor') or vendor}, kernel driver "
+                    f"{gpu.get('driver') or 'none'}) has no Vulkan device"
+                    + (f"; it needs {VENDOR_DRIVERS[vendor]}" if vendor in VENDOR_DRIVERS else ""),
+                    evidence={"gpu": gpu},
+                )
+            )
+    if rows and all(r.get("type") == "cpu" for r in rows) and hardware:
+        findings.append(
+            make_finding(
+                CODES,
+                "software-device-only",
+                f"only software Vulkan ({rows[0]['name']}) although {len(hardware)} GPU(s) are on the PCI bus",
+                evidence={"devices": [r["name"] for r in rows], "gpus": hardware},
+            )
+        )
+    return findings
+
+
+SPEC = ProbeSpec(
+    id="device", title="Devices and function loading", run=run, requires=("instance",), native=True
+)

@@ -1,0 +1,137 @@
+"""Probe 6, dispatch: a real compute shader from ``shaders/`` on every usable device, run twice
+with different push constants, verified bit-exact against numpy and timed with timestamp queries.
+
+Devices the device probe found broken are not tried again.  A device lost, a fence that never
+signals, a wrong result or a crash becomes a finding naming the device and its driver.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vkdoctor import loaderlog
+from vkdoctor.codes import CodeInfo, code_table, make_finding
+from vkdoctor.model import Finding, Severity, Status
+from vkdoctor.runner import ProbeContext, ProbeOutcome, ProbeSpec
+
+TASK = "vkdoctor.tasks.dispatch:smoke"
+BROKEN = (
+    "device-creation-crashed",
+    "device-creation-hung",
+    "device-creation-failed",
+    "device-no-compute-queue",
+)
+
+CODES = code_table(
+    [
+        CodeInfo(
+            "dispatch-crashed",
+            Severity.FAIL,
+            "the smoke dispatch crashes",
+            "The process died while creating, compiling or running the smoke shader on this device.",
+            ("a driver bug", "a GPU fault"),
+            "Update the driver; check the kernel log (dmesg).",
+        ),
+        CodeInfo(
+            "dispatch-hung",
+            Severity.FAIL,
+            "the smoke dispatch hangs",
+            "The smoke shader did not finish and the driver did not return in time.",
+            ("a hung GPU", "a driver deadlock"),
+            "Check the kernel log (dmesg) for GPU resets.",
+        ),
+    ]
+)
+
+
+def _broken_devices(ctx: ProbeContext) -> set[int]:
+    """Indices of devices the device probe could not create (or that lack compute)."""
+    device = ctx.results.get("device")
+    if device is None:
+        return set()
+    return {
+        int(f.evidence["index"])
+        for f in device.findings
+        if f.code in BROKEN and "index" in f.evidence
+    }
+
+
+def run(ctx: ProbeContext) -> ProbeOutcome:
+    from vkdoctor.model import Finding as FindingValue
+
+    outcome = ProbeOutcome()
+    devices = list(ctx.facts("instance").get("physical_devices", []))
+    broken = _broken_devices(ctx)
+    items = [
+        {"key": str(d["index"]), "index": d["index"]} for d in devices if d["index"] not in broken
+    ]
+    fence_timeout = max(
+        0.5, ctx.options.timeout_s * 0.6
+    )  # report a hang before the child is killed
+    results, children = (
+        ctx.run_batch(TASK, items, "key", payload={"fence_timeout_s": fence_timeout})
+        if items
+        else ([], [])
+    )
+    for child in children:
+        outcome.loader_log += loaderlog.parse(child.stderr)
+    rows: list[dict[str, Any]] = []
+    status = Status.OK
+    by_index = {str(d["index"]): d for d in devices}
+    for item in results:
+        device = by_index[item.key]
+        label = f"device {item.key} ({device['name']}, driver {device.get('driver_manifest')})"
+        evidence = {
+            "device": device["name"],
+            "driver_manifest": device.get("driver_manifest"),
+            "last_step": item.last_crumb,
+        }
+        if item.state == "crashed":
+            outcome.findings.append(
+                make_finding(
+                    CODES,
+                    "dispatch-crashed",
+                    f"{label}: {item.signal} during: {item.last_crumb}",
+                    evidence={**evidence, "signal": item.signal},
+                )
+            )
+            status = Status.CRASHED
+            continue
+        if item.state in ("timeout", "error", "not-run"):
+            outcome.findings.append(
+                make_finding(
+                    CODES,
+                    "dispatch-hung",
+                    f"{label}: no result ({item.state}) during: {item.last_crumb}",
+                    evidence=evidence,
+                )
+            )
+            status = Status.TIMEOUT if item.state == "timeout" else status
+            continue
+        data = item.result or {}
+        smoke = data.get("smoke") or {}
+        rows.append({"index": device["index"], "name": device["name"], **smoke})
+        outcome.findings += [
+            _with_driver(FindingValue.from_dict(f), device) for f in data.get("findings", [])
+        ]
+    outcome.facts = {"devices": rows, "skipped_broken": sorted(broken)}
+    outcome.status = status if status is not Status.OK else None
+    return outcome
+
+
+def _with_driver(finding: Finding, device: dict[str, Any]) -> Finding:
+    from dataclasses import replace
+
+    return replace(
+        finding, evidence={**finding.evidence, "driver_manifest": device.get("driver_manifest")}
+    )
+
+
+SPEC = ProbeSpec(
+    id="dispatch",
+    title="Smoke compute dispatch",
+    run=run,
+    requires=("instance",),
+    uses=("device",),
+    native=True,
+)

@@ -1,0 +1,505 @@
+"""Probe 2, driver-enumeration: every driver manifest the loader would read, and its library.
+
+The search and parsing are pure (``loaderenv``, ``manifests``, ``libraries``); loading each
+library, reading its exports and negotiating the interface version happen in child processes,
+one batch item per library, so a crashing or hanging driver is named and the others still count.
+The loader's own log (from loader-discovery) is compared with what we found.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from vkdoctor import distro, libcheck, loaderlog
+from vkdoctor.codes import CodeInfo, code_table, make_finding
+from vkdoctor.env import Env
+from vkdoctor.loaderenv import (
+    SearchEntry,
+    effective_get,
+    filter_list,
+    glob_match,
+    parse_version,
+    search_entries,
+    version_str,
+)
+from vkdoctor.manifests import (
+    DriverManifest,
+    list_manifest_files,
+    parse_driver,
+    problem_finding,
+    read_manifest,
+)
+from vkdoctor.model import Finding, LogEntry, Severity
+from vkdoctor.runner import ProbeContext, ProbeOutcome, ProbeSpec
+
+TASK = "vkdoctor.tasks.libraries:check_libraries"
+VK_ERROR_INCOMPATIBLE_DRIVER = -9
+
+CODES = code_table(
+    [
+        CodeInfo(
+            "no-driver-manifests",
+            Severity.FAIL,
+            "no Vulkan driver is installed",
+            "The loader's search found no driver manifest, so vkCreateInstance fails with "
+            "VK_ERROR_INCOMPATIBLE_DRIVER ('Found no drivers!').",
+            (
+                "no driver package installed",
+                "a container built without the driver",
+                "XDG_DATA_DIRS or an override variable hiding the system directories",
+            ),
+            "Install a Vulkan driver (Mesa's includes the lavapipe CPU driver).",
+        ),
+        CodeInfo(
+            "no-usable-driver",
+            Severity.FAIL,
+            "no driver manifest leads to a usable driver",
+            "Driver manifests exist but every one is broken, filtered out or for another "
+            "architecture, so the loader will report 'Found no drivers!'.",
+            ("stale manifests", "filters matching nothing", "only 32-bit drivers"),
+            "Fix the findings listed for each driver.",
+        ),
+        CodeInfo(
+            "driver-search-overridden",
+            Severity.INFO,
+            "an override variable replaces the driver search",
+            "VK_DRIVER_FILES or VK_ICD_FILENAMES replaces the whole driver search: drivers "
+            "installed elsewhere are invisible.",
+            ("driver-selection scripts", "leftover exports"),
+            "Unset the variable, or use VK_ADD_DRIVER_FILES to add a driver.",
+        ),
+        CodeInfo(
+            "driver-hidden-by-override",
+            Severity.WARN,
+            "installed drivers are hidden by an override",
+            "Driver manifests exist in the default directories but the override variable makes "
+            "the loader ignore them.",
+            ("a stale VK_DRIVER_FILES/VK_ICD_FILENAMES",),
+            "Unset the override variable.",
+        ),
+        CodeInfo(
+            "driver-filtered",
+            Severity.INFO,
+            "a driver is removed by a filter variable",
+            "VK_LOADER_DRIVERS_SELECT/DISABLE match manifest file names (globs); this driver "
+            "is ignored.",
+            ("deliberate selection", "a glob matching more or less than meant"),
+            "Adjust or unset the filter variable.",
+        ),
+        CodeInfo(
+            "driver-missing-exports",
+            Severity.FAIL,
+            "the library exports no driver entry points",
+            "Neither vk_icdNegotiateLoaderICDInterfaceVersion, vk_icdGetInstanceProcAddr nor "
+            "vkGetInstanceProcAddr is exported: this is not a Vulkan driver.",
+            ("a manifest pointing at the wrong library",),
+            "Fix the manifest's library_path.",
+        ),
+        CodeInfo(
+            "driver-no-gipa",
+            Severity.FAIL,
+            "the driver does not export vk_icdGetInstanceProcAddr",
+            "The driver negotiates an interface version above 0 but does not export "
+            "vk_icdGetInstanceProcAddr; the loader skips it.",
+            ("a broken driver build",),
+            "Update the driver.",
+        ),
+        CodeInfo(
+            "driver-negotiation-failed",
+            Severity.FAIL,
+            "the driver rejects the loader's interface",
+            "vk_icdNegotiateLoaderICDInterfaceVersion returned VK_ERROR_INCOMPATIBLE_DRIVER; "
+            "the loader skips this driver.",
+            ("a driver too old or too new for this loader",),
+            "Update the driver or the loader.",
+        ),
+        CodeInfo(
+            "driver-old-interface",
+            Severity.WARN,
+            "the driver's loader interface is too old",
+            "Drivers for Vulkan 1.1+ need loader interface version 5 or newer (Policy "
+            "#LDP_DRIVER_7); the loader warns and may misbehave.",
+            ("an old driver",),
+            "Update the driver.",
+        ),
+        CodeInfo(
+            "driver-gipa-incomplete",
+            Severity.FAIL,
+            "the driver returns no vkCreateInstance",
+            "vk_icdGetInstanceProcAddr(NULL, 'vkCreateInstance') returned NULL: the loader logs "
+            "\"Could not get 'vkCreateInstance' via 'vk_icdGetInstanceProcAddr'\" and skips the "
+            "driver. NVIDIA's driver does this when its kernel module or device nodes are missing.",
+            ("NVIDIA kernel module not loaded", "/dev/nvidia* missing in a container"),
+            "Load the kernel driver / pass the device nodes into the container.",
+        ),
+        CodeInfo(
+            "driver-duplicate",
+            Severity.WARN,
+            "several manifests load the same driver library",
+            "The same GPU will be listed more than once, and apps picking device 0 may get "
+            "either entry.",
+            ("leftover manifests", "both a generic and an arch-specific manifest"),
+            "Remove the duplicate manifest.",
+        ),
+        CodeInfo(
+            "driver-portability",
+            Severity.INFO,
+            "a portability (non-conformant subset) driver",
+            "The loader hides portability drivers unless the application enables "
+            "VK_KHR_portability_enumeration.",
+            ("MoltenVK-style drivers",),
+            "Applications must opt in to portability enumeration.",
+        ),
+        CodeInfo(
+            "loader-disagrees",
+            Severity.WARN,
+            "the loader rejected a driver vkdoctor found usable",
+            "vkdoctor's own checks pass but the loader's log reports a problem with this driver.",
+            (
+                "a difference between RTLD_NOW and the loader's conditions",
+                "a driver failing only inside the loader",
+            ),
+            "Read the quoted loader line; run with VK_LOADER_DEBUG=all for more.",
+        ),
+        CodeInfo(
+            "loader-search-differs",
+            Severity.INFO,
+            "the loader searched differently than expected",
+            "The loader's log lists manifest locations or files that vkdoctor's model of the "
+            "search did not predict (e.g. a loader built with another SYSCONFDIR).",
+            ("a loader built by a distribution with other paths",),
+            "Compare the two lists.",
+        ),
+    ]
+)
+
+
+def _filtered_reason(env: Env, manifest: str, version: tuple[int, int, int] | None) -> str | None:
+    name = os.path.basename(manifest)
+    select = filter_list(effective_get(env, "VK_LOADER_DRIVERS_SELECT", version))
+    disable = filter_list(effective_get(env, "VK_LOADER_DRIVERS_DISABLE", version))
+    selected = any(glob_match(p, name) for p in select)
+    if select and not selected:
+        return f"not selected by VK_LOADER_DRIVERS_SELECT={','.join(select)}"
+    if not selected and any(glob_match(p, name) for p in disable):
+        return f"disabled by VK_LOADER_DRIVERS_DISABLE={','.join(disable)}"
+    return None
+
+
+def _driver_findings(
+    manifest: DriverManifest, record: dict[str, Any], result: dict[str, Any]
+) -> list[Finding]:
+    path = manifest.path
+    library = record["resolved"]
+    findings: list[Finding] = []
+    commands = libcheck.disable_commands("driver", path)
+    exports = result.get("exports") or {}
+    evidence = {"manifest": path, "library": library, "exports": exports}
+    if not any(exports.values()) and "negotiate_via_gipa" not in result:
+        return [
+            make_finding(
+                CODES,
+                "driver-missing-exports",
+                f"{library} (from {path}) exports no Vulkan driver entry points",
+                evidence=evidence,
+                commands=commands,
+            )
+        ]
+    if result.get("negotiate_result") == VK_ERROR_INCOMPATIBLE_DRIVER:
+        return [
+            make_finding(
+                CODES,
+                "driver-negotiation-failed",
+                f"{library} (from {path}) rejects loader interface version 7 "
+                "(VK_ERROR_INCOMPATIBLE_DRIVER)",
+                evidence=evidence,
+                commands=commands,
+            )
+        ]
+    version = result.get("interface_version")
+    if version and version >= 1 and not exports.get("vk_icdGetInstanceProcAddr"):
+        findings.append(
+            make_finding(
+                CODES,
+                "driver-no-gipa",
+                f"{library} (from {path}) negotiates interface {version} but does "
+                "not export vk_icdGetInstanceProcAddr",
+                evidence=evidence,
+                commands=commands,
+            )
+        )
+        return findings
+    api = parse_version(manifest.api_version or "")
+    if version is not None and version <= 4 and api and api >= (1, 1, 0):
+        findings.append(
+            make_finding(
+                CODES,
+                "driver-old-interface",
+                f"{library} claims Vulkan {manifest.api_version} but supports only "
+                f"loader interface {version} (5 or newer required)",
+                evidence=evidence,
+            )
+        )
+    if result.get("gipa_create_instance") is False:
+        findings.append(
+            make_finding(
+                CODES,
+                "driver-gipa-incomplete",
+                f"{library} (from {path}) returns NULL for vkCreateInstance from "
+                "vk_icdGetInstanceProcAddr",
+                evidence=evidence,
+                commands=["cat /proc/driver/nvidia/version", "ls -l /dev/nvidia*"]
+                if "nvidia" in (library or "").lower()
+                else commands,
+            )
+        )
+    return findings
+
+
+def run(ctx: ProbeContext) -> ProbeOutcome:
+    env = ctx.env
+    loader = ctx.facts("loader-discovery")
+    version = parse_version(loader.get("version") or "")
+    outcome = ProbeOutcome()
+    entries = search_entries(env, "driver", version)
+    files = list_manifest_files(env, entries)
+    manifests = [parse_driver(read_manifest(env, p, o)) for p, o in files]
+    records: list[dict[str, Any]] = []
+    checks: dict[str, libcheck.StaticCheck] = {}
+    items: list[dict[str, Any]] = []
+    for manifest in manifests:
+        record: dict[str, Any] = {
+            "manifest": manifest.path,
+            "origin": manifest.origin,
+            "file_format_version": manifest.file_format_version,
+            "api_version": manifest.api_version,
+            "library_arch": manifest.library_arch,
+            "is_portability_driver": manifest.is_portability_driver,
+            "filtered": _filtered_reason(env, manifest.path, version),
+            "issues": [],
+        }
+        records.append(record)
+        for problem in manifest.problems:
+            outcome.findings.append(problem_finding(problem, "driver"))
+            record["issues"].append(problem.code)
+        if manifest.library_path is None or manifest.skipped_by_loader:
+            record["state"] = "skipped-by-loader"
+            continue
+        check = libcheck.static_check(
+            env, "driver", manifest.path, manifest.library_path, manifest.library_arch
+        )
+        checks[manifest.path] = check
+        record.update(check.facts())
+        outcome.findings += check.findings
+        record["issues"] += [f.code for f in check.findings]
+        record["state"] = (
+            "other-abi" if check.other_abi else ("candidate" if check.loadable else "broken")
+        )
+        if check.loadable:
+            items.append(
+                {
+                    "key": manifest.path,
+                    "path": str(env.path(check.resolution.path or "")),
+                    "kind": "driver",
+                }
+            )
+    item_outcomes, _ = ctx.run_batch(TASK, items, key="key") if items else ([], [])
+    for item in item_outcomes:
+        record = next(r for r in records if r["manifest"] == item.key)
+        manifest = next(m for m in manifests if m.path == item.key)
+        native = libcheck.native_findings(env, "driver", item.key, record["resolved"], item)
+        result = item.result or {}
+        record["load"] = {
+            "state": item.state,
+            "signal": item.signal,
+            "last_step": item.last_crumb,
+            "dlopen_error": result.get("dlopen_error"),
+        }
+        record.update(
+            {
+                k: result.get(k)
+                for k in (
+                    "exports",
+                    "interface_version",
+                    "negotiate_result",
+                    "instance_version",
+                    "gipa_create_instance",
+                )
+            }
+        )
+        outcome.loader_log += loaderlog.parse(item.stderr)
+        if not native and result.get("loaded"):
+            native = _driver_findings(manifest, record, result)
+        outcome.findings += native
+        record["issues"] += [f.code for f in native]
+        hard = [f for f in native if f.severity is Severity.FAIL]
+        record["state"] = "broken" if hard else "usable"
+    discovery = ctx.results.get("loader-discovery")
+    loader_log = discovery.loader_log if discovery else []
+    outcome.findings += _cross_findings(env, records, entries, loader_log, version)
+    outcome.facts = {
+        "search": [e.to_dict() for e in entries],
+        "manifests_found": len(manifests),
+        "usable": [
+            r["manifest"] for r in records if r.get("state") == "usable" and not r["filtered"]
+        ],
+    }
+    outcome.sections["drivers"] = records
+    return outcome
+
+
+def _cross_findings(
+    env: Env,
+    records: list[dict[str, Any]],
+    entries: list[SearchEntry],
+    loader_log: list[LogEntry],
+    version: tuple[int, int, int] | None,
+) -> list[Finding]:
+    findings: list[Finding] = []
+    searched = [e.path for e in entries]
+    override = next(
+        (
+            e.origin
+            for e in entries
+            if e.is_override and e.origin in ("VK_DRIVER_FILES", "VK_ICD_FILENAMES")
+        ),
+        None,
+    )
+    if override:
+        findings.append(
+            make_finding(
+                CODES,
+                "driver-search-overridden",
+                f"{override}={env.get(override)} replaces the driver search",
+                evidence={"variable": override, "value": env.get(override)},
+                commands=[f"unset {override}"],
+            )
+        )
+        defaults = list_manifest_files(
+            env,
+            [
+                e
+                for e in search_entries(
+                    env.with_environ(
+                        **{override: None, "VK_ICD_FILENAMES": None, "VK_DRIVER_FILES": None}
+                    ),
+                    "driver",
+                    version,
+                )
+            ],
+        )
+        # Compare real paths: distributions symlink one manifest into several directories.
+        selected = {os.path.realpath(env.path(r["manifest"])) for r in records}
+        hidden = [p for p, _ in defaults if os.path.realpath(env.path(p)) not in selected]
+        if hidden:
+            findings.append(
+                make_finding(
+                    CODES,
+                    "driver-hidden-by-override",
+                    f"{override} hides {len(hidden)} installed driver manifest(s): "
+                    + ", ".join(hidden),
+                    evidence={"variable": override, "hidden": hidden},
+                    commands=[f"unset {override}"],
+                )
+            )
+    for record in records:
+        if record["filtered"]:
+            findings.append(
+                make_finding(
+                    CODES,
+                    "driver-filtered",
+                    f"{record['manifest']} is ignored: {record['filtered']}",
+                    evidence={"manifest": record["manifest"], "reason": record["filtered"]},
+                    commands=["unset VK_LOADER_DRIVERS_SELECT VK_LOADER_DRIVERS_DISABLE"],
+                )
+            )
+        if record.get("is_portability_driver"):
+            findings.append(
+                make_finding(
+                    CODES,
+                    "driver-portability",
+                    f"{record['manifest']} is a portability driver",
+                    evidence={"manifest": record["manifest"]},
+                )
+            )
+    by_library: dict[str, list[str]] = {}
+    for record in records:
+        if record.get("real_path") and record.get("state") in ("usable", "candidate"):
+            by_library.setdefault(record["real_path"], []).append(record["manifest"])
+    for library, owners in sorted(by_library.items()):
+        if len(owners) > 1:
+            findings.append(
+                make_finding(
+                    CODES,
+                    "driver-duplicate",
+                    f"{len(owners)} manifests load {library}: {', '.join(owners)}",
+                    evidence={"library": library, "manifests": owners},
+                    commands=[f"sudo rm {owners[-1]}  # keep one"],
+                )
+            )
+    findings += _agreement(records, searched, loader_log)
+    usable = [r for r in records if r.get("state") == "usable" and not r["filtered"]]
+    if not records:
+        findings.append(
+            make_finding(
+                CODES,
+                "no-driver-manifests",
+                "no Vulkan driver manifest found in: " + ", ".join(searched),
+                evidence={"searched": searched},
+                commands=[distro.install_command("mesa-vulkan", env)],
+            )
+        )
+    elif not usable:
+        reasons = "; ".join(
+            f"{os.path.basename(r['manifest'])}: {r.get('filtered') or r.get('state')}"
+            for r in records
+        )
+        findings.append(
+            make_finding(
+                CODES,
+                "no-usable-driver",
+                f"none of the {len(records)} driver manifests gives a usable driver ({reasons})",
+                evidence={"manifests": [r["manifest"] for r in records]},
+                commands=[distro.install_command("mesa-vulkan", env)],
+            )
+        )
+    return findings
+
+
+def _agreement(
+    records: list[dict[str, Any]], searched: list[str], entries: list[LogEntry]
+) -> list[Finding]:
+    if not entries:
+        return []
+    findings: list[Finding] = []
+    view = loaderlog.discovery(entries, "driver")
+    findings += libcheck.loader_complaints(CODES, "loader-disagrees", entries, records, "manifest")
+    ours = {r["manifest"] for r in records}
+    extra_files = [f for f in view["files"] if f not in ours]
+    extra_dirs = [d for d in view["locations"] if d not in searched]
+    if extra_files or extra_dirs:
+        findings.append(
+            make_finding(
+                CODES,
+                "loader-search-differs",
+                "the loader also considered: " + ", ".join(extra_dirs + extra_files),
+                evidence={
+                    "loader_locations": view["locations"],
+                    "loader_files": view["files"],
+                    "predicted_locations": searched,
+                },
+            )
+        )
+    return findings
+
+
+SPEC = ProbeSpec(
+    id="driver-enumeration",
+    title="Driver (ICD) enumeration",
+    run=run,
+    requires=("loader-discovery",),
+    native=True,
+)
+
+__all__ = ["CODES", "SPEC", "version_str"]

@@ -1,0 +1,432 @@
+"""Probe 4, instance: create a VkInstance as an application would, resolve every command through
+vkGetInstanceProcAddr against the registry, list the physical devices and map each to its driver.
+
+When creation fails, crashes or hangs, the culprit is isolated by re-running with each active
+implicit layer disabled and with each driver alone (the children run concurrently).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vkdoctor import loaderlog
+from vkdoctor.bisect import bisect, usable_drivers
+from vkdoctor.child import ChildOutcome, ItemOutcome
+from vkdoctor.codes import CodeInfo, code_table, make_finding
+from vkdoctor.loaderenv import parse_version
+from vkdoctor.model import Finding, Severity, Status
+from vkdoctor.runner import ProbeContext, ProbeOutcome, ProbeSpec
+from vkdoctor.vkresult import explain_result, result_name
+
+TASK = "vkdoctor.tasks.vkprobe:instances"
+TRAMPOLINE_SAMPLES = (
+    "vkEnumeratePhysicalDevices",
+    "vkCreateDevice",
+    "vkCreateBuffer",
+    "vkQueueSubmit",
+    "vkCmdDispatch",
+)
+
+CODES = code_table(
+    [
+        CodeInfo(
+            "instance-creation-failed",
+            Severity.FAIL,
+            "vkCreateInstance fails",
+            "No Vulkan program can start: instance creation returns an error.",
+            (
+                "no usable driver ('Found no drivers!')",
+                "a malformed manifest on old loaders",
+                "a missing requested layer or extension",
+            ),
+            "Fix the culprit named in the findings.",
+        ),
+        CodeInfo(
+            "instance-creation-crashed",
+            Severity.FAIL,
+            "vkCreateInstance crashes",
+            "The process died inside instance creation; every Vulkan program does the same.",
+            ("a buggy implicit layer", "a buggy driver"),
+            "Disable the culprit named by bisection.",
+        ),
+        CodeInfo(
+            "instance-creation-hung",
+            Severity.FAIL,
+            "vkCreateInstance hangs",
+            "Instance creation did not return in time.",
+            ("a driver waiting on a device or server", "a layer deadlock"),
+            "Disable the culprit named by bisection.",
+        ),
+        CodeInfo(
+            "no-physical-devices",
+            Severity.FAIL,
+            "the instance sees no physical device",
+            "vkEnumeratePhysicalDevices reports no device: drivers loaded but none found a GPU.",
+            (
+                "kernel driver not loaded or mismatched",
+                "no access to the device nodes",
+                "a driver for hardware that is not present",
+            ),
+            "Check the kernel driver and device-node access (see the environment findings).",
+        ),
+        CodeInfo(
+            "driver-no-devices",
+            Severity.INFO,
+            "a driver exposes no device",
+            "The driver loads but reports no physical device, usually because its hardware is "
+            "absent (Mesa installs drivers for every vendor).",
+            ("hardware absent", "no device access"),
+            "Nothing to do if you have no such GPU.",
+        ),
+        CodeInfo(
+            "gipa-global-missing",
+            Severity.FAIL,
+            "a global command is not available",
+            "vkGetInstanceProcAddr(NULL, name) returned NULL for a command the spec requires.",
+            ("a broken or very old loader",),
+            "Reinstall or upgrade the loader.",
+        ),
+        CodeInfo(
+            "gipa-null-leak",
+            Severity.WARN,
+            "vkGetInstanceProcAddr(NULL, ...) returns non-global commands",
+            "The spec requires NULL for non-global names with a NULL instance; code relying on "
+            "such pointers crashes with other loaders.",
+            ("an old loader", "a layer"),
+            "Upgrade the loader; applications must pass an instance.",
+        ),
+        CodeInfo(
+            "gipa-instance-missing",
+            Severity.FAIL,
+            "an instance command resolves to NULL",
+            "vkGetInstanceProcAddr(instance, name) returned NULL for a command the instance's "
+            "version and extensions provide.",
+            ("a broken loader or layer",),
+            "Upgrade the loader; disable layers one by one to find the one dropping it.",
+        ),
+        CodeInfo(
+            "gipa-instance-unexpected",
+            Severity.INFO,
+            "an unavailable command resolves",
+            "vkGetInstanceProcAddr(instance, name) returned a pointer where the spec says NULL.",
+            ("loader or layer leniency",),
+            "Applications must not rely on it.",
+        ),
+        CodeInfo(
+            "instance-loader-message",
+            Severity.WARN,
+            "the loader warned during instance creation",
+            "A warning or error message from the loader's debug-utils messenger during "
+            "vkCreateInstance.",
+            ("see the message",),
+            "Read the quoted message.",
+        ),
+    ]
+)
+
+
+def _data(outcome: ChildOutcome) -> dict[str, Any]:
+    """All results of a one-item batch child, merged."""
+    merged: dict[str, Any] = {}
+    for message in outcome.results:
+        if message.get("kind") == "result" and isinstance(message.get("data"), dict):
+            merged.update(message["data"])
+    return merged
+
+
+def _creation_ok(outcome: ChildOutcome) -> bool:
+    create = _data(outcome).get("create") or {}
+    return outcome.state == "ok" and create.get("result") == 0
+
+
+def _item_ok(item: ItemOutcome) -> bool:
+    return item.state == "ok" and ((item.result or {}).get("create") or {}).get("result") == 0
+
+
+BISECT_PAYLOAD = {"items": [{"key": "bisect"}]}
+
+
+def run(ctx: ProbeContext) -> ProbeOutcome:
+    from vkdoctor import registry
+
+    outcome = ProbeOutcome()
+    table = registry.load_commands(environ=ctx.env.environ)
+    names = sorted(c.name for c in table)
+    drivers = usable_drivers(ctx)
+    items: list[dict[str, Any]] = [
+        {"key": "all", "names": names, "trampoline_names": list(TRAMPOLINE_SAMPLES)}
+    ]
+    # Per-driver runs (same child, one after another) map devices to manifests and catch a driver
+    # that breaks on its own.
+    if len(drivers) > 1:
+        items += [
+            {"key": m, "environ": {"VK_DRIVER_FILES": m, "VK_ICD_FILENAMES": None}} for m in drivers
+        ]
+    results, _ = ctx.run_batch(TASK, items, "key")
+    main = results[0]
+    per_driver = {r.key: r for r in results[1:]}
+    outcome.loader_log = loaderlog.parse(main.stderr)
+    data = main.result or {}
+    create = data.get("create") or {}
+    messages = data.get("messages") or []
+    outcome.facts = {
+        "api_version": create.get("api_version"),
+        "enabled_extensions": create.get("enabled_extensions", []),
+        "call_chain": _call_chain(outcome.loader_log),
+        "messages": messages,
+        "child": {"state": main.state, "signal": main.signal, "last_step": main.last_crumb},
+    }
+    if not _item_ok(main):
+        outcome.findings += _creation_failure(ctx, main, create)
+        outcome.status = {"crashed": Status.CRASHED, "timeout": Status.TIMEOUT}.get(main.state)
+        return outcome
+    outcome.findings += _message_findings(messages)
+    proc = data.get("proc")
+    if proc is not None:
+        outcome.facts["trampolines"] = {
+            "note": "vkGetInstanceProcAddr returns the loader's exported trampolines (same address as "
+            "dlsym): every call through them dispatches via the loader's tables to the layers and the "
+            "driver. The device probe shows vkGetDeviceProcAddr's pointers for the same commands, "
+            "which skip the trampoline (LoaderApplicationInterface.md, best performance setup).",
+            "addresses": proc.get("trampolines", {}),
+        }
+        outcome.facts["proc_addr"] = {
+            "registry": table.version,
+            "names_checked": len(names),
+            "gipa_null_non_null": len(proc["gipa_null"]),
+            "gipa_instance_non_null": len(proc["gipa_instance"]),
+        }
+        outcome.findings += _proc_findings(ctx, table, create, proc)
+    devices_stage = data.get("devices") or {"result": None, "devices": []}
+    devices = devices_stage["devices"]
+    _map_devices(devices, drivers, per_driver)
+    outcome.facts["physical_devices"] = devices
+    outcome.findings += _device_count_findings(devices_stage, drivers, per_driver, main)
+    return outcome
+
+
+def _call_chain(entries: list[Any]) -> list[str]:
+    """The 'vkCreateInstance layer callstack setup to:' block of the loader log."""
+    chain: list[str] = []
+    inside = False
+    for entry in entries:
+        if "callstack setup to" in entry.message and "Instance" in entry.message:
+            inside, chain = True, []
+            continue
+        if inside:
+            if entry.message in ("", "<Application>") or entry.message.startswith(
+                ("||", "Type:", "Enabled", "Manifest", "Library", "Disable")
+            ):
+                continue
+            chain.append(entry.message)
+            if entry.message == "<Drivers>":
+                inside = False
+    return chain
+
+
+def _creation_failure(
+    ctx: ProbeContext, result: ItemOutcome, create: dict[str, Any]
+) -> list[Finding]:
+    code = create.get("result")
+    evidence = {
+        "state": result.state,
+        "signal": result.signal,
+        "last_step": result.last_crumb,
+        "result": result_name(code) if code is not None else None,
+        "loader_errors": [e.message for e in loaderlog.problems(loaderlog.parse(result.stderr))][
+            :20
+        ],
+    }
+    if result.state == "crashed":
+        findings = [
+            make_finding(
+                CODES,
+                "instance-creation-crashed",
+                f"Vulkan crashed with {result.signal} during: {result.last_crumb}",
+                evidence=evidence,
+            )
+        ]
+    elif result.state == "timeout":
+        findings = [
+            make_finding(
+                CODES,
+                "instance-creation-hung",
+                f"Vulkan did not return within {ctx.options.timeout_s:.0f}s from: "
+                f"{result.last_crumb}",
+                evidence=evidence,
+            )
+        ]
+    elif code is not None:
+        version = parse_version(ctx.facts("loader-discovery").get("version") or "")
+        findings = [
+            make_finding(
+                CODES,
+                "instance-creation-failed",
+                f"vkCreateInstance returned {result_name(code)}: {explain_result(code, version)}",
+                evidence=evidence,
+            )
+        ]
+    else:
+        findings = [
+            make_finding(
+                CODES,
+                "instance-creation-failed",
+                f"the instance probe failed ({result.state}) during: {result.last_crumb}",
+                evidence=evidence,
+            )
+        ]
+    if ctx.options.bisect:
+        findings += bisect(
+            ctx, "instance creation", TASK, BISECT_PAYLOAD, lambda o: not _creation_ok(o)
+        )
+    return findings
+
+
+def _message_findings(messages: list[dict[str, Any]]) -> list[Finding]:
+    findings = []
+    for message in messages:
+        if message["severity"] in ("warning", "error") and not loaderlog.classify(
+            message["message"]
+        ):
+            findings.append(
+                make_finding(
+                    CODES,
+                    "instance-loader-message",
+                    f"loader {message['severity']} during vkCreateInstance: {message['message']}",
+                    evidence=message,
+                )
+            )
+    return findings
+
+
+def _proc_findings(
+    ctx: ProbeContext, table: Any, create: dict[str, Any], proc: dict[str, Any]
+) -> list[Finding]:
+    from vkdoctor.registry import Expect
+
+    loader_version = parse_version(ctx.facts("loader-discovery").get("version") or "")
+    api = parse_version(create.get("api_version") or "1.0") or (1, 0, 0)
+    enabled = set(create.get("enabled_extensions", []))
+    null_ok, instance_ok = set(proc["gipa_null"]), set(proc["gipa_instance"])
+    missing_global, leaks, missing, unexpected = [], [], [], []
+    for command in table:
+        name = command.name
+        verdict = table.gipa_null_verdict(name, loader_version)
+        if verdict.expect is Expect.NON_NULL and name not in null_ok:
+            missing_global.append(name)
+        elif verdict.expect is Expect.NULL and name in null_ok:
+            leaks.append(name)
+        verdict = table.gipa_verdict(name, api[:2], enabled)
+        if verdict.expect is Expect.NON_NULL and name not in instance_ok:
+            missing.append(name)
+        elif verdict.expect is Expect.NULL and name in instance_ok:
+            unexpected.append(name)
+    findings = []
+    checks = (
+        (
+            "gipa-global-missing",
+            missing_global,
+            "vkGetInstanceProcAddr(NULL, ...) returns NULL for",
+        ),
+        (
+            "gipa-null-leak",
+            leaks,
+            "vkGetInstanceProcAddr(NULL, ...) returns pointers for non-global",
+        ),
+        ("gipa-instance-missing", missing, "vkGetInstanceProcAddr(instance, ...) returns NULL for"),
+        (
+            "gipa-instance-unexpected",
+            unexpected,
+            "vkGetInstanceProcAddr(instance, ...) returns pointers for unavailable",
+        ),
+    )
+    for code, names, text in checks:
+        if names:
+            findings.append(
+                make_finding(
+                    CODES,
+                    code,
+                    f"{text} {len(names)} command(s): {', '.join(names[:8])}"
+                    + ("…" if len(names) > 8 else ""),
+                    evidence={
+                        "commands": names,
+                        "api_version": create.get("api_version"),
+                        "enabled_extensions": sorted(enabled),
+                    },
+                )
+            )
+    return findings
+
+
+def _key(device: dict[str, Any]) -> tuple[Any, ...]:
+    return (
+        device.get("device_uuid"),
+        device.get("driver_uuid"),
+        device["name"],
+        device["vendor_id"],
+        device["device_id"],
+    )
+
+
+def _map_devices(
+    devices: list[dict[str, Any]], drivers: list[str], per_driver: dict[str, ItemOutcome]
+) -> None:
+    if len(drivers) == 1:
+        for device in devices:
+            device["driver_manifest"] = drivers[0]
+        return
+    owners: dict[tuple[Any, ...], list[str]] = {}
+    for manifest, outcome in per_driver.items():
+        for device in ((outcome.result or {}).get("devices") or {}).get("devices", []):
+            owners.setdefault(_key(device), []).append(manifest)
+    for device in devices:
+        found = owners.get(_key(device), [])
+        device["driver_manifest"] = found[0] if len(found) == 1 else (found or None)
+
+
+def _device_count_findings(
+    stage: dict[str, Any],
+    drivers: list[str],
+    per_driver: dict[str, ItemOutcome],
+    result: ItemOutcome,
+) -> list[Finding]:
+    findings: list[Finding] = []
+    for manifest, outcome in per_driver.items():
+        devices = ((outcome.result or {}).get("devices") or {}).get("devices")
+        if _item_ok(outcome) and not devices:
+            findings.append(
+                make_finding(
+                    CODES,
+                    "driver-no-devices",
+                    f"{manifest} exposes no physical device",
+                    evidence={"manifest": manifest},
+                )
+            )
+    if not stage["devices"]:
+        code = stage.get("result")
+        findings.append(
+            make_finding(
+                CODES,
+                "no-physical-devices",
+                "vkEnumeratePhysicalDevices found no device"
+                + (f" ({result_name(code)})" if code not in (None, 0) else ""),
+                evidence={
+                    "result": result_name(code) if code is not None else None,
+                    "drivers": drivers,
+                    "loader_errors": [
+                        e.message for e in loaderlog.problems(loaderlog.parse(result.stderr))
+                    ][:10],
+                },
+            )
+        )
+    return findings
+
+
+SPEC = ProbeSpec(
+    id="instance",
+    title="Instance and proc-addr resolution",
+    run=run,
+    requires=("loader-discovery",),
+    uses=("driver-enumeration", "layer-enumeration"),
+    native=True,
+)

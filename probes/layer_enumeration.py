@@ -1,0 +1,423 @@
+"""Probe 3, layer-enumeration: implicit and explicit layers, their libraries, and which ones a
+process started now would get.
+
+The enable/disable decision mirrors ``loader_implicit_layer_is_enabled``: an implicit layer is on
+by default, or only when its ``enable_environment`` variable has the exact value; a defined
+``disable_environment`` variable turns it off; ``VK_LOADER_LAYERS_DISABLE`` forces it off and
+``VK_LOADER_LAYERS_ENABLE`` forces it on (reference/loader-facts.md sections 5 and 6).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vkdoctor import libcheck, loaderlog
+from vkdoctor.codes import CodeInfo, code_table, make_finding
+from vkdoctor.env import Env
+from vkdoctor.loaderenv import (
+    effective_get,
+    filter_list,
+    glob_match,
+    parse_version,
+    search_entries,
+    suggest,
+)
+from vkdoctor.manifests import (
+    LayerManifest,
+    list_manifest_files,
+    parse_layers,
+    problem_finding,
+    read_manifest,
+)
+from vkdoctor.model import Finding, LogEntry, Severity
+from vkdoctor.runner import ProbeContext, ProbeOutcome, ProbeSpec
+
+TASK = "vkdoctor.tasks.libraries:check_libraries"
+Version = tuple[int, int, int]
+
+CODES = code_table(
+    [
+        CodeInfo(
+            "layer-requested-missing",
+            Severity.FAIL,
+            "a requested layer does not exist",
+            "VK_INSTANCE_LAYERS or VK_LOADER_LAYERS_ENABLE names a layer that no manifest "
+            "provides: applications get VK_ERROR_LAYER_NOT_PRESENT or run without it.",
+            (
+                "a typo",
+                "the layer package is not installed (e.g. vulkan-validationlayers)",
+                "VK_LAYER_PATH replacing the system layer directories",
+            ),
+            "Install the layer or correct its name.",
+        ),
+        CodeInfo(
+            "layer-meta-incomplete",
+            Severity.WARN,
+            "a meta layer lacks component layers",
+            "The loader removes a meta layer when any of its component layers is missing.",
+            ("a partially installed SDK",),
+            "Install the missing component layers.",
+        ),
+        CodeInfo(
+            "layer-duplicate-name",
+            Severity.WARN,
+            "two manifests declare the same layer name",
+            "The loader uses the first one found and drops the others.",
+            ("an SDK and a distribution package both installed",),
+            "Remove one of them.",
+        ),
+        CodeInfo(
+            "layer-negotiation-failed",
+            Severity.FAIL,
+            "the layer rejects the loader's interface",
+            "vkNegotiateLoaderLayerInterfaceVersion failed; loaders before 2026-09 still activate "
+            "such a layer through the legacy path, with undefined results.",
+            ("a broken or very old layer",),
+            "Update or remove the layer.",
+        ),
+        CodeInfo(
+            "layer-missing-exports",
+            Severity.FAIL,
+            "the layer library exports no layer entry points",
+            "Neither the negotiation function nor vkGetInstanceProcAddr is exported.",
+            ("a manifest pointing at the wrong library",),
+            "Fix the manifest's library_path.",
+        ),
+        CodeInfo(
+            "layer-implicit-active",
+            Severity.INFO,
+            "implicit layers active in every Vulkan process",
+            "These layers are injected into every Vulkan program started with the current "
+            "environment; each names the variable that disables it.",
+            ("installed packages",),
+            "Set a layer's disable variable to keep it out of a program.",
+        ),
+        CodeInfo(
+            "layer-old-api-version",
+            Severity.INFO,
+            "a layer targets an older Vulkan version",
+            "The loader warns that the layer's api_version is older than the application's; "
+            "the layer may not know newer commands.",
+            ("an outdated layer",),
+            "Update the layer.",
+        ),
+        CodeInfo(
+            "layer-known-harmless-warning",
+            Severity.INFO,
+            "a loader warning that is known to be harmless",
+            "This warning appears on healthy machines (for example Debian's device-select "
+            "layer and an empty symbol name); it is not the cause of a failure.",
+            ("packaging quirks",),
+            "Nothing to do.",
+        ),
+        CodeInfo(
+            "layer-loader-complaint",
+            Severity.WARN,
+            "the loader reports a problem with a layer",
+            "The loader's log names this layer's manifest or library in a warning or error.",
+            ("see the quoted line",),
+            "Read the quoted loader line.",
+        ),
+    ]
+)
+
+
+def _active(env: Env, layer: LayerManifest, version: Version | None) -> tuple[bool, str]:
+    name = layer.name or ""
+    enable_globs = filter_list(effective_get(env, "VK_LOADER_LAYERS_ENABLE", version))
+    disable_globs = filter_list(effective_get(env, "VK_LOADER_LAYERS_DISABLE", version))
+    allow_globs = filter_list(effective_get(env, "VK_LOADER_LAYERS_ALLOW", version))
+    kind_token = "~implicit~" if layer.implicit else "~explicit~"
+    if any(glob_match(g, name) for g in enable_globs):
+        return True, "forced on by VK_LOADER_LAYERS_ENABLE"
+    disabled = any(
+        g in ("~all~", "*", "**", kind_token) or glob_match(g, name) for g in disable_globs
+    )
+    if disabled and not any(glob_match(g, name) for g in allow_globs):
+        return False, "forced off by VK_LOADER_LAYERS_DISABLE"
+    if not layer.implicit:
+        instance_layers = [n for n in (env.get("VK_INSTANCE_LAYERS") or "").split(":") if n]
+        if name in instance_layers:
+            return True, "enabled by VK_INSTANCE_LAYERS"
+        return False, "explicit: only when an application enables it"
+    for variable in layer.disable_environment or {}:
+        if env.get(variable) is not None:  # defined at all, even empty, disables
+            return False, f"disabled by {variable}"
+    if layer.enable_environment:
+        for variable, value in layer.enable_environment.items():
+            if env.get(variable) == value:
+                return True, f"enabled by {variable}={value}"
+        first = next(iter(layer.enable_environment.items()))
+        return False, f"off until {first[0]}={first[1]}"
+    return True, "implicit: on by default"
+
+
+def run(ctx: ProbeContext) -> ProbeOutcome:
+    env = ctx.env
+    version = parse_version(ctx.facts("loader-discovery").get("version") or "")
+    outcome = ProbeOutcome()
+    layers: list[LayerManifest] = []
+    searches: dict[str, list[dict[str, Any]]] = {}
+    for kind, implicit in (("implicit-layer", True), ("explicit-layer", False)):
+        entries = search_entries(env, kind, version)
+        searches[kind] = [e.to_dict() for e in entries]
+        for path, origin in list_manifest_files(env, entries):
+            layers += parse_layers(read_manifest(env, path, origin), implicit)
+    records: list[dict[str, Any]] = []
+    items: list[dict[str, Any]] = []
+    seen_names: dict[str, str] = {}
+    reported: set[tuple[str, str]] = set()
+    for layer in layers:
+        active, why = _active(env, layer, version) if layer.name else (False, "unusable manifest")
+        key = f"{layer.path}#{layer.name}"
+        record: dict[str, Any] = {
+            "name": layer.name,
+            "manifest": layer.path,
+            "origin": layer.origin,
+            "implicit": layer.implicit,
+            "type": layer.type,
+            "api_version": layer.api_version,
+            "implementation_version": layer.implementation_version,
+            "description": layer.description,
+            "enable_environment": dict(layer.enable_environment),
+            "disable_environment": dict(layer.disable_environment or {}),
+            "component_layers": list(layer.component_layers),
+            "active": active,
+            "why": why,
+            "issues": [],
+        }
+        records.append(record)
+        for problem in layer.problems:
+            if (layer.path, problem.message) not in reported:  # file-level problems once per file
+                reported.add((layer.path, problem.message))
+                outcome.findings.append(problem_finding(problem, "layer"))
+            record["issues"].append(problem.code)
+        if layer.skipped_by_loader or not layer.name:
+            record["active"], record["state"] = False, "skipped-by-loader"
+            continue
+        if layer.name in seen_names:
+            outcome.findings.append(
+                make_finding(
+                    CODES,
+                    "layer-duplicate-name",
+                    f"{layer.name} is declared by {seen_names[layer.name]} and {layer.path}; the loader uses the first",
+                    evidence={
+                        "name": layer.name,
+                        "manifests": [seen_names[layer.name], layer.path],
+                    },
+                )
+            )
+            record["active"], record["state"] = False, "duplicate"
+            continue
+        seen_names[layer.name] = layer.path
+        record["state"] = "meta" if layer.is_meta else "candidate"
+        if layer.library_path:
+            check = libcheck.static_check(
+                env, "layer", layer.path, layer.library_path, layer.library_arch
+            )
+            record.update(check.facts())
+            outcome.findings += [_soften(f, layer, active) for f in check.findings]
+            record["issues"] += [f.code for f in check.findings]
+            if check.loadable:
+                items.append(
+                    {
+                        "key": key,
+                        "path": str(env.path(check.resolution.path or "")),
+                        "kind": "layer",
+                        "functions": dict(layer.functions),
+                    }
+                )
+            else:
+                record["state"] = "other-abi" if check.other_abi else "broken"
+    outcomes, _ = ctx.run_batch(TASK, items, key="key") if items else ([], [])
+    for item in outcomes:
+        record = next(r for r in records if f"{r['manifest']}#{r['name']}" == item.key)
+        layer = next(entry for entry in layers if f"{entry.path}#{entry.name}" == item.key)
+        outcome.loader_log += loaderlog.parse(item.stderr)
+        found = libcheck.native_findings(
+            env,
+            "layer",
+            layer.path,
+            record["resolved"],
+            item,
+            dict(layer.disable_environment or {}),
+        )
+        result = item.result or {}
+        record["load"] = {"state": item.state, "signal": item.signal, "last_step": item.last_crumb}
+        record.update(
+            {k: result.get(k) for k in ("exports", "interface_version", "negotiate_result")}
+        )
+        if not found and result.get("loaded"):
+            found = _layer_exports(layer, record, result)
+        found = [_soften(f, layer, record["active"]) for f in found]
+        outcome.findings += found
+        record["issues"] += [f.code for f in found]
+        record["state"] = "broken" if any(f.severity is Severity.FAIL for f in found) else "usable"
+    outcome.findings += _cross_findings(env, records, version)
+    discovery = ctx.results.get("loader-discovery")
+    outcome.findings += _log_findings(discovery.loader_log if discovery else [], records)
+    active = [r for r in records if r["active"] and r.get("state") in ("usable", "meta")]
+    outcome.facts = {
+        "search": searches,
+        "active_implicit": [r["name"] for r in active if r["implicit"]],
+        "forced_explicit": [r["name"] for r in active if not r["implicit"]],
+    }
+    outcome.sections["layers"] = records
+    return outcome
+
+
+def _soften(finding: Finding, layer: LayerManifest, active: bool) -> Finding:
+    """A broken layer nobody loads is a warning; one injected into every process is a failure."""
+    if finding.severity is Severity.FAIL and not (layer.implicit and active):
+        from dataclasses import replace
+
+        note = " (not active now: it only breaks programs that enable it)"
+        return replace(finding, severity=Severity.WARN, summary=finding.summary + note)
+    return finding
+
+
+def _layer_exports(
+    layer: LayerManifest, record: dict[str, Any], result: dict[str, Any]
+) -> list[Finding]:
+    exports: dict[str, bool] = result.get("exports") or {}
+    evidence = {"manifest": layer.path, "library": record.get("resolved"), "exports": exports}
+    commands = libcheck.disable_commands("layer", layer.path, dict(layer.disable_environment or {}))
+    negotiate, gipa = list(exports)[:2]  # the (possibly renamed) negotiate and GIPA symbols
+    if not exports[negotiate] and not exports[gipa]:
+        return [
+            make_finding(
+                CODES,
+                "layer-missing-exports",
+                f"{layer.name}: {record.get('resolved')} exports neither {negotiate} nor {gipa}",
+                evidence=evidence,
+                commands=commands,
+            )
+        ]
+    code = result.get("negotiate_result")
+    if code not in (None, 0):
+        return [
+            make_finding(
+                CODES,
+                "layer-negotiation-failed",
+                f"{layer.name}: layer interface negotiation returned {code}",
+                evidence={**evidence, "result": code},
+                commands=commands,
+            )
+        ]
+    return []
+
+
+def _cross_findings(
+    env: Env, records: list[dict[str, Any]], version: Version | None
+) -> list[Finding]:
+    findings: list[Finding] = []
+    names = [
+        r["name"] for r in records if r["name"] and r.get("state") not in ("skipped-by-loader",)
+    ]
+    for record in records:
+        missing = [c for c in record["component_layers"] if c not in names]
+        if record.get("state") == "meta" and missing:
+            findings.append(
+                make_finding(
+                    CODES,
+                    "layer-meta-incomplete",
+                    f"meta layer {record['name']} lacks {', '.join(missing)}; the loader drops it",
+                    evidence={"manifest": record["manifest"], "missing": missing},
+                )
+            )
+            record["active"], record["state"] = False, "broken"
+    requested = [
+        (n, "VK_INSTANCE_LAYERS") for n in (env.get("VK_INSTANCE_LAYERS") or "").split(":") if n
+    ]
+    requested += [
+        (g, "VK_LOADER_LAYERS_ENABLE")
+        for g in filter_list(effective_get(env, "VK_LOADER_LAYERS_ENABLE", version))
+        if "*" not in g and not g.startswith("~")
+    ]
+    for name, variable in requested:
+        if not any(glob_match(name, n) for n in names):
+            nearest = suggest(name, names)
+            hint = f"; did you mean {nearest}?" if nearest else ""
+            findings.append(
+                make_finding(
+                    CODES,
+                    "layer-requested-missing",
+                    f"{variable} requests {name}, which no layer manifest provides{hint}",
+                    evidence={
+                        "variable": variable,
+                        "layer": name,
+                        "available": names,
+                        "suggestion": nearest,
+                    },
+                    commands=["sudo apt-get install vulkan-validationlayers"]
+                    if "validation" in name.lower()
+                    else [],
+                )
+            )
+    active_implicit = [
+        r for r in records if r["implicit"] and r["active"] and r.get("state") in ("usable", "meta")
+    ]
+    if active_implicit:
+        findings.append(
+            make_finding(
+                CODES,
+                "layer-implicit-active",
+                "implicit layers in every Vulkan process: "
+                + ", ".join(
+                    f"{r['name']} (disable: {', '.join(f'{k}={v or 1}' for k, v in r['disable_environment'].items())})"
+                    for r in active_implicit
+                ),
+                evidence={
+                    "layers": [
+                        {
+                            "name": r["name"],
+                            "manifest": r["manifest"],
+                            "why": r["why"],
+                            "disable_environment": r["disable_environment"],
+                        }
+                        for r in active_implicit
+                    ]
+                },
+            )
+        )
+    loader_minor = version[:2] if version else None
+    for record in active_implicit:
+        layer_version = parse_version(record["api_version"] or "")
+        if loader_minor and layer_version and layer_version[:2] < loader_minor:
+            findings.append(
+                make_finding(
+                    CODES,
+                    "layer-old-api-version",
+                    f"implicit layer {record['name']} targets Vulkan {record['api_version']}, "
+                    f"older than the loader's {'.'.join(map(str, loader_minor))}",
+                    evidence={"layer": record["name"], "api_version": record["api_version"]},
+                )
+            )
+    return findings
+
+
+def _log_findings(entries: list[LogEntry], records: list[dict[str, Any]]) -> list[Finding]:
+    findings: list[Finding] = []
+    harmless = [e for e in entries if e.classification and "layer" in e.message.lower()]
+    for entry in {e.message: e for e in harmless}.values():
+        findings.append(
+            make_finding(
+                CODES,
+                "layer-known-harmless-warning",
+                f"loader warning known to be harmless ({entry.classification}): {entry.message}",
+                evidence={"line": entry.message, "classification": entry.classification},
+            )
+        )
+    findings += libcheck.loader_complaints(
+        CODES, "layer-loader-complaint", entries, records, "name"
+    )
+    return findings
+
+
+SPEC = ProbeSpec(
+    id="layer-enumeration",
+    title="Layer enumeration",
+    run=run,
+    requires=("loader-discovery",),
+    native=True,
+)

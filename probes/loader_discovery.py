@@ -1,0 +1,477 @@
+"""Probe 1, loader-discovery: which libvulkan an application gets, what it is, what it reads.
+
+The loader is loaded in a child exactly as an application would (``dlopen("libvulkan.so.1")``);
+the child also asks it to enumerate instance extensions and layers, which makes the loader scan
+every manifest, so its log (attached here) is the loader's own account of discovery that the
+driver and layer probes compare against.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import sys
+from typing import Any
+
+from vkdoctor import distro, loaderlog
+from vkdoctor.codes import CodeInfo, code_table, make_finding
+from vkdoctor.env import Env
+from vkdoctor.environment import collect_environment
+from vkdoctor.libraries import check_file, default_library_dirs, ld_cache_entries, ld_library_path
+from vkdoctor.loaderenv import (
+    KNOWN_BY_NAME,
+    parse_version,
+    related_variables,
+    supported,
+    unknown_loader_variables,
+    version_str,
+)
+from vkdoctor.model import Finding, Severity, Status
+from vkdoctor.runner import ProbeContext, ProbeOutcome, ProbeSpec
+
+LOADER_SONAME = "libvulkan.so.1"
+SETTINGS_SINCE = (1, 3, 251)
+MALFORMED_JSON_OOM_FIXED = (1, 3, 268)
+
+CODES = code_table(
+    [
+        CodeInfo(
+            "loader-missing",
+            Severity.FAIL,
+            "no Vulkan loader",
+            "No libvulkan.so.1 can be loaded, so no Vulkan program can start.",
+            (
+                "the libvulkan1 package is not installed (slim images, containers)",
+                "the loader is installed for another architecture only",
+            ),
+            "Install the Vulkan loader.",
+        ),
+        CodeInfo(
+            "loader-unloadable",
+            Severity.FAIL,
+            "the Vulkan loader exists but cannot be loaded",
+            "libvulkan.so.1 was found but the dynamic linker rejected it.",
+            (
+                "a truncated or corrupt file",
+                "a loader of the wrong architecture",
+                "a missing dependency of the loader",
+            ),
+            "Reinstall the Vulkan loader.",
+        ),
+        CodeInfo(
+            "loader-shadowed",
+            Severity.WARN,
+            "another libvulkan shadows the system loader",
+            "Applications get a libvulkan.so.1 other than the system's (through LD_LIBRARY_PATH or a "
+            "bundled copy), so they may see other drivers, ignore variables or lack features.",
+            ("LD_LIBRARY_PATH containing an SDK or application directory", "a bundled loader"),
+            "Remove the directory from LD_LIBRARY_PATH or the bundled copy.",
+        ),
+        CodeInfo(
+            "loader-other-copies",
+            Severity.INFO,
+            "other copies of libvulkan exist",
+            "Copies of libvulkan other than the one applications get by default; programs with an "
+            "RPATH or a changed LD_LIBRARY_PATH may load them instead.",
+            ("SDK installs, bundled copies in applications or Python wheels",),
+            "Nothing to do unless a program behaves differently from vulkaninfo.",
+        ),
+        CodeInfo(
+            "loader-wrong-arch-copy",
+            Severity.INFO,
+            "a libvulkan of another architecture is on the search path",
+            "The dynamic linker skips libraries of the wrong ELF class; it only matters for "
+            "programs of that architecture.",
+            ("multiarch (i386) installs",),
+            "Install the loader for 32-bit programs only if you run them.",
+        ),
+        CodeInfo(
+            "loader-old",
+            Severity.WARN,
+            "the Vulkan loader is very old",
+            "A loader without vkEnumerateInstanceVersion supports Vulkan 1.0 only.",
+            ("an old distribution or a bundled loader",),
+            "Upgrade the Vulkan loader.",
+        ),
+        CodeInfo(
+            "elevated-privileges",
+            Severity.WARN,
+            "running with elevated privileges: the loader ignores override variables",
+            "Under setuid/setgid or file capabilities the loader reads its path and filter "
+            "variables with secure_getenv, which returns nothing.",
+            ("setuid or setgid bits", "file capabilities (setcap)"),
+            "Install drivers and layers in the system directories instead of relying on "
+            "variables, or run without elevated privileges.",
+        ),
+        CodeInfo(
+            "variable-unknown",
+            Severity.WARN,
+            "a VK_* variable the loader does not read",
+            "The loader reads a fixed set of variable names and silently ignores others.",
+            ("a typo such as VK_ICD_FILES", "a variable of another tool"),
+            "Use the variable name the loader knows.",
+        ),
+        CodeInfo(
+            "variable-unsupported",
+            Severity.WARN,
+            "a loader variable this loader version does not know yet",
+            "The variable was introduced in a later loader release; this loader ignores it.",
+            ("documentation newer than the installed loader",),
+            "Upgrade the loader or use the older equivalent variable.",
+        ),
+        CodeInfo(
+            "settings-file",
+            Severity.INFO,
+            "a vk_loader_settings.json is present",
+            "vkconfig writes vk_loader_settings.json; it can add or force layers and drivers and "
+            "silence the environment variables. Loaders before 1.3.251 ignore it.",
+            ("vkconfig",),
+            "Check the file's content, or remove it to return to default behaviour.",
+        ),
+        CodeInfo(
+            "loader-enumeration-failed",
+            Severity.FAIL,
+            "the loader fails before any instance exists",
+            "vkEnumerateInstanceExtensionProperties failed, crashed or hung: every Vulkan "
+            "program fails the same way at start.",
+            (
+                "a malformed manifest (loaders before 1.3.268 report it as out of memory)",
+                "a driver or layer that crashes while the loader preloads it",
+            ),
+            "See the driver-enumeration and layer-enumeration findings for the culprit.",
+        ),
+    ]
+)
+
+
+def _settings_files(env: Env) -> list[str]:
+    """vk_loader_settings.json candidates in the loader's order (settings.c, first hit wins)."""
+    home = env.get_nonempty("HOME")
+    bases: list[str] = []
+    if env.get_nonempty("XDG_CONFIG_HOME"):
+        bases.append(env.environ["XDG_CONFIG_HOME"])
+    if env.get_nonempty("XDG_DATA_HOME"):
+        bases.append(env.environ["XDG_DATA_HOME"])
+    if home and not env.get_nonempty("XDG_CONFIG_HOME"):
+        bases.append(f"{home}/.config")
+    if home and not env.get_nonempty("XDG_DATA_HOME"):
+        bases.append(f"{home}/.local/share")
+    bases += (env.get_nonempty("XDG_CONFIG_DIRS") or "/etc/xdg").split(":")
+    bases.append("/etc")
+    bases += (env.get_nonempty("XDG_DATA_DIRS") or "/usr/local/share:/usr/share").split(":")
+    paths = [
+        f"{b.rstrip('/')}/vulkan/loader_settings.d/vk_loader_settings.json" for b in bases if b
+    ]
+    return [p for p in dict.fromkeys(paths) if env.path(p).is_file()]
+
+
+def _candidate_copies(env: Env) -> list[str]:
+    """Every libvulkan.so* an application might load: LD_LIBRARY_PATH, the ld.so cache, default
+    and common private directories, and copies bundled in Python packages."""
+    found: list[str] = []
+    for directory in ld_library_path(env):
+        found += glob.glob(str(env.path(directory)) + "/libvulkan.so*")
+    for soname, target in ld_cache_entries(env):
+        if soname.startswith("libvulkan.so"):
+            found.append(str(env.path(target)))
+    for directory in [
+        *default_library_dirs(env),
+        "/usr/local/lib",
+        "/usr/lib32",
+        "/usr/lib/i386-linux-gnu",
+    ]:
+        found += glob.glob(str(env.path(directory)) + "/libvulkan.so*")
+    found += glob.glob(str(env.path("/opt")) + "/*/lib*/libvulkan.so*")
+    if env.is_real_root:
+        for entry in sys.path:
+            if entry.endswith("-packages") and os.path.isdir(entry):
+                found += glob.glob(entry + "/*/libvulkan.so*") + glob.glob(
+                    entry + "/*/*/libvulkan.so*"
+                )
+    copies: dict[str, str] = {}
+    for path in found:
+        real = os.path.realpath(path)
+        copies.setdefault(real, env.logical(path))
+    return sorted(copies)
+
+
+def _copy_facts(env: Env, real_paths: list[str]) -> list[dict[str, Any]]:
+    rows = []
+    for real in real_paths:
+        check = check_file(env, env.logical(real))
+        rows.append(
+            {
+                "path": env.logical(real),
+                "size": check.size,
+                "elf_class": check.elf.elf_class if check.elf else None,
+                "machine": check.elf.machine_name if check.elf and check.elf.machine else None,
+                "arch_ok": check.arch_ok,
+                "error": check.error or (check.elf.error if check.elf else None),
+            }
+        )
+    return rows
+
+
+def _variable_findings(env: Env, version: tuple[int, int, int] | None) -> list[Finding]:
+    findings: list[Finding] = []
+    for name, nearest in unknown_loader_variables(env):
+        hint = f"; did you mean {nearest}?" if nearest else ""
+        findings.append(
+            make_finding(
+                CODES,
+                "variable-unknown",
+                f"{name} is set but the Vulkan loader does not read it{hint}",
+                evidence={"variable": name, "value": env.environ[name], "suggestion": nearest},
+                remedy=f"Rename it to {nearest}."
+                if nearest
+                else "Unset it if you meant the loader.",
+                commands=[f"unset {name}"],
+                severity=Severity.WARN if nearest else Severity.INFO,
+            )
+        )
+    for name, variable in KNOWN_BY_NAME.items():
+        if env.get(name) is not None and not supported(variable, version):
+            findings.append(
+                make_finding(
+                    CODES,
+                    "variable-unsupported",
+                    f"{name} needs loader {version_str(variable.since)} or newer; this loader "
+                    f"({version_str(version)}) ignores it",
+                    evidence={
+                        "variable": name,
+                        "value": env.environ[name],
+                        "since": version_str(variable.since),
+                        "loader": version_str(version),
+                    },
+                    remedy="Upgrade the loader"
+                    + (f", or use {variable.deprecated_by}" if variable.deprecated_by else "")
+                    + (", or use VK_ICD_FILENAMES" if name in ("VK_DRIVER_FILES",) else "")
+                    + ".",
+                )
+            )
+    if env.secure:
+        ignored = sorted(n for n, v in KNOWN_BY_NAME.items() if v.secure and env.get(n) is not None)
+        ignored += [
+            n
+            for n in (
+                "XDG_CONFIG_HOME",
+                "XDG_DATA_HOME",
+                "XDG_CONFIG_DIRS",
+                "XDG_DATA_DIRS",
+                "HOME",
+            )
+            if env.get(n)
+        ]
+        findings.append(
+            make_finding(
+                CODES,
+                "elevated-privileges",
+                "vkdoctor runs with elevated privileges (AT_SECURE): the loader ignores "
+                + (", ".join(ignored) if ignored else "its path and filter variables"),
+                evidence={
+                    "uid": env.uid,
+                    "euid": env.euid,
+                    "gid": env.gid,
+                    "egid": env.egid,
+                    "ignored_variables": ignored,
+                },
+            )
+        )
+    return findings
+
+
+def _stage(results: tuple[dict[str, Any], ...], stage: str) -> dict[str, Any] | None:
+    for message in results:
+        data = message.get("data") or {}
+        if data.get("stage") == stage:
+            return data
+    return None
+
+
+def run(ctx: ProbeContext) -> ProbeOutcome:
+    env = ctx.env
+    outcome = ProbeOutcome()
+    handle = ctx.start_child("vkdoctor.tasks.loader:loader_info", {"soname": ctx.options.loader})
+    scan = collect_environment(env)  # while the child loads the loader
+    outcome.environment = scan.facts
+    copies = _copy_facts(env, _candidate_copies(env))
+    settings = _settings_files(env)
+    variables = related_variables(env)
+    child = handle.wait()
+    outcome.loader_log = loaderlog.parse(child.stderr)
+    loaded = _stage(child.results, "loaded")
+    failed_open = _stage(child.results, "dlopen")
+    facts: dict[str, Any] = {
+        "soname": ctx.options.loader,
+        "copies": copies,
+        "variables": variables,
+        "secure_execution": env.secure,
+        "settings_files": settings,
+    }
+    outcome.facts = facts
+    if loaded is None:
+        error = (failed_open or {}).get("dlerror") or child.describe()
+        code = "loader-missing" if "No such file or directory" in error else "loader-unloadable"
+        facts["dlerror"] = error
+        outcome.findings.append(
+            make_finding(
+                CODES,
+                code,
+                f"{ctx.options.loader} cannot be loaded: {error}",
+                evidence={"dlerror": error, "copies": copies, "child": child.state},
+                commands=[
+                    distro.reinstall_command("loader", env)
+                    if code == "loader-unloadable"
+                    else distro.install_command("loader", env)
+                ],
+            )
+        )
+        outcome.findings += scan.findings
+        return outcome
+    version = parse_version(loaded.get("version") or "")
+    facts.update(
+        path=loaded["path"],
+        real_path=env.logical(loaded["real_path"]),
+        version=loaded.get("version"),
+        mapped_loaders=loaded.get("mapped_loaders", []),
+    )
+    outcome.findings += _loader_findings(env, loaded, copies, version)
+    outcome.findings += _variable_findings(env, version)
+    if settings:
+        in_effect = version is not None and version >= SETTINGS_SINCE
+        outcome.findings.append(
+            make_finding(
+                CODES,
+                "settings-file",
+                f"loader settings file {settings[0]} "
+                + ("is in effect" if in_effect else f"is ignored by loader {version_str(version)}"),
+                evidence={"files": settings, "in_effect": in_effect},
+                commands=[f"cat {settings[0]}"],
+            )
+        )
+    outcome.findings += _enumeration_findings(child, version, facts)
+    outcome.findings += scan.findings
+    return outcome
+
+
+def _loader_findings(
+    env: Env,
+    loaded: dict[str, Any],
+    copies: list[dict[str, Any]],
+    version: tuple[int, int, int] | None,
+) -> list[Finding]:
+    findings: list[Finding] = []
+    real = (
+        os.path.realpath(env.path(loaded["real_path"]))
+        if not env.is_real_root
+        else loaded["real_path"]
+    )
+    system = [
+        os.path.realpath(env.path(target))
+        for soname, target in ld_cache_entries(env)
+        if soname == LOADER_SONAME and check_file(env, target).arch_ok
+    ]
+    if system and real not in system:
+        via = next(
+            (d for d in ld_library_path(env) if loaded["path"].startswith(d.rstrip("/") + "/")),
+            None,
+        )
+        findings.append(
+            make_finding(
+                CODES,
+                "loader-shadowed",
+                f"applications load {loaded['path']} (version {loaded.get('version')}), "
+                f"not the system loader {system[0]}"
+                + (f": LD_LIBRARY_PATH contains {via}" if via else ""),
+                evidence={
+                    "loaded": loaded["path"],
+                    "system": system[0],
+                    "ld_library_path_entry": via,
+                },
+                commands=["unset LD_LIBRARY_PATH"] if via else [],
+            )
+        )
+    others = [c for c in copies if os.path.realpath(env.path(c["path"])) != real]
+    wrong_arch = [c for c in others if c["arch_ok"] is False]
+    same_arch = [c for c in others if c["arch_ok"] and c["path"] not in system]
+    if len(loaded.get("mapped_loaders", [])) > 1:
+        same_arch.append({"path": ", ".join(loaded["mapped_loaders"]), "note": "mapped together"})
+    if same_arch:
+        findings.append(
+            make_finding(
+                CODES,
+                "loader-other-copies",
+                f"{len(same_arch)} other libvulkan cop{'y' if len(same_arch) == 1 else 'ies'}: "
+                + ", ".join(c["path"] for c in same_arch),
+                evidence={"copies": same_arch},
+            )
+        )
+    if wrong_arch:
+        findings.append(
+            make_finding(
+                CODES,
+                "loader-wrong-arch-copy",
+                "libvulkan for another architecture: "
+                + ", ".join(
+                    f"{c['path']} ({c['machine']}, {c['elf_class']}-bit)" for c in wrong_arch
+                ),
+                evidence={"copies": wrong_arch},
+            )
+        )
+    if version is not None and version < (1, 1, 0):
+        findings.append(
+            make_finding(
+                CODES,
+                "loader-old",
+                f"the loader is version {version_str(version)}",
+                evidence={"version": version_str(version)},
+                commands=[distro.install_command("loader", env)],
+            )
+        )
+    return findings
+
+
+def _enumeration_findings(
+    child: Any, version: tuple[int, int, int] | None, facts: dict[str, Any]
+) -> list[Finding]:
+    extensions = _stage(child.results, "extensions")
+    layers = _stage(child.results, "layers")
+    if extensions is not None:
+        facts["instance_extensions"] = extensions.get("extensions", {})
+    if layers is not None:
+        facts["available_layers"] = layers.get("layers", [])
+    if child.state in ("crashed", "timeout", "error") or (extensions and extensions["result"] < 0):
+        result = extensions["result"] if extensions else None
+        note = ""
+        if result == -1 and (version is None or version < MALFORMED_JSON_OOM_FIXED):
+            note = (
+                " VK_ERROR_OUT_OF_HOST_MEMORY from this loader usually means a malformed "
+                "manifest JSON, not memory."
+            )
+        what = child.describe() if child.state != "ok" else f"it returned {result}"
+        return [
+            make_finding(
+                CODES,
+                "loader-enumeration-failed",
+                f"vkEnumerateInstanceExtensionProperties failed: {what}.{note}",
+                evidence={
+                    "state": child.state,
+                    "signal": child.signal,
+                    "result": result,
+                    "last_step": child.last_crumb,
+                },
+                severity=Severity.WARN,  # the culprit is named by the driver/layer probes
+            )
+        ]
+    return []
+
+
+SPEC = ProbeSpec(
+    id="loader-discovery",
+    title="Loader discovery",
+    run=run,
+    requires=(),
+    native=True,
+)
+
+__all__ = ["CODES", "SPEC", "Status"]

@@ -1,0 +1,146 @@
+#version 450
+// vkdoctor: target-env=vulkan1.0
+//
+// SGEMM, C = A * B, row-major float32, M x K times K x N.
+//
+// Shared-memory tiles of BM x BK (A) and BK x BN (B); each invocation accumulates a TM x TN block
+// of C in registers (register tiling), so every value loaded from shared memory feeds TM or TN
+// FMAs.  The next tiles are prefetched into registers while the current ones are multiplied.
+// A thread's TN columns are TN/4 vec4 groups spaced BN/(TN/4) apart (likewise for rows), so
+// neighbouring threads read neighbouring vec4s from shared memory: no bank conflicts.  As is
+// stored k-major with a 4-float pad per row, which spreads the transposing stores over banks
+// while keeping vec4 alignment.
+//
+// All tile sizes are specialization constants so they can be tuned per device.  The host
+// guarantees: WG == (BM/TM)*(BN/TN), TM and TN multiples of 4, BK a multiple of 4,
+// M % BM == 0, N % BN == 0, K % BK == 0.
+
+#extension GL_EXT_control_flow_attributes : require
+
+layout(local_size_x = 256, local_size_x_id = 0) in;
+layout(constant_id = 1) const uint BM = 128u;
+layout(constant_id = 2) const uint BN = 128u;
+layout(constant_id = 3) const uint BK = 16u;
+layout(constant_id = 4) const uint TM = 8u;
+layout(constant_id = 5) const uint TN = 8u;
+
+const uint WG = gl_WorkGroupSize.x;
+const uint GM = TM / 4u;  // vec4 row groups per thread
+const uint GN = TN / 4u;  // vec4 column groups per thread
+const uint SM = BM / GM;  // spacing between a thread's row groups
+const uint SN = BN / GN;  // spacing between a thread's column groups
+const uint AS = BM + 4u;  // padded k-row of the transposed A tile
+const uint A_VEC4 = BM * BK / 4u;
+const uint B_VEC4 = BK * BN / 4u;
+const uint A_LOADS = (A_VEC4 + WG - 1u) / WG;
+const uint B_LOADS = (B_VEC4 + WG - 1u) / WG;
+
+layout(std430, binding = 0) readonly buffer MatA { vec4 A[]; };
+layout(std430, binding = 1) readonly buffer MatB { vec4 B[]; };
+layout(std430, binding = 2) writeonly buffer MatC { vec4 C[]; };
+
+layout(push_constant) uniform Push {
+    uint M;
+    uint N;
+    uint K;
+} pc;
+
+shared vec4 As[BK * AS / 4u];  // As[k][m]
+shared vec4 Bs[BK * BN / 4u];  // Bs[k][n]
+
+void main() {
+    uint tid = gl_LocalInvocationID.x;
+    uint tcol = tid % (BN / TN);
+    uint trow = tid / (BN / TN);
+    uint row0 = gl_WorkGroupID.y * BM;
+    uint col0 = gl_WorkGroupID.x * BN;
+    uint K4 = pc.K / 4u;
+    uint N4 = pc.N / 4u;
+
+    vec4 acc[TM * GN];
+    [[unroll]] for (uint i = 0u; i < TM * GN; ++i) {
+        acc[i] = vec4(0.0);
+    }
+
+    vec4 ra[A_LOADS];
+    vec4 rb[B_LOADS];
+    [[unroll]] for (uint l = 0u; l < A_LOADS; ++l) {
+        uint idx = tid + l * WG;
+        if (idx < A_VEC4) {
+            ra[l] = A[(row0 + idx / (BK / 4u)) * K4 + idx % (BK / 4u)];
+        }
+    }
+    [[unroll]] for (uint l = 0u; l < B_LOADS; ++l) {
+        uint idx = tid + l * WG;
+        if (idx < B_VEC4) {
+            rb[l] = B[(idx / (BN / 4u)) * N4 + col0 / 4u + idx % (BN / 4u)];
+        }
+    }
+
+    for (uint k0 = 0u; k0 < pc.K; k0 += BK) {
+        [[unroll]] for (uint l = 0u; l < A_LOADS; ++l) {
+            uint idx = tid + l * WG;
+            if (idx < A_VEC4) {
+                uint r = idx / (BK / 4u);
+                uint c = (idx % (BK / 4u)) * 4u;
+                As[((c + 0u) * AS + r) / 4u][r % 4u] = ra[l].x;
+                As[((c + 1u) * AS + r) / 4u][r % 4u] = ra[l].y;
+                As[((c + 2u) * AS + r) / 4u][r % 4u] = ra[l].z;
+                As[((c + 3u) * AS + r) / 4u][r % 4u] = ra[l].w;
+            }
+        }
+        [[unroll]] for (uint l = 0u; l < B_LOADS; ++l) {
+            uint idx = tid + l * WG;
+            if (idx < B_VEC4) {
+                Bs[idx] = rb[l];
+            }
+        }
+        barrier();
+
+        // Prefetch the next tiles; their latency hides behind the FMAs below.
+        uint k1 = k0 + BK;
+        if (k1 < pc.K) {
+            [[unroll]] for (uint l = 0u; l < A_LOADS; ++l) {
+                uint idx = tid + l * WG;
+                if (idx < A_VEC4) {
+                    ra[l] = A[(row0 + idx / (BK / 4u)) * K4 + k1 / 4u + idx % (BK / 4u)];
+                }
+            }
+            [[unroll]] for (uint l = 0u; l < B_LOADS; ++l) {
+                uint idx = tid + l * WG;
+                if (idx < B_VEC4) {
+                    rb[l] = B[(k1 + idx / (BN / 4u)) * N4 + col0 / 4u + idx % (BN / 4u)];
+                }
+            }
+        }
+
+        [[unroll]] for (uint k = 0u; k < BK; ++k) {
+            vec4 a[GM];
+            vec4 b[GN];
+            [[unroll]] for (uint g = 0u; g < GM; ++g) {
+                a[g] = As[(k * AS + g * SM + trow * 4u) / 4u];
+            }
+            [[unroll]] for (uint g = 0u; g < GN; ++g) {
+                b[g] = Bs[(k * BN + g * SN + tcol * 4u) / 4u];
+            }
+            [[unroll]] for (uint gm = 0u; gm < GM; ++gm) {
+                [[unroll]] for (uint i = 0u; i < 4u; ++i) {
+                    [[unroll]] for (uint gn = 0u; gn < GN; ++gn) {
+                        uint o = (gm * 4u + i) * GN + gn;
+                        acc[o] = fma(vec4(a[gm][i]), b[gn], acc[o]);
+                    }
+                }
+            }
+        }
+        barrier();
+    }
+
+    [[unroll]] for (uint gm = 0u; gm < GM; ++gm) {
+        [[unroll]] for (uint i = 0u; i < 4u; ++i) {
+            uint row = row0 + gm * SM + trow * 4u + i;
+            [[unroll]] for (uint gn = 0u; gn < GN; ++gn) {
+                C[row * N4 + (col0 + gn * SN + tcol * 4u) / 4u] = acc[(gm * 4u + i) * GN + gn];
+            }
+        }
+    }
+}

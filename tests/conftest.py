@@ -1,0 +1,167 @@
+"""Shared fixtures: an isolated Vulkan "world" on the real loader.
+
+``VkWorld`` points HOME and the XDG variables at a temporary tree, so the real loader and
+vkdoctor's model of it see only the manifests a test puts there (plus /etc/vulkan, which holds
+nothing on the test machines).  Drivers are real: lavapipe's manifest, or fault libraries compiled
+at test time (tests/faultlib.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from vkdoctor.env import Env
+from vkdoctor.model import Finding, ProbeResult, Report
+from vkdoctor.runner import Options, run_pipeline
+
+LAVAPIPE_MANIFEST = Path("/usr/share/vulkan/icd.d/lvp_icd.x86_64.json")
+needs_lavapipe = pytest.mark.skipif(
+    not LAVAPIPE_MANIFEST.exists(), reason="Mesa's lavapipe (mesa-vulkan-drivers) is not installed"
+)
+
+
+@dataclass
+class VkWorld:
+    root: Path
+    environ: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def icd_dir(self) -> Path:
+        return self.root / "data" / "vulkan" / "icd.d"
+
+    @property
+    def implicit_dir(self) -> Path:
+        return self.root / "data" / "vulkan" / "implicit_layer.d"
+
+    @property
+    def explicit_dir(self) -> Path:
+        return self.root / "data" / "vulkan" / "explicit_layer.d"
+
+    def write(self, directory: Path, name: str, content: Any) -> Path:
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / name
+        path.write_text(content if isinstance(content, str) else json.dumps(content, indent=2))
+        return path
+
+    def driver(
+        self, name: str, library_path: str, api_version: str = "1.3.239", **icd: Any
+    ) -> Path:
+        body = {"library_path": library_path, "api_version": api_version, **icd}
+        return self.write(self.icd_dir, name, {"file_format_version": "1.0.0", "ICD": body})
+
+    def lavapipe(self, name: str = "lvp_icd.x86_64.json") -> Path:
+        self.icd_dir.mkdir(parents=True, exist_ok=True)
+        return Path(shutil.copy(LAVAPIPE_MANIFEST, self.icd_dir / name))
+
+    def layer(self, name: str, library_path: str, implicit: bool = True, **fields: Any) -> Path:
+        body: dict[str, Any] = {
+            "name": name,
+            "type": "GLOBAL",
+            "library_path": library_path,
+            "api_version": "1.3.239",
+            "implementation_version": "1",
+            "description": "test layer",
+        }
+        if implicit:
+            body["disable_environment"] = {f"DISABLE_{name.upper()}": "1"}
+        body.update(fields)
+        directory = self.implicit_dir if implicit else self.explicit_dir
+        return self.write(
+            directory, f"{name}.json", {"file_format_version": "1.1.2", "layer": body}
+        )
+
+    def env(self, **changes: str | None) -> Env:
+        return (
+            Env.current()
+            .__class__(**{**Env.current().__dict__, "environ": {**self.environ}})
+            .with_environ(**changes)
+        )
+
+    def run(
+        self, probes: Iterable[str] | None = None, timeout_s: float = 5.0, **changes: str | None
+    ) -> Report:
+        options = Options(timeout_s=timeout_s)
+        return run_pipeline(self.env(**changes), options, probes).report
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> VkWorld:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("VK_", "XDG_"))}
+    environ.pop("LD_LIBRARY_PATH", None)
+    environ.update(
+        HOME=str(tmp_path / "home"),
+        XDG_CONFIG_HOME=str(tmp_path / "config"),
+        XDG_CONFIG_DIRS=str(tmp_path / "xdg"),
+        XDG_DATA_HOME=str(tmp_path / "data"),
+        XDG_DATA_DIRS=str(tmp_path / "share"),
+    )
+    return VkWorld(tmp_path, environ)
+
+
+def probe(report: Report, probe_id: str) -> ProbeResult:
+    return next(p for p in report.probes if p.id == probe_id)
+
+
+def codes(report: Report | ProbeResult) -> list[str]:
+    findings = (
+        report.findings if isinstance(report, ProbeResult) else [f for _, f in report.findings()]
+    )
+    return [f.code for f in findings]
+
+
+def finding(report: Report | ProbeResult, code: str) -> Finding:
+    findings = (
+        report.findings if isinstance(report, ProbeResult) else [f for _, f in report.findings()]
+    )
+    matches = [f for f in findings if f.code == code]
+    assert matches, f"no finding {code}; got {[f.code for f in findings]}"
+    return matches[0]
+
+
+@pytest.fixture(scope="session")
+def fault_build_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import faultlib
+
+    if not faultlib.compiler_available():
+        pytest.skip("no C compiler: fault libraries cannot be built")
+    return tmp_path_factory.mktemp("faults")
+
+
+@pytest.fixture
+def fault_driver(fault_build_dir: Path, world: VkWorld):
+    """Install a fault driver variant into the world; returns (manifest, library)."""
+    import faultlib
+
+    def install(variant: str, **manifest: Any) -> tuple[Path, Path]:
+        library = faultlib.build_driver(fault_build_dir, variant)
+        path = faultlib.write_driver_manifest(
+            world.icd_dir, str(library), name=f"fault_{variant}", **manifest
+        )
+        return path, library
+
+    return install
+
+
+@pytest.fixture
+def fault_layer(fault_build_dir: Path, world: VkWorld):
+    """Install a fault layer variant as an implicit layer; returns (manifest, library, name)."""
+    import faultlib
+
+    def install(variant: str, implicit: bool = True) -> tuple[Path, Path, str]:
+        library = faultlib.build_layer(fault_build_dir, variant)
+        name = faultlib.layer_name(variant)
+        directory = world.implicit_dir if implicit else world.explicit_dir
+        path = faultlib.write_layer_manifest(
+            directory, name=name, library_path=str(library), implicit=implicit
+        )
+        return path, library, name
+
+    return install

@@ -1,0 +1,76 @@
+"""The command line as a user runs it: exit codes, stdout purity, plain output, probe selection."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from conftest import VkWorld, needs_lavapipe
+
+
+def vkdoctor(world: VkWorld, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environ = {**world.environ, **env}
+    return subprocess.run(
+        [sys.executable, "-m", "vkdoctor", *args],
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=120,
+    )
+
+
+@needs_lavapipe
+def test_json_to_stdout_carries_only_the_report(world: VkWorld) -> None:
+    world.lavapipe()
+    done = vkdoctor(world, "check", "driver-enumeration", "--json", "-")
+    report = json.loads(done.stdout)  # nothing but JSON on stdout
+    assert report["schema_version"] == 1 and report["tool"]["name"] == "vkdoctor"
+    assert [p["id"] for p in report["probes"]] == ["loader-discovery", "driver-enumeration"]
+    assert "driver-enumeration" in done.stderr  # the live lines went to stderr
+    assert done.returncode == 0
+
+
+def test_failure_exit_code_and_plain_output(world: VkWorld) -> None:
+    done = vkdoctor(world, "check", "driver-enumeration", NO_COLOR="1")
+    assert done.returncode == 1
+    assert "\x1b[" not in done.stdout  # not a terminal: no escape sequences
+    assert "no-driver-manifests" in done.stdout
+    assert "mesa-vulkan-drivers" in done.stdout
+
+
+@needs_lavapipe
+def test_strict_turns_warnings_into_failures(world: VkWorld) -> None:
+    world.lavapipe("a.json")
+    world.lavapipe("b.json")  # duplicate manifests: a warning
+    assert vkdoctor(world, "check", "driver-enumeration").returncode == 0
+    assert vkdoctor(world, "check", "driver-enumeration", "--strict").returncode == 1
+
+
+def test_usage_errors_exit_2(world: VkWorld) -> None:
+    assert vkdoctor(world, "check", "no-such-probe").returncode == 2
+    assert vkdoctor(world, "check", "--timeout", "-1").returncode == 2
+    assert vkdoctor(world, "explain", "no-such-code").returncode == 2
+    assert vkdoctor(world).returncode == 2
+
+
+def test_list_probes_and_explain(world: VkWorld) -> None:
+    listed = vkdoctor(world, "check", "--list-probes").stdout
+    assert listed.splitlines()[0].startswith("loader-discovery")
+    explained = vkdoctor(world, "explain", "driver-library-missing")
+    assert explained.returncode == 0 and "Usual causes" in explained.stdout
+
+
+def test_unwritable_json_destination_is_a_clear_error(world: VkWorld) -> None:
+    done = vkdoctor(world, "check", "loader-discovery", "--json", "/proc/version/x.json")
+    assert done.returncode == 2 and "cannot write the report" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_python_dash_m_and_console_script_agree(world: VkWorld) -> None:
+    script = os.path.join(os.path.dirname(sys.executable), "vkdoctor")
+    if not os.path.exists(script):
+        return
+    out = subprocess.run([script, "--version"], capture_output=True, text=True, env=world.environ)
+    assert out.stdout.strip() == vkdoctor(world, "--version").stdout.strip()

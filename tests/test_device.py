@@ -1,0 +1,59 @@
+"""The device probe on lavapipe and on faulty drivers: NULL from vkGetDeviceProcAddr, no compute
+queue, a crash in vkCreateDevice (bisected to the driver)."""
+
+from __future__ import annotations
+
+from conftest import VkWorld, codes, finding, needs_lavapipe, probe
+
+from vkdoctor.model import Severity, Status
+
+pytestmark = needs_lavapipe
+DEVICE = ["device"]
+
+
+def test_lavapipe_device(world: VkWorld) -> None:
+    world.lavapipe()
+    report = world.run(DEVICE)
+    device = probe(report, "device")
+    assert not device.status.is_failure, codes(device)
+    (row,) = report.devices
+    assert row["compute_family"] == 0
+    assert "compute" in row["queue_families"][0]["flags"]
+    assert row["memory"]["heaps"] and row["memory"]["types"]
+    assert row["proc_addr"]["gdpa_non_null"] > 100
+    assert "gdpa-missing" not in codes(device)
+
+
+def test_null_from_vkgetdeviceprocaddr_is_named(world: VkWorld, fault_driver) -> None:
+    manifest, _ = fault_driver("gdpa-null")
+    device = probe(world.run(DEVICE), "device")
+    missing = finding(device, "gdpa-missing")
+    assert missing.severity is Severity.FAIL
+    assert missing.evidence["commands"] == ["vkCreateBuffer"]
+    assert missing.evidence["driver_manifest"] == str(manifest)
+
+
+def test_device_without_compute_queue(world: VkWorld, fault_driver) -> None:
+    fault_driver("no-compute")
+    device = probe(world.run(DEVICE), "device")
+    no_compute = finding(device, "device-no-compute-queue")
+    assert "graphics, transfer" in no_compute.summary
+
+
+def test_crash_in_create_device_is_bisected_to_the_driver(world: VkWorld, fault_driver) -> None:
+    manifest, _ = fault_driver("create-device-crash")
+    report = world.run(DEVICE)
+    device = probe(report, "device")
+    assert device.status is Status.CRASHED
+    assert "vkCreateDevice" in finding(device, "device-creation-crashed").summary
+    assert str(manifest) in finding(device, "culprit-driver").summary
+    assert probe(report, "instance").status in (Status.OK, Status.INFO)  # earlier steps still fine
+
+
+def test_layer_crashing_create_device_is_the_culprit(world: VkWorld, fault_layer) -> None:
+    world.lavapipe()
+    _, _, name = fault_layer("create-device-crash")
+    device = probe(world.run(DEVICE), "device")
+    assert device.status is Status.CRASHED
+    assert name in finding(device, "culprit-layer").summary
+    assert "culprit-driver" not in codes(device)

@@ -1,0 +1,34 @@
+"""Headless code (model, runner, probes) must never import rich or textual."""
+
+import subprocess
+import sys
+
+HEADLESS = [
+    "vkdoctor.model",
+    "vkdoctor.runner",
+    "vkdoctor.child",
+    "vkdoctor.loaderlog",
+    "vkdoctor.manifests",
+    "vkdoctor.libraries",
+    "vkdoctor.libcheck",
+    "vkdoctor.environment",
+    "vkdoctor.report_io",
+    "vkdoctor.probes.loader_discovery",
+    "vkdoctor.probes.driver_enumeration",
+    "vkdoctor.probes.layer_enumeration",
+]
+
+
+def test_headless_modules_do_not_import_ui_libraries() -> None:
+    code = "import importlib, sys\n"
+    code += "".join(f"importlib.import_module({m!r})\n" for m in HEADLESS)
+    code += "print(sorted(m for m in sys.modules if m.split('.')[0] in ('rich', 'textual')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_rich_is_really_detected() -> None:
+    # Guard against the test above passing vacuously.
+    code = "import sys, vkdoctor.render.console; print('rich' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"

@@ -1,0 +1,89 @@
+"""The instance probe on real lavapipe and on real faulty drivers and layers, with bisection."""
+
+from __future__ import annotations
+
+from conftest import VkWorld, codes, finding, needs_lavapipe, probe
+
+from vkdoctor.model import Status
+
+pytestmark = needs_lavapipe
+INSTANCE = ["instance"]
+
+
+def test_lavapipe_instance_and_proc_addresses(world: VkWorld) -> None:
+    manifest = world.lavapipe()
+    report = world.run(INSTANCE)
+    instance = probe(report, "instance")
+    assert instance.status in (Status.OK, Status.INFO), codes(instance)
+    facts = instance.facts
+    assert facts["proc_addr"]["gipa_null_non_null"] >= 4  # the spec's global commands
+    assert facts["proc_addr"]["gipa_instance_non_null"] > 100
+    (device,) = facts["physical_devices"]
+    assert device["type"] == "cpu" and device["driver_name"] == "llvmpipe"
+    assert device["driver_manifest"] == str(manifest)
+    assert facts["call_chain"][0] == "<Loader>" and facts["call_chain"][-1] == "<Drivers>"
+    assert not any(c.startswith("gipa-") for c in codes(instance))
+
+
+def test_two_drivers_are_mapped_to_their_manifests(world: VkWorld, fault_driver) -> None:
+    world.lavapipe()
+    _ok_manifest, _ = fault_driver("ok")
+    devices = probe(world.run(INSTANCE), "instance").facts["physical_devices"]
+    assert len(devices) == 2
+    # Both wrap the same lavapipe, so the same device UUID appears under both manifests.
+    assert all(d["driver_manifest"] for d in devices)
+
+
+def test_driver_crashing_in_create_instance_is_the_culprit(world: VkWorld, fault_driver) -> None:
+    world.lavapipe()
+    manifest, _ = fault_driver("create-instance-crash")
+    instance = probe(world.run(INSTANCE), "instance")
+    assert instance.status is Status.CRASHED
+    assert "SIGSEGV" in finding(instance, "instance-creation-crashed").summary
+    culprit = finding(instance, "culprit-driver")
+    assert str(manifest) in culprit.summary
+    assert culprit.remedy.commands[0] == f"export VK_LOADER_DRIVERS_DISABLE={manifest.name}"
+    assert len([c for c in codes(instance) if c == "culprit-driver"]) == 1  # lavapipe is innocent
+
+
+def test_hanging_driver_is_a_timeout_with_culprit(world: VkWorld, fault_driver) -> None:
+    world.lavapipe()
+    manifest, _ = fault_driver("create-instance-hang")
+    instance = probe(world.run(INSTANCE, timeout_s=1.5), "instance")
+    assert instance.status is Status.TIMEOUT
+    assert str(manifest) in finding(instance, "culprit-driver").summary
+
+
+def test_driver_failing_create_instance_alone(world: VkWorld, fault_driver) -> None:
+    manifest, _ = fault_driver("create-instance-fail")
+    instance = probe(world.run(INSTANCE), "instance")
+    assert instance.status is Status.FAIL
+    failed = finding(instance, "instance-creation-failed")
+    assert "VK_ERROR_INCOMPATIBLE_DRIVER" in failed.summary and "Found no drivers" in failed.summary
+    assert str(manifest) in finding(instance, "culprit-driver").summary
+
+
+def test_implicit_layer_crashing_instance_creation_is_the_culprit(
+    world: VkWorld, fault_layer
+) -> None:
+    world.lavapipe()
+    manifest, _, name = fault_layer("create-instance-crash")
+    instance = probe(world.run(INSTANCE), "instance")
+    assert instance.status is Status.CRASHED
+    culprit = finding(instance, "culprit-layer")
+    assert name in culprit.summary and str(manifest) in culprit.summary
+    assert culprit.remedy.commands[0].startswith("export VKFAULT_DISABLE_")
+    assert "culprit-driver" not in codes(instance)
+
+
+def test_enumeration_crash_names_the_step(world: VkWorld, fault_driver) -> None:
+    fault_driver("enumerate-crash")
+    instance = probe(world.run(INSTANCE), "instance")
+    assert "vkEnumeratePhysicalDevices" in finding(instance, "instance-creation-crashed").summary
+
+
+def test_zero_devices(world: VkWorld, fault_driver) -> None:
+    fault_driver("zero-devices")
+    instance = probe(world.run(INSTANCE), "instance")
+    assert "no-physical-devices" in codes(instance)
+    assert instance.status is Status.FAIL

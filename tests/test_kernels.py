@@ -1,0 +1,312 @@
+"""The smoke dispatch and the kernel suite on the real lavapipe device, verified against numpy."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from vkdoctor import kernels
+from vkdoctor.compute import ComputeContext, ComputeError, Instance, ShaderNotFound
+from vkdoctor.kernels import (
+    CODES,
+    KERNELS,
+    KernelStatus,
+    SgemmTiles,
+    SmokePush,
+    SmokeStatus,
+    SuiteSizes,
+    check_bound,
+    check_exact,
+    run_kernel,
+    run_smoke,
+    run_suite,
+    smoke_device,
+)
+from vkdoctor.model import Severity
+
+TINY = SuiteSizes.tiny()
+
+
+@pytest.fixture(scope="module")
+def instance() -> Iterator[Instance]:
+    try:
+        inst = Instance()
+    except ComputeError as exc:
+        pytest.skip(f"no Vulkan instance: {exc}")
+    with inst:
+        yield inst
+
+
+@pytest.fixture(scope="module")
+def cpu_index(instance: Instance) -> int:
+    info = instance.find_device(cpu=True)
+    if info is None:
+        pytest.skip("no CPU Vulkan device (lavapipe) present")
+    return info.index
+
+
+@pytest.fixture(scope="module")
+def ctx(instance: Instance, cpu_index: int) -> Iterator[ComputeContext]:
+    with instance.context(cpu_index) as context:
+        yield context
+
+
+def _flip(target: str, index: int) -> kernels.Tamper:
+    """A wrong expectation: one element of ``target`` changed."""
+
+    def tamper(name: str, expected: np.ndarray) -> np.ndarray:
+        if name != target:
+            return expected
+        wrong = expected.copy()
+        flat = wrong.reshape(-1)
+        flat[index] = flat[index] + 1 if flat.dtype.kind == "u" else flat[index] + 0.5
+        return wrong
+
+    return tamper
+
+
+# -- smoke ------------------------------------------------------------------------------------
+
+
+def test_smoke_is_bit_exact_for_both_push_constant_sets(ctx: ComputeContext) -> None:
+    result = run_smoke(ctx, seed=7)
+    assert result.status is SmokeStatus.OK and result.verified
+    assert len(result.runs) == 2
+    for run in result.runs:
+        assert run.check.passed and run.check.method == "exact" and run.tail_intact
+        assert run.check.checked == result.elements and not run.stale_push_constants
+        assert run.gpu_time_ns is not None and run.gpu_time_ns > 0
+    assert result.gpu_time_ns is not None and result.wall_s > 0
+    assert result.findings() == []
+    assert json.loads(json.dumps(result.to_dict()))["verified"] is True
+
+
+def test_smoke_detects_a_wrong_expectation(ctx: ComputeContext) -> None:
+    result = run_smoke(ctx, seed=7, tamper_expected=_flip("smoke/out_f", 123))
+    assert result.status is SmokeStatus.WRONG_RESULT and not result.verified
+    check = result.runs[0].check
+    assert not check.passed and check.output == "out_f"
+    assert check.first_bad_index == 123 and check.mismatches == 1
+    assert check.expected != check.actual
+    findings = result.findings()  # the tamper hits the expectation of both runs
+    assert [f.code for f in findings] == ["dispatch-wrong-result"] * 2
+    assert all(f.severity is Severity.FAIL and "index 123" in f.summary for f in findings)
+
+
+def test_smoke_detects_stale_push_constants(
+    ctx: ComputeContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Emulate a driver/cache that keeps the first push constants: the second dispatch gets the
+    # first run's bytes while the expectation uses the second run's values.
+    first, second = kernels.SMOKE_PUSHES
+    real_pack = SmokePush.pack
+    monkeypatch.setattr(SmokePush, "pack", lambda self, n: real_pack(first, n))
+    result = run_smoke(ctx, pushes=(first, second), seed=3)
+    assert result.status is SmokeStatus.WRONG_RESULT
+    assert result.runs[0].check.passed and result.runs[1].stale_push_constants
+    assert [f.code for f in result.findings()] == ["dispatch-push-constants-stale"]
+
+
+def test_smoke_through_staging_and_without_timestamps(
+    instance: Instance, cpu_index: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with instance.context(cpu_index, staging=True) as staged:
+        monkeypatch.setattr(staged, "timestamp_bits", 0)
+        result = run_smoke(staged, seed=1)
+    assert result.verified and result.gpu_time_ns is None
+    assert [f.code for f in result.findings()] == ["dispatch-no-timestamps"]
+
+
+def test_smoke_device_turns_errors_into_results(
+    instance: Instance, cpu_index: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert smoke_device(instance, cpu_index).verified
+
+    def missing(name: str) -> bytes:
+        raise ShaderNotFound(f"{name}.spv missing")
+
+    monkeypatch.setattr(kernels, "load_spirv", missing)
+    result = smoke_device(instance, cpu_index)
+    assert result.status is SmokeStatus.SHADER_MISSING
+    assert [f.code for f in result.findings()] == ["dispatch-shader-missing"]
+
+
+def test_smoke_failure_statuses_map_to_findings() -> None:
+    for status, code in [
+        (SmokeStatus.TIMEOUT, "dispatch-timeout"),
+        (SmokeStatus.DEVICE_LOST, "dispatch-device-lost"),
+        (SmokeStatus.NO_COMPUTE_QUEUE, "dispatch-no-compute-queue"),
+        (SmokeStatus.VULKAN_ERROR, "dispatch-vulkan-error"),
+    ]:
+        result = kernels.SmokeResult(device="gpu", driver="drv", status=status, message="m")
+        (finding,) = result.findings()
+        assert finding.code == code and finding.severity is Severity.FAIL
+
+
+# -- checks -----------------------------------------------------------------------------------
+
+
+def test_check_exact_compares_bits() -> None:
+    assert check_exact(np.array([1.0, 0.0]), np.array([1.0, 0.0])).passed
+    signed_zero = check_exact(np.array([1.0, -0.0]), np.array([1.0, 0.0]), "x")
+    assert not signed_zero.passed and signed_zero.first_bad_index == 1
+    nan = np.array([np.nan], dtype=np.float32)
+    assert check_exact(nan, nan).passed
+    assert not check_exact(np.arange(3), np.arange(4)).passed
+
+
+def test_check_bound_fails_nan_and_reports_the_worst_error() -> None:
+    expected = np.array([1.0, 2.0, 3.0])
+    scale = np.ones(3)
+    ok = check_bound(expected + 1e-9, expected, scale, 1e-8)
+    assert ok.passed and ok.max_error is not None and ok.max_error < 1e-8
+    bad = check_bound(np.array([1.0, np.nan, 3.0]), expected, scale, 1e-8)
+    assert not bad.passed and bad.first_bad_index == 1 and bad.actual == "nan"
+    assert json.dumps(bad.to_dict())
+
+
+# -- the suite --------------------------------------------------------------------------------
+
+
+def test_tiny_suite_verifies_every_kernel(ctx: ComputeContext) -> None:
+    seen: list[str] = []
+    suite = run_suite(ctx, TINY, seed=11, on_result=lambda r: seen.append(r.kernel))
+    assert seen == list(KERNELS)
+    for r in suite.results:
+        assert r.status is KernelStatus.OK, (r.kernel, r.message, r.check)
+        assert r.check is not None and r.check.passed and r.check.checked > 0
+        assert r.timing is not None and r.timing.source == "gpu-timestamps"
+        assert len(r.timing.samples_ns) == TINY.repetitions and r.timing.median_ns > 0
+        assert r.gb_per_s or r.gflop_per_s
+        assert r.device == ctx.info.name and r.driver == ctx.info.driver
+    assert suite.result("reduce").params["variant"] == "subgroup"
+    assert suite.result("fma-fp16").params["precision"] == "fp16"
+    assert suite.findings() == []
+    data = json.loads(json.dumps(suite.to_dict()))
+    assert data["device"]["name"] == ctx.info.name and len(data["results"]) == len(KERNELS)
+    assert data["results"][0]["gb_per_s"] > 0
+
+
+@pytest.mark.parametrize(
+    ("kernel", "target", "index"),
+    [
+        ("copy-grid", "copy_grid/dst", 777),
+        ("saxpy", "saxpy/z", 4321),
+        ("reduce", "reduce/sum", 0),
+        ("fma-fp32", "fma_fp32/result", 99),
+        ("sgemm", "sgemm/C", 128 * 5 + 17),
+        ("conv2d", "conv2d/out", 300),
+    ],
+)
+def test_a_wrong_expectation_is_detected(
+    ctx: ComputeContext, kernel: str, target: str, index: int
+) -> None:
+    result = run_kernel(ctx, kernel, TINY, seed=5, tamper_expected=_flip(target, index))
+    assert result.status is KernelStatus.WRONG_RESULT
+    assert result.check is not None and result.check.first_bad_index == index
+    finding = result.finding()
+    assert finding is not None and finding.code == "kernel-wrong-result"
+    assert finding.severity is Severity.FAIL
+
+
+def test_shared_memory_reduction_fallback(ctx: ComputeContext) -> None:
+    result = run_kernel(ctx, "reduce", replace(TINY, reduce_variant="shared-memory"), seed=2)
+    assert result.status is KernelStatus.OK and result.params["variant"] == "shared-memory"
+
+
+def test_sgemm_gpu_tiling_and_sampled_verification(ctx: ComputeContext) -> None:
+    # The 128x128 tiles with 8x8 per invocation that discrete GPUs use, checked on lavapipe,
+    # and the row/column sampling used for large matrices.
+    sizes = replace(
+        TINY, sgemm_n=256, sgemm_tiles=SgemmTiles(128, 128, 16, 8, 8), verify_limit=1000
+    )
+    result = run_kernel(ctx, "sgemm", sizes, seed=3)
+    assert result.status is KernelStatus.OK, result.message
+    assert result.params["verified"] == "2 rows + 2 columns"
+    assert result.flops == 2 * 256**3
+    odd = replace(TINY, sgemm_n=128, sgemm_tiles=SgemmTiles(64, 128, 8, 4, 8))
+    assert run_kernel(ctx, "sgemm", odd, seed=4).status is KernelStatus.OK
+
+
+def test_sgemm_refuses_tiles_that_do_not_fit(ctx: ComputeContext) -> None:
+    sizes = replace(TINY, sgemm_tiles=SgemmTiles(128, 128, 16, 6, 8))
+    result = run_kernel(ctx, "sgemm", sizes)
+    assert result.status is KernelStatus.UNSUPPORTED
+    finding = result.finding()
+    assert finding is not None and finding.code == "kernel-unsupported"
+    assert finding.severity is Severity.INFO
+
+
+def test_conv2d_other_radius_and_sampled_rows(ctx: ComputeContext) -> None:
+    sizes = replace(TINY, conv_radius=3, conv_tile=(32, 8), verify_limit=100)
+    result = run_kernel(ctx, "conv2d", sizes, seed=6)
+    assert result.status is KernelStatus.OK, result.message
+    assert result.params["verified"].endswith("rows")
+
+
+def test_fp16_needs_the_feature_enabled(instance: Instance, cpu_index: int) -> None:
+    with instance.context(cpu_index, enable_float16=False) as no_fp16:
+        result = run_kernel(no_fp16, "fma-fp16", TINY)
+    assert result.status is KernelStatus.UNSUPPORTED and "shaderFloat16" in result.message
+
+
+def test_hang_becomes_timeout_and_skips_the_rest(instance: Instance, cpu_index: int) -> None:
+    with instance.context(cpu_index, timeout_s=0.001) as slow:
+        sizes = replace(TINY, fma_workgroups=16, fma_iters=2000)
+        suite = run_suite(slow, sizes, kernels=["fma-fp32", "saxpy"])
+        first, second = suite.results
+        assert first.status is KernelStatus.TIMEOUT and first.error == "VK_TIMEOUT"
+        assert second.status is KernelStatus.SKIPPED
+        assert [f.code for f in suite.findings()] == ["kernel-timeout"]
+        assert slow.wait_late(30.0)  # let lavapipe finish before the context goes
+
+
+def test_sizes_follow_the_device(ctx: ComputeContext) -> None:
+    assert SuiteSizes.for_device(ctx.info) == SuiteSizes.small()
+    gpu = replace(ctx.info, type="discrete-gpu", device_local_bytes=80 << 30)
+    gpu = replace(gpu, limits=replace(gpu.limits, max_storage_buffer_range=(1 << 32) - 1))
+    large = SuiteSizes.for_device(gpu)
+    assert large.bandwidth_bytes == 1 << 30 and large.sgemm_n == 8192
+    assert large.sgemm_tiles.workgroup_size == 256
+    assert 16 + large.fma_iters * 4 * 2.0**-8 < 2.0**14  # stays exactly representable
+
+
+def test_codes_are_declared_and_unique() -> None:
+    assert all(code.startswith(("dispatch-", "kernel-")) for code in CODES)
+    from vkdoctor import codes
+
+    assert "vkdoctor.kernels" in codes.CODE_MODULES
+
+
+def test_spirv_loads_from_a_source_checkout(monkeypatch: pytest.MonkeyPatch) -> None:
+    kernels.load_spirv.cache_clear()
+    monkeypatch.setattr(kernels, "SHADER_PACKAGE", "vkdoctor_no_such_package")
+    try:
+        assert kernels.load_spirv("smoke")[:4] == b"\x03\x02\x23\x07"
+        with pytest.raises(ShaderNotFound):
+            kernels.load_spirv("no-such-shader")
+    finally:
+        kernels.load_spirv.cache_clear()
+
+
+def test_headless_modules_import_no_tui_libraries() -> None:
+    code = (
+        "import sys, vkdoctor.compute, vkdoctor.kernels; "
+        "print(any(m.split('.')[0] in ('rich', 'textual') for m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_more_workgroups_than_the_x_limit_use_a_2d_grid(ctx: ComputeContext) -> None:
+    limit = ctx.info.limits.max_workgroup_count[0]
+    sizes = replace(TINY, workgroup_size=4, bandwidth_bytes=16 * (limit + 1), repetitions=1)
+    result = run_kernel(ctx, "copy", sizes, seed=8)
+    assert result.status is KernelStatus.OK, result.message
+    assert result.params["groups"][1] > 1

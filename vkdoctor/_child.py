@@ -1,0 +1,81 @@
+"""Entry point of vkdoctor's child processes (``python -m vkdoctor._child``).
+
+Reads ``{"task": "module:function", "payload": {...}}`` from stdin, calls the function with the
+payload and an ``Emitter``, and reports on the pipe named by VKDOCTOR_CHILD_FD.  Kept tiny: it is
+on the critical path of every native probe.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+import time
+import traceback
+from typing import Any
+
+from vkdoctor.child import ITEM_MARKER, PROTO_FD_VAR
+
+
+class Emitter:
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._item_started = 0.0
+        self._crumbs: list[str] = []
+
+    def _send(self, message: dict[str, Any]) -> None:
+        data = (json.dumps(message, default=str) + "\n").encode()
+        # One write per message: the parent must see each crumb before a crash can happen.
+        os.write(self._fd, data)
+
+    def crumb(self, text: str) -> None:
+        self._crumbs.append(text)
+        self._send({"kind": "crumb", "text": text})
+
+    def result(self, data: Any) -> None:
+        self._send({"kind": "result", "data": data})
+
+    def begin(self, item: str) -> None:
+        os.write(2, f"{ITEM_MARKER}{item}\n".encode())
+        self._crumbs = []
+        self._item_started = time.monotonic()
+        self._send({"kind": "begin", "item": item})
+
+    def end(self, item: str, ok: bool = True) -> None:
+        self._send(
+            {
+                "kind": "end",
+                "item": item,
+                "ok": ok,
+                "crumbs": self._crumbs,
+                "duration_s": time.monotonic() - self._item_started,
+            }
+        )
+
+
+def main() -> int:
+    fd = int(os.environ.get(PROTO_FD_VAR, "-1"))
+    if fd < 0:
+        print("vkdoctor._child is internal to vkdoctor", file=sys.stderr)
+        return 2
+    emitter = Emitter(fd)
+    try:
+        request = json.loads(sys.stdin.read())
+        # A warm child learns its Vulkan variables only now, before anything reads them.
+        for key, value in (request.get("environ") or {}).items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        module_name, _, function_name = request["task"].partition(":")
+        function = getattr(importlib.import_module(module_name), function_name)
+        function(request.get("payload") or {}, emitter)
+    except Exception:
+        emitter._send({"kind": "error", "text": traceback.format_exc()})
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

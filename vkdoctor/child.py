@@ -1,0 +1,475 @@
+"""Run risky native work (dlopen of drivers and layers, any Vulkan call) in a child process.
+
+A driver can crash or hang the process that loads it, so vkdoctor never loads one in its own.
+The child is ``python -m vkdoctor._child``; it receives a task (``module:function``) and a JSON
+payload on stdin and streams JSON lines on a dedicated pipe: breadcrumbs ("inside vkCreateInstance
+with layer X"), results, and item boundaries for batches.  The child's stdout and stderr (driver
+noise, the loader's VK_LOADER_DEBUG lines) are captured separately and never shown.
+
+A signal death becomes ``crashed`` with the signal name and the last breadcrumb; a child that
+outlives its deadline is killed (its whole process group) and becomes ``timeout``.  Batches resume
+after the item that killed the child, so one bad driver does not hide the others.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import vkdoctor
+
+ITEM_MARKER = "\x1evkdoctor-item "  # written to the child's stderr so noise can be split per item
+PROTO_FD_VAR = "VKDOCTOR_CHILD_FD"
+
+
+@dataclass(frozen=True)
+class ChildOutcome:
+    state: str  # ok | crashed | timeout | error | spawn-failed
+    results: tuple[dict[str, Any], ...] = ()
+    crumbs: tuple[str, ...] = ()
+    signal: str | None = None
+    returncode: int | None = None
+    stdout: str = ""
+    stderr: str = ""
+    duration_s: float = 0.0
+    error: str | None = None  # the child's Python traceback (a vkdoctor bug) or spawn error
+    wchan: tuple[str, ...] = ()  # kernel wait channels of a hung child's threads
+
+    @property
+    def last_crumb(self) -> str | None:
+        return self.crumbs[-1] if self.crumbs else None
+
+    @property
+    def result(self) -> dict[str, Any] | None:
+        return self.results[-1] if self.results else None
+
+    def describe(self) -> str:
+        """One line for a finding: what happened and where."""
+        where = f" ({self.last_crumb})" if self.last_crumb else ""
+        if self.state == "crashed":
+            return f"the child process died from {self.signal}{where}"
+        if self.state == "timeout":
+            return f"the child process did not finish within {self.duration_s:.1f}s{where}"
+        if self.state == "error":
+            return f"the probe failed inside its child process{where}"
+        if self.state == "spawn-failed":
+            return f"the child process could not be started: {self.error}"
+        if self.returncode:
+            return f"the child process exited with status {self.returncode}{where}"
+        return "completed"
+
+
+@dataclass(frozen=True)
+class ItemOutcome:
+    """What happened to one item of a batch (one driver library, one layer, ...)."""
+
+    key: str
+    state: str  # ok | crashed | timeout | error | not-run
+    result: dict[str, Any] | None
+    crumbs: tuple[str, ...]
+    stderr: str
+    signal: str | None = None
+    duration_s: float = 0.0
+
+    @property
+    def last_crumb(self) -> str | None:
+        return self.crumbs[-1] if self.crumbs else None
+
+
+@dataclass
+class _Collected:
+    proto: bytearray = field(default_factory=bytearray)
+    stdout: bytearray = field(default_factory=bytearray)
+    stderr: bytearray = field(default_factory=bytearray)
+
+
+def _package_parent() -> str:
+    return str(Path(vkdoctor.__file__).resolve().parent.parent)
+
+
+def child_environ(base: Mapping[str, str], overrides: Mapping[str, str | None]) -> dict[str, str]:
+    environ = dict(base)
+    for key, value in overrides.items():
+        if value is None:
+            environ.pop(key, None)
+        else:
+            environ[key] = value
+    # The child must import this very vkdoctor, also from a source checkout.
+    parent = _package_parent()
+    existing = environ.get("PYTHONPATH")
+    environ["PYTHONPATH"] = parent + (os.pathsep + existing if existing else "")
+    return environ
+
+
+def _signal_name(returncode: int) -> str:
+    try:
+        return signal.Signals(-returncode).name
+    except ValueError:
+        return f"signal {-returncode}"
+
+
+def _wchan(pid: int) -> tuple[str, ...]:
+    channels: list[str] = []
+    try:
+        for task in sorted(os.listdir(f"/proc/{pid}/task")):
+            try:
+                with open(f"/proc/{pid}/task/{task}/wchan") as handle:
+                    channels.append(handle.read().strip() or "running")
+            except OSError:
+                continue
+    except OSError:
+        pass
+    return tuple(channels)
+
+
+@dataclass(frozen=True)
+class Spawned:
+    """A child process started and waiting for its task on stdin."""
+
+    proc: subprocess.Popen[bytes]
+    proto_read: int
+
+
+def spawn(environ: Mapping[str, str]) -> Spawned:
+    read_fd, write_fd = os.pipe()
+    env = dict(environ)
+    env[PROTO_FD_VAR] = str(write_fd)
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "vkdoctor._child"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            pass_fds=(write_fd,),
+            start_new_session=True,  # so a timeout kills helpers the driver started too
+            close_fds=True,
+        )
+    except OSError:
+        os.close(read_fd)
+        raise
+    finally:
+        os.close(write_fd)
+    return Spawned(proc, read_fd)
+
+
+# Variables the dynamic linker reads once at process start: a warm child cannot take them late.
+_EARLY_ONLY = ("LD_", "PYTHON")
+
+
+class ChildPool:
+    """Children started ahead of need, so Python's start-up overlaps the parent's work.
+
+    A warm child has not loaded libvulkan or any driver yet; the Vulkan variables of its task are
+    applied (putenv) before anything reads them.  Owned by one pipeline run; ``close`` ends idle
+    children."""
+
+    def __init__(self, environ: Mapping[str, str], size: int = 2) -> None:
+        self.environ = dict(environ)
+        self.size = size
+        self._idle: list[Spawned] = []
+        self._lock = threading.Lock()
+        self._fill()
+
+    def _fill(self) -> None:
+        while len(self._idle) < self.size:
+            try:
+                self._idle.append(spawn(self.environ))
+            except OSError:
+                return
+
+    def take(self, overrides: Mapping[str, str | None]) -> Spawned | None:
+        if any(key.startswith(_EARLY_ONLY) for key in overrides):
+            return None
+        with self._lock:
+            spawned = self._idle.pop(0) if self._idle else None
+            self._fill()
+        return spawned
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for spawned in idle:
+            try:
+                spawned.proc.kill()
+                spawned.proc.wait()
+            except OSError:
+                pass
+            for stream in (spawned.proc.stdin, spawned.proc.stdout, spawned.proc.stderr):
+                if stream:
+                    stream.close()
+            os.close(spawned.proto_read)
+
+
+class ChildHandle:
+    """A started child; ``wait()`` returns its outcome.  Output is drained on a thread so a
+    chatty loader (thousands of log lines) can never block the child on a full pipe."""
+
+    def __init__(
+        self,
+        task: str,
+        payload: Mapping[str, Any],
+        environ: Mapping[str, str],
+        timeout: float,
+        late_environ: Mapping[str, str | None] | None = None,
+        spawned: Spawned | None = None,
+    ) -> None:
+        self.task = task
+        self.timeout = timeout
+        self._outcome: ChildOutcome | None = None
+        self._started = time.monotonic()
+        try:
+            spawned = spawned or spawn(environ)
+        except OSError as exc:
+            self._outcome = ChildOutcome(state="spawn-failed", error=str(exc))
+            return
+        self._proc, self._proto_read = spawned.proc, spawned.proto_read
+        assert self._proc.stdin is not None
+        request = {"task": task, "payload": payload, "environ": dict(late_environ or {})}
+        try:
+            self._proc.stdin.write(json.dumps(request).encode())
+            self._proc.stdin.close()
+        except OSError:
+            pass  # the child died before reading; wait() reports how
+        self._thread = threading.Thread(target=self._collect, daemon=True)
+        self._collected = _Collected()
+        self._thread.start()
+
+    def _collect(self) -> None:
+        assert self._proc is not None and self._proc.stdout and self._proc.stderr
+        sel = selectors.DefaultSelector()
+        streams = {
+            self._proto_read: self._collected.proto,
+            self._proc.stdout.fileno(): self._collected.stdout,
+            self._proc.stderr.fileno(): self._collected.stderr,
+        }
+        for fd in streams:
+            sel.register(fd, selectors.EVENT_READ)
+        deadline = self._started + self.timeout
+        timed_out = False
+        while streams:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                timed_out = True
+                break
+            for key, _ in sel.select(timeout=min(remaining, 0.5)):
+                chunk = os.read(key.fd, 65536)
+                if not chunk:
+                    sel.unregister(key.fd)
+                    del streams[key.fd]
+                    continue
+                streams[key.fd].extend(chunk)
+                if key.fd == self._proto_read and b'"begin"' in chunk:
+                    # Each batch item gets the full timeout: restart the clock.
+                    deadline = time.monotonic() + self.timeout
+        wchan: tuple[str, ...] = ()
+        if timed_out:
+            wchan = _wchan(self._proc.pid)
+            with contextlib.suppress(OSError):
+                os.killpg(self._proc.pid, signal.SIGKILL)
+            # Drain what is left without blocking forever.
+            for fd in list(streams):
+                try:
+                    os.set_blocking(fd, False)
+                    while chunk := os.read(fd, 65536):
+                        streams[fd].extend(chunk)
+                except OSError:
+                    pass
+        sel.close()
+        returncode = self._proc.wait()
+        os.close(self._proto_read)
+        self._proc.stdout.close()
+        self._proc.stderr.close()
+        self._outcome = self._build(returncode, timed_out, wchan)
+
+    def _build(self, returncode: int, timed_out: bool, wchan: tuple[str, ...]) -> ChildOutcome:
+        results: list[dict[str, Any]] = []
+        crumbs: list[str] = []
+        error: str | None = None
+        for raw in bytes(self._collected.proto).decode("utf-8", "replace").splitlines():
+            try:
+                message = json.loads(raw)
+            except ValueError:
+                continue
+            kind = message.get("kind")
+            if kind == "crumb":
+                crumbs.append(str(message.get("text", "")))
+            elif kind in ("result", "begin", "end"):
+                results.append(message)
+            elif kind == "error":
+                error = str(message.get("text", ""))
+        if timed_out:
+            state = "timeout"
+        elif returncode < 0:
+            state = "crashed"
+        elif error is not None:
+            state = "error"
+        elif returncode != 0:
+            state = "error"
+            error = error or f"exit status {returncode}"
+        else:
+            state = "ok"
+        return ChildOutcome(
+            state=state,
+            results=tuple(results),
+            crumbs=tuple(crumbs),
+            signal=_signal_name(returncode) if returncode < 0 and not timed_out else None,
+            returncode=returncode,
+            stdout=bytes(self._collected.stdout).decode("utf-8", "replace"),
+            stderr=bytes(self._collected.stderr).decode("utf-8", "replace"),
+            duration_s=time.monotonic() - self._started,
+            error=error,
+            wchan=wchan,
+        )
+
+    def wait(self) -> ChildOutcome:
+        if self._outcome is None:
+            self._thread.join()
+        assert self._outcome is not None
+        return self._outcome
+
+
+def start_child(
+    task: str,
+    payload: Mapping[str, Any],
+    *,
+    environ: Mapping[str, str],
+    timeout: float,
+    overrides: Mapping[str, str | None] | None = None,
+    pool: ChildPool | None = None,
+) -> ChildHandle:
+    overrides = overrides or {}
+    spawned = pool.take(overrides) if pool is not None else None
+    if spawned is not None:
+        return ChildHandle(
+            task, payload, pool.environ, timeout, late_environ=overrides, spawned=spawned
+        )
+    return ChildHandle(task, payload, child_environ(environ, overrides), timeout)
+
+
+def run_child(
+    task: str,
+    payload: Mapping[str, Any],
+    *,
+    environ: Mapping[str, str],
+    timeout: float,
+    overrides: Mapping[str, str | None] | None = None,
+    pool: ChildPool | None = None,
+) -> ChildOutcome:
+    handle = start_child(
+        task, payload, environ=environ, timeout=timeout, overrides=overrides, pool=pool
+    )
+    return handle.wait()
+
+
+def _split_stderr(stderr: str) -> dict[str | None, str]:
+    parts: dict[str | None, list[str]] = {None: []}
+    current: str | None = None
+    # Not splitlines(): it treats the marker's \x1e (record separator) as a line break.
+    for line in stderr.split("\n"):
+        if line.startswith(ITEM_MARKER):
+            current = line[len(ITEM_MARKER) :].strip()
+            parts.setdefault(current, [])
+            continue
+        parts.setdefault(current, []).append(line)
+    return {key: "\n".join(lines) for key, lines in parts.items()}
+
+
+def _items_from(outcome: ChildOutcome, keys: Sequence[str]) -> tuple[list[ItemOutcome], int]:
+    """Turn one child's messages into per-item outcomes; returns (done, index of the next item)."""
+    stderr_by_item = _split_stderr(outcome.stderr)
+    done: list[ItemOutcome] = []
+    current: str | None = None
+    crumbs: list[str] = []
+    result: dict[str, Any] | None = None
+    for message in outcome.results:
+        kind = message.get("kind")
+        if kind == "begin":
+            current, crumbs, result = str(message["item"]), [], None
+            crumbs.extend(message.get("crumbs", ()))
+        elif kind == "result" and current is not None:
+            data = message.get("data")
+            # Several results of one item (stages) merge, later keys winning.
+            result = (
+                {**result, **data} if isinstance(result, dict) and isinstance(data, dict) else data
+            )
+        elif kind == "end" and current is not None:
+            done.append(
+                ItemOutcome(
+                    key=current,
+                    state="ok" if message.get("ok", True) else "error",
+                    result=result,
+                    crumbs=tuple(message.get("crumbs", crumbs)),
+                    stderr=stderr_by_item.get(current, ""),
+                    duration_s=float(message.get("duration_s", 0.0)),
+                )
+            )
+            current = None
+    next_index = len(done)
+    if current is not None and outcome.state != "ok":
+        # The child died inside this item.
+        state = outcome.state if outcome.state in ("crashed", "timeout") else "error"
+        done.append(
+            ItemOutcome(
+                key=current,
+                state=state,
+                result=result,
+                crumbs=tuple(crumbs) + outcome.crumbs[-1:],
+                stderr=stderr_by_item.get(current, ""),
+                signal=outcome.signal,
+                duration_s=outcome.duration_s,
+            )
+        )
+        next_index += 1
+    elif next_index < len(keys) and outcome.state != "ok":
+        # The child died between items (or before the first one): blame nobody, stop.
+        return done, -1
+    return done, next_index
+
+
+def run_batch(
+    task: str,
+    items: Sequence[Mapping[str, Any]],
+    *,
+    key: str,
+    environ: Mapping[str, str],
+    timeout: float,
+    overrides: Mapping[str, str | None] | None = None,
+    payload: Mapping[str, Any] | None = None,
+    pool: ChildPool | None = None,
+) -> tuple[list[ItemOutcome], list[ChildOutcome]]:
+    """Run ``task`` over ``items`` in as few children as possible.
+
+    When an item crashes or hangs its child, the batch resumes in a fresh child after it.  Returns
+    the per-item outcomes (in item order) and every child's raw outcome.
+    """
+    keys = [str(item[key]) for item in items]
+    outcomes: list[ItemOutcome] = []
+    children: list[ChildOutcome] = []
+    start = 0
+    while start < len(items):
+        body = dict(payload or {})
+        body["items"] = list(items[start:])
+        child = run_child(
+            task, body, environ=environ, timeout=timeout, overrides=overrides, pool=pool
+        )
+        children.append(child)
+        done, advance = _items_from(child, keys[start:])
+        outcomes.extend(done)
+        if advance <= 0:
+            for missing in keys[start + len(done) :]:
+                outcomes.append(ItemOutcome(missing, "not-run", None, (), "", duration_s=0.0))
+            break
+        start += advance
+    return outcomes, children

@@ -1,0 +1,230 @@
+"""The command line: ``vkdoctor check``, ``explain`` and the other subcommands.
+
+Exit codes (DESIGN.md): 0 no issue, 1 issues found (fail/timeout/crashed; warn too with
+--strict), 2 usage error, 3 internal error of vkdoctor (the message says where the report is).
+Heavy imports (rich, the probes) happen inside the subcommands so ``--help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import Any
+
+import vkdoctor
+
+EXIT_OK = 0
+EXIT_ISSUES = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 3
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse's own exit code is already 2
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be greater than 0")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="vkdoctor",
+        description="Diagnose Vulkan loader, driver, layer and device problems on Linux.",
+        epilog="Exit codes: 0 no issue, 1 issues found, 2 usage error, 3 internal error.",
+    )
+    parser.add_argument("--version", action="version", version=f"vkdoctor {vkdoctor.__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    check = commands.add_parser("check", help="run the diagnostic pipeline")
+    check.add_argument(
+        "probes", nargs="*", metavar="PROBE", help="run only these probes (and what they require)"
+    )
+    check.add_argument(
+        "--json", metavar="PATH", help="write the JSON report to PATH ('-' for stdout)"
+    )
+    check.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="show details, evidence, facts and info findings",
+    )
+    check.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="time limit for each native step (default 5)",
+    )
+    check.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
+    check.add_argument("--list-probes", action="store_true", help="list the probes and exit")
+    check.add_argument(
+        "--no-color", action="store_true", help="plain output (NO_COLOR is honoured too)"
+    )
+    check.add_argument(
+        "--loader",
+        metavar="PATH",
+        default="libvulkan.so.1",
+        help="diagnose this loader library instead of the one applications get by default",
+    )
+    check.add_argument(
+        "--no-bisect", action="store_true", help="do not isolate culprits by re-running"
+    )
+
+    explain = commands.add_parser("explain", help="explain a finding code")
+    explain.add_argument("code", nargs="?", help="the finding code, e.g. driver-library-missing")
+    explain.add_argument("--list", action="store_true", help="list every finding code")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        if args.command == "check":
+            return _check(args)
+        if args.command == "explain":
+            return _explain(args)
+    except KeyboardInterrupt:
+        print("vkdoctor: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception:
+        return _internal_error(traceback.format_exc(), None)
+    parser.error(f"unknown command {args.command}")
+    return EXIT_USAGE
+
+
+def _internal_error(tb: str, partial: Any, written: str | None = None) -> int:
+    """Report a vkdoctor bug; ``partial`` is saved so nothing found so far is lost, or the
+    report was already ``written`` to that path."""
+    from vkdoctor.report_io import partial_report_path, write_report
+
+    where = f" The report, with everything else found, is in {written}." if written else ""
+    if partial is not None:
+        try:
+            path = partial_report_path()
+            write_report(partial, str(path))
+            where = f" The partial report is in {path}."
+        except Exception:  # the partial report is best effort while already failing
+            where = " No partial report could be written."
+    print(
+        "vkdoctor: internal error. This is a bug in vkdoctor, not in your Vulkan setup; please "
+        f"report it with the text below.{where}\n{tb}",
+        file=sys.stderr,
+    )
+    return EXIT_INTERNAL
+
+
+def _list_probes() -> int:
+    from vkdoctor.runner import available_probes
+
+    for spec in available_probes():
+        requires = f"  (requires {', '.join(spec.requires)})" if spec.requires else ""
+        print(f"{spec.id:<20} {spec.title}{requires}")
+    return EXIT_OK
+
+
+def _check(args: argparse.Namespace) -> int:
+    if args.list_probes:
+        return _list_probes()
+    from vkdoctor.env import Env
+    from vkdoctor.model import Report, Status
+    from vkdoctor.render.console import findings_block, make_console, probe_line
+    from vkdoctor.report_io import write_report
+    from vkdoctor.runner import PIPELINE, Options, resolve_selection, run_pipeline
+
+    unknown = [p for p in args.probes if p not in PIPELINE]
+    if unknown:
+        print(
+            f"vkdoctor check: unknown probe {', '.join(unknown)}; known: {', '.join(PIPELINE)}",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    resolve_selection(args.probes)
+    to_stdout = args.json == "-"
+    console = make_console(stderr=to_stdout, force_plain=args.no_color)
+    options = Options(
+        timeout_s=args.timeout or Options().timeout_s,
+        bisect=not args.no_bisect,
+        loader=args.loader,
+    )
+    partial = Report(tool_version=vkdoctor.__version__, created="")
+    status = console.status("starting", spinner="dots") if console.is_terminal else None
+    if status is not None:
+        status.start()
+
+    def on_start(spec: Any) -> None:
+        if status is not None:
+            status.update(f"{spec.id}: {spec.title.lower()}…")
+
+    def on_result(result: Any) -> None:
+        partial.probes.append(result)
+        console.print(probe_line(result))
+
+    try:
+        run = run_pipeline(Env.current(), options, args.probes or None, on_start, on_result)
+    except Exception:
+        if status is not None:
+            status.stop()
+        return _internal_error(traceback.format_exc(), partial)
+    if status is not None:
+        status.stop()
+    report = run.report
+    console.print(findings_block(report, args.verbose))
+    if args.json:
+        try:
+            write_report(report, args.json)
+        except OSError as exc:
+            print(
+                f"vkdoctor: cannot write the report to {args.json}: {exc.strerror or exc}",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+    if run.internal_errors:
+        written = args.json if args.json and not to_stdout else None
+        return _internal_error(run.internal_errors[0], None if written else report, written)
+    failing = any(p.status.is_failure for p in report.probes)
+    warning = any(p.status is Status.WARN for p in report.probes)
+    return EXIT_ISSUES if failing or (args.strict and warning) else EXIT_OK
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from vkdoctor.codes import all_codes
+
+    codes = all_codes()
+    if args.list or not args.code:
+        for code, info in sorted(codes.items()):
+            print(f"{code:<40} {info.severity.value:<5} {info.title}")
+        return EXIT_OK
+    info = codes.get(args.code)
+    if info is None:
+        from vkdoctor.loaderenv import suggest
+
+        nearest = suggest(args.code, list(codes))
+        hint = f"; did you mean {nearest}?" if nearest else "; `vkdoctor explain --list` lists them"
+        print(f"vkdoctor explain: unknown finding code {args.code!r}{hint}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"{info.code} ({info.severity.value}): {info.title}\n")
+    print(info.explanation)
+    if info.causes:
+        print("\nUsual causes:")
+        for cause in info.causes:
+            print(f"  - {cause}")
+    if info.remedy:
+        print(f"\nRemedy: {info.remedy}")
+    return EXIT_OK

@@ -1,0 +1,371 @@
+"""Checks shared by driver and layer libraries: resolution, file, ELF, and the child's dlopen.
+
+Codes come in pairs (``driver-library-missing`` / ``layer-library-missing``) so a finding says
+which kind of manifest is broken; both are generated from one template table.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from vkdoctor import distro, loaderlog
+from vkdoctor.child import ItemOutcome
+from vkdoctor.codes import CodeInfo, code_table, make_finding
+from vkdoctor.env import Env
+from vkdoctor.libraries import (
+    FileCheck,
+    Resolution,
+    check_file,
+    missing_dependencies,
+    resolve_library_path,
+)
+from vkdoctor.model import Finding, LogEntry, Severity
+
+_TEMPLATES = (
+    (
+        "library-missing",
+        Severity.FAIL,
+        "the manifest's library does not exist",
+        "The manifest's library_path resolves to no file, so the loader ignores this manifest.",
+        (
+            "the package was removed or upgraded and left its manifest behind",
+            "a container got the manifest but not the library",
+            "a relative or bare library_path that resolves elsewhere than intended",
+        ),
+        "Reinstall the package that owns the manifest, or delete the stale manifest.",
+    ),
+    (
+        "library-unreadable",
+        Severity.FAIL,
+        "the manifest's library cannot be read",
+        "The library exists but this user may not read it, so the loader cannot load it.",
+        ("file modes", "sandbox confinement"),
+        "Fix the file's permissions.",
+    ),
+    (
+        "library-not-elf",
+        Severity.FAIL,
+        "the manifest's library is not a shared library",
+        "The file is not an ELF shared object (empty, truncated, or another format).",
+        ("an interrupted install", "a corrupt file"),
+        "Reinstall the package that owns it.",
+    ),
+    (
+        "library-other-abi",
+        Severity.INFO,
+        "the library is for another architecture",
+        "The library is for another ABI (e.g. 32-bit). The loader skips it quietly; it serves programs "
+        "of that architecture only. 'wrong ELF class' messages about it are harmless.",
+        ("multiarch installs with manifests for both ABIs",),
+        "Nothing to do for programs of this architecture.",
+    ),
+    (
+        "dependency-missing",
+        Severity.FAIL,
+        "a dependency of the library is missing",
+        "The library exists but one of the shared objects it needs cannot be found, so dlopen fails.",
+        ("a partial driver injection in a container", "a partial upgrade", "sandbox rules"),
+        "Install the package that provides the missing library.",
+    ),
+    (
+        "dlopen-failed",
+        Severity.FAIL,
+        "the library cannot be loaded",
+        "dlopen rejected the library; the dynamic linker's message says why.",
+        ("a corrupt or incompatible library",),
+        "Reinstall or update the driver or layer.",
+    ),
+    (
+        "unresolved-symbols",
+        Severity.WARN,
+        "the library has unresolved symbols",
+        "The library loads lazily (as the loader loads it) but not with RTLD_NOW: calling the "
+        "missing function later will crash the program.",
+        ("a library built against another version of a dependency",),
+        "Update the library or the dependency it was built against.",
+    ),
+    (
+        "load-crashed",
+        Severity.FAIL,
+        "loading or initialising the library crashed",
+        "vkdoctor's child process died while loading or negotiating with this library; the loader "
+        "would crash every Vulkan program the same way.",
+        ("a driver or layer bug", "mismatched user-space and kernel driver"),
+        "Update or remove the library, or disable it (see the commands).",
+    ),
+    (
+        "load-hung",
+        Severity.FAIL,
+        "loading or initialising the library hangs",
+        "vkdoctor's child process did not finish loading or negotiating with this library in time.",
+        ("a driver waiting on a device or server that does not answer",),
+        "Update or remove the library, or disable it (see the commands).",
+    ),
+)
+KINDS = ("driver", "layer")
+
+CODES = code_table(
+    CodeInfo(f"{kind}-{suffix}", severity, f"{kind}: {title}", explanation, causes, remedy)
+    for kind in KINDS
+    for suffix, severity, title, explanation, causes, remedy in _TEMPLATES
+)
+
+
+@dataclass
+class StaticCheck:
+    resolution: Resolution
+    file: FileCheck | None
+    loadable: bool  # worth a dlopen in a child
+    other_abi: bool
+    findings: list[Finding]
+
+    def facts(self) -> dict[str, Any]:
+        file = self.file
+        return {
+            "library_path": self.resolution.requested,
+            "library_path_kind": self.resolution.kind,
+            "resolved": self.resolution.path,
+            "real_path": file.real_path if file else None,
+            "exists": bool(file and file.exists),
+            "readable": bool(file and file.readable),
+            "elf_class": file.elf.elf_class if file and file.elf else None,
+            "machine": file.elf.machine_name if file and file.elf and file.elf.machine else None,
+            "other_abi": self.other_abi,
+        }
+
+
+def disable_commands(
+    kind: str, manifest: str, disable_env: dict[str, str] | None = None
+) -> list[str]:
+    name = os.path.basename(manifest)
+    if kind == "driver":
+        return [f"export VK_LOADER_DRIVERS_DISABLE={name}", f"sudo rm {manifest}  # if it is stale"]
+    commands = [f"export {k}={v or 1}" for k, v in (disable_env or {}).items()][:1]
+    return [*commands, f"sudo rm {manifest}  # if it is stale"]
+
+
+def static_check(
+    env: Env, kind: str, manifest: str, library_path: str, library_arch: str | None
+) -> StaticCheck:
+    resolution = resolve_library_path(env, library_path, manifest)
+    findings: list[Finding] = []
+    if resolution.path is None:
+        searched = ", ".join(resolution.searched)
+        found = resolution.candidates
+        detail = f"'{library_path}' is a bare name, looked up like dlopen does in: {searched}" + (
+            f"; only other-architecture copies exist: {', '.join(found)}" if found else ""
+        )
+        if found:
+            return StaticCheck(
+                resolution,
+                check_file(env, found[0]),
+                False,
+                True,
+                [
+                    make_finding(
+                        CODES,
+                        f"{kind}-library-other-abi",
+                        f"{manifest}: {library_path} exists only for another architecture ({found[0]})",
+                        evidence={"manifest": manifest, "candidates": list(found)},
+                    )
+                ],
+            )
+        findings.append(
+            make_finding(
+                CODES,
+                f"{kind}-library-missing",
+                f"{manifest} points at {library_path}, which the dynamic linker cannot find",
+                detail=detail,
+                evidence={
+                    "manifest": manifest,
+                    "library_path": library_path,
+                    "searched": list(resolution.searched),
+                },
+                commands=[f"dpkg -S {manifest}  # which package owns the manifest"],
+            )
+        )
+        return StaticCheck(resolution, None, False, False, findings)
+    file = check_file(env, resolution.path)
+    evidence = {"manifest": manifest, "library_path": library_path, "resolved": resolution.path}
+    if not file.exists or not file.is_file:
+        how = {
+            "relative": " (relative paths are resolved against the manifest's directory)",
+            "absolute": "",
+        }.get(resolution.kind, "")
+        findings.append(
+            make_finding(
+                CODES,
+                f"{kind}-library-missing",
+                f"{manifest} points at {resolution.path}, which {'is not a regular file' if file.exists else 'does not exist'}{how}",
+                evidence=evidence,
+                commands=[
+                    f"dpkg -S {manifest}  # which package owns the manifest",
+                    f"sudo rm {manifest}  # if it is stale",
+                ],
+            )
+        )
+        return StaticCheck(resolution, file, False, False, findings)
+    if not file.readable:
+        findings.append(
+            make_finding(
+                CODES,
+                f"{kind}-library-unreadable",
+                f"{resolution.path} (from {manifest}) is not readable by uid {env.euid}",
+                evidence=evidence,
+                commands=[f"ls -l {resolution.path}", f"sudo chmod a+r {resolution.path}"],
+            )
+        )
+        return StaticCheck(resolution, file, False, False, findings)
+    if file.elf is None or file.elf.elf_class is None:
+        reason = file.elf.error if file.elf else "unreadable"
+        findings.append(
+            make_finding(
+                CODES,
+                f"{kind}-library-not-elf",
+                f"{resolution.path} (from {manifest}) is not a shared library: {reason}",
+                evidence={**evidence, "size": file.size, "reason": reason},
+                commands=[
+                    f"dpkg -S {resolution.path}  # then: sudo apt-get install --reinstall <package>"
+                ],
+            )
+        )
+        return StaticCheck(resolution, file, False, False, findings)
+    declared_other = library_arch is not None and library_arch != str(
+        64 if "64" in env.machine else 32
+    )
+    if file.arch_ok is False or declared_other:
+        findings.append(
+            make_finding(
+                CODES,
+                f"{kind}-library-other-abi",
+                f"{manifest}: {resolution.path} is {file.elf.elf_class}-bit {file.elf.machine_name}; "
+                f"this machine runs {env.machine} programs",
+                evidence={
+                    **evidence,
+                    "elf_class": file.elf.elf_class,
+                    "machine": file.elf.machine_name,
+                    "library_arch": library_arch,
+                },
+                commands=[
+                    distro.install_command("mesa-vulkan-32bit", env)
+                    + "  # only for 32-bit programs"
+                ]
+                if kind == "driver"
+                else [],
+            )
+        )
+        return StaticCheck(resolution, file, False, True, findings)
+    return StaticCheck(resolution, file, True, False, findings)
+
+
+def native_findings(
+    env: Env,
+    kind: str,
+    manifest: str,
+    library: str,
+    item: ItemOutcome,
+    disable_env: dict[str, str] | None = None,
+) -> list[Finding]:
+    """Findings from the child's dlopen of one library (crash, hang, dlerror, missing deps)."""
+    commands = disable_commands(kind, manifest, disable_env)
+    evidence: dict[str, Any] = {
+        "manifest": manifest,
+        "library": library,
+        "last_step": item.last_crumb,
+    }
+    if item.state == "crashed":
+        return [
+            make_finding(
+                CODES,
+                f"{kind}-load-crashed",
+                f"{library} (from {manifest}) crashed with {item.signal} during: {item.last_crumb}",
+                evidence={**evidence, "signal": item.signal, "stderr_tail": item.stderr[-2000:]},
+                commands=commands,
+            )
+        ]
+    if item.state == "timeout":
+        return [
+            make_finding(
+                CODES,
+                f"{kind}-load-hung",
+                f"{library} (from {manifest}) did not return within {item.duration_s:.1f}s from: {item.last_crumb}",
+                evidence={**evidence, "stderr_tail": item.stderr[-2000:]},
+                commands=commands,
+            )
+        ]
+    result = item.result or {}
+    if result.get("loaded"):
+        if result.get("loads_lazily_only"):
+            return [
+                make_finding(
+                    CODES,
+                    f"{kind}-unresolved-symbols",
+                    f"{library} loads only lazily: {result.get('dlopen_now_error')}",
+                    evidence={**evidence, "dlerror": result.get("dlopen_now_error")},
+                )
+            ]
+        return []
+    error = result.get("dlopen_error") or result.get("dlopen_now_error") or "unknown dlopen failure"
+    missing_object = result.get("missing_object")
+    if missing_object:
+        chain = missing_dependencies(env, library)
+        needed_by = next((m.needed_by for m in chain if m.soname == missing_object), library)
+        others = sorted({m.soname for m in chain} - {missing_object})
+        return [
+            make_finding(
+                CODES,
+                f"{kind}-dependency-missing",
+                f"{library} (from {manifest}) cannot load: {missing_object} (needed by {needed_by}) is missing"
+                + (f"; also missing: {', '.join(others)}" if others else ""),
+                evidence={
+                    **evidence,
+                    "dlerror": error,
+                    "missing": missing_object,
+                    "needed_by": needed_by,
+                    "all_missing": [{"soname": m.soname, "needed_by": m.needed_by} for m in chain],
+                },
+                commands=[f"apt-file search {missing_object}  # which package provides it"],
+            )
+        ]
+    return [
+        make_finding(
+            CODES,
+            f"{kind}-dlopen-failed",
+            f"{library} (from {manifest}) cannot be loaded: {error}",
+            evidence={**evidence, "dlerror": error},
+            commands=commands,
+        )
+    ]
+
+
+def loader_complaints(
+    table: Mapping[str, CodeInfo],
+    code: str,
+    entries: list[LogEntry],
+    records: list[dict[str, Any]],
+    label: str,
+) -> list[Finding]:
+    """A finding for each usable library the loader's own log complains about: vkdoctor's checks
+    passed, yet the loader reports a problem (``label`` names the record: "manifest" or "name")."""
+    findings: list[Finding] = []
+    for record in records:
+        # Only where vkdoctor saw nothing wrong: known problems are already findings.
+        if record.get("state") != "usable" or record.get("filtered") or record.get("issues"):
+            continue
+        complaints = loaderlog.mentioning(entries, record["manifest"], record.get("resolved") or "")
+        if complaints:
+            findings.append(
+                make_finding(
+                    table,
+                    code,
+                    f"the loader reports a problem with {record[label]}: {complaints[0].message}",
+                    evidence={
+                        "manifest": record["manifest"],
+                        "loader_lines": [c.message for c in complaints],
+                    },
+                )
+            )
+    return findings

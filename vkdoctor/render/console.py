@@ -1,0 +1,122 @@
+"""Console rendering with rich: one line per probe, then findings with their remedies.
+
+``vkdoctor check`` prints ``probe_line`` live as results arrive and ``findings_block`` at the end;
+``report show`` prints the same two for a stored report, so both look identical.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+from rich.console import Console, Group, RenderableType
+from rich.markup import escape
+from rich.padding import Padding
+from rich.text import Text
+
+from vkdoctor.model import Finding, ProbeResult, Report, Severity, Status
+
+STATUS_STYLE = {
+    Status.OK: ("✔", "green"),
+    Status.INFO: ("ℹ", "cyan"),
+    Status.WARN: ("!", "yellow"),
+    Status.FAIL: ("✘", "bold red"),
+    Status.SKIPPED: ("-", "dim"),
+    Status.TIMEOUT: ("⏱", "bold magenta"),
+    Status.CRASHED: ("☠", "bold red"),
+}
+SEVERITY_STYLE = {Severity.INFO: "cyan", Severity.WARN: "yellow", Severity.FAIL: "bold red"}
+
+
+def make_console(stderr: bool = False, force_plain: bool = False) -> Console:
+    # rich honours NO_COLOR and switches to plain text when the stream is not a terminal.
+    return Console(stderr=stderr, no_color=force_plain or None, highlight=False, soft_wrap=False)
+
+
+def probe_line(result: ProbeResult) -> Text:
+    icon, style = STATUS_STYLE[result.status]
+    line = Text()
+    line.append(f"{icon} ", style=style)
+    line.append(f"{result.id:<20}", style="bold")
+    line.append(f" {result.status.value:<8}", style=style)
+    if result.status is Status.SKIPPED:
+        line.append(
+            f" blocked by {result.blocked_by}" if result.blocked_by else " not run", style="dim"
+        )
+        return line
+    line.append(f" {result.duration_s:6.2f}s", style="dim")
+    counts = _counts(result.findings)
+    if counts:
+        line.append("  " + counts, style="dim")
+    return line
+
+
+def _counts(findings: Iterable[Finding]) -> str:
+    tally = {s: 0 for s in Severity}
+    for finding in findings:
+        tally[finding.severity] += 1
+    parts = [f"{n} {s.value}" for s, n in reversed(tally.items()) if n]
+    return ", ".join(parts)
+
+
+def finding_block(probe: ProbeResult, finding: Finding, verbose: bool = False) -> RenderableType:
+    style = SEVERITY_STYLE[finding.severity]
+    head = Text()
+    head.append(f"[{finding.severity.value.upper()}] ", style=style)
+    head.append(finding.summary)
+    head.append(f"  ({finding.code}, {probe.id})", style="dim")
+    parts: list[RenderableType] = [head]
+    if verbose and finding.detail:
+        parts.append(Padding(Text(finding.detail, style="dim"), (0, 0, 0, 4), expand=False))
+    if finding.remedy:
+        parts.append(Padding(Text("→ " + finding.remedy.text), (0, 0, 0, 4), expand=False))
+        for command in finding.remedy.commands:
+            parts.append(Padding(Text("$ " + command, style="bold"), (0, 0, 0, 6), expand=False))
+    if verbose and finding.evidence:
+        evidence = json.dumps(finding.evidence, indent=2, sort_keys=True, default=str)
+        parts.append(Padding(Text(evidence, style="dim"), (0, 0, 0, 4), expand=False))
+    return Group(*parts)
+
+
+def findings_block(report: Report, verbose: bool = False) -> RenderableType:
+    """Failures first, then warnings; info findings only with -v."""
+    parts: list[RenderableType] = []
+    ranked = sorted(report.findings(), key=lambda pf: -pf[1].severity.rank)
+    shown = [(p, f) for p, f in ranked if verbose or f.severity is not Severity.INFO]
+    hidden = len(ranked) - len(shown)
+    for probe, finding in shown:
+        parts.append(Text(""))
+        parts.append(finding_block(probe, finding, verbose))
+    if verbose:
+        for probe in report.probes:
+            if probe.facts:
+                parts.append(Text(""))
+                parts.append(Text(f"facts of {probe.id}:", style="bold"))
+                body = json.dumps(probe.facts, indent=2, sort_keys=True, default=str)
+                parts.append(Padding(Text(body, style="dim"), (0, 0, 0, 2), expand=False))
+    summary = report.summary()
+    parts.append(Text(""))
+    parts.append(summary_line(summary["status"], hidden))
+    return Group(*parts)
+
+
+def summary_line(status: str, hidden_info: int = 0) -> Text:
+    style = {"ok": "green", "warn": "yellow", "fail": "bold red"}[status]
+    words = {"ok": "no problems found", "warn": "warnings found", "fail": "problems found"}[status]
+    line = Text(f"vkdoctor: {words}", style=style)
+    if hidden_info:
+        line.append(
+            f" ({hidden_info} informational finding{'s' if hidden_info != 1 else ''} hidden; -v shows them)",
+            style="dim",
+        )
+    return line
+
+
+def render_report(console: Console, report: Report, verbose: bool = False) -> None:
+    for probe in report.probes:
+        console.print(probe_line(probe))
+    console.print(findings_block(report, verbose))
+
+
+def print_markup(console: Console, text: str) -> None:
+    console.print(escape(text))

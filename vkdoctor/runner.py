@@ -1,0 +1,398 @@
+"""The probe runner: pipeline order, requirements, child-process plumbing, and the report.
+
+Probes are modules in ``vkdoctor.probes`` exposing ``SPEC: ProbeSpec``.  A probe whose requirement
+failed is ``skipped`` with ``blocked_by``.  A native probe that fails is re-run once with
+``VK_LOADER_DEBUG=all`` so the report carries the loader's full story.  A bug in vkdoctor itself
+becomes an ``internal-error`` finding (with the traceback as evidence) and the run goes on, so the
+rest of the report is never lost; the CLI then exits with the internal-error code.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+import traceback
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import vkdoctor
+from vkdoctor import child, loaderlog
+from vkdoctor.codes import CodeInfo, code_table, make_finding
+from vkdoctor.env import Env
+from vkdoctor.model import (
+    Finding,
+    LogEntry,
+    ProbeResult,
+    Report,
+    Severity,
+    Status,
+    status_from_findings,
+)
+
+DEFAULT_TIMEOUT_S = 5.0
+# Rich enough to explain discovery decisions, small enough to parse fast.
+DEFAULT_LOADER_DEBUG = "error,warn,info,driver,layer"
+
+PIPELINE: tuple[str, ...] = (
+    "loader-discovery",
+    "driver-enumeration",
+    "layer-enumeration",
+    "instance",
+    "device",
+    "dispatch",
+)
+
+CODES = code_table(
+    [
+        CodeInfo(
+            "internal-error",
+            Severity.FAIL,
+            "vkdoctor itself failed",
+            "A bug in vkdoctor stopped this probe. The other probes still ran and the report "
+            "holds everything found before the failure.",
+            ("a bug in vkdoctor",),
+            "Please report it with the traceback from the finding's evidence.",
+        ),
+        CodeInfo(
+            "probe-unavailable",
+            Severity.INFO,
+            "probe not available in this installation",
+            "The probe's module could not be imported; this build of vkdoctor lacks it.",
+            ("a partial installation",),
+            "Reinstall vkdoctor.",
+        ),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class Options:
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    loader_debug: str = DEFAULT_LOADER_DEBUG
+    rerun_failed_with_debug_all: bool = True
+    bisect: bool = True
+    loader: str = "libvulkan.so.1"  # soname or path of the loader to diagnose
+    warm_children: int = 2  # children started ahead of need (0: start each when needed)
+
+
+@dataclass
+class ProbeOutcome:
+    """What a probe's ``run`` returns; the runner turns it into a ProbeResult."""
+
+    findings: list[Finding] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)
+    loader_log: list[LogEntry] = field(default_factory=list)
+    status: Status | None = None  # only to force timeout/crashed; otherwise from findings
+    sections: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # drivers/layers/...
+    environment: dict[str, Any] | None = None  # the report's environment facts (one probe sets it)
+
+
+@dataclass(frozen=True)
+class ProbeSpec:
+    id: str
+    title: str
+    run: Callable[[ProbeContext], ProbeOutcome]
+    requires: tuple[str, ...] = ()  # must have succeeded, else this probe is skipped
+    uses: tuple[str, ...] = ()  # run first when selected (their facts help) but never block
+    native: bool = False  # runs children: re-run with VK_LOADER_DEBUG=all on failure
+
+
+@dataclass
+class ProbeContext:
+    env: Env
+    options: Options
+    results: Mapping[str, ProbeResult]
+    outcomes: Mapping[str, ProbeOutcome]
+    loader_debug: str
+    pool: child.ChildPool | None = None
+
+    def facts(self, probe_id: str) -> dict[str, Any]:
+        result = self.results.get(probe_id)
+        return result.facts if result else {}
+
+    def child_overrides(
+        self, extra: Mapping[str, str | None] | None = None
+    ) -> dict[str, str | None]:
+        overrides: dict[str, str | None] = {"VK_LOADER_DEBUG": self.loader_debug}
+        overrides.update(extra or {})
+        return overrides
+
+    def run_child(
+        self,
+        task: str,
+        payload: Mapping[str, Any],
+        overrides: Mapping[str, str | None] | None = None,
+        timeout_s: float | None = None,
+    ) -> child.ChildOutcome:
+        return child.run_child(
+            task,
+            payload,
+            environ=self.env.environ,
+            timeout=timeout_s or self.options.timeout_s,
+            overrides=self.child_overrides(overrides),
+            pool=self.pool,
+        )
+
+    def start_child(
+        self,
+        task: str,
+        payload: Mapping[str, Any],
+        overrides: Mapping[str, str | None] | None = None,
+    ) -> child.ChildHandle:
+        return child.start_child(
+            task,
+            payload,
+            environ=self.env.environ,
+            timeout=self.options.timeout_s,
+            overrides=self.child_overrides(overrides),
+            pool=self.pool,
+        )
+
+    def run_batch(
+        self,
+        task: str,
+        items: Sequence[Mapping[str, Any]],
+        key: str,
+        overrides: Mapping[str, str | None] | None = None,
+        payload: Mapping[str, Any] | None = None,
+    ) -> tuple[list[child.ItemOutcome], list[child.ChildOutcome]]:
+        return child.run_batch(
+            task,
+            items,
+            key=key,
+            environ=self.env.environ,
+            timeout=self.options.timeout_s,
+            overrides=self.child_overrides(overrides),
+            payload=payload,
+            pool=self.pool,
+        )
+
+
+def load_spec(probe_id: str) -> ProbeSpec:
+    module = importlib.import_module("vkdoctor.probes." + probe_id.replace("-", "_"))
+    spec: ProbeSpec = module.SPEC
+    return spec
+
+
+def available_probes() -> list[ProbeSpec]:
+    specs = []
+    for probe_id in PIPELINE:
+        try:
+            specs.append(load_spec(probe_id))
+        except ImportError:
+            continue
+    return specs
+
+
+def resolve_selection(selected: Iterable[str] | None) -> list[str]:
+    """The selected probes plus everything they require, in pipeline order."""
+    if not selected:
+        return list(PIPELINE)
+    wanted: set[str] = set()
+    stack = list(selected)
+    while stack:
+        probe_id = stack.pop()
+        if probe_id in wanted:
+            continue
+        if probe_id not in PIPELINE:
+            raise KeyError(probe_id)
+        wanted.add(probe_id)
+        try:
+            spec = load_spec(probe_id)
+            stack.extend(spec.requires + spec.uses)
+        except ImportError:
+            pass
+    return [p for p in PIPELINE if p in wanted]
+
+
+@dataclass
+class RunResult:
+    report: Report
+    internal_errors: list[str]
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _status_of(outcome: ProbeOutcome) -> Status:
+    if outcome.status is not None:
+        return outcome.status
+    return status_from_findings(outcome.findings)
+
+
+def _blocks(requirement: ProbeResult | None) -> bool:
+    return requirement is not None and (
+        requirement.status.is_failure or requirement.status is Status.SKIPPED
+    )
+
+
+def _run_one(spec: ProbeSpec, ctx: ProbeContext) -> tuple[ProbeOutcome, str | None]:
+    try:
+        return spec.run(ctx), None
+    except Exception:
+        tb = traceback.format_exc()
+        finding = make_finding(
+            CODES,
+            "internal-error",
+            f"vkdoctor failed while running the {spec.id} probe (a bug in vkdoctor)",
+            evidence={"traceback": tb},
+        )
+        return ProbeOutcome(findings=[finding]), tb
+
+
+def _merge_logs(results: Iterable[ProbeResult]) -> list[LogEntry]:
+    seen: set[tuple[str, str]] = set()
+    merged: list[LogEntry] = []
+    for result in results:
+        for entry in result.loader_log:
+            if entry.level == "other":
+                continue
+            key = (entry.level, entry.message)
+            if key not in seen:
+                seen.add(key)
+                merged.append(entry)
+    return merged
+
+
+def run_pipeline(
+    env: Env,
+    options: Options | None = None,
+    selected: Iterable[str] | None = None,
+    on_start: Callable[[ProbeSpec], None] | None = None,
+    on_result: Callable[[ProbeResult], None] | None = None,
+) -> RunResult:
+    options = options or Options()
+    order = resolve_selection(selected)
+    report = Report(tool_version=vkdoctor.__version__, created=_now())
+    results: dict[str, ProbeResult] = {}
+    outcomes: dict[str, ProbeOutcome] = {}
+    internal: list[str] = []
+    pool = child.ChildPool(child.child_environ(env.environ, {}), size=options.warm_children)
+    try:
+        _run_probes(
+            env, options, order, report, results, outcomes, internal, pool, on_start, on_result
+        )
+    finally:
+        pool.close()
+    report.loader_log = _merge_logs(report.probes)
+    return RunResult(report, internal)
+
+
+def _execute(
+    spec: ProbeSpec,
+    env: Env,
+    options: Options,
+    results: Mapping[str, ProbeResult],
+    outcomes: Mapping[str, ProbeOutcome],
+    pool: child.ChildPool,
+) -> tuple[ProbeResult, ProbeOutcome, str | None]:
+    started = time.monotonic()
+    ctx = ProbeContext(env, options, results, outcomes, options.loader_debug, pool)
+    outcome, tb = _run_one(spec, ctx)
+    status = _status_of(outcome)
+    if (
+        spec.native
+        and tb is None
+        and status.is_failure
+        and options.rerun_failed_with_debug_all
+        and options.loader_debug != "all"
+    ):
+        first_status = status
+        ctx = ProbeContext(env, options, results, outcomes, "all", pool)
+        outcome, tb = _run_one(spec, ctx)
+        status = _status_of(outcome)
+        outcome.facts["rerun"] = {
+            "reason": f"first attempt ended {first_status.value}",
+            "loader_debug": "all",
+        }
+    result = ProbeResult(
+        spec.id,
+        spec.title,
+        status,
+        duration_s=time.monotonic() - started,
+        findings=outcome.findings,
+        facts=outcome.facts,
+        loader_log=outcome.loader_log,
+    )
+    return result, outcome, tb
+
+
+def _run_probes(
+    env: Env,
+    options: Options,
+    order: list[str],
+    report: Report,
+    results: dict[str, ProbeResult],
+    outcomes: dict[str, ProbeOutcome],
+    internal: list[str],
+    pool: child.ChildPool,
+    on_start: Callable[[ProbeSpec], None] | None,
+    on_result: Callable[[ProbeResult], None] | None,
+) -> None:
+    """Run probes as soon as what they require and use is done (driver and layer enumeration
+    overlap), while results are recorded and reported in pipeline order."""
+    from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
+    specs: dict[str, ProbeSpec] = {}
+    for probe_id in order:
+        try:
+            specs[probe_id] = load_spec(probe_id)
+        except ImportError as exc:
+            finding = make_finding(
+                CODES, "probe-unavailable", f"probe {probe_id} is not available: {exc}"
+            )
+            results[probe_id] = ProbeResult(probe_id, probe_id, Status.SKIPPED, findings=[finding])
+    pending = [p for p in order if p in specs]
+    running: dict[Future[tuple[ProbeResult, ProbeOutcome, str | None]], ProbeSpec] = {}
+    emitted = 0
+
+    def flush() -> None:
+        nonlocal emitted
+        while emitted < len(order) and order[emitted] in results:
+            result = results[order[emitted]]
+            report.probes.append(result)
+            if on_result:
+                on_result(result)
+            emitted += 1
+
+    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="probe") as executor:
+        while pending or running:
+            for probe_id in list(pending):
+                spec = specs[probe_id]
+                if any(d in order and d not in results for d in spec.requires + spec.uses):
+                    continue
+                pending.remove(probe_id)
+                blocker = next((r for r in spec.requires if _blocks(results.get(r))), None)
+                if blocker is not None:
+                    results[probe_id] = ProbeResult(
+                        spec.id, spec.title, Status.SKIPPED, blocked_by=blocker
+                    )
+                    continue
+                if on_start:
+                    on_start(spec)
+                running[executor.submit(_execute, spec, env, options, results, outcomes, pool)] = (
+                    spec
+                )
+            flush()
+            if not running:
+                continue
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                spec = running.pop(future)
+                result, outcome, tb = future.result()
+                if tb is not None:
+                    internal.append(tb)
+                outcomes[spec.id] = outcome
+                for section, rows in outcome.sections.items():
+                    getattr(report, section).extend(rows)
+                if outcome.environment is not None:
+                    report.environment = outcome.environment
+                results[spec.id] = result
+        flush()
+
+
+def parse_child_log(outcome: child.ChildOutcome | child.ItemOutcome) -> list[LogEntry]:
+    return loaderlog.parse(outcome.stderr)

@@ -1,0 +1,2 @@
+"""Child-side native work.  Imported only inside ``python -m vkdoctor._child``: ctypes and the
+``vulkan`` binding live here, never in the parent."""

@@ -1,0 +1,33 @@
+"""Child task of the dispatch probe: the smoke compute shader on each device (a batch item each),
+verified bit-exact against numpy inside the child, results and findings sent back as data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vkdoctor._child import Emitter
+
+
+def smoke(payload: dict[str, Any], emit: Emitter) -> None:
+    emit.crumb("import the compute boundary (vulkan binding, numpy)")
+    from vkdoctor.compute import ComputeError, Instance
+    from vkdoctor.kernels import smoke_device
+
+    fence_timeout = float(payload.get("fence_timeout_s", 2.0))
+    emit.crumb("vkCreateInstance")
+    try:
+        instance = Instance()
+    except ComputeError as exc:
+        raise RuntimeError(f"instance creation failed in the dispatch probe: {exc}") from exc
+    with instance:
+        for item in payload["items"]:
+            key, index = item["key"], item["index"]
+            emit.begin(key)
+            emit.crumb(
+                f"device {index}: create the device, upload, compile the smoke shader, dispatch"
+            )
+            result = smoke_device(instance, index, timeout_s=fence_timeout)
+            emit.result(
+                {"smoke": result.to_dict(), "findings": [f.to_dict() for f in result.findings()]}
+            )
+            emit.end(key)
