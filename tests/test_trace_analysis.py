@@ -136,6 +136,22 @@ def test_driver_unloaded_under_a_live_device():
     assert "libplugin.so" in unload.summary
 
 
+def test_program_linked_against_a_driver_is_a_bypass():
+    t = Trace().startup()
+    t.add(
+        "bind",
+        sym="vkQueueSubmit",
+        **{"from": APP, "to": DRIVER},
+        addr="0x7f1000004000",
+        dlsym=False,
+    )
+    bypass = t.analyze(outcome=EXITED).findings[0]
+    assert bypass.code == "loader-bypass"
+    assert bypass.evidence["how"] == "direct linking"
+    # the loader taking vk_icd* from its drivers is the normal protocol, not a bypass
+    assert Trace().startup().codes(outcome=EXITED) == []
+
+
 def test_fork_then_exec_is_harmless_fork_then_use_is_not():
     child = PID + 1
     base = Trace().startup().instance()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -13,7 +15,7 @@ from reproducers.harness import codes, describe, finding, parse_args, probe, tra
 from vkdoctor import codes as code_registry
 from vkdoctor.model import Report, Severity
 from vkdoctor.trace.analysis import CODES
-from vkdoctor.trace.command import _command
+from vkdoctor.trace.command import _command, _output_mode, add_arguments
 
 
 def test_arguments_after_double_dash_are_the_program():
@@ -21,6 +23,40 @@ def test_arguments_after_double_dash_are_the_program():
     assert _command(args) == ["./app", "--flag", "-x"]
     assert str(args.out) == "t.jsonl"
     assert parse_args(["--pid", "12"]).pid == 12
+
+
+def test_arguments_fit_under_a_subcommand():
+    # the CLI's subparsers keep the subcommand in args.command: ours must not clobber it
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="command")
+    add_arguments(sub.add_parser("trace"))
+    args = parser.parse_args(["trace", "--timeout", "3", "--", "./app", "--", "-v"])
+    assert args.command == "trace"
+    assert _command(args) == ["./app", "--", "-v"]
+    assert args.timeout == 3.0
+
+
+def test_json_on_stdout_moves_program_output_to_stderr():
+    args = parse_args(["--", "./app"])
+    args.json = "-"
+    assert _output_mode(args) == "stderr"
+    args.json = "report.json"
+    assert _output_mode(args) == "inherit"
+
+
+def test_static_program_cannot_be_audited(tmp_path):
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is not installed")
+    source = tmp_path / "static.c"
+    source.write_text("int main(void) { return 0; }\n")
+    binary = tmp_path / "static"
+    built = subprocess.run(
+        ["gcc", "-static", "-o", str(binary), str(source)], capture_output=True, timeout=120
+    )
+    if built.returncode != 0:
+        pytest.skip("no static libc to link against")
+    report = trace([str(binary)])
+    assert codes(report) == ["trace-audit-inactive"], describe(report)
 
 
 def test_no_program():

@@ -207,5 +207,6 @@ def test_manifest_is_a_valid_explicit_layer(tmp_path):
     assert layer["name"] == LAYER_NAME
     assert layer["library_path"] == "/some/libVkLayer_vkdoctor_trace.so"
     assert layer["enable_environment"] and layer["disable_environment"]
-    assert data["file_format_version"] == "1.1.2"
+    assert data["file_format_version"] == "1.2.1"
+    assert layer["library_arch"] == "64"
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temp file left

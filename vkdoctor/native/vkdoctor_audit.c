@@ -11,6 +11,9 @@
  *   signal   a fatal signal: faulting address, instruction pointer, code pointers on the stack;
  *            then the signal is re-raised so the program dies exactly as it would have.
  *
+ * The program's dlclose is wrapped the same way as the proc-address functions, so a close names
+ * its exact caller; dlopen callers are inferred from return addresses on the stack.
+ *
  * No Python API, no malloc on the event paths: this code runs inside the dynamic linker (with
  * its lock held) and inside signal handlers.
  */

@@ -382,20 +382,17 @@ def hexs(value: int | None) -> str:
 
 @functools.lru_cache(maxsize=1)
 def _registry_levels() -> dict[str, str] | None:
+    """Command levels from vkdoctor's registry (vk.xml via vulkan-object, cached per user)."""
     try:
-        import vulkan_object
+        from vkdoctor.registry import default_table
 
-        registry = vulkan_object.get_vulkan_object()
-    except Exception:  # the registry is an optional refinement; heuristics below cover it
+        return {cmd.name: cmd.level.value for cmd in default_table()}
+    except Exception:  # the registry is a refinement; the name rules below still answer
         return None
-    return {
-        name: "device" if cmd.device else "instance" if cmd.instance else "global"
-        for name, cmd in registry.commands.items()
-    }
 
 
-# Names whose level is plain from the name alone; parsing the registry takes about a second,
-# so it is consulted only for the rest.
+# Names whose level is plain from the name alone: the registry (a cold parse of vk.xml takes
+# seconds) is consulted only for the rest.
 _INSTANCE_PREFIXES = (
     "vkGetPhysicalDevice",
     "vkEnumeratePhysicalDevice",

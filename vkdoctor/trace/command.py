@@ -107,8 +107,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="where the program's stdout/stderr go; auto sends its stdout to stderr when the "
         "report itself is printed as JSON or Markdown",
     )
+    # dest "program", not "command": the CLI's subparsers already use args.command.
     parser.add_argument(
-        "command",
+        "program",
         nargs=argparse.REMAINDER,
         metavar="-- PROGRAM [ARGS...]",
         help="the program to run and trace",
@@ -116,7 +117,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _command(args: argparse.Namespace) -> list[str]:
-    command = list(getattr(args, "command", None) or [])
+    command = list(getattr(args, "program", None) or [])
     if command and command[0] == "--":
         command = command[1:]
     return command
@@ -126,8 +127,8 @@ def _output_mode(args: argparse.Namespace) -> str:
     mode = getattr(args, "program_output", "auto") or "auto"
     if mode != "auto":
         return mode
-    # The report on stdout must stay parseable.
-    if getattr(args, "json", False) or getattr(args, "markdown", False):
+    # A report printed on stdout ("--json -") must stay parseable.
+    if getattr(args, "json", None) in ("-", True) or getattr(args, "markdown", None) in ("-", True):
         return OUTPUT_STDERR
     if str(getattr(args, "format", "") or "") in ("json", "markdown", "md"):
         return OUTPUT_STDERR

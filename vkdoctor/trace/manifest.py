@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -25,11 +26,14 @@ MAX_BYTES_ENV = "VKDOCTOR_TRACE_MAX_BYTES"
 
 def layer_manifest(library: Path) -> dict[str, Any]:
     return {
-        "file_format_version": "1.1.2",
+        # 1.2.1 for library_arch: a 32-bit program's loader skips the 64-bit layer quietly
+        # instead of failing to dlopen it (loaders before 1.3.219 ignore the field).
+        "file_format_version": "1.2.1",
         "layer": {
             "name": LAYER_NAME,
             "type": "GLOBAL",
             "library_path": str(library),
+            "library_arch": str(struct.calcsize("P") * 8),
             # Above any version an application asks for, so no loader warns about it.
             "api_version": "1.4.0",
             "implementation_version": "1",
