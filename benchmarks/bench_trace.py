@@ -1,10 +1,11 @@
 """Overhead of ``vkdoctor trace`` on a program that runs many small compute dispatches.
 
-    python benchmarks/bench_trace.py [--dispatches 20000] [--repeat 11] [--json]
+    python benchmarks/bench_trace.py [--dispatches 10000] [--repeat 21] [--pin CPU] [--json]
 
 Builds tests/reproducers/dispatch_loop.c, then runs it alternately untraced and traced (LD_AUDIT
 module + VK_LAYER_VKDOCTOR_trace, exactly as ``vkdoctor trace`` launches it), both through the
-same launcher, and reports the median of the per-pair wall-time ratios traced/untraced.  The
+same launcher, and reports the median of the per-pair wall-time ratios traced/untraced, plus the
+ratio of the children's CPU time (steadier than wall time on a shared machine).  The
 end-to-end time of the whole ``vkdoctor trace`` report (launch + analysis) is shown for
 reference.  Timings are measured here, never asserted in tests.  Runs on lavapipe only
 (VK_DRIVER_FILES), like the tests.
@@ -59,14 +60,22 @@ def _children_cpu() -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dispatches", type=int, default=20000)
-    parser.add_argument("--repeat", type=int, default=11)
+    parser.add_argument("--dispatches", type=int, default=10000)
+    parser.add_argument("--repeat", type=int, default=21)
+    parser.add_argument(
+        "--pin",
+        type=int,
+        metavar="CPU",
+        help="run everything on this CPU (less scheduling noise on a shared machine)",
+    )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args()
     if shutil.which("gcc") is None or not Path(LVP_ICD).exists():
         print("needs gcc and lavapipe", file=sys.stderr)
         return 2
 
+    if args.pin is not None:
+        os.sched_setaffinity(0, {args.pin})  # inherited by every child
     env = environment()
     with tempfile.TemporaryDirectory(prefix="vkdoctor-bench-") as tmp:
         binary = build(Path(tmp))
@@ -129,6 +138,7 @@ def main() -> int:
         "ratios": [round(r, 4) for r in ratios],
         "cpu_ratio_median": round(statistics.median(cpu_ratios), 4),
         "end_to_end_s_median": round(statistics.median(e2e), 4),
+        "pinned_cpu": args.pin,
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.node()}",
     }
     if args.json:

@@ -152,6 +152,24 @@ def test_program_linked_against_a_driver_is_a_bypass():
     assert Trace().startup().codes(outcome=EXITED) == []
 
 
+def test_layer_unloaded_under_its_instance():
+    layer = "/opt/layers/libVkLayer_custom.so"
+    t = Trace().startup()
+    t.open(layer, 0x7F4000000000, 0x7F4000100000, by=LOADER)
+    t.add(
+        "bind",
+        sym="vkNegotiateLoaderLayerInterfaceVersion",
+        **{"from": LOADER, "to": layer},
+        addr="0x7f4000001000",
+        dlsym=True,
+    )
+    t.instance()
+    t.close(layer, 0x7F4000000000, by=APP)
+    unload = t.analyze(outcome=EXITED).findings[0]
+    assert unload.code == "premature-unload"
+    assert unload.evidence["role"] == "layer"
+
+
 def test_fork_then_exec_is_harmless_fork_then_use_is_not():
     child = PID + 1
     base = Trace().startup().instance()
