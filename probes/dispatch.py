@@ -46,7 +46,7 @@ CODES = code_table(
 
 def _broken_devices(ctx: ProbeContext) -> set[int]:
     """Indices of devices the device probe could not create (or that lack compute)."""
-    device = ctx.results.get("device")
+    device = ctx.wait_for("device")
     if device is None:
         return set()
     return {
@@ -61,10 +61,9 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
 
     outcome = ProbeOutcome()
     devices = list(ctx.facts("instance").get("physical_devices", []))
-    broken = _broken_devices(ctx)
-    items = [
-        {"key": str(d["index"]), "index": d["index"]} for d in devices if d["index"] not in broken
-    ]
+    # Runs alongside the device probe (the dispatch child needs no result of it); what that
+    # probe found broken is consulted afterwards, so a broken device is reported once, there.
+    items = [{"key": str(d["index"]), "index": d["index"]} for d in devices]
     fence_timeout = max(
         0.5, ctx.options.timeout_s * 0.6
     )  # report a hang before the child is killed
@@ -73,6 +72,8 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
         if items
         else ([], [])
     )
+    broken = _broken_devices(ctx)
+    results = [r for r in results if int(r.key) not in broken]
     for child in children:
         outcome.loader_log += loaderlog.parse(child.stderr)
     rows: list[dict[str, Any]] = []
@@ -132,6 +133,6 @@ SPEC = ProbeSpec(
     title="Smoke compute dispatch",
     run=run,
     requires=("instance",),
-    uses=("device",),
+    consults=("device",),
     native=True,
 )

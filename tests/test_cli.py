@@ -74,3 +74,37 @@ def test_python_dash_m_and_console_script_agree(world: VkWorld) -> None:
         return
     out = subprocess.run([script, "--version"], capture_output=True, text=True, env=world.environ)
     assert out.stdout.strip() == vkdoctor(world, "--version").stdout.strip()
+
+
+def _check_with_a_bug(world: VkWorld, *args: str) -> subprocess.CompletedProcess[str]:
+    # Simulates a bug in one probe (ZeroDivisionError) to exercise vkdoctor's own failure path.
+    code = (
+        "import dataclasses, sys, vkdoctor.probes.layer_enumeration as m\n"
+        "m.SPEC = dataclasses.replace(m.SPEC, run=lambda ctx: 1 / 0)\n"
+        "from vkdoctor.cli import main\n"
+        f"raise SystemExit(main(['check', 'driver-enumeration', 'layer-enumeration', *{list(args)!r}]))\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=world.environ, timeout=120
+    )
+
+
+def test_a_vkdoctor_bug_exits_3_and_keeps_the_report(world: VkWorld, tmp_path) -> None:
+    path = tmp_path / "report.json"
+    done = _check_with_a_bug(world, "--json", str(path))
+    assert done.returncode == 3
+    assert "bug in vkdoctor" in done.stderr and str(path) in done.stderr
+    report = json.loads(path.read_text())
+    probes = {p["id"]: p for p in report["probes"]}
+    assert probes["driver-enumeration"]["status"] in ("ok", "fail")  # the other probes are kept
+    (bug,) = probes["layer-enumeration"]["findings"]
+    assert bug["code"] == "internal-error" and "ZeroDivisionError" in bug["evidence"]["traceback"]
+
+
+def test_a_vkdoctor_bug_without_json_writes_a_partial_report(world: VkWorld, tmp_path) -> None:
+    world.environ["XDG_STATE_HOME"] = str(tmp_path / "state")
+    done = _check_with_a_bug(world)
+    assert done.returncode == 3
+    written = list((tmp_path / "state" / "vkdoctor").glob("vkdoctor-partial-*.json"))
+    assert len(written) == 1 and str(written[0]) in done.stderr
+    assert json.loads(written[0].read_text())["tool"]["name"] == "vkdoctor"

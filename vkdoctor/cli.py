@@ -54,6 +54,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", metavar="PATH", help="write the JSON report to PATH ('-' for stdout)"
     )
     check.add_argument(
+        "--markdown",
+        metavar="PATH",
+        help="write Markdown for an issue to PATH ('-' for stdout), redacted unless --no-redact",
+    )
+    redaction = check.add_mutually_exclusive_group()
+    redaction.add_argument(
+        "--redact",
+        dest="redact",
+        action="store_true",
+        default=None,
+        help="replace home, user, host and machine ids in every output",
+    )
+    redaction.add_argument(
+        "--no-redact",
+        dest="redact",
+        action="store_false",
+        help="keep them, in the Markdown export too",
+    )
+    check.add_argument(
         "-v",
         "--verbose",
         action="store_true",
@@ -84,6 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
     explain = commands.add_parser("explain", help="explain a finding code")
     explain.add_argument("code", nargs="?", help="the finding code, e.g. driver-library-missing")
     explain.add_argument("--list", action="store_true", help="list every finding code")
+
+    from vkdoctor import reportcmd
+
+    reportcmd.add_parser(commands)
     return parser
 
 
@@ -98,6 +121,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check(args)
         if args.command == "explain":
             return _explain(args)
+        if args.command == "report":
+            from vkdoctor import reportcmd
+
+            return reportcmd.run(args)
     except KeyboardInterrupt:
         print("vkdoctor: interrupted", file=sys.stderr)
         return 130
@@ -144,8 +171,10 @@ def _check(args: argparse.Namespace) -> int:
         return _list_probes()
     from vkdoctor.env import Env
     from vkdoctor.model import Report, Status
+    from vkdoctor.redact import redact_report, scrub_report
     from vkdoctor.render.console import findings_block, make_console, probe_line
-    from vkdoctor.report_io import write_report
+    from vkdoctor.render.markdown import render_markdown
+    from vkdoctor.report_io import write_report, write_text
     from vkdoctor.runner import PIPELINE, Options, resolve_selection, run_pipeline
 
     unknown = [p for p in args.probes if p not in PIPELINE]
@@ -156,7 +185,10 @@ def _check(args: argparse.Namespace) -> int:
         )
         return EXIT_USAGE
     resolve_selection(args.probes)
-    to_stdout = args.json == "-"
+    if args.json == "-" and args.markdown == "-":
+        print("vkdoctor check: --json - and --markdown - cannot both use stdout", file=sys.stderr)
+        return EXIT_USAGE
+    to_stdout = "-" in (args.json, args.markdown)
     console = make_console(stderr=to_stdout, force_plain=args.no_color)
     options = Options(
         timeout_s=args.timeout or Options().timeout_s,
@@ -184,16 +216,30 @@ def _check(args: argparse.Namespace) -> int:
         return _internal_error(traceback.format_exc(), partial)
     if status is not None:
         status.stop()
-    report = run.report
-    console.print(findings_block(report, args.verbose))
-    if args.json:
+    # Secrets are masked in every output; identity where asked (--redact), and in the Markdown
+    # export unless --no-redact, since that one is meant for public trackers.
+    report = scrub_report(run.report)
+    redact_markdown = args.redact is not False
+    wanted = args.redact or (redact_markdown and args.markdown)
+    redacted = redact_report(report) if wanted else report
+    shown = redacted if args.redact else report  # the console and the JSON
+    console.print(findings_block(shown, args.verbose))
+    outputs = [
+        (args.json, shown, write_report),
+        (
+            args.markdown,
+            redacted if redact_markdown else report,
+            lambda r, path: write_text(render_markdown(r), path),
+        ),
+    ]
+    for destination, output, write in outputs:
+        if not destination:
+            continue
         try:
-            write_report(report, args.json)
+            write(output, destination)
         except OSError as exc:
-            print(
-                f"vkdoctor: cannot write the report to {args.json}: {exc.strerror or exc}",
-                file=sys.stderr,
-            )
+            reason = exc.strerror or exc
+            print(f"vkdoctor: cannot write the report to {destination}: {reason}", file=sys.stderr)
             return EXIT_USAGE
     if run.internal_errors:
         written = args.json if args.json and not to_stdout else None

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from vkdoctor.env import Env
+from vkdoctor.redact import record_value
 
 Version = tuple[int, int, int]
 
@@ -56,30 +57,54 @@ KNOWN_VARIABLES: tuple[LoaderVariable, ...] = (
 )
 KNOWN_BY_NAME = {v.name: v for v in KNOWN_VARIABLES}
 
-# Variables besides VK_* that decide what the loader and drivers do; reported when set.
-RELATED_PREFIXES = ("VK_", "XDG_", "NVIDIA_", "MESA_VK_", "__NV_", "__GLX_", "DXVK_", "RADV_")
-RELATED_NAMES = (
-    "LD_LIBRARY_PATH",
-    "LD_PRELOAD",
-    "LD_BIND_NOW",
-    "HOME",
-    "NODEVICE_SELECT",
-    "DISABLE_LAYER_AMD_SWITCHABLE_GRAPHICS_1",
-    "AMD_VULKAN_ICD",
-    "MESA_LOADER_DRIVER_OVERRIDE",
-    "LIBGL_ALWAYS_SOFTWARE",
-    "DISPLAY",
-    "WAYLAND_DISPLAY",
+# The variables a report records: a strict allow-list, because a report is meant to be pasted
+# into public tickets and the environment is where tokens and passwords live.  The loader's own
+# variables, plus the ones that change what the loader, the dynamic linker and the common drivers
+# do.  Unknown VK_* names are not recorded here; the variable-unknown finding names them.
+RELATED_NAMES = frozenset(
+    {
+        "HOME",
+        "XDG_CONFIG_HOME",
+        "XDG_CONFIG_DIRS",
+        "XDG_DATA_HOME",
+        "XDG_DATA_DIRS",
+        "XDG_SESSION_TYPE",
+        "LD_LIBRARY_PATH",
+        "LD_PRELOAD",
+        "LD_BIND_NOW",
+        "DISPLAY",
+        "WAYLAND_DISPLAY",
+        "NODEVICE_SELECT",
+        "MESA_VK_DEVICE_SELECT",
+        "MESA_VK_DEVICE_SELECT_FORCE_DEFAULT_DEVICE",
+        "MESA_LOADER_DRIVER_OVERRIDE",
+        "LIBGL_ALWAYS_SOFTWARE",
+        "RADV_DEBUG",
+        "RADV_PERFTEST",
+        "ANV_DEBUG",
+        "AMD_VULKAN_ICD",
+        "DISABLE_LAYER_AMD_SWITCHABLE_GRAPHICS_1",
+        "NVIDIA_VISIBLE_DEVICES",
+        "NVIDIA_DRIVER_CAPABILITIES",
+        "__NV_PRIME_RENDER_OFFLOAD",
+        "__NV_PRIME_RENDER_OFFLOAD_PROVIDER",
+        "__VK_LAYER_NV_optimus",
+        "__GLX_VENDOR_LIBRARY_NAME",
+        "DXVK_FILTER_DEVICE_NAME",
+        "VKD3D_FILTER_DEVICE_NAME",
+    }
 )
+RECORDED_NAMES = frozenset(KNOWN_BY_NAME) | RELATED_NAMES
 # Prefixes of variables that belong to layers/tools, not to the loader (not typos).
 _NOT_LOADER_PREFIXES = ("VK_LAYER_", "VK_KHRONOS_", "VK_APIDUMP_", "VK_ICD_")
 
 
 def related_variables(env: Env) -> dict[str, str]:
+    """The allow-listed variables that are set, with secret-looking values masked."""
     return {
-        name: value
+        name: record_value(name, value)
         for name, value in sorted(env.environ.items())
-        if name.startswith(RELATED_PREFIXES) or name in RELATED_NAMES
+        if name in RECORDED_NAMES
     }
 
 

@@ -10,6 +10,7 @@ rest of the report is never lost; the CLI then exits with the internal-error cod
 from __future__ import annotations
 
 import importlib
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -18,7 +19,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import vkdoctor
-from vkdoctor import child, loaderlog
+from vkdoctor import child
 from vkdoctor.codes import CodeInfo, code_table, make_finding
 from vkdoctor.env import Env
 from vkdoctor.model import (
@@ -96,6 +97,7 @@ class ProbeSpec:
     run: Callable[[ProbeContext], ProbeOutcome]
     requires: tuple[str, ...] = ()  # must have succeeded, else this probe is skipped
     uses: tuple[str, ...] = ()  # run first when selected (their facts help) but never block
+    consults: tuple[str, ...] = ()  # selected too, but run alongside; read via ctx.wait_for()
     native: bool = False  # runs children: re-run with VK_LOADER_DEBUG=all on failure
 
 
@@ -107,6 +109,16 @@ class ProbeContext:
     outcomes: Mapping[str, ProbeOutcome]
     loader_debug: str
     pool: child.ChildPool | None = None
+    finished: Mapping[str, threading.Event] = field(default_factory=dict)
+
+    def wait_for(self, probe_id: str) -> ProbeResult | None:
+        """The result of a probe running alongside this one (a ``consults`` entry), once done;
+        None when it is not part of this run."""
+        event = self.finished.get(probe_id)
+        if event is None:
+            return None
+        event.wait()
+        return self.results.get(probe_id)
 
     def facts(self, probe_id: str) -> dict[str, Any]:
         result = self.results.get(probe_id)
@@ -201,7 +213,7 @@ def resolve_selection(selected: Iterable[str] | None) -> list[str]:
         wanted.add(probe_id)
         try:
             spec = load_spec(probe_id)
-            stack.extend(spec.requires + spec.uses)
+            stack.extend(spec.requires + spec.uses + spec.consults)
         except ImportError:
             pass
     return [p for p in PIPELINE if p in wanted]
@@ -288,9 +300,10 @@ def _execute(
     results: Mapping[str, ProbeResult],
     outcomes: Mapping[str, ProbeOutcome],
     pool: child.ChildPool,
+    finished: Mapping[str, threading.Event],
 ) -> tuple[ProbeResult, ProbeOutcome, str | None]:
     started = time.monotonic()
-    ctx = ProbeContext(env, options, results, outcomes, options.loader_debug, pool)
+    ctx = ProbeContext(env, options, results, outcomes, options.loader_debug, pool, finished)
     outcome, tb = _run_one(spec, ctx)
     status = _status_of(outcome)
     if (
@@ -301,7 +314,7 @@ def _execute(
         and options.loader_debug != "all"
     ):
         first_status = status
-        ctx = ProbeContext(env, options, results, outcomes, "all", pool)
+        ctx = ProbeContext(env, options, results, outcomes, "all", pool, finished)
         outcome, tb = _run_one(spec, ctx)
         status = _status_of(outcome)
         outcome.facts["rerun"] = {
@@ -346,6 +359,9 @@ def _run_probes(
             )
             results[probe_id] = ProbeResult(probe_id, probe_id, Status.SKIPPED, findings=[finding])
     pending = [p for p in order if p in specs]
+    done_events = {p: threading.Event() for p in order}
+    for probe_id in results:
+        done_events[probe_id].set()
     running: dict[Future[tuple[ProbeResult, ProbeOutcome, str | None]], ProbeSpec] = {}
     emitted = 0
 
@@ -370,12 +386,14 @@ def _run_probes(
                     results[probe_id] = ProbeResult(
                         spec.id, spec.title, Status.SKIPPED, blocked_by=blocker
                     )
+                    done_events[probe_id].set()
                     continue
                 if on_start:
                     on_start(spec)
-                running[executor.submit(_execute, spec, env, options, results, outcomes, pool)] = (
-                    spec
+                future = executor.submit(
+                    _execute, spec, env, options, results, outcomes, pool, done_events
                 )
+                running[future] = spec
             flush()
             if not running:
                 continue
@@ -391,8 +409,5 @@ def _run_probes(
                 if outcome.environment is not None:
                     report.environment = outcome.environment
                 results[spec.id] = result
+                done_events[spec.id].set()
         flush()
-
-
-def parse_child_log(outcome: child.ChildOutcome | child.ItemOutcome) -> list[LogEntry]:
-    return loaderlog.parse(outcome.stderr)

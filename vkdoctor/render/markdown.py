@@ -1,0 +1,377 @@
+"""Markdown for GitHub and GitLab issues: short on top, everything else folded away.
+
+Layout: a title with the overall status, one line of context, a table of probes, the failing and
+warning findings with their remedies and commands, then ``<details>`` sections (informational
+findings, drivers, layers, devices, environment, loader log excerpt).  The text must survive being
+pasted: every piece of report text is escaped (a redaction placeholder such as ``<user>`` would
+otherwise vanish as an HTML tag), table cells never contain a raw ``|`` or newline, and code fences
+are longer than any backtick run inside them.  A typical export is a few kilobytes, far below
+GitHub's 65,536-character limit for an issue body.
+
+Pure string building: no rich, so the same function serves ``check --markdown`` and
+``report markdown``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from vkdoctor.model import Finding, ProbeResult, Report, Severity, Status
+
+STATUS_ICON = {
+    Status.OK: "✅",
+    Status.INFO: "ℹ️",
+    Status.WARN: "⚠️",
+    Status.FAIL: "❌",
+    Status.SKIPPED: "⏭️",
+    Status.TIMEOUT: "⏱️",
+    Status.CRASHED: "💥",
+}
+SEVERITY_ICON = {Severity.FAIL: "❌", Severity.WARN: "⚠️", Severity.INFO: "ℹ️"}
+_HEADLINE = {"ok": "✅ no problems found", "warn": "⚠️ warnings found", "fail": "❌ problems found"}
+# Enough of the loader log to show the story, little enough to paste.
+MAX_LOG_LINES = 40
+MAX_DETAIL_CHARS = 600
+
+# "|" is left to table cells (``_cell``), where it is the only character that matters.  An
+# underscore inside a word never starts emphasis in GFM, so VK_LAYER_MESA_device_select stays
+# readable in the raw text.
+_ESCAPE = re.compile(r"([\\`*\[\]#~]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))")
+
+
+def escape(text: str) -> str:
+    """Report text as inert Markdown: no HTML, no emphasis, no links."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _ESCAPE.sub(r"\\\1", text)
+
+
+def code(text: str) -> str:
+    """An inline code span that holds any text (backticks included)."""
+    text = " ".join(str(text).split())
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") or not text else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def fenced(text: str, language: str = "") -> str:
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}{language}\n{text.rstrip()}\n{fence}"
+
+
+def _cell(text: str) -> str:
+    # GFM splits cells on "|" even inside code spans; only a backslash-escaped pipe survives.
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def table(header: Sequence[str], rows: Iterable[Sequence[str]], align: str = "") -> list[str]:
+    lines = ["| " + " | ".join(header) + " |"]
+    lines.append(
+        "| "
+        + " | ".join(
+            ("---:" if a == "r" else "---")
+            for a in (align or "l" * len(header)).ljust(len(header), "l")
+        )
+        + " |"
+    )
+    for row in rows:
+        lines.append("| " + " | ".join(_cell(c) for c in row) + " |")
+    return lines
+
+
+def details(summary: str, body: Sequence[str]) -> list[str]:
+    # The blank lines after <summary> and before </details> make GitHub render the Markdown inside.
+    return ["<details>", f"<summary>{summary}</summary>", "", *body, "", "</details>", ""]
+
+
+def _counts(findings: Iterable[Finding]) -> str:
+    tally = {s: 0 for s in Severity}
+    for finding in findings:
+        tally[finding.severity] += 1
+    return ", ".join(f"{n} {s.value}" for s, n in reversed(tally.items()) if n)
+
+
+def _probe_rows(report: Report) -> list[list[str]]:
+    rows = []
+    for probe in report.probes:
+        status = f"{STATUS_ICON[probe.status]} {probe.status.value}"
+        if probe.status is Status.SKIPPED:
+            note = f"blocked by {code(probe.blocked_by)}" if probe.blocked_by else "not run"
+            rows.append([code(probe.id), status, "", note])
+        else:
+            rows.append(
+                [code(probe.id), status, f"{probe.duration_s:.2f} s", _counts(probe.findings)]
+            )
+    return rows
+
+
+def _finding_lines(probe: ProbeResult, finding: Finding) -> list[str]:
+    lines = [
+        f"#### {SEVERITY_ICON[finding.severity]} {code(finding.code)} · {escape(probe.id)}",
+        "",
+        escape(finding.summary),
+        "",
+    ]
+    if finding.detail:
+        detail = finding.detail
+        if len(detail) > MAX_DETAIL_CHARS:
+            detail = detail[: MAX_DETAIL_CHARS - 1] + "…"
+        lines += [f"> {escape(line)}" if line else ">" for line in detail.splitlines()] + [""]
+    if finding.remedy and finding.remedy.text:
+        lines += [f"**Fix:** {escape(finding.remedy.text)}", ""]
+    if finding.remedy and finding.remedy.commands:
+        lines += [fenced("\n".join(finding.remedy.commands), "sh"), ""]
+    return lines
+
+
+def _context_line(report: Report, redacted: bool) -> str:
+    environment = report.environment
+    os_name = (environment.get("os") or {}).get("pretty_name") or (environment.get("os") or {}).get(
+        "name"
+    )
+    kernel = (environment.get("kernel") or {}).get("release")
+    loader = _loader_facts(report)
+    parts = [f"vkdoctor {report.tool_version}"]
+    if report.created:
+        parts.append(report.created)
+    if os_name:
+        parts.append(str(os_name))
+    if kernel:
+        parts.append(f"kernel {kernel}")
+    if environment.get("architecture"):
+        parts.append(str(environment["architecture"]))
+    if loader.get("version"):
+        parts.append(f"loader {loader['version']}")
+    kinds = (environment.get("sandbox") or {}).get("kinds") or []
+    if kinds:
+        parts.append("in " + ", ".join(map(str, kinds)))
+    if redacted:
+        parts.append("redacted")
+    return escape(" · ".join(parts))
+
+
+def _loader_facts(report: Report) -> Mapping[str, Any]:
+    probe = next((p for p in report.probes if p.id == "loader-discovery"), None)
+    return probe.facts if probe else {}
+
+
+def _text(value: Any) -> str:
+    if value is None or value == "":
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def _driver_section(report: Report) -> list[str]:
+    if not report.drivers:
+        return details("Drivers (none found)", ["No driver manifest was found."])
+    rows = []
+    for d in report.drivers:
+        arch = " ".join(
+            x
+            for x in (
+                _text(d.get("machine")),
+                _text(d.get("elf_class")) and f"{d.get('elf_class')}-bit",
+            )
+            if x
+        )
+        issues = ", ".join(code(i) for i in d.get("issues") or ())
+        rows.append(
+            [
+                code(_text(d.get("manifest"))),
+                code(_text(d.get("library_path"))) if d.get("library_path") else "",
+                escape(_text(d.get("api_version"))),
+                escape(arch),
+                escape(_text(d.get("interface_version"))),
+                escape(_text(d.get("state"))) + (f" ({issues})" if issues else ""),
+            ]
+        )
+    body = table(["Manifest", "Library", "API", "Arch", "Interface", "State"], rows)
+    return details(f"Drivers ({len(report.drivers)})", body)
+
+
+def _layer_section(report: Report) -> list[str]:
+    if not report.layers:
+        return details("Layers (none found)", ["No layer manifest was found."])
+    rows = []
+    for layer in report.layers:
+        kind = "implicit" if layer.get("implicit") else "explicit"
+        active = layer.get("active")
+        issues = ", ".join(code(i) for i in layer.get("issues") or ())
+        rows.append(
+            [
+                code(_text(layer.get("name")) or "?"),
+                kind,
+                "yes" if active else ("no" if active is False else ""),
+                code(_text(layer.get("manifest"))),
+                code(_text(layer.get("library_path"))) if layer.get("library_path") else "",
+                escape(_text(layer.get("state"))) + (f" ({issues})" if issues else ""),
+            ]
+        )
+    body = table(["Layer", "Kind", "Active", "Manifest", "Library", "State"], rows)
+    return details(f"Layers ({len(report.layers)})", body)
+
+
+def _device_section(report: Report) -> list[str]:
+    if not report.devices:
+        ran = any(
+            p.id in ("instance", "device") and p.status is not Status.SKIPPED for p in report.probes
+        )
+        note = (
+            "No physical device was found."
+            if ran
+            else ("No devices recorded: the instance and device probes did not run.")
+        )
+        return details("Devices (none)", [note])
+    rows = []
+    for device in report.devices:
+        properties = (
+            device.get("properties") if isinstance(device.get("properties"), Mapping) else {}
+        )
+        name = device.get("name") or device.get("device_name") or properties.get("deviceName")
+        kind = device.get("type") or device.get("device_type") or properties.get("deviceType")
+        api = device.get("api_version") or properties.get("apiVersion")
+        driver = " ".join(
+            _text(device.get(k)) for k in ("driver_name", "driver_info") if device.get(k)
+        )
+        manifest = device.get("driver_manifest") or device.get("manifest")
+        rows.append(
+            [
+                escape(_text(name) or "?"),
+                escape(_text(kind)),
+                escape(_text(api)),
+                escape(driver),
+                code(_text(manifest)) if manifest else "",
+            ]
+        )
+    body = table(["Device", "Type", "API", "Driver", "Manifest"], rows)
+    return details(f"Devices ({len(report.devices)})", body)
+
+
+def _environment_section(report: Report, redacted: bool) -> list[str]:
+    env = report.environment
+    lines: list[str] = []
+
+    def item(label: str, value: Any) -> None:
+        if value not in (None, "", [], {}):
+            lines.append(f"- **{label}:** {value}")
+
+    os_info = env.get("os") or {}
+    item("OS", escape(_text(os_info.get("pretty_name") or os_info.get("name"))))
+    item("Kernel", escape(_text((env.get("kernel") or {}).get("release"))))
+    python = env.get("python") or {}
+    arch = _text(env.get("architecture"))
+    if python.get("version"):
+        arch += f", Python {python['version']} ({python.get('pointer_bits', '?')}-bit)"
+    item("Architecture", escape(arch))
+    identity = env.get("identity") or {}
+    if identity:
+        groups = ",".join(str(g) for g in identity.get("groups") or ()) or "none"
+        who = f"uid {identity.get('uid')}, euid {identity.get('euid')}, groups {groups}"
+        if identity.get("secure"):
+            who += ", elevated (AT_SECURE)"
+        item("Identity", escape(who))
+    sandbox = env.get("sandbox") or {}
+    item("Sandbox", escape(", ".join(map(str, sandbox.get("kinds") or ())) or "none detected"))
+    gpus = env.get("gpus") or []
+    item("GPUs on the PCI bus", escape("; ".join(_gpu(g) for g in gpus) or "none"))
+    nvidia = env.get("nvidia") or {}
+    if nvidia.get("kernel_module_version"):
+        flavour = " (open)" if nvidia.get("kernel_module_open") else ""
+        item("NVIDIA kernel module", escape(f"{nvidia['kernel_module_version']}{flavour}"))
+    nodes = env.get("device_nodes") or []
+    item(
+        "Device nodes",
+        escape(", ".join(str(n.get("path")) for n in nodes if isinstance(n, Mapping))),
+    )
+    loader = _loader_facts(report)
+    if loader.get("real_path") or loader.get("version"):
+        item(
+            "Loader",
+            f"{code(_text(loader.get('real_path') or loader.get('path')))} "
+            f"{escape(_text(loader.get('version')))}",
+        )
+    copies = [c.get("path") for c in loader.get("copies") or () if isinstance(c, Mapping)]
+    if len(copies) > 1:
+        item("libvulkan copies", ", ".join(code(_text(c)) for c in copies))
+    variables = loader.get("variables") or {}
+    body = list(lines)
+    if variables:
+        body += ["", "Variables (allow-listed; secrets are never recorded):", ""]
+        body.append(fenced("\n".join(f"{k}={v}" for k, v in sorted(variables.items())), "sh"))
+    else:
+        body += ["", "No Vulkan-related variable is set."]
+    if env.get("collection_errors"):
+        body += ["", "Collection errors:", ""]
+        body += [f"- {escape(str(e))}" for e in env["collection_errors"]]
+    if redacted:
+        body += [
+            "",
+            "Home directory, user, host name and machine ids are replaced by "
+            "placeholders (`~`, `<user>`, `<host>`, `<machine-id>`).",
+        ]
+    return details("Environment", body)
+
+
+def _gpu(gpu: Mapping[str, Any]) -> str:
+    ids = f"{gpu.get('vendor_id') or '????'}:{gpu.get('device_id') or '????'}"
+    vendor = gpu.get("vendor") or "unknown vendor"
+    driver = gpu.get("driver") or "no driver"
+    return f"{vendor} {ids} at {gpu.get('slot', '?')} ({driver})"
+
+
+def _log_section(report: Report) -> list[str]:
+    entries = report.loader_log
+    if not entries:
+        return details("Loader log (empty)", ["The loader printed nothing."])
+    important = [e for e in entries if e.level in ("error", "warn")]
+    shown = important[:MAX_LOG_LINES]
+    if shown:
+        text = "\n".join(
+            f"{e.level.upper():<5} {e.message}"
+            + (f"  [{e.classification}]" if e.classification else "")
+            for e in shown
+        )
+        note = f"{len(important)} of {len(entries)} lines are errors or warnings"
+        if len(important) > len(shown):
+            note += f", first {len(shown)} shown"
+        return details(f"Loader log excerpt ({note})", [fenced(text, "text")])
+    return details(
+        f"Loader log excerpt (no errors or warnings in {len(entries)} lines)",
+        ["The full log is in the JSON report (`loader_log`)."],
+    )
+
+
+def render_markdown(report: Report) -> str:
+    """The report as Markdown for an issue; render a redacted report for a public tracker."""
+    redacted = bool((report.environment.get("redaction") or {}).get("applied"))
+    status = report.summary()["status"]
+    lines = [f"## vkdoctor: {_HEADLINE[status]}", "", _context_line(report, redacted), ""]
+    lines += table(["Probe", "Status", "Time", "Findings"], _probe_rows(report), "llrl")
+    lines.append("")
+    ranked = sorted(report.findings(), key=lambda pf: -pf[1].severity.rank)
+    problems = [(p, f) for p, f in ranked if f.severity is not Severity.INFO]
+    info = [(p, f) for p, f in ranked if f.severity is Severity.INFO]
+    if problems:
+        lines += ["### Findings", ""]
+        for probe, finding in problems:
+            lines += _finding_lines(probe, finding)
+    else:
+        lines += ["No failing or warning findings.", ""]
+    if info:
+        body = [f"- {code(f.code)} ({escape(p.id)}): {escape(f.summary)}" for p, f in info]
+        lines += details(f"Informational findings ({len(info)})", body)
+    lines += _driver_section(report)
+    lines += _layer_section(report)
+    lines += _device_section(report)
+    lines += _environment_section(report, redacted)
+    lines += _log_section(report)
+    lines.append(
+        f"<sub>vkdoctor {escape(report.tool_version)} · schema 1 · "
+        "`vkdoctor report show` renders the JSON report</sub>"
+    )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,206 @@
+"""``vkdoctor report``: work with stored reports (show, validate, diff, markdown).
+
+Every subcommand reads reports through ``report_io``, so a truncated file, a file from a newer
+vkdoctor or a file that is not a report ends in one clear line and exit code 2, never a
+traceback.  ``show`` prints through the console renderer's ``render_report``, exactly what
+``vkdoctor check`` printed for the same run.
+
+Exit codes: show and markdown 0; validate 0 valid, 1 invalid; diff 0 identical, 1 different
+(as diff(1)); 2 when a report cannot be read or the command line is wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+EXIT_OK = 0
+EXIT_DIFFERENT = 1
+EXIT_INVALID = 1
+EXIT_UNREADABLE = 2
+
+
+def add_parser(commands: Any) -> argparse.ArgumentParser:
+    """Add ``report`` and its subcommands to the CLI's subparsers."""
+    report = commands.add_parser(
+        "report",
+        help="show, validate, diff or export stored reports",
+        epilog="Exit codes: validate 1 when a report is invalid; diff 1 when the reports differ "
+        "(as diff(1)); 2 when a report cannot be read; otherwise 0.",
+    )
+    sub = report.add_subparsers(
+        dest="report_command", metavar="SUBCOMMAND", parser_class=type(report)
+    )
+
+    show = sub.add_parser("show", help="print a stored report as `vkdoctor check` printed it")
+    show.add_argument("report", metavar="REPORT.json", help="the report ('-' for stdin)")
+    show.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="show details, evidence, facts and info findings",
+    )
+    show.add_argument("--no-color", action="store_true", help="plain output")
+    show.add_argument(
+        "--redact",
+        action="store_true",
+        help="replace home, user, host and machine ids by placeholders",
+    )
+
+    validate = sub.add_parser("validate", help="check reports against the report schema")
+    validate.add_argument("reports", nargs="+", metavar="REPORT.json")
+
+    diff = sub.add_parser("diff", help="what differs between two reports (working vs broken)")
+    diff.add_argument("a", metavar="A.json", help="usually the working machine")
+    diff.add_argument("b", metavar="B.json", help="usually the broken machine")
+    diff.add_argument("--json", action="store_true", help="print the differences as JSON")
+    diff.add_argument("--no-color", action="store_true", help="plain output")
+
+    markdown = sub.add_parser("markdown", help="Markdown for a GitHub/GitLab issue")
+    markdown.add_argument("report", metavar="REPORT.json", help="the report ('-' for stdin)")
+    markdown.add_argument(
+        "-o", "--output", metavar="PATH", default="-", help="write to PATH instead of stdout"
+    )
+    redact = markdown.add_mutually_exclusive_group()
+    redact.add_argument(
+        "--redact",
+        dest="redact",
+        action="store_true",
+        default=True,
+        help="replace home, user, host and machine ids (the default)",
+    )
+    redact.add_argument(
+        "--no-redact", dest="redact", action="store_false", help="keep paths and names as recorded"
+    )
+    report.set_defaults(report_parser=report)
+    return report
+
+
+def run(args: argparse.Namespace) -> int:
+    from vkdoctor.report_io import ReportError
+
+    command = getattr(args, "report_command", None)
+    if command is None:
+        args.report_parser.print_help(sys.stderr)
+        return EXIT_UNREADABLE
+    handler = {"show": _show, "validate": _validate, "diff": _diff, "markdown": _markdown}[command]
+    try:
+        return handler(args)
+    except ReportError as exc:
+        print(f"vkdoctor report {command}: {exc}", file=sys.stderr)
+        return EXIT_UNREADABLE
+
+
+def _show(args: argparse.Namespace) -> int:
+    from vkdoctor.redact import redact_report
+    from vkdoctor.render.console import make_console, render_report
+    from vkdoctor.report_io import load_checked_report
+
+    _, report = load_checked_report(args.report)
+    if args.redact:
+        report = redact_report(report)
+    render_report(make_console(force_plain=args.no_color), report, args.verbose)
+    return EXIT_OK
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from vkdoctor.codes import all_codes
+    from vkdoctor.report_io import ReportError, load_report_dict
+    from vkdoctor.schema import check_consistency, validate
+
+    known = set(all_codes())
+    worst = EXIT_OK
+    for path in args.reports:
+        try:
+            data = load_report_dict(path)
+        except ReportError as exc:
+            print(f"{exc}", file=sys.stderr)
+            worst = max(worst, EXIT_UNREADABLE)
+            continue
+        errors = validate(data)
+        if not errors:
+            errors = check_consistency(data)
+        if errors:
+            print(
+                f"{path}: INVALID, {len(errors)} problem{'s' if len(errors) != 1 else ''} "
+                f"against report schema {data['schema_version']}:"
+            )
+            for error in errors:
+                print(f"  {error}")
+            worst = max(worst, EXIT_INVALID)
+            continue
+        summary = data["summary"]
+        print(
+            f"{path}: valid vkdoctor report (schema {data['schema_version']}, vkdoctor "
+            f"{data['tool']['version']}, {data['created'] or 'partial'}, status "
+            f"{summary['status']})"
+        )
+        unknown = sorted({f["code"] for p in data["probes"] for f in p["findings"]} - known)
+        if unknown:
+            print(
+                f"  note: finding codes this vkdoctor does not know (a newer version wrote "
+                f"them?): {', '.join(unknown)}"
+            )
+    return worst
+
+
+def _diff(args: argparse.Namespace) -> int:
+    import json
+
+    from vkdoctor.redact import Identity, is_redacted, redact_dict
+    from vkdoctor.render.diff import diff_reports, render_lines, render_text
+    from vkdoctor.report_io import load_checked_report
+
+    a, _ = load_checked_report(args.a)
+    b, _ = load_checked_report(args.b)
+    # Placeholders only line up when both sides use them.
+    if is_redacted(a) and not is_redacted(b):
+        b = redact_dict(b, Identity())
+    elif is_redacted(b) and not is_redacted(a):
+        a = redact_dict(a, Identity())
+    diff = diff_reports(a, b, args.a, args.b)
+    if args.json:
+        sys.stdout.write(json.dumps(diff.to_dict(), indent=2, sort_keys=True, default=str) + "\n")
+    elif sys.stdout.isatty() and not args.no_color:
+        from rich.text import Text
+
+        from vkdoctor.render.console import make_console
+
+        styles = {
+            "header": "bold",
+            "section": "bold underline",
+            "added": "green",
+            "removed": "red",
+            "changed": "yellow",
+            "detail": "dim",
+        }
+        console = make_console()
+        for kind, line in render_lines(diff):
+            console.print(Text(line, style=styles[kind]), soft_wrap=True)
+    else:
+        # Plain text is written as is: rich would wrap long paths at 80 columns.
+        sys.stdout.write(render_text(diff))
+    return EXIT_OK if diff.identical else EXIT_DIFFERENT
+
+
+def _markdown(args: argparse.Namespace) -> int:
+    from vkdoctor.model import Report
+    from vkdoctor.redact import Identity, redact_dict, scrub_secrets
+    from vkdoctor.render.markdown import render_markdown
+    from vkdoctor.report_io import load_checked_report, write_text
+
+    data, _ = load_checked_report(args.report)
+    data = scrub_secrets(data)
+    if args.redact:
+        data = redact_dict(data, Identity.of_machine())
+    text = render_markdown(Report.from_dict(data))
+    try:
+        write_text(text, args.output)
+    except OSError as exc:
+        print(
+            f"vkdoctor report markdown: cannot write {args.output}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return EXIT_UNREADABLE
+    return EXIT_OK
