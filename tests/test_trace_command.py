@@ -14,7 +14,8 @@ from reproducers.harness import codes, describe, finding, parse_args, probe, tra
 
 from vkdoctor import codes as code_registry
 from vkdoctor.model import Report, Severity
-from vkdoctor.trace.analysis import CODES
+from vkdoctor.trace.analysis import CODES as ANALYSIS_CODES
+from vkdoctor.trace.command import CODES as RUN_CODES
 from vkdoctor.trace.command import _command, _output_mode, add_arguments
 
 
@@ -135,9 +136,22 @@ def test_report_round_trips_through_json():
     assert data["summary"]["status"] == "ok"
 
 
+@pytest.mark.parametrize(
+    "command", [["sh", "-c", "exit 3"], ["sh", "-c", "kill -SEGV $$"], ["/nonexistent"], None]
+)
+def test_report_matches_the_schema(command):
+    from vkdoctor import schema
+
+    data = json.loads(json.dumps(trace(command).to_dict()))
+    assert schema.validate(data) == []
+    assert schema.check_consistency(data) == []
+
+
 def test_codes_are_declared_and_registered():
     assert "vkdoctor.trace.analysis" in code_registry.CODE_MODULES
-    for code, info in CODES.items():
+    assert "vkdoctor.trace.command" in code_registry.CODE_MODULES
+    assert not set(ANALYSIS_CODES) & set(RUN_CODES)
+    for code, info in {**ANALYSIS_CODES, **RUN_CODES}.items():
         assert code == info.code
         assert info.title and info.explanation
     issue_codes = {
@@ -153,7 +167,8 @@ def test_codes_are_declared_and_registered():
         "multiple-vulkan-loaders",
         "fork-after-vulkan-init",
     }
-    assert issue_codes <= set(CODES)
+    assert issue_codes <= set(ANALYSIS_CODES)
+    assert "trace-native-missing" in RUN_CODES
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,8 @@ programs come out with no finding at all."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from reproducers.harness import (
     build,
@@ -82,6 +84,10 @@ def test_loader_wrapper_dlclose_is_premature_unload(bins):
         f"event {event}"
     ) in call.summary
     assert "program-crashed" not in codes(report)  # the crash is explained, not repeated
+    from vkdoctor import schema
+
+    data = json.loads(json.dumps(report.to_dict()))
+    assert schema.validate(data) == [] and schema.check_consistency(data) == []
 
 
 def test_python_ctypes_dlclose_is_premature_unload(bins):

@@ -32,6 +32,7 @@ CODE_MODULES: tuple[str, ...] = (
     "vkdoctor.kernels",
     "vkdoctor.probes.dispatch",
     "vkdoctor.trace.analysis",
+    "vkdoctor.trace.command",
 )
 
 

@@ -17,12 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from vkdoctor import __version__
-from vkdoctor.codes import make_finding
+from vkdoctor.codes import CodeInfo, code_table, make_finding
 from vkdoctor.env import Env
-from vkdoctor.model import Finding, ProbeResult, Report, status_from_findings
+from vkdoctor.model import Finding, ProbeResult, Report, Severity, status_from_findings
 from vkdoctor.native_paths import NativeLibrary
 from vkdoctor.trace.analysis import (
-    CODES,
     TraceAnalysis,
     TraceContext,
     analyze,
@@ -43,6 +42,120 @@ from vkdoctor.trace.session import (
     keep_env_summary,
     trace_pid,
     trace_program,
+)
+
+# Findings about the run itself (bad input, what could not be traced); the diagnoses of the
+# program's behaviour are declared with the analysis.
+CODES = code_table(
+    [
+        CodeInfo(
+            "program-not-found",
+            Severity.FAIL,
+            "Program not found",
+            "The program to trace does not exist or is not in PATH.",
+            (),
+            "Check the path, or give it as ./program.",
+        ),
+        CodeInfo(
+            "program-not-executable",
+            Severity.FAIL,
+            "Program not executable",
+            "The program exists but cannot be executed (no execute permission, or a directory).",
+            (),
+            "chmod +x the program, or run it through its interpreter.",
+        ),
+        CodeInfo(
+            "program-launch-failed",
+            Severity.FAIL,
+            "Program could not be started",
+            "exec() of the program failed.",
+            ("not a valid executable for this machine", "missing interpreter in the #! line"),
+            "Check that the program runs on its own.",
+        ),
+        CodeInfo(
+            "trace-nothing-to-trace",
+            Severity.FAIL,
+            "Nothing to trace",
+            "vkdoctor trace needs a program to run (after --) or --pid of a running process.",
+            (),
+            "vkdoctor trace -- ./app args…   or   vkdoctor trace --pid PID",
+        ),
+        CodeInfo(
+            "trace-setup-failed",
+            Severity.FAIL,
+            "The trace could not be set up",
+            "The trace file could not be created.",
+            (),
+            "Choose a writable --out path.",
+        ),
+        CodeInfo(
+            "process-not-found",
+            Severity.FAIL,
+            "No such process",
+            "The process given with --pid does not exist.",
+            (),
+            "Check the pid (pgrep -a app).",
+        ),
+        CodeInfo(
+            "process-not-accessible",
+            Severity.FAIL,
+            "Process not accessible",
+            "/proc/PID/maps of the process cannot be read: it belongs to another user or "
+            "ptrace access is restricted.",
+            (),
+            "Run vkdoctor as the same user as the process, or as root.",
+        ),
+        CodeInfo(
+            "trace-native-missing",
+            Severity.WARN,
+            "Native tracing parts missing",
+            "The LD_AUDIT module and/or the trace layer are not available, so vkdoctor falls back "
+            "to polling /proc/PID/maps and some problems cannot be seen.",
+            ("vkdoctor was installed without a C compiler",),
+            "Reinstall vkdoctor with gcc available (pip install --force-reinstall vkdoctor).",
+        ),
+        CodeInfo(
+            "trace-attach-limited",
+            Severity.INFO,
+            "Attached to a running process: libraries only",
+            "A running process cannot be given LD_AUDIT or a layer; only its mapped libraries "
+            "are observed, by polling.",
+            (),
+            "Start the program under vkdoctor trace -- ./app for the full picture.",
+        ),
+        CodeInfo(
+            "trace-audit-inactive",
+            Severity.WARN,
+            "LD_AUDIT was ignored by the program",
+            "The audit module was set but recorded nothing from the program: it is statically "
+            "linked, runs with elevated privileges (setuid/setgid/capabilities ignore LD_AUDIT), "
+            "or clears its environment.",
+            (),
+            "Trace a dynamically linked, unprivileged build of the program.",
+        ),
+        CodeInfo(
+            "trace-layer-inactive",
+            Severity.WARN,
+            "The trace layer was not loaded",
+            "The program used Vulkan but VK_LAYER_VKDOCTOR_trace never loaded, so instance and "
+            "device lifetimes are invisible (destroy order, leaks, unload with live objects).",
+            (
+                "a loader too old for VK_ADD_LAYER_PATH",
+                "the program clears its environment",
+                "elevated privileges (the loader ignores layer paths)",
+            ),
+            "Run an unprivileged program with a loader of 1.3.207 or later.",
+        ),
+        CodeInfo(
+            "trace-truncated",
+            Severity.WARN,
+            "Trace cut at its size bound",
+            "The event file reached its size bound; later events were dropped and the analysis "
+            "only covers the beginning of the run.",
+            (),
+            "Raise --max-bytes.",
+        ),
+    ]
 )
 
 PROBE_ID = "trace"
