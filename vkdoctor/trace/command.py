@@ -22,7 +22,6 @@ from vkdoctor.env import Env
 from vkdoctor.model import Finding, ProbeResult, Report, Severity, status_from_findings
 from vkdoctor.native_paths import NativeLibrary
 from vkdoctor.trace.analysis import (
-    TraceAnalysis,
     TraceContext,
     analyze,
     driver_paths_from_manifests,
@@ -326,7 +325,7 @@ def _vulkan_used(run: TraceRun) -> bool:
     return False
 
 
-def _setup_findings(run: TraceRun, analysis: TraceAnalysis) -> list[Finding]:
+def _setup_findings(run: TraceRun) -> list[Finding]:
     findings: list[Finding] = []
     outcome = run.outcome
     if run.attached is not None:
@@ -462,7 +461,7 @@ def build_report(args: argparse.Namespace, env: Env) -> Report:
                 attached=run.attached is not None,
             )
             analysis = analyze(run.trace, ctx)
-            findings.extend(_setup_findings(run, analysis))
+            findings.extend(_setup_findings(run))
             findings.extend(analysis.findings)
             facts.update(analysis.facts)
             if run.trace.truncated:
