@@ -108,3 +108,18 @@ def test_a_vkdoctor_bug_without_json_writes_a_partial_report(world: VkWorld, tmp
     written = list((tmp_path / "state" / "vkdoctor").glob("vkdoctor-partial-*.json"))
     assert len(written) == 1 and str(written[0]) in done.stderr
     assert json.loads(written[0].read_text())["tool"]["name"] == "vkdoctor"
+
+
+@needs_lavapipe
+def test_trace_subcommand_reports_like_check(world: VkWorld) -> None:
+    from pathlib import Path
+
+    world.lavapipe()
+    program = str(Path(__file__).parent / "reproducers" / "py_premature_unload.py")
+    done = vkdoctor(world, "trace", "--json", "-", "--", sys.executable, program)
+    assert done.returncode == 1, done.stderr
+    report = json.loads(done.stdout)
+    (trace,) = report["probes"]
+    assert trace["id"] == "trace" and trace["status"] == "fail"
+    assert "premature-unload" in [f["code"] for f in trace["findings"]]
+    assert "premature-unload" in done.stderr  # the console went to stderr

@@ -37,7 +37,9 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser; with ``command`` given, heavy subcommands other than it only get a
+    stub (the trace machinery costs ~70 ms to import, which ``check`` must not pay)."""
     parser = _Parser(
         prog="vkdoctor",
         description="Diagnose Vulkan loader, driver, layer and device problems on Linux.",
@@ -50,34 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "probes", nargs="*", metavar="PROBE", help="run only these probes (and what they require)"
     )
-    check.add_argument(
-        "--json", metavar="PATH", help="write the JSON report to PATH ('-' for stdout)"
-    )
-    check.add_argument(
-        "--markdown",
-        metavar="PATH",
-        help="write Markdown for an issue to PATH ('-' for stdout), redacted unless --no-redact",
-    )
-    redaction = check.add_mutually_exclusive_group()
-    redaction.add_argument(
-        "--redact",
-        dest="redact",
-        action="store_true",
-        default=None,
-        help="replace home, user, host and machine ids in every output",
-    )
-    redaction.add_argument(
-        "--no-redact",
-        dest="redact",
-        action="store_false",
-        help="keep them, in the Markdown export too",
-    )
-    check.add_argument(
-        "-v",
-        "--verbose",
-        action="store_true",
-        help="show details, evidence, facts and info findings",
-    )
+    _add_output_options(check)
     check.add_argument(
         "--timeout",
         type=_positive_float,
@@ -85,11 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="time limit for each native step (default 5)",
     )
-    check.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
     check.add_argument("--list-probes", action="store_true", help="list the probes and exit")
-    check.add_argument(
-        "--no-color", action="store_true", help="plain output (NO_COLOR is honoured too)"
-    )
     check.add_argument(
         "--loader",
         metavar="PATH",
@@ -104,6 +75,18 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("code", nargs="?", help="the finding code, e.g. driver-library-missing")
     explain.add_argument("--list", action="store_true", help="list every finding code")
 
+    trace = commands.add_parser(
+        "trace",
+        help="run a program and diagnose how it loads and unloads Vulkan",
+        description="Run PROGRAM under vkdoctor's LD_AUDIT module and debug layer (or watch "
+        "--pid) and report premature unloads, loader bypasses and destroy-order bugs.",
+    )
+    if command in (None, "trace"):
+        from vkdoctor.trace.command import add_arguments
+
+        add_arguments(trace)
+        _add_output_options(trace)
+
     from vkdoctor import reportcmd
 
     reportcmd.add_parser(commands)
@@ -117,7 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    first = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(first)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help(sys.stderr)
@@ -127,6 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check(args)
         if args.command == "explain":
             return _explain(args)
+        if args.command == "trace":
+            return _trace(args)
         if args.command == "report":
             from vkdoctor import reportcmd
 
@@ -184,11 +171,8 @@ def _check(args: argparse.Namespace) -> int:
     if args.list_probes:
         return _list_probes()
     from vkdoctor.env import Env
-    from vkdoctor.model import Report, Status
-    from vkdoctor.redact import redact_report, scrub_report
-    from vkdoctor.render.console import findings_block, make_console, probe_line
-    from vkdoctor.render.markdown import render_markdown
-    from vkdoctor.report_io import write_report, write_text
+    from vkdoctor.model import Report
+    from vkdoctor.render.console import make_console, probe_line
     from vkdoctor.runner import PIPELINE, Options, resolve_selection, run_pipeline
 
     unknown = [p for p in args.probes if p not in PIPELINE]
@@ -230,9 +214,26 @@ def _check(args: argparse.Namespace) -> int:
         return _internal_error(traceback.format_exc(), partial)
     if status is not None:
         status.stop()
+    code = _deliver(run.report, args, console)
+    if code is not None:
+        return code
+    if run.internal_errors:
+        written = args.json if args.json and args.json != "-" else None
+        return _internal_error(run.internal_errors[0], None if written else run.report, written)
+    return _exit_code(run.report, args.strict)
+
+
+def _deliver(report: Any, args: argparse.Namespace, console: Any) -> int | None:
+    """Print the findings and write the --json/--markdown outputs (shared by check and trace).
+    Returns an exit code only when an output cannot be written."""
+    from vkdoctor.redact import redact_report, scrub_report
+    from vkdoctor.render.console import findings_block
+    from vkdoctor.render.markdown import render_markdown
+    from vkdoctor.report_io import write_report, write_text
+
     # Secrets are masked in every output; identity where asked (--redact), and in the Markdown
     # export unless --no-redact, since that one is meant for public trackers.
-    report = scrub_report(run.report)
+    report = scrub_report(report)
     redact_markdown = args.redact is not False
     wanted = args.redact or (redact_markdown and args.markdown)
     redacted = redact_report(report) if wanted else report
@@ -255,12 +256,66 @@ def _check(args: argparse.Namespace) -> int:
             reason = exc.strerror or exc
             print(f"vkdoctor: cannot write the report to {destination}: {reason}", file=sys.stderr)
             return EXIT_USAGE
-    if run.internal_errors:
-        written = args.json if args.json and not to_stdout else None
-        return _internal_error(run.internal_errors[0], None if written else report, written)
+    return None
+
+
+def _exit_code(report: Any, strict: bool) -> int:
+    from vkdoctor.model import Status
+
     failing = any(p.status.is_failure for p in report.probes)
     warning = any(p.status is Status.WARN for p in report.probes)
-    return EXIT_ISSUES if failing or (args.strict and warning) else EXIT_OK
+    return EXIT_ISSUES if failing or (strict and warning) else EXIT_OK
+
+
+def _trace(args: argparse.Namespace) -> int:
+    from vkdoctor.env import Env
+    from vkdoctor.render.console import make_console, probe_line
+    from vkdoctor.trace.command import build_report
+
+    if args.json == "-" and args.markdown == "-":
+        print("vkdoctor trace: --json - and --markdown - cannot both use stdout", file=sys.stderr)
+        return EXIT_USAGE
+    console = make_console(stderr="-" in (args.json, args.markdown), force_plain=args.no_color)
+    report = build_report(args, Env.current())
+    for probe in report.probes:
+        console.print(probe_line(probe))
+    code = _deliver(report, args, console)
+    return code if code is not None else _exit_code(report, args.strict)
+
+
+def _add_output_options(parser: argparse.ArgumentParser) -> None:
+    """--json/--markdown/--redact and friends, the same for check and trace."""
+    parser.add_argument(
+        "--json", metavar="PATH", help="write the JSON report to PATH ('-' for stdout)"
+    )
+    parser.add_argument(
+        "--markdown",
+        metavar="PATH",
+        help="write a Markdown report for an issue tracker to PATH ('-' for stdout); redacted "
+        "unless --no-redact",
+    )
+    redaction = parser.add_mutually_exclusive_group()
+    redaction.add_argument(
+        "--redact",
+        dest="redact",
+        action="store_true",
+        default=None,
+        help="replace home, user and host names in every output (the Markdown is always redacted "
+        "unless --no-redact)",
+    )
+    redaction.add_argument(
+        "--no-redact", dest="redact", action="store_false", help="do not redact the Markdown"
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="show details, evidence, facts and info findings",
+    )
+    parser.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
+    parser.add_argument(
+        "--no-color", action="store_true", help="plain output (NO_COLOR is honoured too)"
+    )
 
 
 def _explain(args: argparse.Namespace) -> int:

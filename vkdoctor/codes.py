@@ -31,6 +31,8 @@ CODE_MODULES: tuple[str, ...] = (
     "vkdoctor.probes.device",
     "vkdoctor.kernels",
     "vkdoctor.probes.dispatch",
+    "vkdoctor.trace.analysis",
+    "vkdoctor.trace.command",
     "vkdoctor.kernelrun",
 )
 

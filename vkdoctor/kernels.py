@@ -943,22 +943,61 @@ class _Outcome:
     check: Check
 
 
+class BufferPool:
+    """Storage buffers reused by the kernels of one suite run.
+
+    Freeing and reallocating gigabyte buffers between kernels fragments device memory: measured
+    on an NVIDIA H200 (driver 580), copy-vec4 ran at 4.27 TB/s on fresh 1 GiB buffers and at
+    1.67 TB/s once a few 1 GiB buffers had been freed and reallocated, consistent with later
+    allocations landing on small pages.  Reuse keeps the bandwidth kernels on the first ones.
+    """
+
+    def __init__(self, ctx: ComputeContext) -> None:
+        self.ctx = ctx
+        self._free: dict[int, list[Any]] = {}
+
+    def take(self, nbytes: int) -> Any:
+        free = self._free.get(nbytes)
+        while free:
+            buf = free.pop()
+            if buf.alive:
+                return buf
+        return self.ctx.buffer(nbytes)
+
+    def give(self, buf: Any) -> None:
+        if buf.alive and not self.ctx._work_may_be_running:
+            self._free.setdefault(buf.nbytes, []).append(buf)
+        else:
+            buf.destroy()
+
+    def close(self) -> None:
+        for buffers in self._free.values():
+            for buf in buffers:
+                buf.destroy()
+        self._free.clear()
+
+
 @dataclass
 class _Job:
     ctx: ComputeContext
     sizes: SuiteSizes
     rng: np.random.Generator
     tamper: Tamper | None
+    pool: BufferPool | None = None
     buffers: list[Any] = field(default_factory=list)
 
-    def upload(self, array: np.ndarray) -> Any:
-        buf = self.ctx.upload(array)
+    def _take(self, nbytes: int) -> Any:
+        buf = self.pool.take(nbytes) if self.pool is not None else self.ctx.buffer(nbytes)
         self.buffers.append(buf)
         return buf
 
+    def upload(self, array: np.ndarray) -> Any:
+        buf = self._take(array.nbytes)
+        buf.write(array)
+        return buf
+
     def output(self, nbytes: int) -> Any:
-        buf = self.ctx.buffer(nbytes)
-        self.buffers.append(buf)
+        buf = self._take(nbytes)
         # A NaN/odd pattern, so an output the kernel never writes cannot match by luck.
         self.ctx.fill(buf, 0x7FC0DEAD)
         return buf
@@ -992,7 +1031,10 @@ class _Job:
 
     def release(self) -> None:
         for buf in self.buffers:
-            buf.destroy()
+            if self.pool is not None:
+                self.pool.give(buf)
+            else:
+                buf.destroy()
         self.buffers.clear()
 
 
@@ -1302,11 +1344,13 @@ def run_kernel(
     *,
     seed: int | None = None,
     tamper_expected: Tamper | None = None,
+    pool: BufferPool | None = None,
 ) -> KernelResult:
-    """Run one kernel on fresh random inputs; every device failure becomes the result's status."""
+    """Run one kernel on fresh random inputs; every device failure becomes the result's status.
+    ``pool`` lends buffers across kernels (see BufferPool)."""
     spec = KERNELS[kernel] if isinstance(kernel, str) else kernel
     sizes = sizes or SuiteSizes.for_device(ctx.info)
-    job = _Job(ctx, sizes, np.random.default_rng(seed), tamper_expected)
+    job = _Job(ctx, sizes, np.random.default_rng(seed), tamper_expected, pool)
     base = {
         "kernel": spec.name,
         "title": spec.title,
@@ -1357,6 +1401,24 @@ def run_suite(
     rng = np.random.default_rng(seed)
     start = time.perf_counter()
     results: list[KernelResult] = []
+    pool = BufferPool(ctx)
+    try:
+        _run_names(ctx, names, sizes, rng, tamper_expected, on_result, pool, results)
+    finally:
+        pool.close()
+    return SuiteResult(ctx.info, sizes, tuple(results), time.perf_counter() - start)
+
+
+def _run_names(
+    ctx: ComputeContext,
+    names: list[str],
+    sizes: SuiteSizes,
+    rng: np.random.Generator,
+    tamper_expected: Tamper | None,
+    on_result: Callable[[KernelResult], None] | None,
+    pool: BufferPool,
+    results: list[KernelResult],
+) -> None:
     dead: KernelResult | None = None
     for name in names:
         if dead is not None:
@@ -1376,10 +1438,10 @@ def run_suite(
                 sizes,
                 seed=int(rng.integers(2**63)),
                 tamper_expected=tamper_expected,
+                pool=pool,
             )
             if result.status in (KernelStatus.TIMEOUT, KernelStatus.DEVICE_LOST):
                 dead = result
         results.append(result)
         if on_result is not None:
             on_result(result)
-    return SuiteResult(ctx.info, sizes, tuple(results), time.perf_counter() - start)

@@ -785,25 +785,14 @@ def _read_cache(path: Path, source: _Source) -> CommandTable:
 
 
 def _write_cache(path: Path, payload: Mapping[str, Any]) -> None:
-    """Atomically replace ``path``: write a temporary file beside it, fsync, rename."""
-    import tempfile
-
+    """Atomically replace ``path`` (temp file beside it, fsync, rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if hasattr(os, "geteuid") and path.parent.stat().st_uid != os.geteuid():
         # e.g. root under sudo with the invoking user's HOME: leave no root-owned files there
         raise PermissionError(f"{path.parent} belongs to another user")
-    data = json.dumps(payload, separators=(",", ":")).encode()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".commands-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    from vkdoctor.report_io import write_atomic
+
+    write_atomic(path, json.dumps(payload, separators=(",", ":")))
 
 
 def _generate(source: _Source) -> dict[str, Any]:

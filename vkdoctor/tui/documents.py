@@ -248,8 +248,8 @@ def _status(status: Any) -> str:
 def _analyse(text: str, notes: list[str]) -> tuple[list[Finding], list[str]]:
     """Findings from vkdoctor's trace analysis, when this installation has it."""
     try:
-        from vkdoctor.trace.analysis import TraceContext, analyze  # type: ignore[import-not-found]
-        from vkdoctor.trace.events import parse_lines  # type: ignore[import-not-found]
+        from vkdoctor.trace.analysis import TraceContext, analyze
+        from vkdoctor.trace.events import parse_lines
     except ImportError:
         return [], [*notes, "this vkdoctor has no trace analysis: timeline only, no findings"]
     try:

@@ -1,0 +1,32 @@
+/* A correct Vulkan program: must come out of `vkdoctor trace` with no finding at all.
+ * dlopen libvulkan, dlsym only vkGetInstanceProcAddr, instance functions through it, device
+ * functions through vkGetDeviceProcAddr, destroy device then instance, dlclose last.
+ * With "leak": returns without destroying anything (vulkan-objects-leaked). */
+#include "vkrepro.h"
+
+int main(int argc, char **argv) {
+    int leak = argc > 1 && strcmp(argv[1], "leak") == 0;
+    PFN_vkGetInstanceProcAddr gipa;
+    void *lib = open_loader(NULL, &gipa);
+    VkInstance inst = make_instance(gipa);
+    VkPhysicalDevice pd = first_physical_device(gipa, inst);
+    VkDevice dev = make_device(gipa, inst, pd);
+    PFN_vkGetDeviceProcAddr gdpa = (PFN_vkGetDeviceProcAddr)gipa(inst, "vkGetDeviceProcAddr");
+    PFN_vkGetDeviceQueue get_queue = (PFN_vkGetDeviceQueue)gdpa(dev, "vkGetDeviceQueue");
+    PFN_vkDeviceWaitIdle wait_idle = (PFN_vkDeviceWaitIdle)gdpa(dev, "vkDeviceWaitIdle");
+    PFN_vkDestroyDevice destroy_device = (PFN_vkDestroyDevice)gdpa(dev, "vkDestroyDevice");
+    PFN_vkDestroyInstance destroy_instance =
+        (PFN_vkDestroyInstance)gipa(inst, "vkDestroyInstance");
+    VkQueue queue = NULL;
+    get_queue(dev, 0, 0, &queue);
+    if (!queue || wait_idle(dev) != VK_SUCCESS) DIE("device unusable");
+    if (leak) {
+        printf("leaving without cleanup\n");
+        return 0;
+    }
+    destroy_device(dev, NULL);
+    destroy_instance(inst, NULL);
+    dlclose(lib);
+    printf("ok\n");
+    return 0;
+}

@@ -1,0 +1,34 @@
+/* fork() with an instance and a device alive.  Default: the child uses Vulkan (asks for a
+ * device command and calls it).  "exec": the child immediately execs /bin/true (harmless). */
+#include <sys/wait.h>
+#include <unistd.h>
+#include "vkrepro.h"
+
+int main(int argc, char **argv) {
+    int exec_child = argc > 1 && strcmp(argv[1], "exec") == 0;
+    PFN_vkGetInstanceProcAddr gipa;
+    void *lib = open_loader(NULL, &gipa);
+    VkInstance inst = make_instance(gipa);
+    VkDevice dev = make_device(gipa, inst, first_physical_device(gipa, inst));
+    PFN_vkGetDeviceProcAddr gdpa = (PFN_vkGetDeviceProcAddr)gipa(inst, "vkGetDeviceProcAddr");
+    PFN_vkDestroyDevice destroy_device = (PFN_vkDestroyDevice)gdpa(dev, "vkDestroyDevice");
+    fflush(stdout);
+    pid_t child = fork();
+    if (child == 0) {
+        if (exec_child) {
+            execl("/bin/true", "true", (char *)NULL);
+            _exit(127);
+        }
+        PFN_vkGetDeviceQueue get_queue = (PFN_vkGetDeviceQueue)gdpa(dev, "vkGetDeviceQueue");
+        VkQueue q = NULL;
+        get_queue(dev, 0, 0, &q);
+        _exit(q ? 0 : 1);
+    }
+    int status = 0;
+    waitpid(child, &status, 0);
+    destroy_device(dev, NULL);
+    ((PFN_vkDestroyInstance)gipa(inst, "vkDestroyInstance"))(inst, NULL);
+    dlclose(lib);
+    printf("child status %d\n", status);
+    return 0;
+}

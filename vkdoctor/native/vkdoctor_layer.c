@@ -1,0 +1,495 @@
+/* VK_LAYER_VKDOCTOR_trace: an explicit Vulkan layer that records object lifetimes.
+ *
+ * Intercepts exactly vkCreateInstance, vkDestroyInstance, vkEnumeratePhysicalDevices,
+ * vkCreateDevice and vkDestroyDevice and writes one JSON line per call (vkdoctor_emit.h).  Every
+ * other command is answered with the next layer's own pointer, so the layer adds no wrapper and
+ * no cost to any other call.  The program's vkGetInstanceProcAddr / vkGetDeviceProcAddr queries
+ * never reach a layer (the loader answers them from its trampolines and dispatch tables); the
+ * audit module records those.
+ *
+ * Self-contained: declares the few Vulkan and loader-interface types it needs, so it builds
+ * without the Vulkan headers.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vkdoctor_emit.h"
+
+#define EXPORT __attribute__((visibility("default")))
+#define SRC "layer"
+
+/* ---- the subset of vulkan_core.h / vk_layer.h used here ---------------------------------- */
+
+typedef int32_t VkResult;
+typedef int32_t VkStructureType;
+typedef uint32_t VkFlags;
+typedef struct VkInstance_T *VkInstance;
+typedef struct VkPhysicalDevice_T *VkPhysicalDevice;
+typedef struct VkDevice_T *VkDevice;
+typedef void (*PFN_vkVoidFunction)(void);
+typedef PFN_vkVoidFunction (*PFN_vkGetInstanceProcAddr)(VkInstance, const char *);
+typedef PFN_vkVoidFunction (*PFN_vkGetDeviceProcAddr)(VkDevice, const char *);
+typedef PFN_vkVoidFunction (*PFN_GetPhysicalDeviceProcAddr)(VkInstance, const char *);
+
+#define VK_SUCCESS 0
+#define VK_INCOMPLETE 5
+#define VK_ERROR_INITIALIZATION_FAILED (-3)
+#define VK_STRUCTURE_TYPE_LOADER_INSTANCE_CREATE_INFO 47
+#define VK_STRUCTURE_TYPE_LOADER_DEVICE_CREATE_INFO 48
+#define VK_LAYER_LINK_INFO 0
+
+typedef struct VkApplicationInfo {
+    VkStructureType sType;
+    const void *pNext;
+    const char *pApplicationName;
+    uint32_t applicationVersion;
+    const char *pEngineName;
+    uint32_t engineVersion;
+    uint32_t apiVersion;
+} VkApplicationInfo;
+
+typedef struct VkInstanceCreateInfo {
+    VkStructureType sType;
+    const void *pNext;
+    VkFlags flags;
+    const VkApplicationInfo *pApplicationInfo;
+    uint32_t enabledLayerCount;
+    const char *const *ppEnabledLayerNames;
+    uint32_t enabledExtensionCount;
+    const char *const *ppEnabledExtensionNames;
+} VkInstanceCreateInfo;
+
+typedef struct VkDeviceCreateInfo {
+    VkStructureType sType;
+    const void *pNext;
+    VkFlags flags;
+    uint32_t queueCreateInfoCount;
+    const void *pQueueCreateInfos;
+    uint32_t enabledLayerCount;
+    const char *const *ppEnabledLayerNames;
+    uint32_t enabledExtensionCount;
+    const char *const *ppEnabledExtensionNames;
+    const void *pEnabledFeatures;
+} VkDeviceCreateInfo;
+
+typedef struct VkLayerInstanceLink_ {
+    struct VkLayerInstanceLink_ *pNext;
+    PFN_vkGetInstanceProcAddr pfnNextGetInstanceProcAddr;
+    PFN_GetPhysicalDeviceProcAddr pfnNextGetPhysicalDeviceProcAddr;
+} VkLayerInstanceLink;
+
+typedef struct VkLayerInstanceCreateInfo {
+    VkStructureType sType;
+    const void *pNext;
+    int32_t function;
+    union {
+        VkLayerInstanceLink *pLayerInfo;
+        void *other;
+    } u;
+} VkLayerInstanceCreateInfo;
+
+typedef struct VkLayerDeviceLink_ {
+    struct VkLayerDeviceLink_ *pNext;
+    PFN_vkGetInstanceProcAddr pfnNextGetInstanceProcAddr;
+    PFN_vkGetDeviceProcAddr pfnNextGetDeviceProcAddr;
+} VkLayerDeviceLink;
+
+typedef struct VkLayerDeviceCreateInfo {
+    VkStructureType sType;
+    const void *pNext;
+    int32_t function;
+    union {
+        VkLayerDeviceLink *pLayerInfo;
+        void *other;
+    } u;
+} VkLayerDeviceCreateInfo;
+
+typedef struct VkNegotiateLayerInterface {
+    int32_t sType; /* LAYER_NEGOTIATE_INTERFACE_STRUCT = 1 */
+    void *pNext;
+    uint32_t loaderLayerInterfaceVersion;
+    PFN_vkGetInstanceProcAddr pfnGetInstanceProcAddr;
+    PFN_vkGetDeviceProcAddr pfnGetDeviceProcAddr;
+    PFN_GetPhysicalDeviceProcAddr pfnGetPhysicalDeviceProcAddr;
+} VkNegotiateLayerInterface;
+
+typedef VkResult (*PFN_vkCreateInstance)(const VkInstanceCreateInfo *, const void *, VkInstance *);
+typedef void (*PFN_vkDestroyInstance)(VkInstance, const void *);
+typedef VkResult (*PFN_vkEnumeratePhysicalDevices)(VkInstance, uint32_t *, VkPhysicalDevice *);
+typedef VkResult (*PFN_vkCreateDevice)(VkPhysicalDevice, const VkDeviceCreateInfo *, const void *,
+                                       VkDevice *);
+typedef void (*PFN_vkDestroyDevice)(VkDevice, const void *);
+
+/* ---- per-object records ------------------------------------------------------------------ */
+
+struct inst_rec {
+    struct inst_rec *next;
+    VkInstance handle;
+    void *dispatch_key; /* physical devices share their instance's dispatch pointer */
+    PFN_vkGetInstanceProcAddr gipa;
+    PFN_vkDestroyInstance destroy;
+    PFN_vkEnumeratePhysicalDevices enumerate;
+    PFN_vkCreateDevice create_device;
+};
+
+struct dev_rec {
+    struct dev_rec *next;
+    VkDevice handle;
+    VkInstance instance;
+    PFN_vkGetDeviceProcAddr gdpa;
+    PFN_vkDestroyDevice destroy;
+};
+
+struct pd_rec {
+    struct pd_rec *next;
+    VkPhysicalDevice handle;
+    VkInstance instance;
+};
+
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct inst_rec *g_instances;
+static struct dev_rec *g_devices;
+static struct pd_rec *g_pds;
+static struct vkd_sink g_sink = {-1, 0, VKD_DEFAULT_MAX_BYTES};
+static int g_quiet; /* VKDOCTOR_TRACE_DISABLE: stay in the chain, record nothing */
+
+static void *dispatch_key(const void *handle) { return handle ? *(void *const *)handle : NULL; }
+
+static struct inst_rec *find_instance(VkInstance handle) {
+    for (struct inst_rec *r = g_instances; r; r = r->next)
+        if (r->handle == handle) return r;
+    return NULL;
+}
+
+static struct dev_rec *find_device(VkDevice handle) {
+    for (struct dev_rec *r = g_devices; r; r = r->next)
+        if (r->handle == handle) return r;
+    return NULL;
+}
+
+static struct inst_rec *instance_of_pd(VkPhysicalDevice pd) {
+    for (struct pd_rec *r = g_pds; r; r = r->next)
+        if (r->handle == pd) return find_instance(r->instance);
+    void *key = dispatch_key(pd);
+    for (struct inst_rec *r = g_instances; r; r = r->next)
+        if (r->dispatch_key == key) return r;
+    if (g_instances && !g_instances->next) return g_instances;
+    return NULL;
+}
+
+static int count_instances(void) {
+    int n = 0;
+    for (struct inst_rec *r = g_instances; r; r = r->next) ++n;
+    return n;
+}
+
+static int count_devices(void) {
+    int n = 0;
+    for (struct dev_rec *r = g_devices; r; r = r->next) ++n;
+    return n;
+}
+
+static void emit_names(struct vkd_buf *b, const char *key, uint32_t count,
+                       const char *const *names) {
+    vkd_key(b, key);
+    vkd_lit(b, "[");
+    for (uint32_t i = 0; names && i < count && i < 64; ++i) {
+        if (i) vkd_lit(b, ",");
+        vkd_str(b, names[i]);
+    }
+    vkd_lit(b, "]");
+}
+
+#define EVENT(name, size)  \
+    char storage_[size];   \
+    struct vkd_buf b_;     \
+    int on_ = !g_quiet;    \
+    if (on_) vkd_begin(&b_, storage_, sizeof storage_, SRC, name)
+#define DONE() \
+    if (on_) vkd_end(&g_sink, &b_)
+
+/* ---- intercepted commands ---------------------------------------------------------------- */
+
+static VkResult create_instance(const VkInstanceCreateInfo *info, const void *alloc,
+                                VkInstance *out) {
+    VkLayerInstanceCreateInfo *chain = (VkLayerInstanceCreateInfo *)(info ? info->pNext : NULL);
+    while (chain && !(chain->sType == VK_STRUCTURE_TYPE_LOADER_INSTANCE_CREATE_INFO &&
+                      chain->function == VK_LAYER_LINK_INFO))
+        chain = (VkLayerInstanceCreateInfo *)chain->pNext;
+    if (!chain || !chain->u.pLayerInfo) return VK_ERROR_INITIALIZATION_FAILED;
+    PFN_vkGetInstanceProcAddr next_gipa = chain->u.pLayerInfo->pfnNextGetInstanceProcAddr;
+    chain->u.pLayerInfo = chain->u.pLayerInfo->pNext; /* the next layer reads its own link */
+    PFN_vkCreateInstance next_create = (PFN_vkCreateInstance)next_gipa(NULL, "vkCreateInstance");
+    if (!next_create) return VK_ERROR_INITIALIZATION_FAILED;
+
+    VkResult res = next_create(info, alloc, out);
+    VkInstance handle = (res == VK_SUCCESS && out) ? *out : NULL;
+    if (handle) {
+        struct inst_rec *rec = calloc(1, sizeof *rec);
+        if (rec) {
+            rec->handle = handle;
+            rec->dispatch_key = dispatch_key(handle);
+            rec->gipa = next_gipa;
+            rec->destroy = (PFN_vkDestroyInstance)next_gipa(handle, "vkDestroyInstance");
+            rec->enumerate =
+                (PFN_vkEnumeratePhysicalDevices)next_gipa(handle, "vkEnumeratePhysicalDevices");
+            rec->create_device = (PFN_vkCreateDevice)next_gipa(handle, "vkCreateDevice");
+            pthread_mutex_lock(&g_lock);
+            rec->next = g_instances;
+            g_instances = rec;
+            pthread_mutex_unlock(&g_lock);
+        }
+    }
+    EVENT("create_instance", 8192);
+    if (on_) {
+        vkd_key(&b_, "inst");
+        vkd_hex(&b_, (uintptr_t)handle);
+        vkd_key(&b_, "res");
+        vkd_i64(&b_, res);
+        const VkApplicationInfo *app = info ? info->pApplicationInfo : NULL;
+        vkd_key(&b_, "api");
+        vkd_u64(&b_, app ? app->apiVersion : 0);
+        vkd_key(&b_, "app");
+        vkd_str(&b_, app ? app->pApplicationName : NULL);
+        if (info)
+            emit_names(&b_, "exts", info->enabledExtensionCount, info->ppEnabledExtensionNames);
+        vkd_key(&b_, "next");
+        vkd_hex(&b_, (uintptr_t)next_gipa);
+    }
+    DONE();
+    return res;
+}
+
+static void destroy_instance(VkInstance instance, const void *alloc) {
+    pthread_mutex_lock(&g_lock);
+    struct inst_rec **link = &g_instances;
+    while (*link && (*link)->handle != instance) link = &(*link)->next;
+    struct inst_rec *rec = *link;
+    if (rec) *link = rec->next;
+    for (struct pd_rec **p = &g_pds; *p;) {
+        if ((*p)->instance == instance) {
+            struct pd_rec *dead = *p;
+            *p = dead->next;
+            free(dead);
+        } else {
+            p = &(*p)->next;
+        }
+    }
+    int live_devices = 0;
+    for (struct dev_rec *d = g_devices; d; d = d->next) live_devices += d->instance == instance;
+    pthread_mutex_unlock(&g_lock);
+
+    /* Recorded before the call: the loader unloads drivers and layers inside it. */
+    EVENT("destroy_instance", 512);
+    if (on_) {
+        vkd_key(&b_, "inst");
+        vkd_hex(&b_, (uintptr_t)instance);
+        vkd_key(&b_, "known");
+        vkd_lit(&b_, rec ? "true" : "false");
+        vkd_key(&b_, "live_devices");
+        vkd_i64(&b_, live_devices);
+    }
+    DONE();
+    if (rec && rec->destroy) rec->destroy(instance, alloc);
+    free(rec);
+}
+
+static VkResult enumerate_physical_devices(VkInstance instance, uint32_t *count,
+                                           VkPhysicalDevice *pds) {
+    pthread_mutex_lock(&g_lock);
+    struct inst_rec *rec = find_instance(instance);
+    PFN_vkEnumeratePhysicalDevices next = rec ? rec->enumerate : NULL;
+    pthread_mutex_unlock(&g_lock);
+    VkResult res = next ? next(instance, count, pds) : VK_ERROR_INITIALIZATION_FAILED;
+    uint32_t n = count ? *count : 0;
+    if (pds && (res == VK_SUCCESS || res == VK_INCOMPLETE)) {
+        pthread_mutex_lock(&g_lock);
+        for (uint32_t i = 0; i < n; ++i) {
+            int known = 0;
+            for (struct pd_rec *r = g_pds; r; r = r->next) known |= r->handle == pds[i];
+            if (known) continue;
+            struct pd_rec *pr = calloc(1, sizeof *pr);
+            if (!pr) break;
+            pr->handle = pds[i];
+            pr->instance = instance;
+            pr->next = g_pds;
+            g_pds = pr;
+        }
+        pthread_mutex_unlock(&g_lock);
+    }
+    EVENT("enum_pd", 512);
+    if (on_) {
+        vkd_key(&b_, "inst");
+        vkd_hex(&b_, (uintptr_t)instance);
+        vkd_key(&b_, "res");
+        vkd_i64(&b_, res);
+        vkd_key(&b_, "count");
+        vkd_u64(&b_, n);
+        vkd_key(&b_, "query");
+        vkd_lit(&b_, pds ? "false" : "true");
+        vkd_key(&b_, "known");
+        vkd_lit(&b_, rec ? "true" : "false");
+    }
+    DONE();
+    return res;
+}
+
+static VkResult create_device(VkPhysicalDevice pd, const VkDeviceCreateInfo *info,
+                              const void *alloc, VkDevice *out) {
+    VkLayerDeviceCreateInfo *chain = (VkLayerDeviceCreateInfo *)(info ? info->pNext : NULL);
+    while (chain && !(chain->sType == VK_STRUCTURE_TYPE_LOADER_DEVICE_CREATE_INFO &&
+                      chain->function == VK_LAYER_LINK_INFO))
+        chain = (VkLayerDeviceCreateInfo *)chain->pNext;
+    if (!chain || !chain->u.pLayerInfo) return VK_ERROR_INITIALIZATION_FAILED;
+    PFN_vkGetInstanceProcAddr next_gipa = chain->u.pLayerInfo->pfnNextGetInstanceProcAddr;
+    PFN_vkGetDeviceProcAddr next_gdpa = chain->u.pLayerInfo->pfnNextGetDeviceProcAddr;
+    chain->u.pLayerInfo = chain->u.pLayerInfo->pNext;
+
+    pthread_mutex_lock(&g_lock);
+    struct inst_rec *irec = instance_of_pd(pd);
+    VkInstance instance = irec ? irec->handle : NULL;
+    pthread_mutex_unlock(&g_lock);
+    PFN_vkCreateDevice next_create = (PFN_vkCreateDevice)next_gipa(instance, "vkCreateDevice");
+    if (!next_create) return VK_ERROR_INITIALIZATION_FAILED;
+
+    VkResult res = next_create(pd, info, alloc, out);
+    VkDevice handle = (res == VK_SUCCESS && out) ? *out : NULL;
+    PFN_vkVoidFunction anchor = NULL;
+    if (handle) {
+        struct dev_rec *rec = calloc(1, sizeof *rec);
+        if (rec) {
+            rec->handle = handle;
+            rec->instance = instance;
+            rec->gdpa = next_gdpa;
+            rec->destroy = (PFN_vkDestroyDevice)next_gdpa(handle, "vkDestroyDevice");
+            pthread_mutex_lock(&g_lock);
+            rec->next = g_devices;
+            g_devices = rec;
+            pthread_mutex_unlock(&g_lock);
+        }
+        /* A command no layer normally intercepts: its address names the driver below us. */
+        anchor = next_gdpa(handle, "vkCmdDispatch");
+    }
+    EVENT("create_device", 8192);
+    if (on_) {
+        vkd_key(&b_, "dev");
+        vkd_hex(&b_, (uintptr_t)handle);
+        vkd_key(&b_, "inst");
+        vkd_hex(&b_, (uintptr_t)instance);
+        vkd_key(&b_, "pd");
+        vkd_hex(&b_, (uintptr_t)pd);
+        vkd_key(&b_, "res");
+        vkd_i64(&b_, res);
+        vkd_key(&b_, "anchor");
+        vkd_hex(&b_, (uintptr_t)anchor);
+        if (info)
+            emit_names(&b_, "exts", info->enabledExtensionCount, info->ppEnabledExtensionNames);
+    }
+    DONE();
+    return res;
+}
+
+static void destroy_device(VkDevice device, const void *alloc) {
+    pthread_mutex_lock(&g_lock);
+    struct dev_rec **link = &g_devices;
+    while (*link && (*link)->handle != device) link = &(*link)->next;
+    struct dev_rec *rec = *link;
+    if (rec) *link = rec->next;
+    pthread_mutex_unlock(&g_lock);
+    EVENT("destroy_device", 512);
+    if (on_) {
+        vkd_key(&b_, "dev");
+        vkd_hex(&b_, (uintptr_t)device);
+        vkd_key(&b_, "known");
+        vkd_lit(&b_, rec ? "true" : "false");
+    }
+    DONE();
+    /* An unknown handle (already destroyed, or never created) is not passed down: there is
+     * no next function to call, and the loader would crash on it anyway. */
+    if (rec && rec->destroy) rec->destroy(device, alloc);
+    free(rec);
+}
+
+/* ---- proc-address entry points ----------------------------------------------------------- */
+
+static PFN_vkVoidFunction layer_gdpa(VkDevice device, const char *name);
+
+static PFN_vkVoidFunction layer_gipa(VkInstance instance, const char *name) {
+    if (!name) return NULL;
+    if (vkd_streq(name, "vkGetInstanceProcAddr")) return (PFN_vkVoidFunction)layer_gipa;
+    if (vkd_streq(name, "vkCreateInstance")) return (PFN_vkVoidFunction)create_instance;
+    if (vkd_streq(name, "vkDestroyInstance")) return (PFN_vkVoidFunction)destroy_instance;
+    if (vkd_streq(name, "vkEnumeratePhysicalDevices"))
+        return (PFN_vkVoidFunction)enumerate_physical_devices;
+    if (vkd_streq(name, "vkCreateDevice")) return (PFN_vkVoidFunction)create_device;
+    if (vkd_streq(name, "vkGetDeviceProcAddr")) return (PFN_vkVoidFunction)layer_gdpa;
+    if (vkd_streq(name, "vkDestroyDevice")) return (PFN_vkVoidFunction)destroy_device;
+    /* We implement no physical-device commands: the loader then skips us for those. */
+    if (vkd_streq(name, "vk_layerGetPhysicalDeviceProcAddr")) return NULL;
+    pthread_mutex_lock(&g_lock);
+    struct inst_rec *rec = find_instance(instance);
+    PFN_vkGetInstanceProcAddr next = rec ? rec->gipa : NULL;
+    pthread_mutex_unlock(&g_lock);
+    return next ? next(instance, name) : NULL;
+}
+
+static PFN_vkVoidFunction layer_gdpa(VkDevice device, const char *name) {
+    if (!name) return NULL;
+    if (vkd_streq(name, "vkGetDeviceProcAddr")) return (PFN_vkVoidFunction)layer_gdpa;
+    if (vkd_streq(name, "vkDestroyDevice")) return (PFN_vkVoidFunction)destroy_device;
+    pthread_mutex_lock(&g_lock);
+    struct dev_rec *rec = find_device(device);
+    PFN_vkGetDeviceProcAddr next = rec ? rec->gdpa : NULL;
+    pthread_mutex_unlock(&g_lock);
+    return next ? next(device, name) : NULL;
+}
+
+EXPORT VkResult vkNegotiateLoaderLayerInterfaceVersion(VkNegotiateLayerInterface *iface) {
+    if (!iface || iface->loaderLayerInterfaceVersion < 2) return VK_ERROR_INITIALIZATION_FAILED;
+    iface->loaderLayerInterfaceVersion = 2;
+    iface->pfnGetInstanceProcAddr = layer_gipa;
+    iface->pfnGetDeviceProcAddr = layer_gdpa;
+    iface->pfnGetPhysicalDeviceProcAddr = NULL;
+    return VK_SUCCESS;
+}
+
+/* ---- library lifetime and fork ----------------------------------------------------------- */
+
+static void after_fork_in_child(void) {
+    /* Only the forking thread exists here; the lock may have been held by another thread. */
+    pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+    g_lock = fresh;
+    EVENT("fork", 256);
+    if (on_) {
+        vkd_key(&b_, "ppid");
+        vkd_i64(&b_, (int64_t)getppid());
+        vkd_key(&b_, "live_instances");
+        vkd_i64(&b_, count_instances());
+        vkd_key(&b_, "live_devices");
+        vkd_i64(&b_, count_devices());
+    }
+    DONE();
+}
+
+__attribute__((constructor)) static void layer_loaded(void) {
+    const char *off = getenv("VKDOCTOR_TRACE_DISABLE");
+    g_quiet = off != NULL; /* like the loader's disable_environment: defined at all means off */
+    /* glibc drops this registration when the layer is dlclose'd (keyed by __dso_handle). */
+    pthread_atfork(NULL, NULL, after_fork_in_child);
+    EVENT("layer_load", 256);
+    DONE();
+}
+
+__attribute__((destructor)) static void layer_unloaded(void) {
+    EVENT("layer_unload", 256);
+    if (on_) {
+        vkd_key(&b_, "live_instances");
+        vkd_i64(&b_, count_instances());
+        vkd_key(&b_, "live_devices");
+        vkd_i64(&b_, count_devices());
+    }
+    DONE();
+}
