@@ -435,3 +435,18 @@ def test_tui_command_without_textual_says_how_to_get_it(
     monkeypatch.setitem(sys.modules, "textual", None)  # what `import textual` sees uninstalled
     assert cli.main(["tui"]) == 2
     assert "pip install 'vkdoctor[tui]'" in capsys.readouterr().err
+
+
+def test_lifetimes_mark_the_unloads_findings_blame() -> None:
+    from vkdoctor.tui.views.trace import lifetimes
+
+    _, trace = open_document(str(FIXTURES / "premature-unload.trace.jsonl"))
+    assert trace is not None and trace.flagged_unloads == {18, 19}
+    chart = lifetimes(trace.libraries, trace.last_seq, 60, trace.flagged_unloads)
+    lines = chart.plain.splitlines()
+    red = {
+        lines[chart.plain[: span.start].count("\n")].split()[0]
+        for span in chart.spans
+        if "red" in str(span.style)
+    }
+    assert red == {"libvulkan.so.1", "libVkLayer_vkdoctor_trace…"}  # not the driver

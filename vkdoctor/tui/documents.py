@@ -61,6 +61,15 @@ class TraceDoc:
     malformed: int = 0
     notes: tuple[str, ...] = ()
 
+    @property
+    def flagged_unloads(self) -> frozenset[int]:
+        """Events whose unload a finding blames (a premature unload): drawn as a problem."""
+        return frozenset(
+            f.evidence["unloaded_at_event"]
+            for f in self.findings
+            if isinstance(f.evidence.get("unloaded_at_event"), int)
+        )
+
 
 def _read(path: str) -> str:
     try:
@@ -117,7 +126,7 @@ def parse_trace(path: str, text: str) -> TraceDoc:
     return TraceDoc(
         path=path,
         origin="events",
-        title=f"Trace events of {Path(path).name}",
+        title="Trace events",
         events=tuple(events),
         libraries=tuple(libraries),
         findings=tuple(findings),

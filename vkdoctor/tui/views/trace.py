@@ -27,8 +27,11 @@ EMPTY = (
 )
 
 
-def lifetimes(spans: tuple[LibrarySpan, ...], last: int, width: int) -> Text:
-    """One line per library: ``name  ····████████····`` over events 1..last."""
+def lifetimes(
+    spans: tuple[LibrarySpan, ...], last: int, width: int, flagged: frozenset[int] = frozenset()
+) -> Text:
+    """One line per library: ``name  ····████████····`` over events 1..last; a lifetime whose
+    unload a finding blames (``flagged``) ends in red."""
     text = Text()
     if not spans:
         return Text("no Vulkan library was loaded", style="dim")
@@ -43,9 +46,8 @@ def lifetimes(spans: tuple[LibrarySpan, ...], last: int, width: int) -> Text:
         a, b = span_cells(span.loaded_at, span.unloaded_at, last, bar_w)
         text.append("·" * a, style="dim")
         fill = "█" * (b - a)
-        # An unload before exit is the interesting one (LIB-02): show it in warning colour.
-        early = span.unloaded_at is not None and not span.at_exit
-        text.append(fill, style="yellow" if early else _ROLE_STYLE.get(span.role, "white"))
+        blamed = span.unloaded_at is not None and span.unloaded_at in flagged
+        text.append(fill, style="bold red" if blamed else _ROLE_STYLE.get(span.role, "white"))
         text.append("·" * (bar_w - b), style="dim")
     return text
 
@@ -62,7 +64,8 @@ class LifetimeChart(Static):
     def render(self) -> RenderableType:
         if self._doc is None:
             return Text("")
-        return lifetimes(self._doc.libraries, self._doc.last_seq, max(self.size.width, 30))
+        doc = self._doc
+        return lifetimes(doc.libraries, doc.last_seq, max(self.size.width, 30), doc.flagged_unloads)
 
 
 class TraceView(Vertical):
