@@ -282,7 +282,7 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
         }
         records.append(record)
         for problem in manifest.problems:
-            outcome.findings.append(problem_finding(problem, "driver"))
+            outcome.findings.append(problem_finding(problem, "driver", manifest.path, version))
             record["issues"].append(problem.code)
         if manifest.library_path is None or manifest.skipped_by_loader:
             record["state"] = "skipped-by-loader"

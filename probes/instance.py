@@ -262,7 +262,8 @@ def _creation_failure(
             make_finding(
                 CODES,
                 "instance-creation-failed",
-                f"vkCreateInstance returned {result_name(code)}: {explain_result(code, version)}",
+                f"vkCreateInstance returned {result_name(code)}: "
+                f"{explain_result(code, version, _malformed_manifests(ctx))}",
                 evidence=evidence,
             )
         ]
@@ -280,6 +281,15 @@ def _creation_failure(
             ctx, "instance creation", TASK, BISECT_PAYLOAD, lambda o: not _creation_ok(o)
         )
     return findings
+
+
+def _malformed_manifests(ctx: ProbeContext) -> list[str]:
+    return [
+        str(f.evidence.get("manifest"))
+        for probe_id in ("driver-enumeration", "layer-enumeration")
+        for f in (ctx.results[probe_id].findings if probe_id in ctx.results else [])
+        if f.code == "manifest-invalid-json"
+    ]
 
 
 def _diagnosed_paths(ctx: ProbeContext) -> list[str]:

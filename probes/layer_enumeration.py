@@ -190,7 +190,7 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
         for problem in layer.problems:
             if (layer.path, problem.message) not in reported:  # file-level problems once per file
                 reported.add((layer.path, problem.message))
-                outcome.findings.append(problem_finding(problem, "layer"))
+                outcome.findings.append(problem_finding(problem, "layer", layer.path, version))
             record["issues"].append(problem.code)
         if layer.skipped_by_loader or not layer.name:
             record["active"], record["state"] = False, "skipped-by-loader"

@@ -26,13 +26,13 @@ from vkdoctor.loaderenv import (
     unknown_loader_variables,
     version_str,
 )
+from vkdoctor.manifests import MALFORMED_JSON_SKIPPED_SINCE
 from vkdoctor.model import Finding, Severity, Status
 from vkdoctor.redact import record_value
 from vkdoctor.runner import ProbeContext, ProbeOutcome, ProbeSpec
 
 LOADER_SONAME = "libvulkan.so.1"
 SETTINGS_SINCE = (1, 3, 251)
-MALFORMED_JSON_OOM_FIXED = (1, 3, 268)
 
 CODES = code_table(
     [
@@ -448,7 +448,7 @@ def _enumeration_findings(
     if child.state in ("crashed", "timeout", "error") or (extensions and extensions["result"] < 0):
         result = extensions["result"] if extensions else None
         note = ""
-        if result == -1 and (version is None or version < MALFORMED_JSON_OOM_FIXED):
+        if result == -1 and (version is None or version < MALFORMED_JSON_SKIPPED_SINCE):
             note = (
                 " VK_ERROR_OUT_OF_HOST_MEMORY from this loader usually means a malformed "
                 "manifest JSON, not memory."

@@ -87,3 +87,18 @@ def test_zero_devices(world: VkWorld, fault_driver) -> None:
     instance = probe(world.run(INSTANCE), "instance")
     assert "no-physical-devices" in codes(instance)
     assert instance.status is Status.FAIL
+
+
+def test_malformed_manifest_is_named_as_the_cause_of_out_of_host_memory(world: VkWorld) -> None:
+    world.lavapipe()
+    broken = world.write(world.icd_dir, "broken.json", '{"file_format_version": "1.0.0",}')
+    report = world.run(INSTANCE)
+    loader = tuple(int(x) for x in probe(report, "loader-discovery").facts["version"].split("."))
+    if loader >= (1, 3, 268):
+        assert probe(report, "instance").status in (Status.OK, Status.INFO)  # newer loaders skip it
+        return
+    failed = finding(probe(report, "instance"), "instance-creation-failed")
+    assert "VK_ERROR_OUT_OF_HOST_MEMORY" in failed.summary and str(broken) in failed.summary
+    invalid = finding(report, "manifest-invalid-json")
+    assert "fails every vkCreateInstance" in invalid.summary
+    assert invalid.remedy.commands[0].startswith("python3 -m json.tool")

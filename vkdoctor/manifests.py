@@ -587,14 +587,34 @@ CODES = code_table(
 )
 
 
-def problem_finding(problem: Problem, kind: str) -> Finding:
+MALFORMED_JSON_SKIPPED_SINCE = (1, 3, 268)  # before: vkCreateInstance fails with OUT_OF_HOST_MEMORY
+
+
+def problem_finding(
+    problem: Problem, kind: str, path: str, loader_version: Version | None
+) -> Finding:
     """A finding for a manifest problem; ``kind`` is 'driver' or 'layer' (for the wording)."""
     from vkdoctor.codes import make_finding
 
-    skipped = " The loader skips it." if problem.skipped_by_loader else ""
+    commands: list[str] = []
+    if problem.code == "manifest-invalid-json":
+        commands = [
+            f"python3 -m json.tool {path}  # shows the syntax error",
+            f"sudo mv {path} {path}.disabled  # the loader reads only *.json",
+        ]
+        if loader_version is not None and loader_version < MALFORMED_JSON_SKIPPED_SINCE:
+            effect = (
+                f" This loader ({'.'.join(map(str, loader_version))}) then fails every "
+                "vkCreateInstance with VK_ERROR_OUT_OF_HOST_MEMORY, even with valid drivers."
+            )
+        else:
+            effect = " The loader skips it."
+    else:
+        effect = " The loader skips it." if problem.skipped_by_loader else ""
     return make_finding(
         CODES,
         problem.code,
-        f"{kind} manifest: {problem.message}.{skipped}",
-        evidence={"problem": problem.message},
+        f"{kind} manifest: {problem.message}.{effect}",
+        evidence={"problem": problem.message, "manifest": path},
+        commands=commands,
     )

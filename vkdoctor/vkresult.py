@@ -45,10 +45,16 @@ def result_name(code: int | None) -> str:
     return NAMES.get(code, f"VkResult {code}")
 
 
-def explain_result(code: int, loader_version: Version | None = None) -> str:
+def explain_result(
+    code: int, loader_version: Version | None = None, malformed: list[str] | None = None
+) -> str:
+    """What a VkResult from vkCreateInstance usually means; ``malformed`` lists manifests that
+    are not valid JSON (the real cause of OUT_OF_HOST_MEMORY on loaders before 1.3.268)."""
     if code == -1 and (loader_version is None or loader_version < (1, 3, 268)):
+        if malformed:
+            return f"this loader reports the malformed manifest {', '.join(malformed)} this way"
         return (
-            "on loaders before 1.3.268 this usually means a malformed manifest JSON, not a lack of "
-            "memory (see the manifest-invalid-json findings)"
+            "on loaders before 1.3.268 this usually means a malformed manifest JSON, not a lack "
+            "of memory"
         )
     return _MEANING.get(code, "see the loader messages in the evidence")

@@ -11,7 +11,6 @@ from collections.abc import Iterable
 
 from rich.console import Console, Group, RenderableType
 from rich.markup import escape
-from rich.padding import Padding
 from rich.text import Text
 
 from vkdoctor.model import Finding, ProbeResult, Report, Severity, Status
@@ -29,8 +28,17 @@ SEVERITY_STYLE = {Severity.INFO: "cyan", Severity.WARN: "yellow", Severity.FAIL:
 
 
 def make_console(stderr: bool = False, force_plain: bool = False) -> Console:
-    # rich honours NO_COLOR and switches to plain text when the stream is not a terminal.
-    return Console(stderr=stderr, no_color=force_plain or None, highlight=False, soft_wrap=False)
+    # rich honours NO_COLOR and switches to plain text when the stream is not a terminal; then
+    # lines are not wrapped either, so logs and CI output stay greppable, one finding a line.
+    console = Console(stderr=stderr, no_color=force_plain or None, highlight=False)
+    console.soft_wrap = not console.is_terminal
+    return console
+
+
+def _indented(text: str, indent: int, style: str = "") -> Text:
+    """Indent every line (Padding would pad lines with trailing spaces to the full width)."""
+    pad = " " * indent
+    return Text("\n".join(pad + line for line in text.splitlines() or [""]), style=style)
 
 
 def probe_line(result: ProbeResult) -> Text:
@@ -67,14 +75,14 @@ def finding_block(probe: ProbeResult, finding: Finding, verbose: bool = False) -
     head.append(f"  ({finding.code}, {probe.id})", style="dim")
     parts: list[RenderableType] = [head]
     if verbose and finding.detail:
-        parts.append(Padding(Text(finding.detail, style="dim"), (0, 0, 0, 4), expand=False))
+        parts.append(_indented(finding.detail, 4, "dim"))
     if finding.remedy:
-        parts.append(Padding(Text("→ " + finding.remedy.text), (0, 0, 0, 4), expand=False))
+        parts.append(_indented("→ " + finding.remedy.text, 4))
         for command in finding.remedy.commands:
-            parts.append(Padding(Text("$ " + command, style="bold"), (0, 0, 0, 6), expand=False))
+            parts.append(_indented("$ " + command, 6, "bold"))
     if verbose and finding.evidence:
         evidence = json.dumps(finding.evidence, indent=2, sort_keys=True, default=str)
-        parts.append(Padding(Text(evidence, style="dim"), (0, 0, 0, 4), expand=False))
+        parts.append(_indented(evidence, 4, "dim"))
     return Group(*parts)
 
 
@@ -93,7 +101,7 @@ def findings_block(report: Report, verbose: bool = False) -> RenderableType:
                 parts.append(Text(""))
                 parts.append(Text(f"facts of {probe.id}:", style="bold"))
                 body = json.dumps(probe.facts, indent=2, sort_keys=True, default=str)
-                parts.append(Padding(Text(body, style="dim"), (0, 0, 0, 2), expand=False))
+                parts.append(_indented(body, 2, "dim"))
     summary = report.summary()
     parts.append(Text(""))
     parts.append(summary_line(summary["status"], hidden))
