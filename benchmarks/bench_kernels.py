@@ -106,6 +106,8 @@ def _sizes(args: argparse.Namespace, info: compute.DeviceInfo) -> kernels.SuiteS
         overrides["sgemm_tiles"] = kernels.SgemmTiles(bm, bn, bk, tm, tn)
     if args.reduce_variant is not None:
         overrides["reduce_variant"] = args.reduce_variant
+    if args.spin_up is not None:
+        overrides["spin_up_s"] = args.spin_up
     return replace(base, **overrides)
 
 
@@ -123,6 +125,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fma-iters", type=int)
     parser.add_argument("--fma-workgroups", type=int)
     parser.add_argument("--reduce-variant", choices=("auto", "subgroup", "shared-memory"))
+    parser.add_argument(
+        "--spin-up",
+        type=float,
+        help="seconds of untimed dispatches before each kernel, so the GPU clocks are up "
+        f"(default {kernels.SPIN_UP_S:g} on GPUs, 0 on CPU drivers)",
+    )
     parser.add_argument("--timeout", type=float, default=30.0, help="fence timeout, seconds")
     parser.add_argument("--seed", type=int)
     parser.add_argument("--no-smoke", action="store_true")

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -274,7 +275,28 @@ def test_sizes_follow_the_device(ctx: ComputeContext) -> None:
     large = SuiteSizes.for_device(gpu)
     assert large.bandwidth_bytes == 1 << 30 and large.sgemm_n == 8192
     assert large.sgemm_tiles.workgroup_size == 256
-    assert 16 + large.fma_iters * 4 * 2.0**-8 < 2.0**14  # stays exactly representable
+    steps = large.fma_iters * kernels._FMA_SHAPE["fma_fp32"][1]
+    assert 16 + steps * 2.0**-8 < 2.0**14  # stays exactly representable
+    # GPUs spin up before each timed kernel; CPU drivers have no clocks to raise.
+    assert large.spin_up_s > 0 and SuiteSizes.small().spin_up_s == 0 == TINY.spin_up_s
+
+
+def test_spin_up_runs_the_kernel_untimed_before_timing_it(
+    ctx: ComputeContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repeats: list[int] = []
+    real = ctx.dispatch
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        repeats.append(kwargs.get("repeat", 1))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ctx, "dispatch", counting)
+    result = run_kernel(ctx, "copy-vec4", replace(TINY, spin_up_s=0.05), seed=1)
+    assert result.status is KernelStatus.OK
+    # A probe, at least one batch, then the timed submit with only the timed repetitions.
+    assert len(repeats) >= 3 and repeats[-1] == TINY.repetitions
+    assert result.timing is not None and len(result.timing.samples_ns) == TINY.repetitions
 
 
 def test_codes_are_declared_and_unique() -> None:

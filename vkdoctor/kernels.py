@@ -704,6 +704,18 @@ class SgemmTiles:
         return {"bm": self.bm, "bn": self.bn, "bk": self.bk, "tm": self.tm, "tn": self.tn}
 
 
+# Spin-up of GPUs before each timed kernel (SuiteSizes.spin_up_s).  NVIDIA's driver, for one,
+# lowers the SM clock under light load (nvidia-smi: clocks event reason "GPU idle") and raises
+# it again only under sustained load.  The suite's host-side phases (random inputs, 1 GiB
+# staged transfers, verification) leave the GPU nearly idle for seconds, so on an H200 (driver
+# 580) the SM clock had fallen from 1980 to 345 MHz by the second or third kernel and the copy
+# kernels measured 1.7 TB/s instead of 4.3; a dozen 0.5 ms warm-up dispatches do not bring it
+# back.  Measured there, back-to-back copy or FMA dispatches restore the full clock after
+# 0.25-0.35 s; 0.5 s leaves a margin.  Fresh contexts hid all this: creating a device boosts
+# the clock for about 3 s, which is why standalone measurements looked fine.
+SPIN_UP_S = 0.5
+
+
 @dataclass(frozen=True)
 class SuiteSizes:
     """Problem sizes and repetition counts; ``for_device`` picks them from the device."""
@@ -715,7 +727,7 @@ class SuiteSizes:
     reduce_elements: int = 1 << 22
     reduce_variant: str = "auto"  # auto | subgroup | shared-memory
     fma_workgroups: int = 16
-    fma_iters: int = 32  # loop trips; each is 4 step pairs on 8 vec4 chains
+    fma_iters: int = 32  # loop trips; each is 8 step pairs on 4 vec4 chains
     sgemm_n: int = 256  # M = N = K
     sgemm_tiles: SgemmTiles = field(default_factory=lambda: SgemmTiles(64, 64, 16, 4, 4))
     conv_width: int = 512
@@ -724,6 +736,10 @@ class SuiteSizes:
     conv_tile: tuple[int, int] = (16, 16)
     warmup: int = 1
     repetitions: int = 3
+    # Seconds of back-to-back dispatches of the kernel itself before it is timed (0: none).
+    # GPUs drop their clocks within a second or two of light load and take far longer than a
+    # few dispatches to raise them again; see _Job.spin_up.
+    spin_up_s: float = 0.0
     verify_limit: int = 1 << 20  # above this many outputs, SGEMM/conv verify sampled rows
 
     @classmethod
@@ -761,14 +777,17 @@ class SuiteSizes:
             grid_workgroups=4096,
             saxpy_elements=min(1 << 26, bw // 4),
             reduce_elements=bw // 4,
-            fma_workgroups=2048,
-            fma_iters=8192,
+            # About 4 full waves of 256-invocation workgroups on a 132-SM chip: the partial
+            # last wave costs a few percent at most.
+            fma_workgroups=4096,
+            fma_iters=4096,
             sgemm_n=8192 if big else 4096,
             sgemm_tiles=SgemmTiles(128, 128, 16, 8, 8),
             conv_width=8192 if big else 4096,
             conv_height=8192 if big else 4096,
             warmup=2,
             repetitions=10,
+            spin_up_s=SPIN_UP_S,
         )
 
     @classmethod
@@ -807,6 +826,7 @@ class SuiteSizes:
             "conv_tile": list(self.conv_tile),
             "warmup": self.warmup,
             "repetitions": self.repetitions,
+            "spin_up_s": self.spin_up_s,
         }
 
 
@@ -944,12 +964,13 @@ class _Outcome:
 
 
 class BufferPool:
-    """Storage buffers reused by the kernels of one suite run.
+    """Storage buffers reused by the kernels of one suite run, which saves allocating (and the
+    driver clearing) gigabyte buffers again for every kernel.
 
-    Freeing and reallocating gigabyte buffers between kernels fragments device memory: measured
-    on an NVIDIA H200 (driver 580), copy-vec4 ran at 4.27 TB/s on fresh 1 GiB buffers and at
-    1.67 TB/s once a few 1 GiB buffers had been freed and reallocated, consistent with later
-    allocations landing on small pages.  Reuse keeps the bandwidth kernels on the first ones.
+    It does not change the bandwidth figures.  A drop of copy-vec4 from 4.27 to 1.67 TB/s on an
+    NVIDIA H200 once a few 1 GiB buffers had been freed and reallocated was first blamed on
+    the allocations; fresh, reused and dedicated allocations all measured the same, and the
+    cause was the SM clock falling while the GPU idled between kernels (see SPIN_UP_S).
     """
 
     def __init__(self, ctx: ComputeContext) -> None:
@@ -1017,6 +1038,8 @@ class _Job:
             specialization=specialization,
             name=shader,
         )
+        if self.sizes.spin_up_s > 0:
+            self.spin_up(pipe, buffers, groups, push, self.sizes.spin_up_s)
         return self.ctx.dispatch(
             pipe,
             buffers,
@@ -1025,6 +1048,31 @@ class _Job:
             warmup=self.sizes.warmup,
             repeat=self.sizes.repetitions,
         )
+
+    def spin_up(
+        self,
+        pipe: Any,
+        buffers: Sequence[Any],
+        groups: tuple[int, int, int],
+        push: bytes,
+        seconds: float,
+    ) -> None:
+        """Keep the device busy with this very dispatch for ``seconds`` of wall time, so that
+        the timed run finds the clocks the driver gives sustained load (see SPIN_UP_S).
+
+        Submits of about 50 ms each, sized from one probe dispatch: one submit of the whole
+        duration would be sized at the idle clock and end early once the clock rises, and
+        short submits keep the fence timeout far away.  Every kernel writes only its outputs
+        from unchanged inputs, so the extra runs do not change what is verified.
+        """
+        ctx = self.ctx
+        start = time.perf_counter()
+        probe = ctx.dispatch(pipe, buffers, groups, push)
+        each_s = probe.gpu_ns[0] * 1e-9 if probe.has_gpu_time else probe.wall_s
+        # At most 2000 dispatches per submit: recording each one costs the host microseconds.
+        batch = min(max(int(0.05 / max(each_s, 1e-9)), 1), 2000)
+        while time.perf_counter() - start < seconds:
+            ctx.dispatch(pipe, buffers, groups, push, warmup=batch - 1)
 
     def expect(self, name: str, expected: np.ndarray) -> np.ndarray:
         return _expect(self.tamper, name, expected)
@@ -1152,8 +1200,10 @@ def _reduce(job: _Job) -> _Outcome:
     )
 
 
-_FMA_CHAINS = 8  # vec4 chains per invocation in fma_*.comp
-_FMA_UNROLL = 4
+# (vec4 chains per invocation, step pairs per loop trip) of each fma_*.comp: CHAINS and UNROLL.
+# fma_fp16 keeps 8 x 4: on the H200 4 x 8 and 2 x 16 measured the same for it (fma_fp32.comp
+# says why fp32 changed).
+_FMA_SHAPE = {"fma_fp32": (4, 8), "fma_fp16": (8, 4)}
 
 
 def _fma(job: _Job, fp16: bool) -> _Outcome:
@@ -1165,11 +1215,13 @@ def _fma(job: _Job, fp16: bool) -> _Outcome:
             else "the compute context was created without shaderFloat16"
         )
         raise UnsupportedFeature(why)
+    shader = "fma_fp16" if fp16 else "fma_fp32"
+    chains, unroll = _FMA_SHAPE[shader]
     wg = job.sizes.workgroup_size
     threads = job.sizes.fma_workgroups * wg
     iters = job.sizes.fma_iters
-    steps = iters * _FMA_UNROLL  # step pairs per chain
-    lanes = threads * _FMA_CHAINS * 4
+    steps = iters * unroll  # step pairs per chain
+    lanes = threads * chains * 4
     if fp16:
         # Integers below 256: 2x+1 < 2048 stays exact in binary16, and each pair restores x.
         a, b, c, d = 2.0, 1.0, 0.5, -0.5
@@ -1184,7 +1236,6 @@ def _fma(job: _Job, fp16: bool) -> _Outcome:
         expected = (seed.astype(np.float64) + steps * 2.0**-8).astype(np.float32)
     bseed = job.upload(seed)
     bout = job.output(4 * lanes)
-    shader = "fma_fp16" if fp16 else "fma_fp32"
     timing = job.run(
         shader,
         [bseed, bout],
@@ -1195,10 +1246,10 @@ def _fma(job: _Job, fp16: bool) -> _Outcome:
     got = bout.read(np.float32, lanes)
     check = check_exact(got, job.expect(f"{shader}/result", expected), "result")
     return _Outcome(
-        sizes={"invocations": threads, "chains": _FMA_CHAINS * 4, "step_pairs": steps},
+        sizes={"invocations": threads, "chains": chains * 4, "step_pairs": steps},
         params={"workgroup_size": wg, "precision": "fp16" if fp16 else "fp32"},
         bytes_moved=0,
-        flops=threads * _FMA_CHAINS * 4 * steps * 2 * 2,
+        flops=threads * chains * 4 * steps * 2 * 2,
         timing=timing,
         check=check,
     )
