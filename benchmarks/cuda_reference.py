@@ -38,4 +38,5 @@ y = torch.randn(m, m, device="cuda")
 t = timed(lambda: x @ y, reps=5, warm=2)
 out["sgemm_gflop_per_s"] = 2 * m**3 / t / 1e9
 print(json.dumps(out))
-json.dump(out, open(sys.argv[1], "w"), indent=1)
+with open(sys.argv[1], "w") as handle:
+    json.dump(out, handle, indent=1)
