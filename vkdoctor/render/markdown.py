@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vkdoctor.model import Finding, ProbeResult, Report, Severity, Status
+
+if TYPE_CHECKING:
+    from vkdoctor.kernelrun import KernelRun
 
 STATUS_ICON = {
     Status.OK: "✅",
@@ -346,6 +349,46 @@ def _log_section(report: Report) -> list[str]:
     )
 
 
+def _kernels_section(report: Report) -> list[str]:
+    """Compute-kernel runs (``vkdoctor kernels``, the TUI), when the report holds any."""
+    from vkdoctor.kernelrun import KernelRun
+
+    run = KernelRun.from_report(report)
+    if run is None or not run.runs:
+        return []
+    return [kernels_markdown(run), ""]
+
+
+def kernels_markdown(run: KernelRun) -> str:
+    """The kernel runs as a Markdown section: what a benchmark note needs."""
+    from vkdoctor import kernelfmt
+
+    lines = [
+        "### Compute kernels",
+        "",
+        f"seed {run.seed} · loader {run.loader_version or 'unknown'} · vkdoctor kernel suite",
+        "",
+    ]
+    for device in run.runs:
+        lines.append(f"**Device {device.index}: {kernelfmt.device_line(device.device)}**")
+        lines.append("")
+        reps = kernelfmt.repetitions(device.sizes, kernelfmt.timing_source(device.rows))
+        lines.append(f"sizes: {device.preset}" + (f", {reps}" if reps else ""))
+        lines.append(f"{kernelfmt.peak_text(device.peak)}")
+        lines.append("")
+        lines.append("| Kernel | Size | Status | Median | Spread | Figure | Of peak |")
+        lines.append("|---|--:|---|--:|--:|--:|--:|")
+        for row in device.rows:
+            lines.append(
+                f"| {row.kernel} | {kernelfmt.problem_size(row.result)} | {row.status} | "
+                f"{kernelfmt.time_ns(row.timing.get('median_ns'))} | "
+                f"{kernelfmt.spread(row.timing)} | {kernelfmt.figure_text(row.figure)} | "
+                f"{kernelfmt.fraction(row.figure.fraction if row.figure else None)} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
 def render_markdown(report: Report) -> str:
     """The report as Markdown for an issue; render a redacted report for a public tracker."""
     redacted = bool((report.environment.get("redaction") or {}).get("applied"))
@@ -370,6 +413,7 @@ def render_markdown(report: Report) -> str:
     lines += _device_section(report)
     lines += _environment_section(report, redacted)
     lines += _log_section(report)
+    lines += _kernels_section(report)
     lines.append(
         f"<sub>vkdoctor {escape(report.tool_version)} · schema 1 · "
         "`vkdoctor report show` renders the JSON report</sub>"
