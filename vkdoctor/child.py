@@ -105,6 +105,9 @@ def child_environ(base: Mapping[str, str], overrides: Mapping[str, str | None]) 
             environ.pop(key, None)
         else:
             environ[key] = value
+    # vkdoctor's own children may cache bytecode even where the user's shell forbids it for
+    # their programs: recompiling vkdoctor in every child costs tens of milliseconds each.
+    environ.pop("PYTHONDONTWRITEBYTECODE", None)
     # The child must import this very vkdoctor, also from a source checkout.
     parent = _package_parent()
     existing = environ.get("PYTHONPATH")
