@@ -18,7 +18,7 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
 case "$mode" in
     check)
-        .venv/bin/python -m pip install -q .
+        .venv/bin/python -m pip install -q '.[tui]'
         exec .venv/bin/vkdoctor check
         ;;
     test)
