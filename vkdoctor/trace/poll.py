@@ -82,8 +82,12 @@ class MapsPoller:
 
     def __post_init__(self) -> None:
         self._known: dict[str, list[Range]] = {}
+        # Libraries seen vanishing in the last poll: an unload if the process lives on, but a
+        # snapshot taken while the kernel tears an exiting process down also shows libraries
+        # missing, so they are judged at the next poll.
+        self._vanished: list[dict[str, Any]] = []
 
-    def _event(self, kind: str, path: str, mapped: list[Range], **extra: Any) -> None:
+    def _make(self, kind: str, path: str, mapped: list[Range], **extra: Any) -> dict[str, Any]:
         event: dict[str, Any] = {
             "ev": kind,
             "src": "poll",
@@ -93,17 +97,33 @@ class MapsPoller:
             "base": hex(min(r[0] for r in mapped)),
         }
         event.update(extra)
-        self.emit(event)
+        return event
+
+    def _event(self, kind: str, path: str, mapped: list[Range], **extra: Any) -> None:
+        self.emit(self._make(kind, path, mapped, **extra))
+
+    def finish(self, exited: bool) -> None:
+        """Report what vanished in the last poll, once it is known whether the process ended."""
+        self._settle(at_exit=exited)
+
+    def _settle(self, at_exit: bool) -> None:
+        for event in self._vanished:
+            event["at_exit"] = at_exit
+            self.emit(event)
+        self._vanished = []
 
     def poll(self, *, initial: bool = False) -> bool:
         """Take one snapshot; False once the process is gone (or its maps cannot be read)."""
         text = read_maps(self.procfs, self.pid)
         if text is None:
             self.unreadable = self.unreadable or "gone"
+            self._settle(at_exit=True)
             return False
         # A zombie (exited, not yet reaped) shows empty maps: that is exit, not an unload.
         if not text.strip():
+            self._settle(at_exit=True)
             return False
+        self._settle(at_exit=False)  # the process outlived the last poll's unloads
         self.polls += 1
         current = parse_maps(text)
         for path, ranges in current.items():
@@ -122,7 +142,7 @@ class MapsPoller:
                 self._event("open", path, ranges, ranges=[_range_json(r) for r in ranges])
         for path, ranges in self._known.items():
             if path not in current:
-                self._event("close", path, ranges, at_exit=False)
+                self._vanished.append(self._make("close", path, ranges))
         self._known = current
         return True
 
@@ -170,6 +190,7 @@ def attach(
                 break
     except KeyboardInterrupt:
         pass
+    poller.finish(exited)
     return AttachOutcome(
         pid, True, exited, poller.polls, time.monotonic() - started, None, exe, cmdline
     )

@@ -170,6 +170,8 @@ def trace_program(
             tick_interval=options.poll_interval,
             on_start=on_start,
         )
+        if "p" in poller:
+            poller["p"].finish(exited=True)  # run_program returns once the program has ended
         emit(
             {
                 "ev": "trace_end",
