@@ -129,3 +129,35 @@ def test_attach_to_running_process():
 def test_attach_to_missing_process():
     report = trace(None, "--pid", "4194303")
     assert codes(report) == ["process-not-found"]
+
+
+def _maps_line(path: str, base: int) -> str:
+    return f"{base:x}-{base + 0x1000:x} r-xp 00000000 08:01 1234 {path}\n"
+
+
+def test_poller_tells_an_unload_from_an_exit(tmp_path):
+    from vkdoctor.trace.poll import MapsPoller
+
+    libc, vulkan = "/usr/lib/x86_64-linux-gnu/libc.so.6", "/usr/lib/x86_64-linux-gnu/libvulkan.so.1"
+    maps = tmp_path / "42" / "maps"
+    maps.parent.mkdir()
+
+    def run(snapshots: list[str]) -> list[dict]:
+        events: list[dict] = []
+        poller = MapsPoller(42, tmp_path, events.append)
+        for i, text in enumerate(snapshots):
+            maps.write_text(text)
+            if not poller.poll(initial=i == 0):
+                break
+        else:
+            poller.finish(exited=False)
+        return [e for e in events if e["ev"] == "close"]
+
+    both = _maps_line(libc, 0x7F0000000000) + _maps_line(vulkan, 0x7F1000000000)
+    only_libc = _maps_line(libc, 0x7F0000000000)
+    # libvulkan vanishes and the process goes on: an unload.
+    (closed,) = run([both, only_libc, only_libc])
+    assert closed["path"] == vulkan and closed["at_exit"] is False
+    # libvulkan vanishes in a snapshot taken while the process exits (then a zombie): exit.
+    (closed,) = run([both, only_libc, ""])
+    assert closed["path"] == vulkan and closed["at_exit"] is True
