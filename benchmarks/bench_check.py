@@ -16,7 +16,6 @@ import subprocess
 import sys
 import time
 
-
 # Measure vkdoctor as an installed package runs: with its bytecode cached (pip compiles it at
 # install time; a PYTHONDONTWRITEBYTECODE in the shell would make every run recompile it).
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}

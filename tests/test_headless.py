@@ -26,6 +26,11 @@ HEADLESS = [
     "vkdoctor.kernels",
     "vkdoctor.tasks.vkprobe",
     "vkdoctor.tasks.dispatch",
+    "vkdoctor.trace.analysis",
+    "vkdoctor.trace.session",
+    "vkdoctor.kernelrun",
+    "vkdoctor.tasks.kernels",
+    "vkdoctor.render.diff",
 ]
 
 
