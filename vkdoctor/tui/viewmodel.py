@@ -120,12 +120,15 @@ def _size(n: Any) -> str:
 
 
 def _hex_id(value: Any) -> str:
+    """Vendor and device ids: integers from the compute boundary, hex strings without "0x" in
+    reports (PCI style, "10de"; Mesa's vendor id is "10005")."""
     if isinstance(value, int):
         return f"0x{value:04x}"
-    text = str(value)
-    if text.isdigit():
-        return f"0x{int(text):04x}"
-    return text
+    text = str(value).lower().removeprefix("0x")
+    try:
+        return f"0x{int(text, 16):04x}"
+    except ValueError:
+        return str(value)
 
 
 _PROPERTY_KEYS: tuple[tuple[str, str], ...] = (
