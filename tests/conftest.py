@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from vkdoctor.compute import ComputeContext, ComputeError, Instance
 from vkdoctor.env import Env
 from vkdoctor.model import Finding, ProbeResult, Report
 from vkdoctor.runner import Options, run_pipeline
@@ -165,3 +166,28 @@ def fault_layer(fault_build_dir: Path, world: VkWorld):
         return path, library, name
 
     return install
+
+
+@pytest.fixture(scope="module")
+def instance() -> Iterator[Instance]:
+    """A Vulkan instance through vkdoctor's compute boundary (tests of compute and kernels)."""
+    try:
+        inst = Instance()
+    except ComputeError as exc:
+        pytest.skip(f"no Vulkan instance: {exc}")
+    with inst:
+        yield inst
+
+
+@pytest.fixture(scope="module")
+def cpu_index(instance: Instance) -> int:
+    info = instance.find_device(cpu=True)
+    if info is None:
+        pytest.skip("no CPU Vulkan device (lavapipe) present")
+    return info.index
+
+
+@pytest.fixture(scope="module")
+def ctx(instance: Instance, cpu_index: int) -> Iterator[ComputeContext]:
+    with instance.context(cpu_index) as context:
+        yield context

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Iterator
 from dataclasses import replace
 
 import numpy as np
@@ -23,30 +22,6 @@ from vkdoctor.compute import (
     grid_1d,
 )
 from vkdoctor.kernels import load_spirv
-
-
-@pytest.fixture(scope="module")
-def instance() -> Iterator[Instance]:
-    try:
-        inst = Instance()
-    except ComputeError as exc:
-        pytest.skip(f"no Vulkan instance: {exc}")
-    with inst:
-        yield inst
-
-
-@pytest.fixture(scope="module")
-def cpu_index(instance: Instance) -> int:
-    info = instance.find_device(cpu=True)
-    if info is None:
-        pytest.skip("no CPU Vulkan device (lavapipe) present")
-    return info.index
-
-
-@pytest.fixture(scope="module")
-def ctx(instance: Instance, cpu_index: int) -> Iterator[ComputeContext]:
-    with instance.context(cpu_index) as context:
-        yield context
 
 
 def test_loader_version_is_at_least_1_1() -> None:

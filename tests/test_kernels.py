@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -13,7 +12,7 @@ import numpy as np
 import pytest
 
 from vkdoctor import kernels
-from vkdoctor.compute import ComputeContext, ComputeError, Instance, ShaderNotFound
+from vkdoctor.compute import ComputeContext, Instance, ShaderNotFound
 from vkdoctor.kernels import (
     CODES,
     KERNELS,
@@ -32,30 +31,6 @@ from vkdoctor.kernels import (
 from vkdoctor.model import Severity
 
 TINY = SuiteSizes.tiny()
-
-
-@pytest.fixture(scope="module")
-def instance() -> Iterator[Instance]:
-    try:
-        inst = Instance()
-    except ComputeError as exc:
-        pytest.skip(f"no Vulkan instance: {exc}")
-    with inst:
-        yield inst
-
-
-@pytest.fixture(scope="module")
-def cpu_index(instance: Instance) -> int:
-    info = instance.find_device(cpu=True)
-    if info is None:
-        pytest.skip("no CPU Vulkan device (lavapipe) present")
-    return info.index
-
-
-@pytest.fixture(scope="module")
-def ctx(instance: Instance, cpu_index: int) -> Iterator[ComputeContext]:
-    with instance.context(cpu_index) as context:
-        yield context
 
 
 def _flip(target: str, index: int) -> kernels.Tamper:
