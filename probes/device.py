@@ -201,6 +201,8 @@ def _device_findings(
         "driver_manifest": driver,
         "last_step": item.last_crumb,
     }
+    if item.wchan:
+        evidence["wchan"] = list(item.wchan)  # where a hung child's threads wait in the kernel
     if item.state in ("crashed", "timeout", "error"):
         code = {"crashed": "device-creation-crashed", "timeout": "device-creation-hung"}.get(
             item.state, "device-creation-failed"

@@ -232,6 +232,7 @@ def _creation_failure(
         "state": result.state,
         "signal": result.signal,
         "last_step": result.last_crumb,
+        "wchan": list(result.wchan),  # where a hung child's threads wait in the kernel
         "result": result_name(code) if code is not None else None,
         "loader_errors": [e.message for e in loaderlog.problems(loaderlog.parse(result.stderr))][
             :20

@@ -52,6 +52,8 @@ def test_hanging_driver_is_a_timeout_with_culprit(world: VkWorld, fault_driver) 
     instance = probe(world.run(INSTANCE, timeout_s=1.5), "instance")
     assert instance.status is Status.TIMEOUT
     assert str(manifest) in finding(instance, "culprit-driver").summary
+    hung = finding(instance, "instance-creation-hung")
+    assert hung.evidence["wchan"]  # where the hung threads wait (e.g. hrtimer_nanosleep)
 
 
 def test_driver_failing_create_instance_alone(world: VkWorld, fault_driver) -> None:

@@ -81,6 +81,7 @@ class ItemOutcome:
     stderr: str
     signal: str | None = None
     duration_s: float = 0.0
+    wchan: tuple[str, ...] = ()  # kernel wait channels of the threads, when it hung
 
     @property
     def last_crumb(self) -> str | None:
@@ -478,6 +479,7 @@ def _items_from(outcome: ChildOutcome, keys: Sequence[str]) -> tuple[list[ItemOu
                 stderr=stderr_by_item.get(current, ""),
                 signal=outcome.signal,
                 duration_s=outcome.duration_s,
+                wchan=outcome.wchan,
             )
         )
         next_index += 1
