@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from vkdoctor import loaderlog
+from vkdoctor import kernellog, loaderlog
 from vkdoctor.codes import CodeInfo, code_table, make_finding
 from vkdoctor.model import Finding, Severity, Status
 from vkdoctor.runner import ProbeContext, ProbeOutcome, ProbeSpec
 
 TASK = "vkdoctor.tasks.dispatch:smoke"
+GPU_FAULTS = ("dispatch-device-lost", "dispatch-timeout", "dispatch-crashed", "dispatch-hung")
 BROKEN = (
     "device-creation-crashed",
     "device-creation-hung",
@@ -60,6 +61,7 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
     from vkdoctor.model import Finding as FindingValue
 
     outcome = ProbeOutcome()
+    started = kernellog.boot_seconds()
     devices = list(ctx.facts("instance").get("physical_devices", []))
     # Runs alongside the device probe (the dispatch child needs no result of it); what that
     # probe found broken is consulted afterwards, so a broken device is reported once, there.
@@ -115,9 +117,31 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
         outcome.findings += [
             _with_driver(FindingValue.from_dict(f), device) for f in data.get("findings", [])
         ]
+    outcome.findings = _with_kernel_log(outcome.findings, started)
     outcome.facts = {"devices": rows, "skipped_broken": sorted(broken)}
     outcome.status = status if status is not Status.OK else None
     return outcome
+
+
+def _with_kernel_log(findings: list[Finding], since: float) -> list[Finding]:
+    """A lost or hung GPU: what the kernel logged meanwhile (Xid, GPU reset...) goes with it."""
+    from dataclasses import replace
+
+    if not any(f.code in GPU_FAULTS for f in findings):
+        return findings
+    lines = kernellog.gpu_faults_since(since)
+    note = (
+        {"kernel_log": lines}
+        if lines is not None
+        else {"kernel_log": "unreadable here (container or dmesg_restrict); run: sudo dmesg | tail"}
+    )
+    said = f"; the kernel logged: {lines[0]}" if lines else ""
+    return [
+        replace(f, summary=f.summary + said, evidence={**f.evidence, **note})
+        if f.code in GPU_FAULTS
+        else f
+        for f in findings
+    ]
 
 
 def _with_driver(finding: Finding, device: dict[str, Any]) -> Finding:
