@@ -57,3 +57,14 @@ def test_layer_crashing_create_device_is_the_culprit(world: VkWorld, fault_layer
     assert device.status is Status.CRASHED
     assert name in finding(device, "culprit-layer").summary
     assert "culprit-driver" not in codes(device)
+
+
+def test_hang_in_create_device_is_a_timeout_bisected_to_the_driver(
+    world: VkWorld, fault_driver
+) -> None:
+    manifest, _ = fault_driver("create-device-hang")
+    device = probe(world.run(DEVICE, timeout_s=1.5), "device")
+    assert device.status is Status.TIMEOUT
+    hung = finding(device, "device-creation-hung")
+    assert "vkCreateDevice" in hung.summary and hung.evidence["wchan"]
+    assert str(manifest) in finding(device, "culprit-driver").summary

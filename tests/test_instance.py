@@ -104,3 +104,18 @@ def test_malformed_manifest_is_named_as_the_cause_of_out_of_host_memory(world: V
     invalid = finding(report, "manifest-invalid-json")
     assert "fails every vkCreateInstance" in invalid.summary
     assert invalid.remedy.commands[0].startswith("python3 -m json.tool")
+
+
+def test_hanging_implicit_layer_is_the_culprit(world: VkWorld, fault_layer) -> None:
+    world.lavapipe()
+    _, _, name = fault_layer("create-instance-hang")
+    instance = probe(world.run(INSTANCE, timeout_s=1.5), "instance")
+    assert instance.status is Status.TIMEOUT
+    assert name in finding(instance, "culprit-layer").summary
+
+
+def test_hang_in_enumeration_names_the_step(world: VkWorld, fault_driver) -> None:
+    fault_driver("enumerate-hang")
+    instance = probe(world.run(INSTANCE, timeout_s=1.5), "instance")
+    assert instance.status is Status.TIMEOUT
+    assert "vkEnumeratePhysicalDevices" in finding(instance, "instance-creation-hung").summary
