@@ -67,7 +67,7 @@ def native(name: str, source: str, libraries: list[str]) -> Extension:
     return Extension(
         name,
         sources=[os.path.join(NATIVE_DIR, source)],
-        depends=[os.path.join(NATIVE_DIR, "vkdoctor_emit.h")],
+        depends=[os.path.join(NATIVE_DIR, h) for h in ("vkdoctor_emit.h", "vkdoctor_vk.h")],
         extra_compile_args=COMMON_FLAGS,
         extra_link_args=["-Wl,--no-undefined"],
         libraries=libraries,

@@ -47,6 +47,8 @@ DRIVER_SOURCE = NATIVE_DIR / "fault_driver.c"
 LAYER_SOURCE = NATIVE_DIR / "fault_layer.c"
 PROBE_SOURCE = NATIVE_DIR / "fault_probe.c"
 GONE_HELPER_SOURCE = NATIVE_DIR / "gone_helper.c"
+# The Vulkan ABI slice the fixtures share with vkdoctor's own trace layer.
+VK_HEADER = Path(__file__).resolve().parent.parent / "vkdoctor" / "native" / "vkdoctor_vk.h"
 
 DRIVER_VARIANTS: tuple[str, ...] = (
     "ok",
@@ -235,10 +237,18 @@ def _cached_build(
 
 
 def _source_inputs(*sources: Path) -> list[str]:
-    return [f"{s.name}:{hashlib.sha256(s.read_bytes()).hexdigest()}" for s in sources]
+    return [f"{s.name}:{hashlib.sha256(s.read_bytes()).hexdigest()}" for s in (*sources, VK_HEADER)]
 
 
-_COMMON_FLAGS = ("-O2", "-g", "-Wall", "-Wextra", "-fPIC", "-fvisibility=hidden")
+_COMMON_FLAGS = (
+    "-O2",
+    "-g",
+    "-Wall",
+    "-Wextra",
+    "-fPIC",
+    "-fvisibility=hidden",
+    f"-I{VK_HEADER.parent}",
+)
 
 
 def build_driver(out_dir: Path, variant: str) -> Path:
@@ -321,7 +331,7 @@ def build_layer(out_dir: Path, variant: str) -> Path:
 def build_probe(out_dir: Path) -> Path:
     """Compile ``fault_probe``, a small Vulkan client printing how far it gets (see its source)."""
     filename = "vkfault_probe"
-    flags = ["-O2", "-g", "-Wall", "-Wextra"]
+    flags = ["-O2", "-g", "-Wall", "-Wextra", f"-I{VK_HEADER.parent}"]
 
     def build(work: Path) -> None:
         _run_compiler([*flags, str(PROBE_SOURCE), "-o", str(work / filename), "-ldl"], "probe")

@@ -84,61 +84,7 @@ __attribute__((visibility("default"))) void *vk_icdGetPhysicalDeviceProcAddr(voi
 #error "build with -DLVP_PATH=\"/path/to/libvulkan_lvp.so\""
 #endif
 
-/* ---- The slice of the Vulkan ABI this file needs ------------------------ */
-
-typedef int32_t VkResult;
-typedef uint32_t VkFlags;
-typedef uint32_t VkBool32;
-typedef int32_t VkStructureType;
-typedef struct VkInstance_T *VkInstance;
-typedef struct VkPhysicalDevice_T *VkPhysicalDevice;
-typedef struct VkDevice_T *VkDevice;
-typedef void (*PFN_vkVoidFunction)(void);
-
-#define VK_SUCCESS 0
-#define VK_ERROR_INITIALIZATION_FAILED (-3)
-#define VK_ERROR_INCOMPATIBLE_DRIVER (-9)
-#define VK_QUEUE_COMPUTE_BIT 0x00000002u
-
-typedef struct {
-    uint32_t width, height, depth;
-} VkExtent3D;
-
-typedef struct {
-    VkFlags queueFlags;
-    uint32_t queueCount;
-    uint32_t timestampValidBits;
-    VkExtent3D minImageTransferGranularity;
-} VkQueueFamilyProperties;
-
-typedef struct {
-    VkStructureType sType;
-    void *pNext;
-    VkQueueFamilyProperties queueFamilyProperties;
-} VkQueueFamilyProperties2;
-
-typedef struct VkPhysicalDeviceGroupProperties VkPhysicalDeviceGroupProperties;
-
-/* Opaque here: only passed through. */
-typedef struct VkInstanceCreateInfo VkInstanceCreateInfo;
-typedef struct VkDeviceCreateInfo VkDeviceCreateInfo;
-typedef struct VkAllocationCallbacks VkAllocationCallbacks;
-
-typedef PFN_vkVoidFunction (*PFN_vkGetInstanceProcAddr)(VkInstance, const char *);
-typedef PFN_vkVoidFunction (*PFN_vkGetDeviceProcAddr)(VkDevice, const char *);
-typedef VkResult (*PFN_vkNegotiateLoaderICDInterfaceVersion)(uint32_t *);
-typedef PFN_vkVoidFunction (*PFN_vkGetPhysicalDeviceProcAddr)(VkInstance, const char *);
-typedef VkResult (*PFN_vkCreateInstance)(const VkInstanceCreateInfo *,
-                                         const VkAllocationCallbacks *, VkInstance *);
-typedef VkResult (*PFN_vkEnumeratePhysicalDevices)(VkInstance, uint32_t *, VkPhysicalDevice *);
-typedef VkResult (*PFN_vkEnumeratePhysicalDeviceGroups)(VkInstance, uint32_t *,
-                                                        VkPhysicalDeviceGroupProperties *);
-typedef VkResult (*PFN_vkCreateDevice)(VkPhysicalDevice, const VkDeviceCreateInfo *,
-                                       const VkAllocationCallbacks *, VkDevice *);
-typedef void (*PFN_vkGetPhysicalDeviceQueueFamilyProperties)(VkPhysicalDevice, uint32_t *,
-                                                             VkQueueFamilyProperties *);
-typedef void (*PFN_vkGetPhysicalDeviceQueueFamilyProperties2)(VkPhysicalDevice, uint32_t *,
-                                                              VkQueueFamilyProperties2 *);
+#include "vkdoctor_vk.h" /* the Vulkan ABI slice, shared with vkdoctor's trace layer */
 
 /* ---- Export control ------------------------------------------------------ */
 

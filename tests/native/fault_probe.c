@@ -36,98 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef int32_t VkResult;
-typedef uint32_t VkFlags;
-typedef uint32_t VkBool32;
-typedef int32_t VkStructureType;
-typedef struct VkInstance_T *VkInstance;
-typedef struct VkPhysicalDevice_T *VkPhysicalDevice;
-typedef struct VkDevice_T *VkDevice;
-typedef void (*PFN_vkVoidFunction)(void);
-
-#define VK_MAKE_API_VERSION(variant, major, minor, patch) \
-    ((((uint32_t)(variant)) << 29) | (((uint32_t)(major)) << 22) | \
-     (((uint32_t)(minor)) << 12) | ((uint32_t)(patch)))
-#define VK_STRUCTURE_TYPE_APPLICATION_INFO 0
-#define VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO 1
-#define VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO 2
-#define VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO 3
-#define VK_STRUCTURE_TYPE_QUEUE_FAMILY_PROPERTIES_2 1000059005
-#define VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_GROUP_PROPERTIES 1000070000
-#define VK_MAX_DEVICE_GROUP_SIZE 32
-
-typedef struct {
-    VkStructureType sType;
-    const void *pNext;
-    const char *pApplicationName;
-    uint32_t applicationVersion;
-    const char *pEngineName;
-    uint32_t engineVersion;
-    uint32_t apiVersion;
-} VkApplicationInfo;
-
-typedef struct {
-    VkStructureType sType;
-    const void *pNext;
-    VkFlags flags;
-    const VkApplicationInfo *pApplicationInfo;
-    uint32_t enabledLayerCount;
-    const char *const *ppEnabledLayerNames;
-    uint32_t enabledExtensionCount;
-    const char *const *ppEnabledExtensionNames;
-} VkInstanceCreateInfo;
-
-typedef struct {
-    VkStructureType sType;
-    const void *pNext;
-    VkFlags flags;
-    uint32_t queueFamilyIndex;
-    uint32_t queueCount;
-    const float *pQueuePriorities;
-} VkDeviceQueueCreateInfo;
-
-typedef struct {
-    VkStructureType sType;
-    const void *pNext;
-    VkFlags flags;
-    uint32_t queueCreateInfoCount;
-    const VkDeviceQueueCreateInfo *pQueueCreateInfos;
-    uint32_t enabledLayerCount;
-    const char *const *ppEnabledLayerNames;
-    uint32_t enabledExtensionCount;
-    const char *const *ppEnabledExtensionNames;
-    const void *pEnabledFeatures;
-} VkDeviceCreateInfo;
-
-typedef struct {
-    char extensionName[256];
-    uint32_t specVersion;
-} VkExtensionProperties;
-
-typedef struct {
-    uint32_t width, height, depth;
-} VkExtent3D;
-
-typedef struct {
-    VkFlags queueFlags;
-    uint32_t queueCount;
-    uint32_t timestampValidBits;
-    VkExtent3D minImageTransferGranularity;
-} VkQueueFamilyProperties;
-
-typedef struct {
-    VkStructureType sType;
-    void *pNext;
-    VkQueueFamilyProperties queueFamilyProperties;
-} VkQueueFamilyProperties2;
-
-typedef struct {
-    VkStructureType sType;
-    void *pNext;
-    uint32_t physicalDeviceCount;
-    VkPhysicalDevice physicalDevices[VK_MAX_DEVICE_GROUP_SIZE];
-    VkBool32 subsetAllocation;
-} VkPhysicalDeviceGroupProperties;
+#include "vkdoctor_vk.h" /* the Vulkan ABI slice, shared with vkdoctor's trace layer */
 
 /* Only the leading fields are read; the tail (limits, sparse properties) is
  * padding generously larger than the real 824-byte struct. */
@@ -137,26 +46,8 @@ typedef struct {
     unsigned char tail[4096];
 } VkPhysicalDevicePropertiesHead;
 
-typedef PFN_vkVoidFunction (*PFN_vkGetInstanceProcAddr)(VkInstance, const char *);
-typedef PFN_vkVoidFunction (*PFN_vkGetDeviceProcAddr)(VkDevice, const char *);
-typedef VkResult (*PFN_vkNegotiateLoaderICDInterfaceVersion)(uint32_t *);
-typedef VkResult (*PFN_vkEnumerateInstanceExtensionProperties)(const char *, uint32_t *,
-                                                               VkExtensionProperties *);
-typedef VkResult (*PFN_vkCreateInstance)(const VkInstanceCreateInfo *, const void *,
-                                         VkInstance *);
-typedef void (*PFN_vkDestroyInstance)(VkInstance, const void *);
-typedef VkResult (*PFN_vkEnumeratePhysicalDevices)(VkInstance, uint32_t *, VkPhysicalDevice *);
-typedef VkResult (*PFN_vkEnumeratePhysicalDeviceGroups)(VkInstance, uint32_t *,
-                                                        VkPhysicalDeviceGroupProperties *);
 typedef void (*PFN_vkGetPhysicalDeviceProperties)(VkPhysicalDevice,
                                                   VkPhysicalDevicePropertiesHead *);
-typedef void (*PFN_vkGetPhysicalDeviceQueueFamilyProperties)(VkPhysicalDevice, uint32_t *,
-                                                             VkQueueFamilyProperties *);
-typedef void (*PFN_vkGetPhysicalDeviceQueueFamilyProperties2)(VkPhysicalDevice, uint32_t *,
-                                                              VkQueueFamilyProperties2 *);
-typedef VkResult (*PFN_vkCreateDevice)(VkPhysicalDevice, const VkDeviceCreateInfo *,
-                                       const void *, VkDevice *);
-typedef void (*PFN_vkDestroyDevice)(VkDevice, const void *);
 
 #define MAX_ITEMS 64
 

@@ -21,6 +21,7 @@ from vkdoctor.env import Env
 from vkdoctor.model import Finding, ProbeResult, Report
 from vkdoctor.trace.command import add_arguments, build_report
 
+NATIVE = Path(__file__).resolve().parents[2] / "vkdoctor" / "native"  # vkdoctor_vk.h
 HERE = Path(__file__).resolve().parent
 LVP_ICD = Path("/usr/share/vulkan/icd.d/lvp_icd.x86_64.json")
 TIMEOUT_S = 60.0
@@ -59,7 +60,7 @@ def _gcc(args: list[str]) -> None:
 def build() -> Path:
     """Compile every C reproducer once per session; returns the directory of the binaries."""
     out = Path(tempfile.mkdtemp(prefix="vkdoctor-repro-"))
-    common = ["-O1", "-g", "-Wall", "-Wextra", f"-I{HERE}"]
+    common = ["-O1", "-g", "-Wall", "-Wextra", f"-I{HERE}", f"-I{NATIVE}"]
     jobs = [
         [*common, "-o", str(out / name), *(str(HERE / s) for s in sources), *extra, "-ldl"]
         for name, (sources, extra) in C_PROGRAMS.items()

@@ -1,7 +1,8 @@
 /* Shared scaffolding for the C reproducers of `vkdoctor trace`.
  *
  * The machines that run the tests have the Vulkan loader and lavapipe but not necessarily the
- * Vulkan headers, so this declares the handful of types the reproducers use, and helpers that
+ * Vulkan headers, so the types come from vkdoctor's own vkdoctor_vk.h (plus the few more the
+ * reproducers use here), with helpers that
  * create an instance and a device the correct way (dlsym only vkGetInstanceProcAddr, everything
  * else through vkGetInstanceProcAddr / vkGetDeviceProcAddr).  Each reproducer then breaks
  * exactly one rule.
@@ -16,27 +17,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef int32_t VkResult;
-typedef uint32_t VkFlags;
-typedef uint32_t VkBool32;
+#include "vkdoctor_vk.h" /* the Vulkan ABI slice, shared with vkdoctor's trace layer */
+
 typedef uint64_t VkDeviceSize;
-typedef struct VkInstance_T *VkInstance;
-typedef struct VkPhysicalDevice_T *VkPhysicalDevice;
-typedef struct VkDevice_T *VkDevice;
 typedef struct VkQueue_T *VkQueue;
 typedef struct VkCommandBuffer_T *VkCommandBuffer;
 typedef uint64_t VkShaderModule, VkPipelineLayout, VkPipeline, VkCommandPool, VkFence,
     VkPipelineCache, VkDescriptorSetLayout;
 
-typedef void (*PFN_vkVoidFunction)(void);
-typedef PFN_vkVoidFunction (*PFN_vkGetInstanceProcAddr)(VkInstance, const char *);
-typedef PFN_vkVoidFunction (*PFN_vkGetDeviceProcAddr)(VkDevice, const char *);
-
-#define VK_SUCCESS 0
-#define VK_STRUCTURE_TYPE_APPLICATION_INFO 0
-#define VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO 1
-#define VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO 2
-#define VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO 3
 #define VK_STRUCTURE_TYPE_SUBMIT_INFO 4
 #define VK_STRUCTURE_TYPE_FENCE_CREATE_INFO 8
 #define VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO 16
@@ -53,55 +41,6 @@ typedef PFN_vkVoidFunction (*PFN_vkGetDeviceProcAddr)(VkDevice, const char *);
 #define VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT 1
 #define VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT 2
 
-typedef struct {
-    int32_t sType;
-    const void *pNext;
-    const char *pApplicationName;
-    uint32_t applicationVersion;
-    const char *pEngineName;
-    uint32_t engineVersion;
-    uint32_t apiVersion;
-} VkApplicationInfo;
-
-typedef struct {
-    int32_t sType;
-    const void *pNext;
-    VkFlags flags;
-    const VkApplicationInfo *pApplicationInfo;
-    uint32_t enabledLayerCount;
-    const char *const *ppEnabledLayerNames;
-    uint32_t enabledExtensionCount;
-    const char *const *ppEnabledExtensionNames;
-} VkInstanceCreateInfo;
-
-typedef struct {
-    int32_t sType;
-    const void *pNext;
-    VkFlags flags;
-    uint32_t queueFamilyIndex;
-    uint32_t queueCount;
-    const float *pQueuePriorities;
-} VkDeviceQueueCreateInfo;
-
-typedef struct {
-    int32_t sType;
-    const void *pNext;
-    VkFlags flags;
-    uint32_t queueCreateInfoCount;
-    const VkDeviceQueueCreateInfo *pQueueCreateInfos;
-    uint32_t enabledLayerCount;
-    const char *const *ppEnabledLayerNames;
-    uint32_t enabledExtensionCount;
-    const char *const *ppEnabledExtensionNames;
-    const void *pEnabledFeatures;
-} VkDeviceCreateInfo;
-
-typedef VkResult (*PFN_vkCreateInstance)(const VkInstanceCreateInfo *, const void *, VkInstance *);
-typedef void (*PFN_vkDestroyInstance)(VkInstance, const void *);
-typedef VkResult (*PFN_vkEnumeratePhysicalDevices)(VkInstance, uint32_t *, VkPhysicalDevice *);
-typedef VkResult (*PFN_vkCreateDevice)(VkPhysicalDevice, const VkDeviceCreateInfo *, const void *,
-                                       VkDevice *);
-typedef void (*PFN_vkDestroyDevice)(VkDevice, const void *);
 typedef VkResult (*PFN_vkDeviceWaitIdle)(VkDevice);
 typedef void (*PFN_vkGetDeviceQueue)(VkDevice, uint32_t, uint32_t, VkQueue *);
 

@@ -17,111 +17,10 @@
 #include <string.h>
 
 #include "vkdoctor_emit.h"
+#include "vkdoctor_vk.h"
 
 #define EXPORT __attribute__((visibility("default")))
 #define SRC "layer"
-
-/* ---- the subset of vulkan_core.h / vk_layer.h used here ---------------------------------- */
-
-typedef int32_t VkResult;
-typedef int32_t VkStructureType;
-typedef uint32_t VkFlags;
-typedef struct VkInstance_T *VkInstance;
-typedef struct VkPhysicalDevice_T *VkPhysicalDevice;
-typedef struct VkDevice_T *VkDevice;
-typedef void (*PFN_vkVoidFunction)(void);
-typedef PFN_vkVoidFunction (*PFN_vkGetInstanceProcAddr)(VkInstance, const char *);
-typedef PFN_vkVoidFunction (*PFN_vkGetDeviceProcAddr)(VkDevice, const char *);
-typedef PFN_vkVoidFunction (*PFN_GetPhysicalDeviceProcAddr)(VkInstance, const char *);
-
-#define VK_SUCCESS 0
-#define VK_INCOMPLETE 5
-#define VK_ERROR_INITIALIZATION_FAILED (-3)
-#define VK_STRUCTURE_TYPE_LOADER_INSTANCE_CREATE_INFO 47
-#define VK_STRUCTURE_TYPE_LOADER_DEVICE_CREATE_INFO 48
-#define VK_LAYER_LINK_INFO 0
-
-typedef struct VkApplicationInfo {
-    VkStructureType sType;
-    const void *pNext;
-    const char *pApplicationName;
-    uint32_t applicationVersion;
-    const char *pEngineName;
-    uint32_t engineVersion;
-    uint32_t apiVersion;
-} VkApplicationInfo;
-
-typedef struct VkInstanceCreateInfo {
-    VkStructureType sType;
-    const void *pNext;
-    VkFlags flags;
-    const VkApplicationInfo *pApplicationInfo;
-    uint32_t enabledLayerCount;
-    const char *const *ppEnabledLayerNames;
-    uint32_t enabledExtensionCount;
-    const char *const *ppEnabledExtensionNames;
-} VkInstanceCreateInfo;
-
-typedef struct VkDeviceCreateInfo {
-    VkStructureType sType;
-    const void *pNext;
-    VkFlags flags;
-    uint32_t queueCreateInfoCount;
-    const void *pQueueCreateInfos;
-    uint32_t enabledLayerCount;
-    const char *const *ppEnabledLayerNames;
-    uint32_t enabledExtensionCount;
-    const char *const *ppEnabledExtensionNames;
-    const void *pEnabledFeatures;
-} VkDeviceCreateInfo;
-
-typedef struct VkLayerInstanceLink_ {
-    struct VkLayerInstanceLink_ *pNext;
-    PFN_vkGetInstanceProcAddr pfnNextGetInstanceProcAddr;
-    PFN_GetPhysicalDeviceProcAddr pfnNextGetPhysicalDeviceProcAddr;
-} VkLayerInstanceLink;
-
-typedef struct VkLayerInstanceCreateInfo {
-    VkStructureType sType;
-    const void *pNext;
-    int32_t function;
-    union {
-        VkLayerInstanceLink *pLayerInfo;
-        void *other;
-    } u;
-} VkLayerInstanceCreateInfo;
-
-typedef struct VkLayerDeviceLink_ {
-    struct VkLayerDeviceLink_ *pNext;
-    PFN_vkGetInstanceProcAddr pfnNextGetInstanceProcAddr;
-    PFN_vkGetDeviceProcAddr pfnNextGetDeviceProcAddr;
-} VkLayerDeviceLink;
-
-typedef struct VkLayerDeviceCreateInfo {
-    VkStructureType sType;
-    const void *pNext;
-    int32_t function;
-    union {
-        VkLayerDeviceLink *pLayerInfo;
-        void *other;
-    } u;
-} VkLayerDeviceCreateInfo;
-
-typedef struct VkNegotiateLayerInterface {
-    int32_t sType; /* LAYER_NEGOTIATE_INTERFACE_STRUCT = 1 */
-    void *pNext;
-    uint32_t loaderLayerInterfaceVersion;
-    PFN_vkGetInstanceProcAddr pfnGetInstanceProcAddr;
-    PFN_vkGetDeviceProcAddr pfnGetDeviceProcAddr;
-    PFN_GetPhysicalDeviceProcAddr pfnGetPhysicalDeviceProcAddr;
-} VkNegotiateLayerInterface;
-
-typedef VkResult (*PFN_vkCreateInstance)(const VkInstanceCreateInfo *, const void *, VkInstance *);
-typedef void (*PFN_vkDestroyInstance)(VkInstance, const void *);
-typedef VkResult (*PFN_vkEnumeratePhysicalDevices)(VkInstance, uint32_t *, VkPhysicalDevice *);
-typedef VkResult (*PFN_vkCreateDevice)(VkPhysicalDevice, const VkDeviceCreateInfo *, const void *,
-                                       VkDevice *);
-typedef void (*PFN_vkDestroyDevice)(VkDevice, const void *);
 
 /* ---- per-object records ------------------------------------------------------------------ */
 
@@ -213,7 +112,7 @@ static void emit_names(struct vkd_buf *b, const char *key, uint32_t count,
 
 /* ---- intercepted commands ---------------------------------------------------------------- */
 
-static VkResult create_instance(const VkInstanceCreateInfo *info, const void *alloc,
+static VkResult create_instance(const VkInstanceCreateInfo *info, const VkAllocationCallbacks *alloc,
                                 VkInstance *out) {
     VkLayerInstanceCreateInfo *chain = (VkLayerInstanceCreateInfo *)(info ? info->pNext : NULL);
     while (chain && !(chain->sType == VK_STRUCTURE_TYPE_LOADER_INSTANCE_CREATE_INFO &&
@@ -263,7 +162,7 @@ static VkResult create_instance(const VkInstanceCreateInfo *info, const void *al
     return res;
 }
 
-static void destroy_instance(VkInstance instance, const void *alloc) {
+static void destroy_instance(VkInstance instance, const VkAllocationCallbacks *alloc) {
     pthread_mutex_lock(&g_lock);
     struct inst_rec **link = &g_instances;
     while (*link && (*link)->handle != instance) link = &(*link)->next;
@@ -338,7 +237,7 @@ static VkResult enumerate_physical_devices(VkInstance instance, uint32_t *count,
 }
 
 static VkResult create_device(VkPhysicalDevice pd, const VkDeviceCreateInfo *info,
-                              const void *alloc, VkDevice *out) {
+                              const VkAllocationCallbacks *alloc, VkDevice *out) {
     VkLayerDeviceCreateInfo *chain = (VkLayerDeviceCreateInfo *)(info ? info->pNext : NULL);
     while (chain && !(chain->sType == VK_STRUCTURE_TYPE_LOADER_DEVICE_CREATE_INFO &&
                       chain->function == VK_LAYER_LINK_INFO))
@@ -392,7 +291,7 @@ static VkResult create_device(VkPhysicalDevice pd, const VkDeviceCreateInfo *inf
     return res;
 }
 
-static void destroy_device(VkDevice device, const void *alloc) {
+static void destroy_device(VkDevice device, const VkAllocationCallbacks *alloc) {
     pthread_mutex_lock(&g_lock);
     struct dev_rec **link = &g_devices;
     while (*link && (*link)->handle != device) link = &(*link)->next;
