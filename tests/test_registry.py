@@ -127,7 +127,7 @@ def test_expected_globals(table: CommandTable) -> None:
 
 def test_gipa_null(table: CommandTable) -> None:
     def null(name: str) -> bool:
-        return registry.must_be_null_via_gipa_null(name, table=table)
+        return table.gipa_null_verdict(name).expect is Expect.NULL
 
     assert null("vkCreateDevice")
     assert null("vkEnumeratePhysicalDevices")
@@ -139,14 +139,14 @@ def test_gipa_null(table: CommandTable) -> None:
 
 
 def test_instance_commands_for(table: CommandTable) -> None:
-    at11 = names(registry.instance_commands_for((1, 1), set(), table=table))
+    at11 = names(table.instance_commands_for((1, 1), set()))
     assert {"vkGetPhysicalDeviceProperties2", "vkTrimCommandPool", "vkCreateBuffer"} <= at11
     assert "vkGetInstanceProcAddr" in at11 and "vkGetDeviceProcAddr" in at11
     assert not at11 & SPEC_GLOBALS
     assert "vkCmdPipelineBarrier2" not in at11
     assert "vkCreateDebugUtilsMessengerEXT" not in at11
 
-    with_utils = names(registry.instance_commands_for((1, 1), {"VK_EXT_debug_utils"}, table=table))
+    with_utils = names(table.instance_commands_for((1, 1), {"VK_EXT_debug_utils"}))
     assert {"vkCreateDebugUtilsMessengerEXT", "vkCmdBeginDebugUtilsLabelEXT"} <= with_utils
 
     # device extensions count only when the caller knows they are available
@@ -170,19 +170,17 @@ def test_gipa_verdicts(table: CommandTable) -> None:
 
 
 def test_device_commands_for(table: CommandTable) -> None:
-    at13 = names(registry.device_commands_for((1, 3), set(), table=table))
+    at13 = names(table.device_commands_for((1, 3), set()))
     assert {"vkCreateBuffer", "vkCmdPipelineBarrier2", "vkGetDeviceProcAddr"} <= at13
     assert "vkCmdPipelineBarrier2KHR" not in at13  # alias needs its own extension
     assert "vkGetPhysicalDeviceProperties2" not in at13
     assert "vkCreateSwapchainKHR" not in at13
     assert all(table[n].level is Level.DEVICE for n in at13)
 
-    at10 = names(registry.device_commands_for((1, 0), set(), table=table))
+    at10 = names(table.device_commands_for((1, 0), set()))
     assert "vkTrimCommandPool" not in at10 and "vkCreateBuffer" in at10
 
-    sync2 = names(
-        registry.device_commands_for((1, 1), {"VK_KHR_synchronization2"}, set(), table=table)
-    )
+    sync2 = names(table.device_commands_for((1, 1), {"VK_KHR_synchronization2"}, set()))
     assert "vkCmdPipelineBarrier2KHR" in sync2
 
     # VK_KHR_swapchain depends on the instance extension VK_KHR_surface: unknown until told
@@ -209,9 +207,8 @@ def test_require_block_condition(table: CommandTable) -> None:
 
 def test_gdpa_null_rules(table: CommandTable) -> None:
     def null(name: str, api: tuple[int, int], dev: set[str], maintenance5: bool = False) -> bool:
-        return registry.must_be_null_via_gdpa(
-            name, api, dev, set(), maintenance5=maintenance5, table=table
-        )
+        verdict = table.gdpa_verdict(name, api, dev, set(), maintenance5=maintenance5)
+        return verdict.expect in (Expect.NULL, Expect.NULL_TOLERATED)
 
     assert null("vkGetPhysicalDeviceProperties", (1, 3), set())
     assert null("vkCreateDevice", (1, 3), set())
@@ -539,7 +536,7 @@ def test_real_loader_gipa_null(table: CommandTable, real_loader: Observed) -> No
         assert got[cmd.name], f"vkGetInstanceProcAddr(NULL, {cmd.name}) is NULL"
     assert not got["vkCreateDevice"]
     leaked = sorted(
-        n for n, ok in got.items() if ok and registry.must_be_null_via_gipa_null(n, table=table)
+        n for n, ok in got.items() if ok and table.gipa_null_verdict(n).expect is Expect.NULL
     )
     assert leaked == []
 
