@@ -233,6 +233,7 @@ def _creation_failure(
         "signal": result.signal,
         "last_step": result.last_crumb,
         "wchan": list(result.wchan),  # where a hung child's threads wait in the kernel
+        "error": (result.error or "").strip().splitlines()[-1:],  # e.g. the binding missing
         "result": result_name(code) if code is not None else None,
         "loader_errors": [e.message for e in loaderlog.problems(loaderlog.parse(result.stderr))][
             :20
@@ -273,7 +274,8 @@ def _creation_failure(
             make_finding(
                 CODES,
                 "instance-creation-failed",
-                f"the instance probe failed ({result.state}) during: {result.last_crumb}",
+                f"the instance probe failed ({result.state}) during: {result.last_crumb}"
+                + (f": {evidence['error'][0]}" if evidence["error"] else ""),
                 evidence=evidence,
             )
         ]

@@ -82,6 +82,7 @@ class ItemOutcome:
     signal: str | None = None
     duration_s: float = 0.0
     wchan: tuple[str, ...] = ()  # kernel wait channels of the threads, when it hung
+    error: str | None = None  # the child's Python traceback, when vkdoctor's own code failed
 
     @property
     def last_crumb(self) -> str | None:
@@ -480,6 +481,7 @@ def _items_from(outcome: ChildOutcome, keys: Sequence[str]) -> tuple[list[ItemOu
                 signal=outcome.signal,
                 duration_s=outcome.duration_s,
                 wchan=outcome.wchan,
+                error=outcome.error,
             )
         )
         next_index += 1
