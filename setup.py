@@ -3,7 +3,7 @@
 Metadata lives in pyproject.toml; this file only adds the C parts.  They are ordinary ELF shared
 objects with no Python API (an LD_AUDIT module and a Vulkan layer), built through setuptools so
 that ``pip install .`` and ``pip install -e .`` produce them, and placed inside the package at
-``vkdoctor/native/`` where ``vkdoctor.native_paths`` finds them.  Both are optional: without a C
+``vkdoctor/native/`` where ``vkdoctor.trace.native_paths`` finds them.  Both are optional: without a C
 compiler the install still succeeds and ``vkdoctor trace`` falls back to /proc polling.
 """
 

@@ -22,10 +22,12 @@ from pathlib import Path
 from typing import Any
 
 try:
-    from vkdoctor import compute, kernels
+    from vkdoctor.kernels import suite as kernels
+    from vkdoctor.vulkan import compute
 except ImportError:  # a plain source checkout: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from vkdoctor import compute, kernels
+    from vkdoctor.kernels import suite as kernels
+    from vkdoctor.vulkan import compute
 
 
 def _size(result: kernels.KernelResult) -> str:

@@ -3,7 +3,7 @@
 Every run is a fresh interpreter, the way ``vkdoctor check`` and its probe children meet it:
 ``vulkan_object.get_vulkan_object()`` memoises in-process, so repeating a cold load inside one
 process would measure the memo, not the parse.  The child times ``load_commands`` itself
-(interpreter start-up excluded) and, separately, the import of ``vkdoctor.registry``.
+(interpreter start-up excluded) and, separately, the import of ``vkdoctor.loader.registry``.
 
     .venv/bin/python benchmarks/bench_registry.py [--cold-runs 5] [--warm-runs 20]
 """
@@ -22,7 +22,7 @@ _CHILD = """
 import json, sys, time
 t0 = time.perf_counter()
 from pathlib import Path
-from vkdoctor.registry import load_commands
+from vkdoctor.loader.registry import load_commands
 t1 = time.perf_counter()
 table = load_commands(Path(sys.argv[1]))
 t2 = time.perf_counter()
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     print("   ", ms([float(r["load_s"]) for r in cold]))
     print(f"warm load_commands (read cache),                 {len(warm)} runs:")
     print("   ", ms([float(r["load_s"]) for r in warm]))
-    print("import vkdoctor.registry (dataclass set-up, editable-install finder):")
+    print("import vkdoctor.loader.registry (dataclass set-up, editable-install finder):")
     print("   ", ms([float(r["import_s"]) for r in warm]))
     print(f"device_commands_for((1, 3)) -> {first['required']} commands:")
     print("   ", ms([float(r["rule_s"]) for r in warm]))

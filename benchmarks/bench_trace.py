@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from vkdoctor.env import Env  # noqa: E402
+from vkdoctor.engine.env import Env  # noqa: E402
 from vkdoctor.trace.command import add_arguments, build_report  # noqa: E402
 from vkdoctor.trace.launch import OUTPUT_DISCARD, run_program  # noqa: E402
 from vkdoctor.trace.session import TraceOptions, trace_program  # noqa: E402

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from vkdoctor import loaderlog
-from vkdoctor.bisect import bisect
-from vkdoctor.child import ChildOutcome, ItemOutcome
-from vkdoctor.codes import CodeInfo, code_table, make_finding
-from vkdoctor.loaderenv import parse_version
-from vkdoctor.model import Finding, Severity, Status
-from vkdoctor.runner import ProbeContext, ProbeOutcome, ProbeSpec
-from vkdoctor.vkresult import result_name
+from vkdoctor.engine.bisect import bisect
+from vkdoctor.engine.child import ChildOutcome, ItemOutcome
+from vkdoctor.engine.runner import ProbeContext, ProbeOutcome, ProbeSpec
+from vkdoctor.loader import log as loaderlog
+from vkdoctor.loader.search import parse_version
+from vkdoctor.loader.vkresult import result_name
+from vkdoctor.report.codes import CodeInfo, code_table, make_finding
+from vkdoctor.report.model import Finding, Severity, Status
 
 TASK = "vkdoctor.tasks.vkprobe:devices"
 TRAMPOLINE_SAMPLES = ["vkCreateBuffer", "vkQueueSubmit", "vkCmdDispatch"]
@@ -143,7 +143,7 @@ def _device_rows(ctx: ProbeContext) -> list[dict[str, Any]]:
 
 
 def run(ctx: ProbeContext) -> ProbeOutcome:
-    from vkdoctor.registry import Level, load_commands
+    from vkdoctor.loader.registry import Level, load_commands
 
     outcome = ProbeOutcome()
     table = load_commands(environ=ctx.env.environ)
@@ -187,7 +187,7 @@ def _device_findings(
     instance_api: tuple[int, int, int],
     enabled_instance: set[str],
 ) -> tuple[list[Finding], str]:
-    from vkdoctor.registry import Expect
+    from vkdoctor.loader.registry import Expect
 
     label = f"device {row['index']} ({row['name']})"
     driver = row.get("driver_manifest")

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from vkdoctor import kernellog, loaderlog
-from vkdoctor.codes import CodeInfo, code_table, make_finding
-from vkdoctor.model import Finding, Severity, Status
-from vkdoctor.runner import ProbeContext, ProbeOutcome, ProbeSpec
+from vkdoctor.engine.runner import ProbeContext, ProbeOutcome, ProbeSpec
+from vkdoctor.loader import log as loaderlog
+from vkdoctor.report.codes import CodeInfo, code_table, make_finding
+from vkdoctor.report.model import Finding, Severity, Status
+from vkdoctor.system import kernellog
 
 TASK = "vkdoctor.tasks.dispatch:smoke"
 GPU_FAULTS = ("dispatch-device-lost", "dispatch-timeout", "dispatch-crashed", "dispatch-hung")
@@ -58,7 +59,7 @@ def _broken_devices(ctx: ProbeContext) -> set[int]:
 
 
 def run(ctx: ProbeContext) -> ProbeOutcome:
-    from vkdoctor.model import Finding as FindingValue
+    from vkdoctor.report.model import Finding as FindingValue
 
     outcome = ProbeOutcome()
     started = kernellog.boot_seconds()

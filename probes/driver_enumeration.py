@@ -11,10 +11,18 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from vkdoctor import distro, libcheck, loaderlog
-from vkdoctor.codes import CodeInfo, code_table, make_finding
-from vkdoctor.env import Env
-from vkdoctor.loaderenv import (
+from vkdoctor.engine.env import Env
+from vkdoctor.engine.runner import ProbeContext, ProbeOutcome, ProbeSpec
+from vkdoctor.loader import libcheck
+from vkdoctor.loader import log as loaderlog
+from vkdoctor.loader.manifests import (
+    DriverManifest,
+    list_manifest_files,
+    parse_driver,
+    problem_finding,
+    read_manifest,
+)
+from vkdoctor.loader.search import (
     SearchEntry,
     effective_get,
     filter_list,
@@ -23,16 +31,10 @@ from vkdoctor.loaderenv import (
     search_entries,
     version_str,
 )
-from vkdoctor.manifests import (
-    DriverManifest,
-    list_manifest_files,
-    parse_driver,
-    problem_finding,
-    read_manifest,
-)
-from vkdoctor.model import Finding, LogEntry, Severity
-from vkdoctor.redact import record_value
-from vkdoctor.runner import ProbeContext, ProbeOutcome, ProbeSpec
+from vkdoctor.report.codes import CodeInfo, code_table, make_finding
+from vkdoctor.report.model import Finding, LogEntry, Severity
+from vkdoctor.report.redact import record_value
+from vkdoctor.system import distro
 
 TASK = "vkdoctor.tasks.libraries:check_libraries"
 VK_ERROR_INCOMPATIBLE_DRIVER = -9

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from vkdoctor import loaderlog
-from vkdoctor.bisect import bisect, usable_drivers
-from vkdoctor.child import ChildOutcome, ItemOutcome
-from vkdoctor.codes import CodeInfo, code_table, make_finding
-from vkdoctor.loaderenv import parse_version
-from vkdoctor.model import Finding, Severity, Status
-from vkdoctor.runner import ProbeContext, ProbeOutcome, ProbeSpec
-from vkdoctor.vkresult import explain_result, result_name
+from vkdoctor.engine.bisect import bisect, usable_drivers
+from vkdoctor.engine.child import ChildOutcome, ItemOutcome
+from vkdoctor.engine.runner import ProbeContext, ProbeOutcome, ProbeSpec
+from vkdoctor.loader import log as loaderlog
+from vkdoctor.loader.search import parse_version
+from vkdoctor.loader.vkresult import explain_result, result_name
+from vkdoctor.report.codes import CodeInfo, code_table, make_finding
+from vkdoctor.report.model import Finding, Severity, Status
 
 TASK = "vkdoctor.tasks.vkprobe:instances"
 TRAMPOLINE_SAMPLES = (
@@ -147,7 +147,7 @@ BISECT_PAYLOAD = {"items": [{"key": "bisect"}]}
 
 
 def run(ctx: ProbeContext) -> ProbeOutcome:
-    from vkdoctor import registry
+    from vkdoctor.loader import registry
 
     outcome = ProbeOutcome()
     table = registry.load_commands(environ=ctx.env.environ)
@@ -331,7 +331,7 @@ def _message_findings(messages: list[dict[str, Any]], diagnosed: list[str]) -> l
 def _proc_findings(
     ctx: ProbeContext, table: Any, create: dict[str, Any], proc: dict[str, Any]
 ) -> list[Finding]:
-    from vkdoctor.registry import Expect
+    from vkdoctor.loader.registry import Expect
 
     loader_version = parse_version(ctx.facts("loader-discovery").get("version") or "")
     api = parse_version(create.get("api_version") or "1.0") or (1, 0, 0)

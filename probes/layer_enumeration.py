@@ -11,10 +11,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from vkdoctor import libcheck, loaderlog
-from vkdoctor.codes import CodeInfo, code_table, make_finding
-from vkdoctor.env import Env
-from vkdoctor.loaderenv import (
+from vkdoctor.engine.env import Env
+from vkdoctor.engine.runner import ProbeContext, ProbeOutcome, ProbeSpec
+from vkdoctor.loader import libcheck
+from vkdoctor.loader import log as loaderlog
+from vkdoctor.loader.manifests import (
+    LayerManifest,
+    list_manifest_files,
+    parse_layers,
+    problem_finding,
+    read_manifest,
+)
+from vkdoctor.loader.search import (
     effective_get,
     filter_list,
     glob_match,
@@ -22,15 +30,8 @@ from vkdoctor.loaderenv import (
     search_entries,
     suggest,
 )
-from vkdoctor.manifests import (
-    LayerManifest,
-    list_manifest_files,
-    parse_layers,
-    problem_finding,
-    read_manifest,
-)
-from vkdoctor.model import Finding, LogEntry, Severity
-from vkdoctor.runner import ProbeContext, ProbeOutcome, ProbeSpec
+from vkdoctor.report.codes import CodeInfo, code_table, make_finding
+from vkdoctor.report.model import Finding, LogEntry, Severity
 
 TASK = "vkdoctor.tasks.libraries:check_libraries"
 Version = tuple[int, int, int]

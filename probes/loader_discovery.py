@@ -13,12 +13,17 @@ import os
 import sys
 from typing import Any
 
-from vkdoctor import distro, loaderlog
-from vkdoctor.codes import CodeInfo, code_table, make_finding
-from vkdoctor.env import Env
-from vkdoctor.environment import collect_environment
-from vkdoctor.libraries import check_file, default_library_dirs, ld_cache_entries, ld_library_path
-from vkdoctor.loaderenv import (
+from vkdoctor.engine.env import Env
+from vkdoctor.engine.runner import ProbeContext, ProbeOutcome, ProbeSpec
+from vkdoctor.loader import log as loaderlog
+from vkdoctor.loader.libraries import (
+    check_file,
+    default_library_dirs,
+    ld_cache_entries,
+    ld_library_path,
+)
+from vkdoctor.loader.manifests import MALFORMED_JSON_SKIPPED_SINCE
+from vkdoctor.loader.search import (
     KNOWN_BY_NAME,
     parse_version,
     related_variables,
@@ -26,10 +31,11 @@ from vkdoctor.loaderenv import (
     unknown_loader_variables,
     version_str,
 )
-from vkdoctor.manifests import MALFORMED_JSON_SKIPPED_SINCE
-from vkdoctor.model import Finding, Severity, Status
-from vkdoctor.redact import record_value
-from vkdoctor.runner import ProbeContext, ProbeOutcome, ProbeSpec
+from vkdoctor.report.codes import CodeInfo, code_table, make_finding
+from vkdoctor.report.model import Finding, Severity, Status
+from vkdoctor.report.redact import record_value
+from vkdoctor.system import distro
+from vkdoctor.system.environment import collect_environment
 
 LOADER_SONAME = "libvulkan.so.1"
 SETTINGS_SINCE = (1, 3, 251)

@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
-from vkdoctor.compute import ComputeContext, ComputeError, Instance
-from vkdoctor.env import Env
-from vkdoctor.model import Finding, ProbeResult, Report
-from vkdoctor.runner import Options, run_pipeline
+from vkdoctor.engine.env import Env
+from vkdoctor.engine.runner import Options, run_pipeline
+from vkdoctor.report.model import Finding, ProbeResult, Report
+from vkdoctor.vulkan.compute import ComputeContext, ComputeError, Instance
 
 LAVAPIPE_MANIFEST = Path("/usr/share/vulkan/icd.d/lvp_icd.x86_64.json")
 needs_lavapipe = pytest.mark.skipif(

@@ -11,7 +11,7 @@ from typing import Any
 
 
 def suite_with_fault(payload: dict[str, Any], emit: Any) -> None:
-    import vkdoctor.kernels as kernels
+    import vkdoctor.kernels.suite as kernels
     from vkdoctor.tasks.kernels import suite
 
     what, _, target = os.environ.get("VKDOCTOR_TEST_FAULT", "").partition(":")

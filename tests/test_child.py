@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vkdoctor import child
+from vkdoctor.engine import child
 
 TESTS = str(Path(__file__).parent)
 ENV = {"PATH": "/usr/bin:/bin", "PYTHONPATH": TESTS}

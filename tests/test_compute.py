@@ -9,8 +9,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from vkdoctor import compute
-from vkdoctor.compute import (
+from vkdoctor.kernels.suite import load_spirv
+from vkdoctor.vulkan import compute
+from vkdoctor.vulkan.compute import (
     ComputeContext,
     ComputeError,
     DeviceLost,
@@ -21,7 +22,6 @@ from vkdoctor.compute import (
     VulkanError,
     grid_1d,
 )
-from vkdoctor.kernels import load_spirv
 
 
 def test_loader_version_is_at_least_1_1() -> None:

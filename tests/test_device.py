@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from conftest import VkWorld, codes, finding, needs_lavapipe, probe
 
-from vkdoctor.model import Severity, Status
+from vkdoctor.report.model import Severity, Status
 
 pytestmark = needs_lavapipe
 DEVICE = ["device"]

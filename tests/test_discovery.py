@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import VkWorld, codes, finding, needs_lavapipe, probe
 
-from vkdoctor.model import Severity, Status
+from vkdoctor.report.model import Severity, Status
 
 DISCOVERY = ["loader-discovery", "driver-enumeration", "layer-enumeration"]
 LVP_LIBRARY = "/usr/lib/x86_64-linux-gnu/libvulkan_lvp.so"
@@ -148,7 +148,7 @@ def test_variable_newer_than_loader(world: VkWorld) -> None:
 
 
 def test_absent_loader_is_a_failure_with_install_command(world: VkWorld, tmp_path: Path) -> None:
-    from vkdoctor.runner import Options, run_pipeline
+    from vkdoctor.engine.runner import Options, run_pipeline
 
     report = run_pipeline(
         world.env(), Options(loader=str(tmp_path / "libvulkan.so.1")), DISCOVERY
@@ -162,7 +162,7 @@ def test_absent_loader_is_a_failure_with_install_command(world: VkWorld, tmp_pat
 
 
 def test_truncated_loader_is_unloadable(world: VkWorld, tmp_path: Path) -> None:
-    from vkdoctor.runner import Options, run_pipeline
+    from vkdoctor.engine.runner import Options, run_pipeline
 
     broken = tmp_path / "libvulkan.so.1"
     broken.write_bytes(b"\x7fELF\x02")
@@ -275,8 +275,8 @@ def test_override_naming_the_installed_manifest_through_a_symlink_hides_nothing(
 def test_elevated_privileges_drop_the_override_variables(world: VkWorld, tmp_path: Path) -> None:
     from dataclasses import replace
 
-    from vkdoctor.loaderenv import search_entries
-    from vkdoctor.runner import Options, run_pipeline
+    from vkdoctor.engine.runner import Options, run_pipeline
+    from vkdoctor.loader.search import search_entries
 
     env = replace(world.env(VK_DRIVER_FILES=str(tmp_path / "x.json")), secure=True)
     # The loader's secure_getenv drops VK_DRIVER_FILES, XDG_* and HOME: system directories only.
@@ -326,7 +326,7 @@ def test_unreadable_manifest_and_library_for_an_ordinary_user(
 ) -> None:
     from dataclasses import replace
 
-    from vkdoctor.runner import Options, run_pipeline
+    from vkdoctor.engine.runner import Options, run_pipeline
 
     library = tmp_path / "libprivate.so"
     library.write_bytes(b"\x7fELF" + bytes(60))

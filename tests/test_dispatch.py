@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from conftest import VkWorld, codes, needs_lavapipe, probe
 
-from vkdoctor.model import Status
+from vkdoctor.report.model import Status
 
 pytestmark = needs_lavapipe
 

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vkdoctor import distro
-from vkdoctor.env import Env
+from vkdoctor.engine.env import Env
+from vkdoctor.system import distro
 
 
 def _env(root: Path, machine: str = "x86_64") -> Env:

@@ -18,10 +18,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vkdoctor import environment
-from vkdoctor.codes import CodeInfo
-from vkdoctor.env import Env
-from vkdoctor.environment import (
+from vkdoctor.engine.env import Env
+from vkdoctor.report.codes import CodeInfo
+from vkdoctor.report.model import Finding, Severity
+from vkdoctor.system import environment
+from vkdoctor.system.environment import (
     ACL_GROUP,
     ACL_GROUP_OBJ,
     ACL_MASK,
@@ -35,7 +36,6 @@ from vkdoctor.environment import (
     node_access,
     parse_posix_acl,
 )
-from vkdoctor.model import Finding, Severity
 
 SLOT = "0000:03:00.0"
 RENDER_GID = 105

@@ -16,8 +16,8 @@ import pytest
 from conftest import VkWorld, codes, needs_lavapipe
 
 from vkdoctor.cli import main
-from vkdoctor.codes import CODE_MODULES, all_codes
-from vkdoctor.model import Severity
+from vkdoctor.report.codes import CODE_MODULES, all_codes
+from vkdoctor.report.model import Severity
 
 REPO = Path(__file__).resolve().parent.parent
 ALL = all_codes()
@@ -107,7 +107,7 @@ def test_findings_are_only_built_from_a_modules_own_table() -> None:
                 table = call.args[index] if len(call.args) > index else None
                 if not (isinstance(table, ast.Name) and table.id == "CODES" and own):
                     problems.append(f"{name}:{call.lineno} {helper} without the module's CODES")
-        if name not in ("vkdoctor.codes", "vkdoctor.model"):
+        if name not in ("vkdoctor.report.codes", "vkdoctor.report.model"):
             for call in _calls(tree, "Finding"):
                 problems.append(f"{name}:{call.lineno} builds a Finding directly")
     assert helpers  # the helper detection works (libcheck.loader_complaints)

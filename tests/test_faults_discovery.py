@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from conftest import VkWorld, codes, finding, needs_lavapipe, probe
 
-from vkdoctor.model import Severity, Status
+from vkdoctor.report.model import Severity, Status
 
 DISCOVERY = ["loader-discovery", "driver-enumeration", "layer-enumeration"]
 pytestmark = needs_lavapipe

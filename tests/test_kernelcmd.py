@@ -16,8 +16,10 @@ from pathlib import Path
 import pytest
 from conftest import needs_lavapipe
 
-from vkdoctor import cli, kernelfmt
-from vkdoctor.kernelrun import (
+from vkdoctor import cli
+from vkdoctor.kernels import fmt as kernelfmt
+from vkdoctor.kernels.peaks import BANDWIDTH, FP32, figure, known_peak, measured_peak
+from vkdoctor.kernels.run import (
     DevicesSeen,
     KernelFinished,
     KernelRequest,
@@ -28,9 +30,8 @@ from vkdoctor.kernelrun import (
     SuiteStarted,
     merge_into_report,
 )
-from vkdoctor.model import Report, Severity, Status
-from vkdoctor.peaks import BANDWIDTH, FP32, figure, known_peak, measured_peak
-from vkdoctor.report_io import load_report
+from vkdoctor.report.io import load_report
+from vkdoctor.report.model import Report, Severity, Status
 
 TESTS = str(Path(__file__).parent)
 FAULT_TASK = "kerneltasks:suite_with_fault"
@@ -283,11 +284,11 @@ def test_new_codes_are_explained(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_parent_side_modules_stay_headless() -> None:
     modules = [
-        "vkdoctor.kernelrun",
-        "vkdoctor.peaks",
-        "vkdoctor.kernelfmt",
+        "vkdoctor.kernels.run",
+        "vkdoctor.kernels.peaks",
+        "vkdoctor.kernels.fmt",
         "vkdoctor.tasks.kernels",
-        "vkdoctor.kernelcmd",
+        "vkdoctor.commands.kernels",
         "vkdoctor.tui",
     ]
     code = "import importlib, sys\n"
@@ -299,8 +300,8 @@ def test_parent_side_modules_stay_headless() -> None:
 
 
 def test_report_from_kernels_alone_is_a_valid_report(tmp_path: Path) -> None:
-    from vkdoctor.kernelrun import kernel_report
-    from vkdoctor.report_io import write_report
+    from vkdoctor.kernels.run import kernel_report
+    from vkdoctor.report.io import write_report
 
     report = kernel_report(KernelRun(TINY, seed=1), {"os": {"id": "debian"}})
     write_report(report, str(tmp_path / "r.json"))

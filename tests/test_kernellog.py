@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from vkdoctor import kernellog
+from vkdoctor.system import kernellog
 
 RECORDS = [
     "6,1201,5000000,-;NVRM: Xid (PCI:0000:01:00): 79, pid=1234, GPU has fallen off the bus.\n",

@@ -11,9 +11,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from vkdoctor import kernels
-from vkdoctor.compute import ComputeContext, Instance, ShaderNotFound
-from vkdoctor.kernels import (
+from vkdoctor.kernels import suite as kernels
+from vkdoctor.kernels.suite import (
     CODES,
     KERNELS,
     KernelStatus,
@@ -28,7 +27,8 @@ from vkdoctor.kernels import (
     run_suite,
     smoke_device,
 )
-from vkdoctor.model import Severity
+from vkdoctor.report.model import Severity
+from vkdoctor.vulkan.compute import ComputeContext, Instance, ShaderNotFound
 
 TINY = SuiteSizes.tiny()
 
@@ -276,9 +276,9 @@ def test_spin_up_runs_the_kernel_untimed_before_timing_it(
 
 def test_codes_are_declared_and_unique() -> None:
     assert all(code.startswith(("dispatch-", "kernel-")) for code in CODES)
-    from vkdoctor import codes
+    from vkdoctor.report import codes
 
-    assert "vkdoctor.kernels" in codes.CODE_MODULES
+    assert "vkdoctor.kernels.suite" in codes.CODE_MODULES
 
 
 def test_spirv_loads_from_a_source_checkout(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -294,7 +294,7 @@ def test_spirv_loads_from_a_source_checkout(monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_headless_modules_import_no_tui_libraries() -> None:
     code = (
-        "import sys, vkdoctor.compute, vkdoctor.kernels; "
+        "import sys, vkdoctor.vulkan.compute, vkdoctor.kernels.suite; "
         "print(any(m.split('.')[0] in ('rich', 'textual') for m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

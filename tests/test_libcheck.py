@@ -2,7 +2,8 @@
 
 from vkdoctor.probes.driver_enumeration import CODES
 
-from vkdoctor import libcheck, loaderlog
+from vkdoctor.loader import libcheck
+from vkdoctor.loader import log as loaderlog
 
 LOG = """DRIVER:           Found ICD manifest file /x/icd.d/good.json, version "1.0.0"
 ERROR:            loader_scanned_icd_add: Could not get 'vkCreateInstance' via 'vk_icdGetInstanceProcAddr' for ICD /lib/libgood.so

@@ -1,4 +1,4 @@
-from vkdoctor import loaderlog
+from vkdoctor.loader import log as loaderlog
 
 OLD = """INFO:             Vulkan Loader Version 1.3.239
 DRIVER:           Searching for driver manifest files

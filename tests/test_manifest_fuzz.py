@@ -7,8 +7,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vkdoctor.env import Env
-from vkdoctor.manifests import parse_driver, parse_layers, read_manifest
+from vkdoctor.engine.env import Env
+from vkdoctor.loader.manifests import parse_driver, parse_layers, read_manifest
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),

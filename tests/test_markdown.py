@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from conftest import VkWorld, needs_lavapipe
 
-from vkdoctor.model import Finding, ProbeResult, Remedy, Report, Severity, Status
-from vkdoctor.redact import Identity, redact_report
 from vkdoctor.render.markdown import code, escape, fenced, render_markdown, table
-from vkdoctor.report_io import load_report
+from vkdoctor.report.io import load_report
+from vkdoctor.report.model import Finding, ProbeResult, Remedy, Report, Severity, Status
+from vkdoctor.report.redact import Identity, redact_report
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((REPO / "reports").glob("*.json"))

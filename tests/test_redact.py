@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from conftest import VkWorld, needs_lavapipe
 
-from vkdoctor.env import Env
-from vkdoctor.loaderenv import related_variables
-from vkdoctor.redact import (
+from vkdoctor.engine.env import Env
+from vkdoctor.loader.search import related_variables
+from vkdoctor.report.redact import (
     REDACTED,
     Identity,
     is_redacted,
@@ -331,8 +331,8 @@ def test_planted_secrets_reach_no_output(world: VkWorld, tmp_path: Path) -> None
 
 def test_redaction_module_is_headless() -> None:
     code = (
-        "import sys, vkdoctor.redact, vkdoctor.schema, vkdoctor.render.diff, "
-        "vkdoctor.render.markdown, vkdoctor.reportcmd, vkdoctor.report_io; "
+        "import sys, vkdoctor.report.redact, vkdoctor.report.schema, vkdoctor.render.diff, "
+        "vkdoctor.render.markdown, vkdoctor.commands.report, vkdoctor.report.io; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('rich', 'textual')))"
     )
     done = subprocess.run(

@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vkdoctor import registry
-from vkdoctor.registry import (
+from vkdoctor.loader import registry
+from vkdoctor.loader.registry import (
     CommandTable,
     Expect,
     ExtensionKind,
@@ -421,7 +421,7 @@ def test_warm_load_does_not_import_vulkan_object(tmp_path: Path) -> None:
         f"""
         import sys
         from pathlib import Path
-        from vkdoctor.registry import load_commands
+        from vkdoctor.loader.registry import load_commands
         table = load_commands(Path({str(tmp_path)!r}))
         assert table.origin == "cache", table.cache_note
         assert "vulkan_object" not in sys.modules

@@ -12,7 +12,7 @@ from conftest import VkWorld, needs_lavapipe
 
 from vkdoctor.cli import main
 from vkdoctor.render.diff import diff_reports
-from vkdoctor.report_io import load_report_dict
+from vkdoctor.report.io import load_report_dict
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = [p for p in sorted((REPO / "reports").glob("*.json")) if p.name != "report.schema.json"]

@@ -18,8 +18,8 @@ from conftest import VkWorld, needs_lavapipe
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vkdoctor.report_io import ReportError, dumps, load_report_dict, write_atomic, write_report
-from vkdoctor.schema import (
+from vkdoctor.report.io import ReportError, dumps, load_report_dict, write_atomic, write_report
+from vkdoctor.report.schema import (
     ANNOTATIONS,
     SUPPORTED,
     check_consistency,
@@ -59,7 +59,7 @@ def broken_report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 def test_packaged_schema_is_the_one_in_reports() -> None:
     assert (REPO / "reports" / "report.schema.json").read_bytes() == (
-        REPO / "vkdoctor" / "report.schema.json"
+        REPO / "vkdoctor" / "report" / "report.schema.json"
     ).read_bytes()
 
 
@@ -270,7 +270,7 @@ def test_a_killed_writer_never_leaves_a_truncated_report(tmp_path: Path) -> None
     target.write_text('{"old": true}\n')
     script = (
         "import os, time, sys\n"
-        "from vkdoctor import report_io\n"
+        "from vkdoctor.report import io as report_io\n"
         "real = os.fsync\n"
         "def slow(fd):\n"
         "    real(fd); print('written', flush=True); time.sleep(30)\n"

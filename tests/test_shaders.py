@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from vkdoctor.kernels import KERNELS, load_spirv
+from vkdoctor.kernels.suite import KERNELS, load_spirv
 
 SHADERS = Path(__file__).resolve().parent.parent / "shaders"
 BUILD = SHADERS / "build.py"

@@ -10,10 +10,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vkdoctor.native_paths import NATIVE_DIR_ENV, audit_library, find_native
 from vkdoctor.trace.analysis import TraceContext, analyze
 from vkdoctor.trace.events import parse_lines
 from vkdoctor.trace.launch import ProgramOutcome, resolve_program
+from vkdoctor.trace.native_paths import NATIVE_DIR_ENV, audit_library, find_native
 from vkdoctor.trace.poll import MapsPoller, parse_maps
 
 LOADER = "/usr/lib/x86_64-linux-gnu/libvulkan.so.1"

@@ -12,8 +12,8 @@ import sys
 import pytest
 from reproducers.harness import codes, describe, finding, parse_args, probe, trace
 
-from vkdoctor import codes as code_registry
-from vkdoctor.model import Report, Severity
+from vkdoctor.report import codes as code_registry
+from vkdoctor.report.model import Report, Severity
 from vkdoctor.trace.analysis import CODES as ANALYSIS_CODES
 from vkdoctor.trace.command import CODES as RUN_CODES
 from vkdoctor.trace.command import _command, _output_mode, add_arguments
@@ -140,7 +140,7 @@ def test_report_round_trips_through_json():
     "command", [["sh", "-c", "exit 3"], ["sh", "-c", "kill -SEGV $$"], ["/nonexistent"], None]
 )
 def test_report_matches_the_schema(command):
-    from vkdoctor import schema
+    from vkdoctor.report import schema
 
     data = json.loads(json.dumps(trace(command).to_dict()))
     assert schema.validate(data) == []
@@ -177,7 +177,7 @@ def test_codes_are_declared_and_registered():
         "vkdoctor.trace.command",
         "vkdoctor.trace.analysis",
         "vkdoctor.trace.session",
-        "vkdoctor.native_paths",
+        "vkdoctor.trace.native_paths",
     ],
 )
 def test_headless_modules_do_not_import_ui_libraries(module):

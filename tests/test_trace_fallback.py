@@ -21,7 +21,7 @@ from reproducers.harness import (
     trace,
 )
 
-from vkdoctor.native_paths import LAYER_LIBRARY, NATIVE_DIR_ENV, layer_library
+from vkdoctor.trace.native_paths import LAYER_LIBRARY, NATIVE_DIR_ENV, layer_library
 
 pytestmark = pytest.mark.skipif(
     missing_prerequisite() is not None, reason=missing_prerequisite() or ""

@@ -18,7 +18,6 @@ from reproducers.harness import (
     trace,
 )
 
-from vkdoctor.native_paths import audit_library, layer_library
 from vkdoctor.trace.events import read_trace
 from vkdoctor.trace.launch import OUTPUT_CAPTURE
 from vkdoctor.trace.manifest import (
@@ -28,6 +27,7 @@ from vkdoctor.trace.manifest import (
     layer_environment,
     write_layer_manifest,
 )
+from vkdoctor.trace.native_paths import audit_library, layer_library
 from vkdoctor.trace.session import TraceOptions, trace_program
 
 pytestmark = pytest.mark.skipif(

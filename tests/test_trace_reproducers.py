@@ -84,7 +84,7 @@ def test_loader_wrapper_dlclose_is_premature_unload(bins):
         f"event {event}"
     ) in call.summary
     assert "program-crashed" not in codes(report)  # the crash is explained, not repeated
-    from vkdoctor import schema
+    from vkdoctor.report import schema
 
     data = json.loads(json.dumps(report.to_dict()))
     assert schema.validate(data) == [] and schema.check_consistency(data) == []

@@ -21,9 +21,9 @@ from rich.console import Console
 from textual.widgets import DataTable, Static, TabbedContent
 
 from vkdoctor import cli
-from vkdoctor.kernelrun import KernelEvent, KernelRequest, KernelSession
-from vkdoctor.model import ProbeResult, Report
-from vkdoctor.report_io import load_report
+from vkdoctor.kernels.run import KernelEvent, KernelRequest, KernelSession
+from vkdoctor.report.io import load_report
+from vkdoctor.report.model import ProbeResult, Report
 from vkdoctor.tui.app import VkDoctorApp
 from vkdoctor.tui.backend import KernelJob, PipelineRun
 from vkdoctor.tui.documents import open_document

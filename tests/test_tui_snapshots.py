@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from vkdoctor.report_io import load_report
+from vkdoctor.report.io import load_report
 from vkdoctor.tui.app import VkDoctorApp
 from vkdoctor.tui.documents import open_document
 

@@ -87,12 +87,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         add_arguments(trace)
         _add_output_options(trace)
 
-    from vkdoctor import reportcmd
+    from vkdoctor.commands import report as reportcmd
 
     reportcmd.add_parser(commands)
 
     # Both modules keep textual, rich and the suite out of their import: `check` never pays.
-    from vkdoctor import kernelcmd, tui
+    from vkdoctor import tui
+    from vkdoctor.commands import kernels as kernelcmd
 
     kernelcmd.add_parser(commands)
     tui.add_parser(commands)
@@ -115,11 +116,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "trace":
             return _trace(args)
         if args.command == "report":
-            from vkdoctor import reportcmd
+            from vkdoctor.commands import report as reportcmd
 
             return reportcmd.run(args)
         if args.command == "kernels":
-            from vkdoctor import kernelcmd
+            from vkdoctor.commands import kernels as kernelcmd
 
             return kernelcmd.run(args)
         if args.command == "tui":
@@ -140,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _internal_error(tb: str, partial: Any, written: str | None = None) -> int:
     """Report a vkdoctor bug; ``partial`` is saved so nothing found so far is lost, or the
     report was already ``written`` to that path."""
-    from vkdoctor.report_io import partial_report_path, write_report
+    from vkdoctor.report.io import partial_report_path, write_report
 
     where = f" The report, with everything else found, is in {written}." if written else ""
     if partial is not None:
@@ -159,7 +160,7 @@ def _internal_error(tb: str, partial: Any, written: str | None = None) -> int:
 
 
 def _list_probes() -> int:
-    from vkdoctor.runner import available_probes
+    from vkdoctor.engine.runner import available_probes
 
     for spec in available_probes():
         requires = f"  (requires {', '.join(spec.requires)})" if spec.requires else ""
@@ -170,10 +171,10 @@ def _list_probes() -> int:
 def _check(args: argparse.Namespace) -> int:
     if args.list_probes:
         return _list_probes()
-    from vkdoctor.env import Env
-    from vkdoctor.model import Report
+    from vkdoctor.engine.env import Env
+    from vkdoctor.engine.runner import PIPELINE, Options, resolve_selection, run_pipeline
     from vkdoctor.render.console import make_console, probe_line
-    from vkdoctor.runner import PIPELINE, Options, resolve_selection, run_pipeline
+    from vkdoctor.report.model import Report
 
     unknown = [p for p in args.probes if p not in PIPELINE]
     if unknown:
@@ -226,10 +227,10 @@ def _check(args: argparse.Namespace) -> int:
 def _deliver(report: Any, args: argparse.Namespace, console: Any) -> int | None:
     """Print the findings and write the --json/--markdown outputs (shared by check and trace).
     Returns an exit code only when an output cannot be written."""
-    from vkdoctor.redact import redact_report, scrub_report
     from vkdoctor.render.console import findings_block
     from vkdoctor.render.markdown import render_markdown
-    from vkdoctor.report_io import write_report, write_text
+    from vkdoctor.report.io import write_report, write_text
+    from vkdoctor.report.redact import redact_report, scrub_report
 
     # Secrets are masked in every output; identity where asked (--redact), and in the Markdown
     # export unless --no-redact, since that one is meant for public trackers.
@@ -260,7 +261,7 @@ def _deliver(report: Any, args: argparse.Namespace, console: Any) -> int | None:
 
 
 def _exit_code(report: Any, strict: bool) -> int:
-    from vkdoctor.model import Status
+    from vkdoctor.report.model import Status
 
     failing = any(p.status.is_failure for p in report.probes)
     warning = any(p.status is Status.WARN for p in report.probes)
@@ -268,7 +269,7 @@ def _exit_code(report: Any, strict: bool) -> int:
 
 
 def _trace(args: argparse.Namespace) -> int:
-    from vkdoctor.env import Env
+    from vkdoctor.engine.env import Env
     from vkdoctor.render.console import make_console, probe_line
     from vkdoctor.trace.command import build_report
 
@@ -319,7 +320,7 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _explain(args: argparse.Namespace) -> int:
-    from vkdoctor.codes import all_codes
+    from vkdoctor.report.codes import all_codes
 
     codes = all_codes()
     if args.list or not args.code:
@@ -328,7 +329,7 @@ def _explain(args: argparse.Namespace) -> int:
         return EXIT_OK
     info = codes.get(args.code)
     if info is None:
-        from vkdoctor.loaderenv import suggest
+        from vkdoctor.loader.search import suggest
 
         nearest = suggest(args.code, list(codes))
         hint = f"; did you mean {nearest}?" if nearest else "; `vkdoctor explain --list` lists them"

@@ -17,8 +17,8 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from vkdoctor.env import Env
-from vkdoctor.model import Finding, ProbeResult, Report
+from vkdoctor.engine.env import Env
+from vkdoctor.report.model import Finding, ProbeResult, Report
 from vkdoctor.trace.command import add_arguments, build_report
 
 NATIVE = Path(__file__).resolve().parents[2] / "vkdoctor" / "native"  # vkdoctor_vk.h

@@ -13,7 +13,7 @@ from rich.console import Console, Group, RenderableType
 from rich.markup import escape
 from rich.text import Text
 
-from vkdoctor.model import Finding, ProbeResult, Report, Severity, Status
+from vkdoctor.report.model import Finding, ProbeResult, Report, Severity, Status
 
 STATUS_STYLE = {
     Status.OK: ("✔", "green"),

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from vkdoctor.schema import without_volatile
+from vkdoctor.report.schema import without_volatile
 
 _SEVERITY_RANK = {"fail": 2, "warn": 1, "info": 0}
 _LOADER_FACTS = (

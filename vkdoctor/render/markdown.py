@@ -18,10 +18,10 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from vkdoctor.model import Finding, ProbeResult, Report, Severity, Status
+from vkdoctor.report.model import Finding, ProbeResult, Report, Severity, Status
 
 if TYPE_CHECKING:
-    from vkdoctor.kernelrun import KernelRun
+    from vkdoctor.kernels.run import KernelRun
 
 STATUS_ICON = {
     Status.OK: "✅",
@@ -351,7 +351,7 @@ def _log_section(report: Report) -> list[str]:
 
 def _kernels_section(report: Report) -> list[str]:
     """Compute-kernel runs (``vkdoctor kernels``, the TUI), when the report holds any."""
-    from vkdoctor.kernelrun import KernelRun
+    from vkdoctor.kernels.run import KernelRun
 
     run = KernelRun.from_report(report)
     if run is None or not run.runs:
@@ -361,7 +361,7 @@ def _kernels_section(report: Report) -> list[str]:
 
 def kernels_markdown(run: KernelRun) -> str:
     """The kernel runs as a Markdown section: what a benchmark note needs."""
-    from vkdoctor import kernelfmt
+    from vkdoctor.kernels import fmt as kernelfmt
 
     lines = [
         "### Compute kernels",

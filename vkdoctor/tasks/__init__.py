@@ -1,2 +1,2 @@
-"""Child-side native work.  Imported only inside ``python -m vkdoctor._child``: ctypes and the
+"""Child-side native work.  Imported only inside ``python -m vkdoctor.engine.child_main``: ctypes and the
 ``vulkan`` binding live here, never in the parent."""

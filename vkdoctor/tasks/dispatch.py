@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from vkdoctor._child import Emitter
+from vkdoctor.engine.child_main import Emitter
 
 
 def smoke(payload: dict[str, Any], emit: Emitter) -> None:
     emit.crumb("import the compute boundary (vulkan binding, numpy)")
-    from vkdoctor.compute import ComputeError, Instance
-    from vkdoctor.kernels import smoke_device
+    from vkdoctor.kernels.suite import smoke_device
+    from vkdoctor.vulkan.compute import ComputeError, Instance
 
     fence_timeout = float(payload.get("fence_timeout_s", 2.0))
     emit.crumb("vkCreateInstance")

@@ -20,14 +20,14 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from vkdoctor._child import Emitter
+from vkdoctor.engine.child_main import Emitter
 
 PRESETS = ("tiny", "small", "auto", "large")
 
 
 def pick_sizes(preset: str, info: Any) -> Any:
     """The SuiteSizes of ``preset`` for a device (``auto``: by device type)."""
-    from vkdoctor.kernels import SuiteSizes
+    from vkdoctor.kernels.suite import SuiteSizes
 
     if preset == "tiny":
         return SuiteSizes.tiny()
@@ -43,7 +43,7 @@ def kernel_seed(base: int, device: int, kernel: str) -> int:
     of a resumed child, so ``--seed`` reproduces every input exactly."""
     import numpy as np
 
-    from vkdoctor.kernels import KERNELS
+    from vkdoctor.kernels.suite import KERNELS
 
     position = list(KERNELS).index(kernel)
     hi, lo = np.random.SeedSequence([base, device, position]).generate_state(2, np.uint32)
@@ -54,8 +54,8 @@ def suite(payload: dict[str, Any], emit: Emitter) -> None:
     """payload: ``jobs`` [{device, kernels}] (or ``all_devices`` with ``kernels``), ``size``,
     ``seed`` (base), ``fence_timeout_s``, and optional ``warmup``/``repetitions`` overrides."""
     emit.crumb("import the compute boundary (vulkan binding, numpy)")
-    from vkdoctor.compute import ComputeContext, ComputeError, Instance, loader_version
-    from vkdoctor.kernels import KERNELS, KernelResult, KernelStatus, run_kernel
+    from vkdoctor.kernels.suite import KERNELS, KernelResult, KernelStatus, run_kernel
+    from vkdoctor.vulkan.compute import ComputeContext, ComputeError, Instance, loader_version
 
     fence_timeout = float(payload.get("fence_timeout_s", 20.0))
     preset = str(payload.get("size", "auto"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ctypes
 from typing import Any
 
-from vkdoctor._child import Emitter
+from vkdoctor.engine.child_main import Emitter
 from vkdoctor.tasks import dl
 
 VK_ERROR_INCOMPATIBLE_DRIVER = -9

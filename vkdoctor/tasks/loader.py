@@ -10,7 +10,7 @@ import ctypes
 import os
 from typing import Any
 
-from vkdoctor._child import Emitter
+from vkdoctor.engine.child_main import Emitter
 from vkdoctor.tasks import dl
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from vkdoctor._child import Emitter
+from vkdoctor.engine.child_main import Emitter
 from vkdoctor.tasks import dl
 
 VK_INCOMPLETE = 5

@@ -18,8 +18,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from vkdoctor.codes import CodeInfo, code_table, make_finding
-from vkdoctor.model import Finding, Severity
+from vkdoctor.report.codes import CodeInfo, code_table, make_finding
+from vkdoctor.report.model import Finding, Severity
 from vkdoctor.trace.events import Event, ParsedTrace, parse_addr
 from vkdoctor.trace.launch import ProgramOutcome, signal_name
 
@@ -277,7 +277,7 @@ def hexs(value: int | None) -> str:
 def _registry_levels() -> dict[str, str] | None:
     """Command levels from vkdoctor's registry (vk.xml via vulkan-object, cached per user)."""
     try:
-        from vkdoctor.registry import default_table
+        from vkdoctor.loader.registry import default_table
 
         return {cmd.name: cmd.level.value for cmd in default_table()}
     except Exception:  # the registry is a refinement; the name rules below still answer

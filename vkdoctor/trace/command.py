@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from vkdoctor import __version__
-from vkdoctor.codes import CodeInfo, code_table, make_finding
-from vkdoctor.env import Env
-from vkdoctor.model import Finding, ProbeResult, Report, Severity, status_from_findings
-from vkdoctor.native_paths import NativeLibrary
+from vkdoctor.engine.env import Env
+from vkdoctor.report.codes import CodeInfo, code_table, make_finding
+from vkdoctor.report.model import Finding, ProbeResult, Report, Severity, status_from_findings
 from vkdoctor.trace.analysis import (
     TraceContext,
     analyze,
@@ -32,6 +31,7 @@ from vkdoctor.trace.launch import (
     OUTPUT_MODES,
     OUTPUT_STDERR,
 )
+from vkdoctor.trace.native_paths import NativeLibrary
 from vkdoctor.trace.poll import POLL_BLIND_SPOTS
 from vkdoctor.trace.session import (
     DEFAULT_MAX_BYTES,

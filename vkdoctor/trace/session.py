@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from vkdoctor import __version__
-from vkdoctor.native_paths import NativeLibrary, audit_library, layer_library
 from vkdoctor.trace.events import ParsedTrace, append_event, read_trace
 from vkdoctor.trace.launch import OUTPUT_INHERIT, ProgramOutcome, run_program
 from vkdoctor.trace.manifest import (
@@ -30,6 +29,7 @@ from vkdoctor.trace.manifest import (
     layer_environment,
     write_layer_manifest,
 )
+from vkdoctor.trace.native_paths import NativeLibrary, audit_library, layer_library
 from vkdoctor.trace.poll import AttachOutcome, MapsPoller, attach
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024

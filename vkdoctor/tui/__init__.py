@@ -75,7 +75,7 @@ def run_tui(
     replaces the real runner (tests inject one)."""
     from dataclasses import replace
 
-    from vkdoctor.kernelrun import KernelRequest
+    from vkdoctor.kernels.run import KernelRequest
     from vkdoctor.tui.backend import LiveBackend
     from vkdoctor.tui.documents import DocumentError, open_document, open_trace
 

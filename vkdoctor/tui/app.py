@@ -20,8 +20,8 @@ from textual.binding import Binding, BindingType
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
 import vkdoctor
-from vkdoctor.kernelrun import KernelRequest, KernelRun, merge_into_report
-from vkdoctor.model import Report, Severity
+from vkdoctor.kernels.run import KernelRequest, KernelRun, merge_into_report
+from vkdoctor.report.model import Report, Severity
 from vkdoctor.tui import export
 from vkdoctor.tui.backend import Backend, KernelJob, PipelineRun
 from vkdoctor.tui.documents import DocumentError, TraceDoc, open_document

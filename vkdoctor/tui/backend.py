@@ -11,8 +11,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from vkdoctor.kernelrun import KernelEvent, KernelRequest, KernelRun
-from vkdoctor.model import ProbeResult, Report
+from vkdoctor.kernels.run import KernelEvent, KernelRequest, KernelRun
+from vkdoctor.report.model import ProbeResult, Report
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ class LiveBackend:
         self.timeout_s = timeout_s
 
     def probes(self) -> Sequence[tuple[str, str]]:
-        from vkdoctor.runner import PIPELINE, available_probes
+        from vkdoctor.engine.runner import PIPELINE, available_probes
 
         titles = {spec.id: spec.title for spec in available_probes()}
         return [(probe_id, titles.get(probe_id, probe_id)) for probe_id in PIPELINE]
@@ -60,14 +60,14 @@ class LiveBackend:
         on_start: Callable[[str], None],
         on_result: Callable[[ProbeResult], None],
     ) -> PipelineRun:
-        from vkdoctor.env import Env
-        from vkdoctor.runner import Options, run_pipeline
+        from vkdoctor.engine.env import Env
+        from vkdoctor.engine.runner import Options, run_pipeline
 
         options = Options(timeout_s=self.timeout_s) if self.timeout_s else Options()
         run = run_pipeline(Env.current(), options, None, lambda spec: on_start(spec.id), on_result)
         return PipelineRun(run.report, tuple(run.internal_errors))
 
     def kernels(self, request: KernelRequest, on_event: Callable[[KernelEvent], None]) -> KernelJob:
-        from vkdoctor.kernelrun import KernelSession
+        from vkdoctor.kernels.run import KernelSession
 
         return KernelSession(request, on_event=on_event)

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vkdoctor.model import Finding, Report
-from vkdoctor.report_io import ReportError, load_report
+from vkdoctor.report.io import ReportError, load_report
+from vkdoctor.report.model import Finding, Report
 
 TRACE_PROBE = "trace"
 _MAX_BYTES = 256 << 20  # a trace bigger than this is not read into a terminal UI

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vkdoctor.model import Report
-from vkdoctor.redact import redact_report, scrub_report
 from vkdoctor.render.markdown import render_markdown
-from vkdoctor.report_io import dumps, write_atomic
+from vkdoctor.report.io import dumps, write_atomic
+from vkdoctor.report.model import Report
+from vkdoctor.report.redact import redact_report, scrub_report
 
 FORMATS = ("json", "markdown")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from textual.message import Message
 
-from vkdoctor.kernelrun import KernelEvent, KernelRun
-from vkdoctor.model import ProbeResult
+from vkdoctor.kernels.run import KernelEvent, KernelRun
+from vkdoctor.report.model import ProbeResult
 from vkdoctor.tui.backend import PipelineRun
 
 

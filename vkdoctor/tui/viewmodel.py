@@ -11,8 +11,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from vkdoctor.kernelrun import DeviceRun, KernelRun
-from vkdoctor.model import Finding, LogEntry, ProbeResult, Report, Severity, Status
+from vkdoctor.kernels.run import DeviceRun, KernelRun
+from vkdoctor.report.model import Finding, LogEntry, ProbeResult, Report, Severity, Status
 
 STATUS_ICON = {
     Status.OK: "✔",

@@ -17,8 +17,9 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import DataTable, ProgressBar, Select, Static
 
-from vkdoctor import kernelfmt
-from vkdoctor.kernelrun import (
+from vkdoctor.kernels import fmt as kernelfmt
+from vkdoctor.kernels.peaks import BANDWIDTH, FP16
+from vkdoctor.kernels.run import (
     DeviceRun,
     KernelEvent,
     KernelFinished,
@@ -27,7 +28,6 @@ from vkdoctor.kernelrun import (
     SuiteFinished,
     SuiteStarted,
 )
-from vkdoctor.peaks import BANDWIDTH, FP16
 from vkdoctor.render.console import SEVERITY_STYLE
 from vkdoctor.tui.viewmodel import SEVERITY_ICON, DeviceModel, one_line
 

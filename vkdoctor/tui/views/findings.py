@@ -16,8 +16,8 @@ from textual.message import Message
 from textual.widgets import DataTable, OptionList, Static
 from textual.widgets.option_list import Option
 
-from vkdoctor.model import Severity
 from vkdoctor.render.console import SEVERITY_STYLE
+from vkdoctor.report.model import Severity
 from vkdoctor.tui.viewmodel import SEVERITY_ICON, FindingItem, one_line
 
 _LOG_STYLE = {"error": "bold red", "warn": "yellow", "info": "cyan", "debug": "dim"}

@@ -14,8 +14,8 @@ from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
-from vkdoctor.model import ProbeResult, Report, Severity, Status
 from vkdoctor.render.console import SEVERITY_STYLE, STATUS_STYLE
+from vkdoctor.report.model import ProbeResult, Report, Severity, Status
 from vkdoctor.tui.viewmodel import SEVERITY_ICON, FindingItem, counts, one_line
 
 _SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"

@@ -78,7 +78,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vkdoctor.report_io import ReportError
+    from vkdoctor.report.io import ReportError
 
     command = getattr(args, "report_command", None)
     if command is None:
@@ -93,9 +93,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from vkdoctor.redact import redact_report
     from vkdoctor.render.console import make_console, render_report
-    from vkdoctor.report_io import load_checked_report
+    from vkdoctor.report.io import load_checked_report
+    from vkdoctor.report.redact import redact_report
 
     _, report = load_checked_report(args.report)
     if args.redact:
@@ -105,9 +105,9 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from vkdoctor.codes import all_codes
-    from vkdoctor.report_io import ReportError, load_report_dict
-    from vkdoctor.schema import check_consistency, validate
+    from vkdoctor.report.codes import all_codes
+    from vkdoctor.report.io import ReportError, load_report_dict
+    from vkdoctor.report.schema import check_consistency, validate
 
     known = set(all_codes())
     worst = EXIT_OK
@@ -148,9 +148,9 @@ def _validate(args: argparse.Namespace) -> int:
 def _diff(args: argparse.Namespace) -> int:
     import json
 
-    from vkdoctor.redact import Identity, is_redacted, redact_dict
     from vkdoctor.render.diff import diff_reports, render_lines, render_text
-    from vkdoctor.report_io import load_checked_report
+    from vkdoctor.report.io import load_checked_report
+    from vkdoctor.report.redact import Identity, is_redacted, redact_dict
 
     a, _ = load_checked_report(args.a)
     b, _ = load_checked_report(args.b)
@@ -185,10 +185,10 @@ def _diff(args: argparse.Namespace) -> int:
 
 
 def _markdown(args: argparse.Namespace) -> int:
-    from vkdoctor.model import Report
-    from vkdoctor.redact import Identity, redact_dict, scrub_secrets
     from vkdoctor.render.markdown import render_markdown
-    from vkdoctor.report_io import load_checked_report, write_text
+    from vkdoctor.report.io import load_checked_report, write_text
+    from vkdoctor.report.model import Report
+    from vkdoctor.report.redact import Identity, redact_dict, scrub_secrets
 
     data, _ = load_checked_report(args.report)
     data = scrub_secrets(data)

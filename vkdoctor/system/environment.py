@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from vkdoctor import distro
-from vkdoctor.codes import CodeInfo, code_table, make_finding
-from vkdoctor.env import Env
-from vkdoctor.model import Finding, Severity
+from vkdoctor.engine.env import Env
+from vkdoctor.report.codes import CodeInfo, code_table, make_finding
+from vkdoctor.report.model import Finding, Severity
+from vkdoctor.system import distro
 
 CODES: dict[str, CodeInfo] = code_table(
     [

@@ -7,7 +7,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from vkdoctor.peaks import BANDWIDTH, FP16, FP32, Figure, Peak
+from vkdoctor.kernels.peaks import BANDWIDTH, FP16, FP32, Figure, Peak
 
 
 def _sig(value: float, digits: int = 3) -> str:

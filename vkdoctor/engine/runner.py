@@ -19,10 +19,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 import vkdoctor
-from vkdoctor import child
-from vkdoctor.codes import CodeInfo, code_table, make_finding
-from vkdoctor.env import Env
-from vkdoctor.model import (
+from vkdoctor.engine import child
+from vkdoctor.engine.env import Env
+from vkdoctor.report.codes import CodeInfo, code_table, make_finding
+from vkdoctor.report.model import (
     Finding,
     LogEntry,
     ProbeResult,
@@ -325,7 +325,7 @@ def _execute(
         spec.id,
         spec.title,
         status,
-        duration_s=time.monotonic() - started,
+        duration_s=round(time.monotonic() - started, 4),  # as the report stores it
         findings=outcome.findings,
         facts=outcome.facts,
         loader_log=outcome.loader_log,

@@ -3,7 +3,7 @@ the parent process never loads libvulkan)."""
 
 from __future__ import annotations
 
-from vkdoctor.loaderenv import Version
+from vkdoctor.loader.search import Version
 
 NAMES = {
     0: "VK_SUCCESS",

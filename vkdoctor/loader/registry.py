@@ -790,7 +790,7 @@ def _write_cache(path: Path, payload: Mapping[str, Any]) -> None:
     if hasattr(os, "geteuid") and path.parent.stat().st_uid != os.geteuid():
         # e.g. root under sudo with the invoking user's HOME: leave no root-owned files there
         raise PermissionError(f"{path.parent} belongs to another user")
-    from vkdoctor.report_io import write_atomic
+    from vkdoctor.report.io import write_atomic
 
     write_atomic(path, json.dumps(payload, separators=(",", ":")))
 

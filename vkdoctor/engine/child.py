@@ -1,7 +1,7 @@
 """Run risky native work (dlopen of drivers and layers, any Vulkan call) in a child process.
 
 A driver can crash or hang the process that loads it, so vkdoctor never loads one in its own.
-The child is ``python -m vkdoctor._child``; it receives a task (``module:function``) and a JSON
+The child is ``python -m vkdoctor.engine.child_main``; it receives a task (``module:function``) and a JSON
 payload on stdin and streams JSON lines on a dedicated pipe: breadcrumbs ("inside vkCreateInstance
 with layer X"), results, and item boundaries for batches.  The child's stdout and stderr (driver
 noise, the loader's VK_LOADER_DEBUG lines) are captured separately and never shown.
@@ -152,7 +152,7 @@ def spawn(environ: Mapping[str, str]) -> Spawned:
     env[PROTO_FD_VAR] = str(write_fd)
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "vkdoctor._child"],
+            [sys.executable, "-m", "vkdoctor.engine.child_main"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

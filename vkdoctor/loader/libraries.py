@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from vkdoctor.env import Env
+from vkdoctor.engine.env import Env
 
 ELF_MAGIC = b"\x7fELF"
 EM_NAMES = {

@@ -12,10 +12,10 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from vkdoctor.child import ChildOutcome
-from vkdoctor.codes import CodeInfo, code_table, make_finding
-from vkdoctor.model import Finding, Severity
-from vkdoctor.runner import ProbeContext
+from vkdoctor.engine.child import ChildOutcome
+from vkdoctor.engine.runner import ProbeContext
+from vkdoctor.report.codes import CodeInfo, code_table, make_finding
+from vkdoctor.report.model import Finding, Severity
 
 CODES = code_table(
     [

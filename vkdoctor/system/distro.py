@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from vkdoctor.env import Env
+from vkdoctor.engine.env import Env
 
 # os-release(5): /etc/os-release wins, /usr/lib/os-release is the vendor fallback.
 OS_RELEASE_PATHS: tuple[str, ...] = ("/etc/os-release", "/usr/lib/os-release")

@@ -25,8 +25,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from vkdoctor.env import Env
-from vkdoctor.model import Report
+from vkdoctor.engine.env import Env
+from vkdoctor.report.model import Report
 
 REDACTED = "<redacted>"
 HOME_PLACEHOLDER = "~"

@@ -7,7 +7,7 @@ per device and a JSON report (``--json``) whose ``kernels`` probe a ``check`` re
 Exit codes as for ``check``: 0 every kernel verified (or not applicable), 1 a kernel failed,
 produced wrong results, lost the device, crashed or hung, or there is no Vulkan; 2 usage error
 (unknown kernel or device); 3 internal error.  The kernels run in a child process (see
-``vkdoctor.kernelrun``); only rendering happens here.  Module import stays cheap: rich and the
+``vkdoctor.kernels.run``); only rendering happens here.  Module import stays cheap: rich and the
 suite are imported inside ``run``.
 """
 
@@ -122,7 +122,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vkdoctor.kernels import KERNELS
+    from vkdoctor.kernels.suite import KERNELS
 
     if args.list_kernels:
         for name, spec in KERNELS.items():
@@ -139,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return EXIT_USAGE
-    from vkdoctor.kernelrun import KernelRequest
+    from vkdoctor.kernels.run import KernelRequest
 
     request = KernelRequest(
         devices=args.device,
@@ -159,9 +159,8 @@ def run(args: argparse.Namespace) -> int:
 def _run(request: Any, args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from vkdoctor.env import Env
-    from vkdoctor.environment import collect_environment
-    from vkdoctor.kernelrun import (
+    from vkdoctor.engine.env import Env
+    from vkdoctor.kernels.run import (
         DevicesSeen,
         KernelFinished,
         KernelSession,
@@ -171,7 +170,8 @@ def _run(request: Any, args: argparse.Namespace) -> int:
         kernel_report,
     )
     from vkdoctor.render.console import make_console
-    from vkdoctor.report_io import write_report
+    from vkdoctor.report.io import write_report
+    from vkdoctor.system.environment import collect_environment
 
     to_stdout = args.json == "-"
     console = make_console(stderr=to_stdout, force_plain=args.no_color)
@@ -250,14 +250,14 @@ def _run(request: Any, args: argparse.Namespace) -> int:
         return EXIT_INTERNAL
     if result.missing_devices:
         return EXIT_USAGE
-    from vkdoctor.model import Severity
+    from vkdoctor.report.model import Severity
 
     failing = any(f.severity is Severity.FAIL for f in result.all_findings())
     return EXIT_ISSUES if failing else EXIT_OK
 
 
 def _row_line(row: Any) -> str:
-    from vkdoctor import kernelfmt
+    from vkdoctor.kernels import fmt as kernelfmt
 
     fig = kernelfmt.figure_text(row.figure)
     return (
@@ -285,9 +285,9 @@ def _render(result: Any) -> Any:
     from rich.table import Table
     from rich.text import Text
 
-    from vkdoctor import kernelfmt
-    from vkdoctor.model import ProbeResult, Severity, Status
+    from vkdoctor.kernels import fmt as kernelfmt
     from vkdoctor.render.console import finding_block
+    from vkdoctor.report.model import ProbeResult, Severity, Status
 
     parts: list[Any] = []
     loader = result.loader_version or "unknown"

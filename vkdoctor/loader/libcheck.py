@@ -11,18 +11,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from vkdoctor import distro, loaderlog
-from vkdoctor.child import ItemOutcome
-from vkdoctor.codes import CodeInfo, code_table, make_finding
-from vkdoctor.env import Env
-from vkdoctor.libraries import (
+from vkdoctor.engine.child import ItemOutcome
+from vkdoctor.engine.env import Env
+from vkdoctor.loader import log as loaderlog
+from vkdoctor.loader.libraries import (
     FileCheck,
     Resolution,
     check_file,
     missing_dependencies,
     resolve_library_path,
 )
-from vkdoctor.model import Finding, LogEntry, Severity
+from vkdoctor.report.codes import CodeInfo, code_table, make_finding
+from vkdoctor.report.model import Finding, LogEntry, Severity
+from vkdoctor.system import distro
 
 _TEMPLATES = (
     (

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from vkdoctor.model import SCHEMA_VERSION, Report
+from vkdoctor.report.model import SCHEMA_VERSION, Report
 
 # Reports are tens of kilobytes; refusing huge files keeps a wrong argument from eating memory.
 MAX_REPORT_BYTES = 64 * 1024 * 1024
@@ -77,7 +77,7 @@ def write_text(text: str, destination: str) -> None:
 
 
 def write_report(report: Report | dict[str, Any], destination: str) -> None:
-    from vkdoctor.redact import scrub_secrets
+    from vkdoctor.report.redact import scrub_secrets
 
     data = report.to_dict() if isinstance(report, Report) else report
     text = dumps(scrub_secrets(data))
@@ -146,7 +146,7 @@ def load_report(path: str) -> Report:
 def load_checked_report(path: str) -> tuple[dict[str, Any], Report]:
     """The report's dict and model, refused with the schema's messages when it does not
     conform, so renderers never meet a shape they do not expect."""
-    from vkdoctor.schema import validate
+    from vkdoctor.report.schema import validate
 
     data = load_report_dict(path)
     errors = validate(data)

@@ -24,10 +24,17 @@ from datetime import datetime, timezone
 from typing import Any
 
 import vkdoctor
-from vkdoctor import child
-from vkdoctor.codes import CodeInfo, code_table, make_finding
-from vkdoctor.model import Finding, ProbeResult, Report, Severity, Status, status_from_findings
-from vkdoctor.peaks import Figure, Peak, figure, known_peak, measured_peak
+from vkdoctor.engine import child
+from vkdoctor.kernels.peaks import Figure, Peak, figure, known_peak, measured_peak
+from vkdoctor.report.codes import CodeInfo, code_table, make_finding
+from vkdoctor.report.model import (
+    Finding,
+    ProbeResult,
+    Report,
+    Severity,
+    Status,
+    status_from_findings,
+)
 
 TASK = "vkdoctor.tasks.kernels:suite"
 PROBE_ID = "kernels"
@@ -499,7 +506,7 @@ class KernelSession:
         on_event: Callable[[KernelEvent], None] | None = None,
         task: str = TASK,
     ) -> None:
-        from vkdoctor.kernels import KERNELS
+        from vkdoctor.kernels.suite import KERNELS
 
         self.request = request
         self.task = task  # tests run a wrapper task that crashes or hangs on purpose
@@ -739,7 +746,7 @@ class KernelSession:
         if current is not None and current[0] in self._state:
             index, kernel = current
             state = self._state[index]
-            from vkdoctor.kernels import KERNELS
+            from vkdoctor.kernels.suite import KERNELS
 
             title = KERNELS[kernel].title if kernel in KERNELS else kernel
             finding = make_finding(

@@ -26,8 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from vkdoctor.codes import CodeInfo, code_table, make_finding
-from vkdoctor.compute import (
+from vkdoctor.report.codes import CodeInfo, code_table, make_finding
+from vkdoctor.report.model import Finding, Severity
+from vkdoctor.vulkan.compute import (
     ComputeContext,
     ComputeError,
     DeviceInfo,
@@ -42,7 +43,6 @@ from vkdoctor.compute import (
     grid_1d,
     make_version,
 )
-from vkdoctor.model import Finding, Severity
 
 _RUN03 = "See failure mode RUN-03 (GPU hang / device lost)."
 
@@ -197,7 +197,7 @@ def load_spirv(name: str) -> bytes:
     try:
         return resources.files(SHADER_PACKAGE).joinpath(f"{name}.spv").read_bytes()
     except (OSError, ModuleNotFoundError) as exc:
-        checkout = Path(__file__).resolve().parent.parent / "shaders" / f"{name}.spv"
+        checkout = Path(__file__).resolve().parents[2] / "shaders" / f"{name}.spv"
         try:
             return checkout.read_bytes()
         except OSError:

@@ -13,27 +13,27 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from vkdoctor.model import Finding, Remedy, Severity
+from vkdoctor.report.model import Finding, Remedy, Severity
 
 _KEBAB = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 # Modules that declare a CODES table; explain and the catalogue test read exactly these.
 CODE_MODULES: tuple[str, ...] = (
-    "vkdoctor.runner",
-    "vkdoctor.manifests",
-    "vkdoctor.environment",
-    "vkdoctor.libcheck",
+    "vkdoctor.engine.runner",
+    "vkdoctor.loader.manifests",
+    "vkdoctor.system.environment",
+    "vkdoctor.loader.libcheck",
     "vkdoctor.probes.loader_discovery",
     "vkdoctor.probes.driver_enumeration",
     "vkdoctor.probes.layer_enumeration",
     "vkdoctor.probes.instance",
-    "vkdoctor.bisect",
+    "vkdoctor.engine.bisect",
     "vkdoctor.probes.device",
-    "vkdoctor.kernels",
+    "vkdoctor.kernels.suite",
     "vkdoctor.probes.dispatch",
     "vkdoctor.trace.analysis",
     "vkdoctor.trace.command",
-    "vkdoctor.kernelrun",
+    "vkdoctor.kernels.run",
 )
 
 

@@ -11,8 +11,8 @@ import fnmatch
 import re
 from dataclasses import dataclass
 
-from vkdoctor.env import Env
-from vkdoctor.redact import record_value
+from vkdoctor.engine.env import Env
+from vkdoctor.report.redact import record_value
 
 Version = tuple[int, int, int]
 

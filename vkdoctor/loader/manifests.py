@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vkdoctor.env import Env
-from vkdoctor.libraries import can_access
-from vkdoctor.loaderenv import SearchEntry, Version, parse_version
-from vkdoctor.model import Finding
+from vkdoctor.engine.env import Env
+from vkdoctor.loader.libraries import can_access
+from vkdoctor.loader.search import SearchEntry, Version, parse_version
+from vkdoctor.report.model import Finding
 
 KNOWN_ICD_FORMATS = ((1, 0, 0), (1, 0, 1))
 KNOWN_LAYER_FORMATS = ((1, 0, 0), (1, 0, 1), (1, 1, 0), (1, 1, 1), (1, 1, 2), (1, 2, 0), (1, 2, 1))
@@ -492,8 +492,8 @@ def manifest_dir(path: str) -> str:
 
 
 # Findings about manifest files themselves, shared by the driver and layer probes.
-from vkdoctor.codes import CodeInfo, code_table  # noqa: E402
-from vkdoctor.model import Severity  # noqa: E402
+from vkdoctor.report.codes import CodeInfo, code_table  # noqa: E402
+from vkdoctor.report.model import Severity  # noqa: E402
 
 CODES = code_table(
     [
@@ -594,7 +594,7 @@ def problem_finding(
     problem: Problem, kind: str, path: str, loader_version: Version | None
 ) -> Finding:
     """A finding for a manifest problem; ``kind`` is 'driver' or 'layer' (for the wording)."""
-    from vkdoctor.codes import make_finding
+    from vkdoctor.report.codes import make_finding
 
     commands: list[str] = []
     if problem.code == "manifest-invalid-json":

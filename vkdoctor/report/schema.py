@@ -1,6 +1,6 @@
 """The report's JSON Schema and a small validator for it, with messages meant for people.
 
-The schema ships as package data (``vkdoctor/report.schema.json``; a copy lives in ``reports/``).
+The schema ships as package data (``vkdoctor/report/report.schema.json``; a copy lives in ``reports/``).
 Validation at run time uses the subset of JSON Schema 2020-12 that the schema needs, implemented
 here so ``vkdoctor report validate`` has no extra dependency; the tests check that this validator
 agrees with the ``jsonschema`` reference implementation and that the schema uses no keyword it
@@ -62,7 +62,7 @@ class SchemaError:
 
 @cache
 def _schema_text() -> str:
-    return resources.files("vkdoctor").joinpath(SCHEMA_RESOURCE).read_text(encoding="utf-8")
+    return resources.files("vkdoctor.report").joinpath(SCHEMA_RESOURCE).read_text(encoding="utf-8")
 
 
 def load_schema() -> dict[str, Any]:
@@ -231,7 +231,7 @@ def validate(data: Any, schema: Mapping[str, Any] | None = None) -> list[SchemaE
 def check_consistency(data: Mapping[str, Any]) -> list[SchemaError]:
     """What the schema cannot say: derived fields agree with the data.  Call on schema-valid
     data only."""
-    from vkdoctor.model import Report
+    from vkdoctor.report.model import Report
 
     errors: list[SchemaError] = []
     probes = data.get("probes") or []

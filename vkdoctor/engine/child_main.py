@@ -1,4 +1,4 @@
-"""Entry point of vkdoctor's child processes (``python -m vkdoctor._child``).
+"""Entry point of vkdoctor's child processes (``python -m vkdoctor.engine.child_main``).
 
 Reads ``{"task": "module:function", "payload": {...}}`` from stdin, calls the function with the
 payload and an ``Emitter``, and reports on the pipe named by VKDOCTOR_CHILD_FD.  Kept tiny: it is
@@ -15,7 +15,7 @@ import time
 import traceback
 from typing import Any
 
-from vkdoctor.child import ITEM_MARKER, PROTO_FD_VAR
+from vkdoctor.engine.child import ITEM_MARKER, PROTO_FD_VAR
 
 
 class Emitter:
@@ -57,7 +57,7 @@ class Emitter:
 def main() -> int:
     fd = int(os.environ.get(PROTO_FD_VAR, "-1"))
     if fd < 0:
-        print("vkdoctor._child is internal to vkdoctor", file=sys.stderr)
+        print("vkdoctor.engine.child_main is internal to vkdoctor", file=sys.stderr)
         return 2
     emitter = Emitter(fd)
     try:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from vkdoctor.model import LogEntry
+from vkdoctor.report.model import LogEntry
 
 _TAGS = "ERROR|WARNING|INFO|DEBUG|PERF|DRIVER|LAYER|VALIDATION"
 _HEADER = re.compile(rf"^(?:\[Vulkan Loader\] )?((?:{_TAGS})(?: \| (?:{_TAGS}))*)\s*:\s?(.*)$")

@@ -1,0 +1,1 @@
+"""Subcommands other than check (report, kernels); each parses its arguments and calls the library."""

@@ -1,0 +1,1 @@
+"""How probes run: the pipeline runner, child processes, bisection, the injected Env."""

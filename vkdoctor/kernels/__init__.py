@@ -1,0 +1,1 @@
+"""The compute-kernel suite: kernels, runs, formatting, peak figures."""

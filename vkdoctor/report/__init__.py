@@ -1,0 +1,1 @@
+"""The report: records, findings, the JSON Schema, reading and writing, redaction."""

@@ -1,0 +1,1 @@
+"""The machine around the loader: OS, container, GPUs on the bus, device nodes, packages, the kernel's GPU-fault log."""

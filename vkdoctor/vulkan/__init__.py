@@ -1,0 +1,1 @@
+"""vkdoctor's Python-side Vulkan boundary (the cffi binding) for compute."""
