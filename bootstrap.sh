@@ -1,32 +1,47 @@
 #!/bin/sh
 # Set up vkdoctor on Debian 12 (as root, from a clean clone) and run it or its tests.
 #   ./bootstrap.sh check   system packages, a virtual environment, the package; then `vkdoctor check`
-#   ./bootstrap.sh test    the same with the test extras; then the whole test suite
+#   ./bootstrap.sh test    the same with the test extras; then lint and the whole test suite
 set -eu
 mode=${1:-check}
+case "$mode" in check | test) ;; *)
+    echo "usage: $0 check|test" >&2
+    exit 2
+    ;;
+esac
 cd "$(dirname "$0")"
+step() { printf 'bootstrap: %s\n' "$*" >&2; }
 
 packages="python3 python3-venv python3-dev gcc libc6-dev libvulkan1 mesa-vulkan-drivers vulkan-tools glslang-tools"
 missing=$(dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' $packages 2>/dev/null | awk '$1 != "ii" {print $2}')
 if [ -n "$missing" ] || ! dpkg-query -W $packages >/dev/null 2>&1; then
+    step "installing system packages: $packages (apt-get; this takes a few minutes)"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq $packages >/dev/null
+else
+    step "system packages present"
 fi
 
-[ -x .venv/bin/python ] || python3 -m venv .venv
+if [ ! -x .venv/bin/python ]; then
+    step "creating the virtual environment .venv"
+    python3 -m venv .venv
+fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
 case "$mode" in
     check)
+        step "installing vkdoctor into .venv (builds the native trace parts)"
         .venv/bin/python -m pip install -q '.[tui]'
+        step "done: the tool is .venv/bin/vkdoctor; running .venv/bin/vkdoctor check"
         exec .venv/bin/vkdoctor check
         ;;
     test)
+        step "installing vkdoctor with the test extras into .venv (editable)"
         .venv/bin/python -m pip install -q -e '.[test,tui]'
+        step "lint: ruff check and ruff format --check"
+        .venv/bin/ruff check -q .
+        .venv/bin/ruff format -q --check .
+        step "running the test suite"
         exec .venv/bin/python -m pytest -q
-        ;;
-    *)
-        echo "usage: $0 check|test" >&2
-        exit 2
         ;;
 esac

@@ -9,6 +9,7 @@ driver exposes, is the most common "it runs but slowly" cause.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from vkdoctor.engine.bisect import bisect
@@ -17,8 +18,10 @@ from vkdoctor.engine.runner import ProbeContext, ProbeOutcome, ProbeSpec
 from vkdoctor.loader import log as loaderlog
 from vkdoctor.loader.search import parse_version
 from vkdoctor.loader.vkresult import result_name
+from vkdoctor.report import codec
 from vkdoctor.report.codes import CodeInfo, code_table, make_finding
 from vkdoctor.report.model import Finding, Severity, Status
+from vkdoctor.report.records import DeviceRecord
 
 TASK = "vkdoctor.tasks.vkprobe:devices"
 TRAMPOLINE_SAMPLES = ["vkCreateBuffer", "vkQueueSubmit", "vkCmdDispatch"]
@@ -162,15 +165,19 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
     instance_api = parse_version(ctx.facts("instance").get("api_version") or "1.0") or (1, 0, 0)
     enabled_instance = set(ctx.facts("instance").get("enabled_extensions", []))
     worst = Status.OK
+    records: list[DeviceRecord] = []
     for row, item in zip(rows, results, strict=False):
         findings, state = _device_findings(
             ctx, table, names, row, item, instance_api, enabled_instance
         )
         outcome.findings += findings
         worst = {"crashed": Status.CRASHED, "timeout": Status.TIMEOUT}.get(state, worst)
-    outcome.findings += _bus_findings(ctx, rows)
+        # The row is the child's JSON description of the device (a JSON boundary).
+        record = codec.from_json(DeviceRecord, row)
+        records.append(replace(record, issues=tuple(dict.fromkeys(f.code for f in findings))))
+    outcome.findings += _bus_findings(ctx, records)
     outcome.status = worst if worst is not Status.OK else None
-    outcome.sections["devices"] = rows
+    outcome.devices = records
     outcome.facts = {
         "devices": len(rows),
         "child_errors": [c.error for c in children if c.error][:3],
@@ -371,11 +378,11 @@ def _bisect(ctx: ProbeContext, row: dict[str, Any], driver: Any) -> list[Finding
     return bisect(ctx, f"device creation on {row['name']}", TASK, payload, failed, drivers=[])
 
 
-def _bus_findings(ctx: ProbeContext, rows: list[dict[str, Any]]) -> list[Finding]:
+def _bus_findings(ctx: ProbeContext, devices: list[DeviceRecord]) -> list[Finding]:
     environment = ctx.outcomes.get("loader-discovery")
     gpus = ((environment.environment if environment else None) or {}).get("gpus") or []
     findings: list[Finding] = []
-    vendors = {r.get("vendor_id") for r in rows}
+    vendors = {f"{d.vendor_id:04x}" for d in devices}
     hardware = [
         g
         for g in gpus
@@ -395,13 +402,13 @@ def _bus_findings(ctx: ProbeContext, rows: list[dict[str, Any]]) -> list[Finding
                     evidence={"gpu": gpu},
                 )
             )
-    if rows and all(r.get("type") == "cpu" for r in rows) and hardware:
+    if devices and all(d.is_cpu for d in devices) and hardware:
         findings.append(
             make_finding(
                 CODES,
                 "software-device-only",
-                f"only software Vulkan ({rows[0]['name']}) although {len(hardware)} GPU(s) are on the PCI bus",
-                evidence={"devices": [r["name"] for r in rows], "gpus": hardware},
+                f"only software Vulkan ({devices[0].name}) although {len(hardware)} GPU(s) are on the PCI bus",
+                evidence={"devices": [d.name for d in devices], "gpus": hardware},
             )
         )
     return findings

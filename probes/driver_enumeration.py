@@ -9,12 +9,14 @@ The loader's own log (from loader-discovery) is compared with what we found.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from typing import Any
 
 from vkdoctor.engine.env import Env
 from vkdoctor.engine.runner import ProbeContext, ProbeOutcome, ProbeSpec
 from vkdoctor.loader import libcheck
 from vkdoctor.loader import log as loaderlog
+from vkdoctor.loader.exclusions import state_exclusions
 from vkdoctor.loader.manifests import (
     DriverManifest,
     list_manifest_files,
@@ -33,6 +35,7 @@ from vkdoctor.loader.search import (
 )
 from vkdoctor.report.codes import CodeInfo, code_table, make_finding
 from vkdoctor.report.model import Finding, LogEntry, Severity
+from vkdoctor.report.records import DriverRecord, Exclusion, ExclusionReason, LoadOutcome
 from vkdoctor.report.redact import record_value
 from vkdoctor.system import distro
 
@@ -191,10 +194,10 @@ def _filtered_reason(env: Env, manifest: str, version: tuple[int, int, int] | No
 
 
 def _driver_findings(
-    manifest: DriverManifest, record: dict[str, Any], result: dict[str, Any]
+    manifest: DriverManifest, record: DriverRecord, result: dict[str, Any]
 ) -> list[Finding]:
     path = manifest.path
-    library = record["resolved"]
+    library = record.resolved
     findings: list[Finding] = []
     commands = libcheck.disable_commands("driver", path)
     exports = result.get("exports") or {}
@@ -268,36 +271,34 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
     entries = search_entries(env, "driver", version)
     files = list_manifest_files(env, entries)
     manifests = [parse_driver(read_manifest(env, p, o)) for p, o in files]
-    records: list[dict[str, Any]] = []
-    checks: dict[str, libcheck.StaticCheck] = {}
+    records: dict[str, DriverRecord] = {}
     items: list[dict[str, Any]] = []
     for manifest in manifests:
-        record: dict[str, Any] = {
-            "manifest": manifest.path,
-            "origin": manifest.origin,
-            "file_format_version": manifest.file_format_version,
-            "api_version": manifest.api_version,
-            "library_arch": manifest.library_arch,
-            "is_portability_driver": manifest.is_portability_driver,
-            "filtered": _filtered_reason(env, manifest.path, version),
-            "issues": [],
-        }
-        records.append(record)
+        record = DriverRecord(
+            manifest=manifest.path,
+            origin=manifest.origin,
+            file_format_version=manifest.file_format_version,
+            api_version=manifest.api_version,
+            library_arch=manifest.library_arch,
+            is_portability_driver=manifest.is_portability_driver,
+            filtered=_filtered_reason(env, manifest.path, version),
+            issues=tuple(problem.code for problem in manifest.problems),
+        )
         for problem in manifest.problems:
             outcome.findings.append(problem_finding(problem, "driver", manifest.path, version))
-            record["issues"].append(problem.code)
         if manifest.library_path is None or manifest.skipped_by_loader:
-            record["state"] = "skipped-by-loader"
+            records[manifest.path] = replace(record, state="skipped-by-loader")
             continue
         check = libcheck.static_check(
             env, "driver", manifest.path, manifest.library_path, manifest.library_arch
         )
-        checks[manifest.path] = check
-        record.update(check.facts())
         outcome.findings += check.findings
-        record["issues"] += [f.code for f in check.findings]
-        record["state"] = (
-            "other-abi" if check.other_abi else ("candidate" if check.loadable else "broken")
+        state = "other-abi" if check.other_abi else ("candidate" if check.loadable else "broken")
+        records[manifest.path] = replace(
+            record,
+            **check.fields(),
+            state=state,
+            issues=record.issues + tuple(f.code for f in check.findings),
         )
         if check.loadable:
             items.append(
@@ -308,59 +309,58 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
                 }
             )
     item_outcomes, _ = ctx.run_batch(TASK, items, key="key") if items else ([], [])
+    by_path = {m.path: m for m in manifests}
     for item in item_outcomes:
-        record = next(r for r in records if r["manifest"] == item.key)
-        manifest = next(m for m in manifests if m.path == item.key)
-        native = libcheck.native_findings(env, "driver", item.key, record["resolved"], item)
+        record = records[item.key]
+        native = libcheck.native_findings(env, "driver", item.key, record.resolved or "", item)
         result = item.result or {}
-        record["load"] = {
-            "state": item.state,
-            "signal": item.signal,
-            "last_step": item.last_crumb,
-            "dlopen_error": result.get("dlopen_error"),
-        }
-        record.update(
-            {
-                k: result.get(k)
-                for k in (
-                    "exports",
-                    "interface_version",
-                    "negotiate_result",
-                    "instance_version",
-                    "gipa_create_instance",
-                )
-            }
+        record = replace(
+            record,
+            load=LoadOutcome(
+                state=item.state,
+                signal=item.signal,
+                last_step=item.last_crumb,
+                dlopen_error=result.get("dlopen_error"),
+            ),
+            exports=result.get("exports") or {},
+            interface_version=result.get("interface_version"),
+            negotiate_result=result.get("negotiate_result"),
+            instance_version=result.get("instance_version"),
+            gipa_create_instance=result.get("gipa_create_instance"),
         )
         outcome.loader_log += loaderlog.parse(item.stderr)
         if not native and result.get("loaded"):
-            native = _driver_findings(manifest, record, result)
+            native = _driver_findings(by_path[item.key], record, result)
         outcome.findings += native
-        record["issues"] += [f.code for f in native]
         hard = [f for f in native if f.severity is Severity.FAIL]
-        record["state"] = "broken" if hard else "usable"
+        records[item.key] = replace(
+            record,
+            state="broken" if hard else "usable",
+            issues=record.issues + tuple(f.code for f in native),
+        )
     discovery = ctx.results.get("loader-discovery")
     loader_log = discovery.loader_log if discovery else []
-    outcome.findings += _cross_findings(env, records, entries, loader_log, version)
+    hidden = _hidden_by_override(env, list(records.values()), entries, version)
+    cross = _cross_findings(env, list(records.values()), entries, loader_log, hidden)
+    outcome.findings += cross
+    final = [_with_exclusions(r, outcome.findings) for r in records.values()]
+    final += _hidden_records(env, hidden)
     outcome.facts = {
         "search": [e.to_dict() for e in entries],
         "manifests_found": len(manifests),
-        "usable": [
-            r["manifest"] for r in records if r.get("state") == "usable" and not r["filtered"]
-        ],
+        "usable": [r.manifest for r in final if r.in_use],
     }
-    outcome.sections["drivers"] = records
+    outcome.drivers = final
     return outcome
 
 
-def _cross_findings(
+def _hidden_by_override(
     env: Env,
-    records: list[dict[str, Any]],
+    records: list[DriverRecord],
     entries: list[SearchEntry],
-    loader_log: list[LogEntry],
     version: tuple[int, int, int] | None,
-) -> list[Finding]:
-    findings: list[Finding] = []
-    searched = [e.path for e in entries]
+) -> tuple[str | None, list[str]]:
+    """The override variable replacing the driver search, and the installed manifests it hides."""
     override = next(
         (
             e.origin
@@ -369,6 +369,58 @@ def _cross_findings(
         ),
         None,
     )
+    if not override:
+        return None, []
+    defaults = list_manifest_files(
+        env,
+        search_entries(
+            env.with_environ(**{override: None, "VK_ICD_FILENAMES": None, "VK_DRIVER_FILES": None}),
+            "driver",
+            version,
+        ),
+    )
+    # Compare real paths: distributions symlink one manifest into several directories.
+    selected = {os.path.realpath(env.path(r.manifest)) for r in records}
+    return override, [p for p, _ in defaults if os.path.realpath(env.path(p)) not in selected]
+
+
+def _hidden_records(env: Env, hidden_by: tuple[str | None, list[str]]) -> list[DriverRecord]:
+    """Installed manifests an override variable keeps out of the search: records of their own,
+    so that the report says what the override hides (they were not examined further)."""
+    variable, hidden = hidden_by
+    if variable is None:
+        return []
+    value = record_value(variable, env.get(variable) or "")
+    reason = Exclusion(
+        ExclusionReason.HIDDEN_BY_OVERRIDE,
+        f"{variable} replaces the driver search",
+        variable=variable,
+        pattern=value,
+    )
+    return [DriverRecord(manifest=p, state="hidden", excluded_by=(reason,)) for p in hidden]
+
+
+def _with_exclusions(record: DriverRecord, findings: list[Finding]) -> DriverRecord:
+    """The record with why the loader will not use it in a process started now."""
+    reasons = state_exclusions(record, findings)
+    if record.filtered:
+        variable, _, pattern = record.filtered.rpartition(" by ")[2].partition("=")
+        reasons.insert(
+            0, Exclusion(ExclusionReason.FILTERED, record.filtered, variable, pattern or None)
+        )
+    return replace(record, excluded_by=tuple(reasons))
+
+
+def _cross_findings(
+    env: Env,
+    records: list[DriverRecord],
+    entries: list[SearchEntry],
+    loader_log: list[LogEntry],
+    hidden_by: tuple[str | None, list[str]],
+) -> list[Finding]:
+    findings: list[Finding] = []
+    searched = [e.path for e in entries]
+    override, hidden = hidden_by
     if override:
         findings.append(
             make_finding(
@@ -382,22 +434,6 @@ def _cross_findings(
                 commands=[f"unset {override}"],
             )
         )
-        defaults = list_manifest_files(
-            env,
-            [
-                e
-                for e in search_entries(
-                    env.with_environ(
-                        **{override: None, "VK_ICD_FILENAMES": None, "VK_DRIVER_FILES": None}
-                    ),
-                    "driver",
-                    version,
-                )
-            ],
-        )
-        # Compare real paths: distributions symlink one manifest into several directories.
-        selected = {os.path.realpath(env.path(r["manifest"])) for r in records}
-        hidden = [p for p, _ in defaults if os.path.realpath(env.path(p)) not in selected]
         if hidden:
             findings.append(
                 make_finding(
@@ -410,29 +446,29 @@ def _cross_findings(
                 )
             )
     for record in records:
-        if record["filtered"]:
+        if record.filtered:
             findings.append(
                 make_finding(
                     CODES,
                     "driver-filtered",
-                    f"{record['manifest']} is ignored: {record['filtered']}",
-                    evidence={"manifest": record["manifest"], "reason": record["filtered"]},
+                    f"{record.manifest} is ignored: {record.filtered}",
+                    evidence={"manifest": record.manifest, "reason": record.filtered},
                     commands=["unset VK_LOADER_DRIVERS_SELECT VK_LOADER_DRIVERS_DISABLE"],
                 )
             )
-        if record.get("is_portability_driver"):
+        if record.is_portability_driver:
             findings.append(
                 make_finding(
                     CODES,
                     "driver-portability",
-                    f"{record['manifest']} is a portability driver",
-                    evidence={"manifest": record["manifest"]},
+                    f"{record.manifest} is a portability driver",
+                    evidence={"manifest": record.manifest},
                 )
             )
     by_library: dict[str, list[str]] = {}
     for record in records:
-        if record.get("real_path") and record.get("state") in ("usable", "candidate"):
-            by_library.setdefault(record["real_path"], []).append(record["manifest"])
+        if record.real_path and record.state in ("usable", "candidate"):
+            by_library.setdefault(record.real_path, []).append(record.manifest)
     for library, owners in sorted(by_library.items()):
         if len(owners) > 1:
             findings.append(
@@ -445,7 +481,7 @@ def _cross_findings(
                 )
             )
     findings += _agreement(records, searched, loader_log)
-    usable = [r for r in records if r.get("state") == "usable" and not r["filtered"]]
+    usable = [r for r in records if r.state == "usable" and not r.filtered]
     if not records:
         findings.append(
             make_finding(
@@ -458,15 +494,14 @@ def _cross_findings(
         )
     elif not usable:
         reasons = "; ".join(
-            f"{os.path.basename(r['manifest'])}: {r.get('filtered') or r.get('state')}"
-            for r in records
+            f"{os.path.basename(r.manifest)}: {r.filtered or r.state}" for r in records
         )
         findings.append(
             make_finding(
                 CODES,
                 "no-usable-driver",
                 f"none of the {len(records)} driver manifests gives a usable driver ({reasons})",
-                evidence={"manifests": [r["manifest"] for r in records]},
+                evidence={"manifests": [r.manifest for r in records]},
                 commands=[distro.install_command("mesa-vulkan", env)],
             )
         )
@@ -474,14 +509,14 @@ def _cross_findings(
 
 
 def _agreement(
-    records: list[dict[str, Any]], searched: list[str], entries: list[LogEntry]
+    records: list[DriverRecord], searched: list[str], entries: list[LogEntry]
 ) -> list[Finding]:
     if not entries:
         return []
     findings: list[Finding] = []
     view = loaderlog.discovery(entries, "driver")
-    findings += libcheck.loader_complaints(CODES, "loader-disagrees", entries, records, "manifest")
-    ours = {r["manifest"] for r in records}
+    findings += libcheck.loader_complaints(CODES, "loader-disagrees", entries, records)
+    ours = {r.manifest for r in records}
     extra_files = [f for f in view["files"] if f not in ours]
     extra_dirs = [d for d in view["locations"] if d not in searched]
     if extra_files or extra_dirs:

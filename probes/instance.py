@@ -298,11 +298,14 @@ def _malformed_manifests(ctx: ProbeContext) -> list[str]:
 def _diagnosed_paths(ctx: ProbeContext) -> list[str]:
     """Manifests and libraries the driver and layer probes already reported problems with."""
     paths: list[str] = []
-    for probe_id, section in (("driver-enumeration", "drivers"), ("layer-enumeration", "layers")):
-        outcome = ctx.outcomes.get(probe_id)
-        for row in outcome.sections.get(section, []) if outcome else []:
-            if row.get("issues"):
-                paths += [row[k] for k in ("manifest", "library_path", "resolved") if row.get(k)]
+    drivers, layers = ctx.outcomes.get("driver-enumeration"), ctx.outcomes.get("layer-enumeration")
+    records = [
+        *(drivers.drivers or [] if drivers else []),
+        *(layers.layers or [] if layers else []),
+    ]
+    for record in records:
+        if record.issues:
+            paths += [p for p in (record.manifest, record.library_path, record.resolved) if p]
     return paths
 
 
@@ -410,7 +413,9 @@ def _map_devices(
             owners.setdefault(_key(device), []).append(manifest)
     for device in devices:
         found = owners.get(_key(device), [])
-        device["driver_manifest"] = found[0] if len(found) == 1 else (found or None)
+        device["driver_manifest"] = found[0] if len(found) == 1 else None
+        if len(found) > 1:  # several drivers report an identical device
+            device["driver_manifest_candidates"] = found
 
 
 def _device_count_findings(

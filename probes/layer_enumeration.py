@@ -9,12 +9,14 @@ by default, or only when its ``enable_environment`` variable has the exact value
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from vkdoctor.engine.env import Env
 from vkdoctor.engine.runner import ProbeContext, ProbeOutcome, ProbeSpec
 from vkdoctor.loader import libcheck
 from vkdoctor.loader import log as loaderlog
+from vkdoctor.loader.exclusions import state_exclusions
 from vkdoctor.loader.manifests import (
     LayerManifest,
     list_manifest_files,
@@ -32,6 +34,7 @@ from vkdoctor.loader.search import (
 )
 from vkdoctor.report.codes import CodeInfo, code_table, make_finding
 from vkdoctor.report.model import Finding, LogEntry, Severity
+from vkdoctor.report.records import Exclusion, ExclusionReason, LayerRecord, LoadOutcome
 
 TASK = "vkdoctor.tasks.libraries:check_libraries"
 Version = tuple[int, int, int]
@@ -164,37 +167,36 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
         searches[kind] = [e.to_dict() for e in entries]
         for path, origin in list_manifest_files(env, entries):
             layers += parse_layers(read_manifest(env, path, origin), implicit)
-    records: list[dict[str, Any]] = []
+    records: dict[str, LayerRecord] = {}
     items: list[dict[str, Any]] = []
     seen_names: dict[str, str] = {}
     reported: set[tuple[str, str]] = set()
     for layer in layers:
         active, why = _active(env, layer, version) if layer.name else (False, "unusable manifest")
         key = f"{layer.path}#{layer.name}"
-        record: dict[str, Any] = {
-            "name": layer.name,
-            "manifest": layer.path,
-            "origin": layer.origin,
-            "implicit": layer.implicit,
-            "type": layer.type,
-            "api_version": layer.api_version,
-            "implementation_version": layer.implementation_version,
-            "description": layer.description,
-            "enable_environment": dict(layer.enable_environment),
-            "disable_environment": dict(layer.disable_environment or {}),
-            "component_layers": list(layer.component_layers),
-            "active": active,
-            "why": why,
-            "issues": [],
-        }
-        records.append(record)
+        record = LayerRecord(
+            name=layer.name,
+            manifest=layer.path,
+            origin=layer.origin,
+            implicit=layer.implicit,
+            type=layer.type,
+            api_version=layer.api_version,
+            implementation_version=layer.implementation_version,
+            description=layer.description,
+            enable_environment=dict(layer.enable_environment),
+            disable_environment=dict(layer.disable_environment or {}),
+            component_layers=tuple(layer.component_layers),
+            active=active,
+            why=why,
+            issues=tuple(problem.code for problem in layer.problems),
+        )
+        records[key] = record
         for problem in layer.problems:
             if (layer.path, problem.message) not in reported:  # file-level problems once per file
                 reported.add((layer.path, problem.message))
                 outcome.findings.append(problem_finding(problem, "layer", layer.path, version))
-            record["issues"].append(problem.code)
         if layer.skipped_by_loader or not layer.name:
-            record["active"], record["state"] = False, "skipped-by-loader"
+            records[key] = replace(record, active=False, state="skipped-by-loader")
             continue
         if layer.name in seen_names:
             outcome.findings.append(
@@ -208,17 +210,20 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
                     },
                 )
             )
-            record["active"], record["state"] = False, "duplicate"
+            records[key] = replace(record, active=False, state="duplicate")
             continue
         seen_names[layer.name] = layer.path
-        record["state"] = "meta" if layer.is_meta else "candidate"
+        record = replace(record, state="meta" if layer.is_meta else "candidate")
         if layer.library_path:
             check = libcheck.static_check(
                 env, "layer", layer.path, layer.library_path, layer.library_arch
             )
-            record.update(check.facts())
             outcome.findings += [_soften(f, layer, active) for f in check.findings]
-            record["issues"] += [f.code for f in check.findings]
+            record = replace(
+                record,
+                **check.fields(),
+                issues=record.issues + tuple(f.code for f in check.findings),
+            )
             if check.loadable:
                 items.append(
                     {
@@ -229,59 +234,77 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
                     }
                 )
             else:
-                record["state"] = "other-abi" if check.other_abi else "broken"
+                record = replace(record, state="other-abi" if check.other_abi else "broken")
+        records[key] = record
     outcomes, _ = ctx.run_batch(TASK, items, key="key") if items else ([], [])
+    by_key = {f"{entry.path}#{entry.name}": entry for entry in layers}
     for item in outcomes:
-        record = next(r for r in records if f"{r['manifest']}#{r['name']}" == item.key)
-        layer = next(entry for entry in layers if f"{entry.path}#{entry.name}" == item.key)
+        record, layer = records[item.key], by_key[item.key]
         outcome.loader_log += loaderlog.parse(item.stderr)
         found = libcheck.native_findings(
             env,
             "layer",
             layer.path,
-            record["resolved"],
+            record.resolved or "",
             item,
             dict(layer.disable_environment or {}),
         )
         result = item.result or {}
-        record["load"] = {"state": item.state, "signal": item.signal, "last_step": item.last_crumb}
-        record.update(
-            {k: result.get(k) for k in ("exports", "interface_version", "negotiate_result")}
+        record = replace(
+            record,
+            load=LoadOutcome(state=item.state, signal=item.signal, last_step=item.last_crumb),
+            exports=result.get("exports") or {},
+            interface_version=result.get("interface_version"),
+            negotiate_result=result.get("negotiate_result"),
         )
         if not found and result.get("loaded"):
             found = _layer_exports(layer, record, result)
-        found = [_soften(f, layer, record["active"]) for f in found]
+        found = [_soften(f, layer, record.active) for f in found]
         outcome.findings += found
-        record["issues"] += [f.code for f in found]
-        record["state"] = "broken" if any(f.severity is Severity.FAIL for f in found) else "usable"
-    outcome.findings += _cross_findings(env, records, version)
+        records[item.key] = replace(
+            record,
+            issues=record.issues + tuple(f.code for f in found),
+            state="broken" if any(f.severity is Severity.FAIL for f in found) else "usable",
+        )
+    cross, final = _cross_findings(env, list(records.values()), version)
+    outcome.findings += cross
     discovery = ctx.results.get("loader-discovery")
-    outcome.findings += _log_findings(discovery.loader_log if discovery else [], records)
-    active = [r for r in records if r["active"] and r.get("state") in ("usable", "meta")]
+    outcome.findings += _log_findings(discovery.loader_log if discovery else [], final)
+    active = [r for r in final if r.active and r.state in ("usable", "meta")]
     outcome.facts = {
         "search": searches,
-        "active_implicit": [r["name"] for r in active if r["implicit"]],
-        "forced_explicit": [r["name"] for r in active if not r["implicit"]],
+        "active_implicit": [r.name for r in active if r.implicit],
+        "forced_explicit": [r.name for r in active if not r.implicit],
     }
-    outcome.sections["layers"] = records
+    outcome.layers = [_with_exclusions(r, outcome.findings) for r in final]
     return outcome
+
+
+def _with_exclusions(record: LayerRecord, findings: list[Finding]) -> LayerRecord:
+    """The record with why the loader will not put it in a process started now."""
+    reasons = state_exclusions(record, findings)
+    if record.state == "duplicate":
+        detail = f"another manifest declares {record.name} first"
+        reasons.append(Exclusion(ExclusionReason.DUPLICATE, detail))
+    if not reasons and not record.active:
+        variable = next(iter(record.enable_environment), None)
+        reasons.append(Exclusion(ExclusionReason.INACTIVE, record.why, variable=variable))
+    return replace(record, excluded_by=tuple(reasons))
 
 
 def _soften(finding: Finding, layer: LayerManifest, active: bool) -> Finding:
     """A broken layer nobody loads is a warning; one injected into every process is a failure."""
     if finding.severity is Severity.FAIL and not (layer.implicit and active):
-        from dataclasses import replace
-
         note = " (not active now: it only breaks programs that enable it)"
         return replace(finding, severity=Severity.WARN, summary=finding.summary + note)
     return finding
 
 
 def _layer_exports(
-    layer: LayerManifest, record: dict[str, Any], result: dict[str, Any]
+    layer: LayerManifest, record: LayerRecord, result: dict[str, Any]
 ) -> list[Finding]:
     exports: dict[str, bool] = result.get("exports") or {}
-    evidence = {"manifest": layer.path, "library": record.get("resolved"), "exports": exports}
+    evidence = {"manifest": layer.path, "library": record.resolved, "exports": exports}
     commands = libcheck.disable_commands("layer", layer.path, dict(layer.disable_environment or {}))
     negotiate, gipa = list(exports)[:2]  # the (possibly renamed) negotiate and GIPA symbols
     if not exports[negotiate] and not exports[gipa]:
@@ -289,7 +312,7 @@ def _layer_exports(
             make_finding(
                 CODES,
                 "layer-missing-exports",
-                f"{layer.name}: {record.get('resolved')} exports neither {negotiate} nor {gipa}",
+                f"{layer.name}: {record.resolved} exports neither {negotiate} nor {gipa}",
                 evidence=evidence,
                 commands=commands,
             )
@@ -309,24 +332,25 @@ def _layer_exports(
 
 
 def _cross_findings(
-    env: Env, records: list[dict[str, Any]], version: Version | None
-) -> list[Finding]:
+    env: Env, given: list[LayerRecord], version: Version | None
+) -> tuple[list[Finding], list[LayerRecord]]:
+    """Findings across layers, and the records with incomplete meta layers marked broken."""
     findings: list[Finding] = []
-    names = [
-        r["name"] for r in records if r["name"] and r.get("state") not in ("skipped-by-loader",)
-    ]
-    for record in records:
-        missing = [c for c in record["component_layers"] if c not in names]
-        if record.get("state") == "meta" and missing:
+    names = [r.name for r in given if r.name and r.state != "skipped-by-loader"]
+    records: list[LayerRecord] = []
+    for record in given:
+        missing = [c for c in record.component_layers if c not in names]
+        if record.state == "meta" and missing:
             findings.append(
                 make_finding(
                     CODES,
                     "layer-meta-incomplete",
-                    f"meta layer {record['name']} lacks {', '.join(missing)}; the loader drops it",
-                    evidence={"manifest": record["manifest"], "missing": missing},
+                    f"meta layer {record.name} lacks {', '.join(missing)}; the loader drops it",
+                    evidence={"manifest": record.manifest, "missing": missing},
                 )
             )
-            record["active"], record["state"] = False, "broken"
+            record = replace(record, active=False, state="broken")
+        records.append(record)
     requested = [
         (n, "VK_INSTANCE_LAYERS") for n in (env.get("VK_INSTANCE_LAYERS") or "").split(":") if n
     ]
@@ -356,7 +380,7 @@ def _cross_findings(
                 )
             )
     active_implicit = [
-        r for r in records if r["implicit"] and r["active"] and r.get("state") in ("usable", "meta")
+        r for r in records if r.implicit and r.active and r.state in ("usable", "meta")
     ]
     if active_implicit:
         findings.append(
@@ -365,16 +389,16 @@ def _cross_findings(
                 "layer-implicit-active",
                 "implicit layers in every Vulkan process: "
                 + ", ".join(
-                    f"{r['name']} (disable: {', '.join(f'{k}={v or 1}' for k, v in r['disable_environment'].items())})"
+                    f"{r.name} (disable: {', '.join(f'{k}={v or 1}' for k, v in r.disable_environment.items())})"
                     for r in active_implicit
                 ),
                 evidence={
                     "layers": [
                         {
-                            "name": r["name"],
-                            "manifest": r["manifest"],
-                            "why": r["why"],
-                            "disable_environment": r["disable_environment"],
+                            "name": r.name,
+                            "manifest": r.manifest,
+                            "why": r.why,
+                            "disable_environment": dict(r.disable_environment),
                         }
                         for r in active_implicit
                     ]
@@ -383,21 +407,21 @@ def _cross_findings(
         )
     loader_minor = version[:2] if version else None
     for record in active_implicit:
-        layer_version = parse_version(record["api_version"] or "")
+        layer_version = parse_version(record.api_version or "")
         if loader_minor and layer_version and layer_version[:2] < loader_minor:
             findings.append(
                 make_finding(
                     CODES,
                     "layer-old-api-version",
-                    f"implicit layer {record['name']} targets Vulkan {record['api_version']}, "
+                    f"implicit layer {record.name} targets Vulkan {record.api_version}, "
                     f"older than the loader's {'.'.join(map(str, loader_minor))}",
-                    evidence={"layer": record["name"], "api_version": record["api_version"]},
+                    evidence={"layer": record.name, "api_version": record.api_version},
                 )
             )
-    return findings
+    return findings, records
 
 
-def _log_findings(entries: list[LogEntry], records: list[dict[str, Any]]) -> list[Finding]:
+def _log_findings(entries: list[LogEntry], records: list[LayerRecord]) -> list[Finding]:
     findings: list[Finding] = []
     harmless = [e for e in entries if e.classification and "layer" in e.message.lower()]
     for entry in {e.message: e for e in harmless}.values():
@@ -409,9 +433,7 @@ def _log_findings(entries: list[LogEntry], records: list[dict[str, Any]]) -> lis
                 evidence={"line": entry.message, "classification": entry.classification},
             )
         )
-    findings += libcheck.loader_complaints(
-        CODES, "layer-loader-complaint", entries, records, "name"
-    )
+    findings += libcheck.loader_complaints(CODES, "layer-loader-complaint", entries, records)
     return findings
 
 

@@ -33,6 +33,7 @@ from vkdoctor.loader.search import (
 )
 from vkdoctor.report.codes import CodeInfo, code_table, make_finding
 from vkdoctor.report.model import Finding, Severity, Status
+from vkdoctor.report.records import LoaderRecord
 from vkdoctor.report.redact import record_value
 from vkdoctor.system import distro
 from vkdoctor.system.environment import collect_environment
@@ -337,6 +338,12 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
                 ],
             )
         )
+        outcome.loader = LoaderRecord(
+            soname=ctx.options.loader,
+            secure_execution=env.secure,
+            settings_files=tuple(settings),
+            issues=(code,),
+        )
         outcome.findings += scan.findings
         return outcome
     version = parse_version(loaded.get("version") or "")
@@ -346,7 +353,17 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
         version=loaded.get("version"),
         mapped_loaders=loaded.get("mapped_loaders", []),
     )
-    outcome.findings += _loader_findings(env, loaded, copies, version)
+    own = _loader_findings(env, loaded, copies, version)
+    outcome.findings += own
+    outcome.loader = LoaderRecord(
+        soname=ctx.options.loader,
+        path=loaded["path"],
+        real_path=facts["real_path"],
+        version=loaded.get("version"),
+        secure_execution=env.secure,
+        settings_files=tuple(settings),
+        issues=tuple(dict.fromkeys(f.code for f in own)),
+    )
     outcome.findings += _variable_findings(env, version)
     if settings:
         in_effect = version is not None and version >= SETTINGS_SINCE

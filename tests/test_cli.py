@@ -26,7 +26,7 @@ def test_json_to_stdout_carries_only_the_report(world: VkWorld) -> None:
     world.lavapipe()
     done = vkdoctor(world, "check", "driver-enumeration", "--json", "-")
     report = json.loads(done.stdout)  # nothing but JSON on stdout
-    assert report["schema_version"] == 1 and report["tool"]["name"] == "vkdoctor"
+    assert report["schema_version"] == 2 and report["tool"]["name"] == "vkdoctor"
     assert [p["id"] for p in report["probes"]] == ["loader-discovery", "driver-enumeration"]
     assert "driver-enumeration" in done.stderr  # the live lines went to stderr
     assert done.returncode == 0

@@ -32,7 +32,12 @@ def test_llvmpipe_device_description(instance: Instance, cpu_index: int) -> None
     info = instance.physical_devices()[cpu_index]
     assert info.type == "cpu" and info.is_cpu
     assert "llvmpipe" in info.name
-    assert info.driver_id == "VK_DRIVER_ID_MESA_LLVMPIPE"
+    import vulkan
+
+    assert info.driver_id == vulkan.VK_DRIVER_ID_MESA_LLVMPIPE
+    # Identity as the check report records it (vulkaninfo prints the same UUIDs).
+    assert info.pipeline_cache_uuid and info.device_uuid and info.driver_uuid
+    assert info.vendor_id == 0x10005  # VK_VENDOR_ID_MESA
     assert info.driver_name == "llvmpipe" and "Mesa" in (info.driver_info or "")
     assert info.api_version.startswith("1.")
     assert info.limits.timestamp_period_ns > 0

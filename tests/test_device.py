@@ -17,10 +17,13 @@ def test_lavapipe_device(world: VkWorld) -> None:
     device = probe(report, "device")
     assert not device.status.is_failure, codes(device)
     (row,) = report.devices
-    assert row["compute_family"] == 0
-    assert "compute" in row["queue_families"][0]["flags"]
-    assert row["memory"]["heaps"] and row["memory"]["types"]
-    assert row["proc_addr"]["gdpa_non_null"] > 100
+    assert row.compute_family == 0
+    assert "compute" in row.queue_families[0].flags
+    assert row.memory is not None and row.memory.heaps and row.memory.types
+    assert row.proc_addr is not None and row.proc_addr["gdpa_non_null"] > 100
+    # Identity as vulkaninfo prints it: VK_VENDOR_ID_MESA, and no PCI device id on a CPU.
+    assert row.vendor_id == 0x10005 and row.device_id == 0
+    assert row.driver_manifest == str(world.icd_dir / "lvp_icd.x86_64.json")
     assert "gdpa-missing" not in codes(device)
 
 

@@ -11,6 +11,7 @@ import pytest
 from conftest import VkWorld, codes, finding, needs_lavapipe, probe
 
 from vkdoctor.report.model import Severity, Status
+from vkdoctor.report.records import ExclusionReason
 
 DISCOVERY = ["loader-discovery", "driver-enumeration", "layer-enumeration"]
 LVP_LIBRARY = "/usr/lib/x86_64-linux-gnu/libvulkan_lvp.so"
@@ -27,9 +28,10 @@ def test_healthy_lavapipe_world(world: VkWorld) -> None:
     drivers = probe(report, "driver-enumeration")
     assert drivers.status is Status.OK, codes(drivers)
     (row,) = report.drivers
-    assert row["state"] == "usable" and row["resolved"] == LVP_LIBRARY
-    assert row["exports"]["vk_icdNegotiateLoaderICDInterfaceVersion"] is True
-    assert row["interface_version"] >= 5 and row["gipa_create_instance"] is True
+    assert row.state == "usable" and row.resolved == LVP_LIBRARY
+    assert row.exports["vk_icdNegotiateLoaderICDInterfaceVersion"] is True
+    assert row.interface_version >= 5 and row.gipa_create_instance is True
+    assert row.excluded_by == () and row.in_use
     assert drivers.facts["usable"] == [str(world.icd_dir / "lvp_icd.x86_64.json")]
 
 
@@ -93,12 +95,12 @@ def test_bare_and_relative_library_paths(world: VkWorld) -> None:
     world.driver("bare.json", "libvulkan_lvp.so")
     world.driver("relative.json", "./libvulkan_lvp.so")
     report = world.run(DISCOVERY)
-    rows = {Path(r["manifest"]).name: r for r in report.drivers}
-    assert rows["bare.json"]["library_path_kind"] == "bare"
-    assert rows["bare.json"]["state"] == "usable"
-    assert rows["bare.json"]["resolved"].endswith("/libvulkan_lvp.so")
-    assert rows["relative.json"]["library_path_kind"] == "relative"
-    assert rows["relative.json"]["resolved"] == str(world.icd_dir / "libvulkan_lvp.so")
+    rows = {Path(r.manifest).name: r for r in report.drivers}
+    assert rows["bare.json"].library_path_kind == "bare"
+    assert rows["bare.json"].state == "usable"
+    assert rows["bare.json"].resolved.endswith("/libvulkan_lvp.so")
+    assert rows["relative.json"].library_path_kind == "relative"
+    assert rows["relative.json"].resolved == str(world.icd_dir / "libvulkan_lvp.so")
     missing = finding(report, "driver-library-missing")
     assert "relative paths are resolved against the manifest's directory" in missing.summary
 
@@ -118,6 +120,10 @@ def test_override_variable_hides_installed_drivers(world: VkWorld, tmp_path: Pat
     assert "driver-search-overridden" in codes(report)
     hidden = finding(report, "driver-hidden-by-override")
     assert "lvp_icd.x86_64.json" in hidden.summary
+    # The hidden manifest has a record saying what keeps it out of a process started now.
+    (lvp,) = [r for r in report.drivers if r.manifest.endswith("lvp_icd.x86_64.json")]
+    (why,) = lvp.excluded_by
+    assert why.reason is ExclusionReason.HIDDEN_BY_OVERRIDE and why.variable == "VK_DRIVER_FILES"
     assert finding(report, "manifest-missing").severity is Severity.FAIL
     assert probe(report, "driver-enumeration").status is Status.FAIL
 
@@ -131,6 +137,14 @@ def test_select_filter_matching_nothing(world: VkWorld) -> None:
         in finding(report, "driver-filtered").summary
     )
     assert "no-usable-driver" in codes(report)
+    (lvp,) = report.drivers
+    (why,) = lvp.excluded_by
+    assert (why.reason, why.variable, why.pattern) == (
+        ExclusionReason.FILTERED,
+        "VK_LOADER_DRIVERS_SELECT",
+        "*nvidia*",
+    )
+    assert not lvp.in_use
 
 
 def test_variable_typo_is_named(world: VkWorld) -> None:
@@ -193,10 +207,10 @@ def test_implicit_layer_states_and_problems(world: VkWorld) -> None:
     )
     report = world.run(DISCOVERY, DISABLE_VK_LAYER_TEST_OFF="1")
     layers = probe(report, "layer-enumeration")
-    rows = {r["name"]: r for r in report.layers}
-    assert rows["VK_LAYER_test_gone"]["active"] is True
-    assert rows["VK_LAYER_test_off"]["active"] is False
-    assert rows["VK_LAYER_test_off"]["why"] == "disabled by DISABLE_VK_LAYER_TEST_OFF"
+    rows = {r.name: r for r in report.layers}
+    assert rows["VK_LAYER_test_gone"].active is True
+    assert rows["VK_LAYER_test_off"].active is False
+    assert rows["VK_LAYER_test_off"].why == "disabled by DISABLE_VK_LAYER_TEST_OFF"
     missing = [f for f in layers.findings if f.code == "layer-library-missing"]
     by_layer = {("gone" in f.summary): f.severity for f in missing}
     assert by_layer == {
@@ -312,13 +326,11 @@ def test_layers_disable_filter_and_enable_environment(world: VkWorld) -> None:
     world.layer(
         "VK_LAYER_test_optin", "/opt/nowhere/b.so", enable_environment={"ENABLE_TEST_OPTIN": "1"}
     )
-    rows = {
-        r["name"]: r for r in world.run(DISCOVERY, VK_LOADER_LAYERS_DISABLE="*filtered*").layers
-    }
-    assert rows["VK_LAYER_test_filtered"]["why"] == "forced off by VK_LOADER_LAYERS_DISABLE"
-    assert rows["VK_LAYER_test_optin"]["why"] == "off until ENABLE_TEST_OPTIN=1"
-    rows = {r["name"]: r for r in world.run(DISCOVERY, ENABLE_TEST_OPTIN="1").layers}
-    assert rows["VK_LAYER_test_optin"]["active"] is True
+    rows = {r.name: r for r in world.run(DISCOVERY, VK_LOADER_LAYERS_DISABLE="*filtered*").layers}
+    assert rows["VK_LAYER_test_filtered"].why == "forced off by VK_LOADER_LAYERS_DISABLE"
+    assert rows["VK_LAYER_test_optin"].why == "off until ENABLE_TEST_OPTIN=1"
+    rows = {r.name: r for r in world.run(DISCOVERY, ENABLE_TEST_OPTIN="1").layers}
+    assert rows["VK_LAYER_test_optin"].active is True
 
 
 def test_unreadable_manifest_and_library_for_an_ordinary_user(

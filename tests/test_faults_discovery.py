@@ -5,6 +5,7 @@ from __future__ import annotations
 from conftest import VkWorld, codes, finding, needs_lavapipe, probe
 
 from vkdoctor.report.model import Severity, Status
+from vkdoctor.report.records import ExclusionReason
 
 DISCOVERY = ["loader-discovery", "driver-enumeration", "layer-enumeration"]
 pytestmark = needs_lavapipe
@@ -21,9 +22,11 @@ def test_driver_crashing_in_negotiation_is_named(world: VkWorld, fault_driver) -
     # The loader's own enumeration crashes too, every app would: reported, culprit named above.
     assert "loader-enumeration-failed" in codes(report)
     # The other driver and the other probes still count.
-    rows = {r["manifest"]: r for r in report.drivers}
-    assert rows[str(manifest)]["state"] == "broken"
-    assert any(r["state"] == "usable" for r in rows.values())
+    rows = {r.manifest: r for r in report.drivers}
+    assert rows[str(manifest)].state == "broken"
+    (excluded,) = rows[str(manifest)].excluded_by
+    assert excluded.reason is ExclusionReason.CRASHED and "SIGSEGV" in excluded.detail
+    assert any(r.state == "usable" for r in rows.values())
     assert probe(report, "layer-enumeration").status is not Status.SKIPPED
 
 
@@ -66,9 +69,9 @@ def test_negotiation_incompatible_and_old_interface(world: VkWorld, fault_driver
     assert "VK_ERROR_INCOMPATIBLE_DRIVER" in finding(report, "driver-negotiation-failed").summary
     old = finding(report, "driver-old-interface")
     assert old.severity is Severity.WARN and "interface 1" in old.summary
-    rows = {r["manifest"].rsplit("/", 1)[-1]: r for r in report.drivers}
-    assert rows["fault_old-interface.json"]["interface_version"] == 1
-    assert rows["fault_old-interface.json"]["state"] == "usable"
+    rows = {r.manifest.rsplit("/", 1)[-1]: r for r in report.drivers}
+    assert rows["fault_old-interface.json"].interface_version == 1
+    assert rows["fault_old-interface.json"].state == "usable"
 
 
 def test_32_bit_driver_is_other_abi_not_blamed(world: VkWorld, fault_driver) -> None:

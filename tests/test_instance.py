@@ -30,8 +30,13 @@ def test_two_drivers_are_mapped_to_their_manifests(world: VkWorld, fault_driver)
     _ok_manifest, _ = fault_driver("ok")
     devices = probe(world.run(INSTANCE), "instance").facts["physical_devices"]
     assert len(devices) == 2
-    # Both wrap the same lavapipe, so the same device UUID appears under both manifests.
-    assert all(d["driver_manifest"] for d in devices)
+    # Both wrap the same lavapipe, so the same device UUID appears under both manifests: the
+    # mapping is ambiguous and the record says so instead of picking one.
+    for device in devices:
+        assert device["driver_manifest"] is None
+        assert sorted(device["driver_manifest_candidates"]) == sorted(
+            [str(world.icd_dir / "lvp_icd.x86_64.json"), str(_ok_manifest)]
+        )
 
 
 def test_driver_crashing_in_create_instance_is_the_culprit(world: VkWorld, fault_driver) -> None:

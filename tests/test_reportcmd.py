@@ -67,7 +67,7 @@ def test_validate_valid_invalid_and_unreadable(
 ) -> None:
     assert main(["report", "validate", str(HEALTHY), str(BROKEN)]) == 0
     out = capsys.readouterr().out
-    assert f"{HEALTHY}: valid vkdoctor report (schema 1," in out
+    assert f"{HEALTHY}: valid vkdoctor report (schema 2," in out
     assert "status fail)" in out
 
     data = load_report_dict(str(BROKEN))
@@ -77,7 +77,7 @@ def test_validate_valid_invalid_and_unreadable(
     invalid.write_text(json.dumps(data))
     assert main(["report", "validate", str(invalid)]) == 1
     out = capsys.readouterr().out
-    assert f"{invalid}: INVALID, 2 problems against report schema 1:" in out
+    assert f"{invalid}: INVALID, 2 problems against report schema 2:" in out
     assert "  tool: missing required key 'version'" in out
     assert '  probes[1].findings[0].severity: "fatal" is not one of: info, warn, fail' in out
 
@@ -99,10 +99,10 @@ def test_validate_valid_invalid_and_unreadable(
 def _foreign_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     text = BROKEN.read_text()
     newer = json.loads(text)
-    newer["schema_version"] = 2
+    newer["schema_version"] = 3
     files = {
         "truncated": (text[: len(text) // 3], "looks truncated"),
-        "newer": (json.dumps(newer), "written by a newer vkdoctor (report schema 2"),
+        "newer": (json.dumps(newer), "written by a newer vkdoctor (report schema 3"),
         "not-a-report": (json.dumps({"name": "something else"}), "not a vkdoctor report"),
         "not-json": ("Vulkan Instance Version: 1.3.239\n", "not valid JSON"),
         "empty": ("", "the file is empty"),
@@ -141,7 +141,7 @@ def test_schema_invalid_reports_are_refused_by_show(
     assert main(["report", "show", str(path)]) == 2
     err = capsys.readouterr().err
     assert (
-        "not a valid vkdoctor report (schema 1):\n  drivers: expected a list, got a string" in err
+        "not a valid vkdoctor report (schema 2):\n  drivers: expected a list, got a string" in err
     )
 
 

@@ -67,7 +67,7 @@ def test_schema_is_a_valid_2020_12_schema() -> None:
     jsonschema.Draft202012Validator.check_schema(SCHEMA)
     assert SCHEMA["properties"]["schema_version"] == {
         "description": SCHEMA["properties"]["schema_version"]["description"],
-        "const": 1,
+        "enum": [1, 2],
     }
 
 
@@ -104,7 +104,7 @@ def _set(data: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
 
 BROKEN = [
     ("tool.version", ..., "tool", "missing required key 'version'"),
-    ("schema_version", 2, "schema_version", "must be 1"),
+    ("schema_version", 3, "schema_version", "is not one of: 1, 2"),
     ("created", "yesterday", "created", "does not match"),
     ("summary.status", "great", "summary.status", "is not one of: ok, warn, fail"),
     ("probes.1.status", "broken", "probes[1].status", "is not one of"),

@@ -222,7 +222,7 @@ def _run(request: Any, args: argparse.Namespace) -> int:
             progress.stop()
     console.print(_render(result))
     if result.missing_devices:
-        present = ", ".join(f"{i} ({d.get('name')})" for i, d in enumerate(result.devices))
+        present = ", ".join(f"{i} ({d.name})" for i, d in enumerate(result.devices))
         print(
             f"vkdoctor kernels: no device {', '.join(map(str, result.missing_devices))}; "
             f"present: {present or 'none'}",
@@ -266,65 +266,16 @@ def _row_line(row: Any) -> str:
     )
 
 
-_STATUS_STYLE = {
-    "ok": "green",
-    "unsupported": "dim",
-    "skipped": "dim",
-    "wrong-result": "bold red",
-    "failed": "bold red",
-    "timeout": "bold magenta",
-    "hung": "bold magenta",
-    "device-lost": "bold red",
-    "crashed": "bold red",
-}
-
-
 def _render(result: Any) -> Any:
     """Per device: what ran where (device, driver, sizes, peak), a table, then the findings."""
     from rich.console import Group
-    from rich.table import Table
     from rich.text import Text
 
-    from vkdoctor.kernels import fmt as kernelfmt
     from vkdoctor.render.console import finding_block
+    from vkdoctor.render.kernels import kernel_run_parts
     from vkdoctor.report.model import ProbeResult, Severity, Status
 
-    parts: list[Any] = []
-    loader = result.loader_version or "unknown"
-    parts.append(
-        Text(
-            f"vkdoctor kernels · seed {result.seed} · loader {loader} · "
-            f"{result.wall_s:.1f} s" + (" · cancelled" if result.cancelled else ""),
-            style="bold",
-        )
-    )
-    for run in result.runs:
-        parts.append(Text(""))
-        parts.append(Text(f"Device {run.index}: {kernelfmt.device_line(run.device)}", style="bold"))
-        reps = kernelfmt.repetitions(run.sizes, kernelfmt.timing_source(run.rows))
-        parts.append(Text(f"  sizes: {run.preset}" + (f", {reps}" if reps else ""), style="dim"))
-        parts.append(Text(f"  {kernelfmt.peak_text(run.peak)}", style="dim"))
-        if not run.rows:
-            continue
-        table = Table(box=None, pad_edge=False, header_style="bold", padding=(0, 1))
-        table.add_column("kernel")
-        table.add_column("size", justify="right")
-        table.add_column("status")
-        table.add_column("median", justify="right")
-        table.add_column("spread", justify="right")
-        table.add_column("figure", justify="right")
-        table.add_column("of peak", justify="right")
-        for row in run.rows:
-            table.add_row(
-                row.kernel,
-                kernelfmt.problem_size(row.result),
-                Text(row.status, style=_STATUS_STYLE.get(row.status, "")),
-                kernelfmt.time_ns(row.timing.get("median_ns")),
-                kernelfmt.spread(row.timing),
-                kernelfmt.figure_text(row.figure),
-                kernelfmt.fraction(row.figure.fraction if row.figure else None),
-            )
-        parts.append(table)
+    parts = kernel_run_parts(result)
     holder = ProbeResult("kernels", "Compute kernel suite", Status.OK)
     shown = [f for f in result.all_findings() if f.severity is not Severity.INFO]
     unsupported = [f for f in result.all_findings() if f.severity is Severity.INFO]

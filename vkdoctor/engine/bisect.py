@@ -16,6 +16,7 @@ from vkdoctor.engine.child import ChildOutcome
 from vkdoctor.engine.runner import ProbeContext
 from vkdoctor.report.codes import CodeInfo, code_table, make_finding
 from vkdoctor.report.model import Finding, Severity
+from vkdoctor.report.records import LayerRecord
 
 CODES = code_table(
     [
@@ -39,22 +40,20 @@ CODES = code_table(
 )
 
 
-def active_implicit_layers(ctx: ProbeContext) -> list[dict[str, Any]]:
+def active_implicit_layers(ctx: ProbeContext) -> list[LayerRecord]:
     layers = ctx.outcomes.get("layer-enumeration")
-    rows = layers.sections.get("layers", []) if layers else []
-    return [
-        r for r in rows if r.get("implicit") and r.get("active") and r.get("disable_environment")
-    ]
+    rows = (layers.layers or []) if layers else []
+    return [r for r in rows if r.implicit and r.active and r.disable_environment]
 
 
 def usable_drivers(ctx: ProbeContext) -> list[str]:
     drivers = ctx.outcomes.get("driver-enumeration")
-    rows = drivers.sections.get("drivers", []) if drivers else []
-    return [r["manifest"] for r in rows if r.get("state") == "usable" and not r.get("filtered")]
+    rows = (drivers.drivers or []) if drivers else []
+    return [r.manifest for r in rows if r.state == "usable" and not r.filtered]
 
 
-def _disabled(rows: list[dict[str, Any]]) -> dict[str, str | None]:
-    return {k: (v or "1") for r in rows for k, v in r["disable_environment"].items()}
+def _disabled(rows: list[LayerRecord]) -> dict[str, str | None]:
+    return {k: (v or "1") for r in rows for k, v in r.disable_environment.items()}
 
 
 def _describe(outcome: ChildOutcome) -> str:
@@ -84,21 +83,21 @@ def bisect(
     findings: list[Finding] = []
     for row, handle in layer_runs:
         if not failed(handle.wait()):
-            variable, value = next(iter(row["disable_environment"].items()))
+            variable, value = next(iter(row.disable_environment.items()))
             findings.append(
                 make_finding(
                     CODES,
                     "culprit-layer",
-                    f"implicit layer {row['name']} from {row['manifest']} breaks {stage}; "
+                    f"implicit layer {row.name} from {row.manifest} breaks {stage}; "
                     f"with {variable}={value or 1} it works",
                     evidence={
-                        "layer": row["name"],
-                        "manifest": row["manifest"],
-                        "library": row.get("resolved"),
+                        "layer": row.name,
+                        "manifest": row.manifest,
+                        "library": row.resolved,
                     },
                     commands=[
                         f"export {variable}={value or 1}",
-                        f"sudo rm {row['manifest']}  # or update the package that owns it",
+                        f"sudo rm {row.manifest}  # or update the package that owns it",
                     ],
                 )
             )

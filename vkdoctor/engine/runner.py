@@ -31,6 +31,7 @@ from vkdoctor.report.model import (
     Status,
     status_from_findings,
 )
+from vkdoctor.report.records import DeviceRecord, DriverRecord, LayerRecord, LoaderRecord
 
 DEFAULT_TIMEOUT_S = 5.0
 # Rich enough to explain discovery decisions, small enough to parse fast.
@@ -86,7 +87,11 @@ class ProbeOutcome:
     facts: dict[str, Any] = field(default_factory=dict)
     loader_log: list[LogEntry] = field(default_factory=list)
     status: Status | None = None  # only to force timeout/crashed; otherwise from findings
-    sections: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # drivers/layers/...
+    # The component records this probe establishes (each section is set by one probe).
+    loader: LoaderRecord | None = None
+    drivers: list[DriverRecord] | None = None
+    layers: list[LayerRecord] | None = None
+    devices: list[DeviceRecord] | None = None
     environment: dict[str, Any] | None = None  # the report's environment facts (one probe sets it)
 
 
@@ -404,8 +409,11 @@ def _run_probes(
                 if tb is not None:
                     internal.append(tb)
                 outcomes[spec.id] = outcome
-                for section, rows in outcome.sections.items():
-                    getattr(report, section).extend(rows)
+                if outcome.loader is not None:
+                    report.loader = outcome.loader
+                report.drivers += outcome.drivers or []
+                report.layers += outcome.layers or []
+                report.devices += outcome.devices or []
                 if outcome.environment is not None:
                     report.environment = outcome.environment
                 results[spec.id] = result

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from vkdoctor.kernels.peaks import BANDWIDTH, FP16, FP32, Figure, Peak
+from vkdoctor.report.records import DeviceRecord
 
 
 def _sig(value: float, digits: int = 3) -> str:
@@ -128,16 +129,13 @@ def timing_source(rows: Any) -> str | None:
     return None
 
 
-def device_line(device: Mapping[str, Any]) -> str:
+def device_line(device: DeviceRecord) -> str:
     """``llvmpipe (LLVM 15.0.6, 256 bits) · cpu · Vulkan 1.3.230 · llvmpipe Mesa 22.3.6``."""
-    parts = [str(device.get("name") or "unknown device")]
-    if device.get("type"):
-        parts.append(str(device["type"]))
-    if device.get("api_version"):
-        parts.append(f"Vulkan {device['api_version']}")
-    driver = device.get("driver_name")
-    if driver:
-        parts.append(f"{driver} {device.get('driver_info') or ''}".strip())
-    elif device.get("driver_version"):
-        parts.append(f"driver {device['driver_version']}")
+    parts = [device.name or "unknown device"]
+    if device.type:
+        parts.append(device.type)
+    if device.api_version:
+        parts.append(f"Vulkan {device.api_version}")
+    if device.driver_name or device.driver_version:
+        parts.append(device.driver)
     return " · ".join(parts)

@@ -26,6 +26,7 @@ from typing import Any
 import vkdoctor
 from vkdoctor.engine import child
 from vkdoctor.kernels.peaks import Figure, Peak, figure, known_peak, measured_peak
+from vkdoctor.report import codec
 from vkdoctor.report.codes import CodeInfo, code_table, make_finding
 from vkdoctor.report.model import (
     Finding,
@@ -35,6 +36,8 @@ from vkdoctor.report.model import (
     Status,
     status_from_findings,
 )
+from vkdoctor.report.records import DeviceRecord
+from vkdoctor.report.upgrade import upgrade_device
 
 TASK = "vkdoctor.tasks.kernels:suite"
 PROBE_ID = "kernels"
@@ -204,7 +207,7 @@ class DeviceRun:
     """The suite on one device."""
 
     index: int
-    device: Mapping[str, Any]  # DeviceInfo.to_dict(); {} when the child never described it
+    device: DeviceRecord  # a bare record (index and placeholder name) if never described
     preset: str = ""
     sizes: Mapping[str, Any] = field(default_factory=dict)
     kernels: tuple[str, ...] = ()  # planned, in order
@@ -215,15 +218,11 @@ class DeviceRun:
 
     @property
     def name(self) -> str:
-        return str(self.device.get("name") or f"device {self.index}")
+        return self.device.name
 
     @property
     def driver(self) -> str:
-        name, info = self.device.get("driver_name"), self.device.get("driver_info")
-        if name:
-            return f"{name} {info or ''}".strip()
-        version = self.device.get("driver_version")
-        return f"driver {version}" if version else "unknown driver"
+        return self.device.driver
 
     @property
     def complete(self) -> bool:
@@ -235,7 +234,7 @@ class DeviceRun:
     def to_dict(self) -> dict[str, Any]:
         return {
             "index": self.index,
-            "device": dict(self.device),
+            "device": codec.to_json(self.device),
             "preset": self.preset,
             "sizes": dict(self.sizes),
             "kernels": list(self.kernels),
@@ -251,7 +250,7 @@ class DeviceRun:
         peak = data.get("peak")
         return cls(
             index=index,
-            device=dict(data.get("device") or {}),
+            device=device_record(index, data.get("device")),
             preset=str(data.get("preset", "")),
             sizes=dict(data.get("sizes") or {}),
             kernels=tuple(str(k) for k in data.get("kernels") or ()),
@@ -267,7 +266,7 @@ class KernelRun:
     request: KernelRequest
     seed: int
     loader_version: str | None = None
-    devices: tuple[Mapping[str, Any], ...] = ()  # every device the instance saw
+    devices: tuple[DeviceRecord, ...] = ()  # every device the instance saw
     runs: tuple[DeviceRun, ...] = ()
     findings: tuple[Finding, ...] = ()  # run-level: no Vulkan, no device, internal errors
     missing_devices: tuple[int, ...] = ()  # requested indices that do not exist
@@ -300,7 +299,7 @@ class KernelRun:
             "seed": self.seed,
             "loader_version": self.loader_version,
             "host": host_facts(),
-            "devices": [dict(d) for d in self.devices],
+            "devices": [codec.to_json(d) for d in self.devices],
             "runs": [r.to_dict() for r in self.runs],
             "missing_devices": list(self.missing_devices),
             "cancelled": self.cancelled,
@@ -331,7 +330,7 @@ class KernelRun:
             request=KernelRequest.from_dict(facts.get("request") or {}),
             seed=int(facts.get("seed") or 0),
             loader_version=facts.get("loader_version"),
-            devices=tuple(dict(d) for d in facts.get("devices") or ()),
+            devices=tuple(device_record(i, d) for i, d in enumerate(facts.get("devices") or ())),
             runs=runs,
             findings=loose,
             missing_devices=tuple(int(i) for i in facts.get("missing_devices") or ()),
@@ -346,6 +345,17 @@ class KernelRun:
         if probe is None:
             return None
         return cls.from_facts(probe.facts, probe.findings)
+
+
+def device_record(index: int, data: Any) -> DeviceRecord:
+    """A device as the kernel child (or a stored report, any version) described it; a bare
+    record named after its index when it was never described."""
+    record = codec.from_json(
+        DeviceRecord, upgrade_device(data) if isinstance(data, Mapping) else {}
+    )
+    if not record.name:
+        return replace(record, index=index, name=f"device {index}")
+    return record
 
 
 def host_facts() -> dict[str, Any]:
@@ -420,7 +430,7 @@ def kernel_report(run: KernelRun, environment: Mapping[str, Any] | None = None) 
 
 @dataclass(frozen=True)
 class DevicesSeen:
-    devices: tuple[Mapping[str, Any], ...]
+    devices: tuple[DeviceRecord, ...]
     loader_version: str
 
 
@@ -466,7 +476,7 @@ class _Device:
     """A device run being assembled."""
 
     index: int
-    info: Mapping[str, Any]
+    info: DeviceRecord
     preset: str = ""
     sizes: Mapping[str, Any] = field(default_factory=dict)
     kernels: tuple[str, ...] = ()
@@ -522,7 +532,7 @@ class KernelSession:
         self._lock = threading.Lock()
         self._handle: child.ChildHandle | None = None
         self._cancelled = False
-        self._devices: tuple[Mapping[str, Any], ...] | None = None
+        self._devices: tuple[DeviceRecord, ...] | None = None
         self._loader: str | None = None
         self._state: dict[int, _Device] = {}
         self._done: list[DeviceRun] = []
@@ -569,7 +579,9 @@ class KernelSession:
     def _on_result(self, data: dict[str, Any]) -> None:
         kind = data.get("type")
         if kind == "devices":
-            self._devices = tuple(data.get("devices") or ())
+            self._devices = tuple(
+                device_record(i, d) for i, d in enumerate(data.get("devices") or ())
+            )
             self._loader = data.get("loader_version")
             self._emit(DevicesSeen(self._devices, str(self._loader or "")))
         elif kind == "instance-error":
@@ -631,12 +643,12 @@ class KernelSession:
                 state.wall_s = (state.wall_s or 0.0) + float(data.get("wall_s") or 0.0)
                 self._finish(index)
 
-    def _info(self, index: int) -> Mapping[str, Any]:
+    def _info(self, index: int) -> DeviceRecord:
         devices = self._devices or ()
-        return devices[index] if 0 <= index < len(devices) else {}
+        return devices[index] if 0 <= index < len(devices) else device_record(index, None)
 
     def _name(self, index: int) -> str:
-        return str(self._info(index).get("name") or f"device {index}")
+        return self._info(index).name
 
     def _finish(self, index: int) -> None:
         state = self._state.pop(index, None)
@@ -760,7 +772,7 @@ class KernelSession:
                 "title": title,
                 "status": status,
                 "device": self._name(index),
-                "driver": _driver(self._info(index)),
+                "driver": self._info(index).driver if self._info(index).driver_name else "",
                 "message": outcome.describe(),
             }
             state.rows.append(KernelRow(index, result, None, finding))
@@ -820,8 +832,3 @@ class KernelSession:
             if index not in started and 0 <= index < len(self._devices or ()):
                 jobs.append({"device": index, "kernels": list(self.kernels)})
         return jobs
-
-
-def _driver(info: Mapping[str, Any]) -> str:
-    name, text = info.get("driver_name"), info.get("driver_info")
-    return f"{name} {text or ''}".strip() if name else ""

@@ -7,7 +7,7 @@ which kind of manifest is broken; both are generated from one template table.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +23,7 @@ from vkdoctor.loader.libraries import (
 )
 from vkdoctor.report.codes import CodeInfo, code_table, make_finding
 from vkdoctor.report.model import Finding, LogEntry, Severity
+from vkdoctor.report.records import DriverRecord, LayerRecord
 from vkdoctor.system import distro
 
 _TEMPLATES = (
@@ -123,7 +124,8 @@ class StaticCheck:
     other_abi: bool
     findings: list[Finding]
 
-    def facts(self) -> dict[str, Any]:
+    def fields(self) -> dict[str, Any]:
+        """The library fields of a DriverRecord or LayerRecord (``dataclasses.replace`` them in)."""
         file = self.file
         return {
             "library_path": self.resolution.requested,
@@ -346,25 +348,26 @@ def loader_complaints(
     table: Mapping[str, CodeInfo],
     code: str,
     entries: list[LogEntry],
-    records: list[dict[str, Any]],
-    label: str,
+    records: Sequence[DriverRecord | LayerRecord],
 ) -> list[Finding]:
     """A finding for each usable library the loader's own log complains about: vkdoctor's checks
-    passed, yet the loader reports a problem (``label`` names the record: "manifest" or "name")."""
+    passed, yet the loader reports a problem."""
     findings: list[Finding] = []
     for record in records:
         # Only where vkdoctor saw nothing wrong: known problems are already findings.
-        if record.get("state") != "usable" or record.get("filtered") or record.get("issues"):
+        filtered = isinstance(record, DriverRecord) and record.filtered
+        if record.state != "usable" or filtered or record.issues:
             continue
-        complaints = loaderlog.mentioning(entries, record["manifest"], record.get("resolved") or "")
+        complaints = loaderlog.mentioning(entries, record.manifest, record.resolved or "")
         if complaints:
+            label = record.name if isinstance(record, LayerRecord) else record.manifest
             findings.append(
                 make_finding(
                     table,
                     code,
-                    f"the loader reports a problem with {record[label]}: {complaints[0].message}",
+                    f"the loader reports a problem with {label}: {complaints[0].message}",
                     evidence={
-                        "manifest": record["manifest"],
+                        "manifest": record.manifest,
                         "loader_lines": [c.message for c in complaints],
                     },
                 )

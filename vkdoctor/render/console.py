@@ -13,18 +13,11 @@ from rich.console import Console, Group, RenderableType
 from rich.markup import escape
 from rich.text import Text
 
+from vkdoctor.render.styles import SEVERITY_LOOK, STATUS_LOOK
 from vkdoctor.report.model import Finding, ProbeResult, Report, Severity, Status
 
-STATUS_STYLE = {
-    Status.OK: ("✔", "green"),
-    Status.INFO: ("ℹ", "cyan"),
-    Status.WARN: ("!", "yellow"),
-    Status.FAIL: ("✘", "bold red"),
-    Status.SKIPPED: ("-", "dim"),
-    Status.TIMEOUT: ("⏱", "bold magenta"),
-    Status.CRASHED: ("☠", "bold red"),
-}
-SEVERITY_STYLE = {Severity.INFO: "cyan", Severity.WARN: "yellow", Severity.FAIL: "bold red"}
+STATUS_STYLE = {status: (look.icon, look.colour) for status, look in STATUS_LOOK.items()}
+SEVERITY_STYLE = {severity: look.colour for severity, look in SEVERITY_LOOK.items()}
 
 
 def make_console(stderr: bool = False, force_plain: bool = False) -> Console:
@@ -123,6 +116,15 @@ def summary_line(status: str, hidden_info: int = 0) -> Text:
 def render_report(console: Console, report: Report, verbose: bool = False) -> None:
     for probe in report.probes:
         console.print(probe_line(probe))
+    from vkdoctor.kernels.run import KernelRun
+
+    kernel_run = KernelRun.from_report(report)
+    if kernel_run is not None and kernel_run.runs:
+        from vkdoctor.render.kernels import kernel_run_parts
+
+        console.print()
+        for part in kernel_run_parts(kernel_run):
+            console.print(part)
     console.print(findings_block(report, verbose))
 
 

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from vkdoctor.report.model import Report
 from vkdoctor.report.schema import without_volatile
 
 _SEVERITY_RANK = {"fail": 2, "warn": 1, "info": 0}
@@ -375,7 +376,9 @@ def _log_items(a: Mapping[str, Any], b: Mapping[str, Any]) -> tuple[ItemDiff, ..
         return {
             f"{e.get('level', '').upper()}: {e.get('message', '')}"
             for e in data.get("loader_log") or ()
-            if isinstance(e, Mapping) and e.get("level") in ("error", "warn")
+            if isinstance(e, Mapping)
+            and e.get("level") in ("error", "warn")
+            and e.get("shown", True)
         }
 
     la, lb = lines(a), lines(b)
@@ -392,11 +395,41 @@ def _environment_items(a: Mapping[str, Any], b: Mapping[str, Any]) -> tuple[Item
     return tuple(ItemDiff(c.path, "changed", (c,), label=c.path) for c in changes)
 
 
+def _kernel_rows(data: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One comparable row per device and kernel, from the report's kernel-run records."""
+    from vkdoctor.kernels.run import KernelRun
+
+    run = KernelRun.from_report(Report.from_dict(data))
+    rows: list[dict[str, Any]] = []
+    for device in run.runs if run else ():
+        for row in device.rows:
+            rows.append(
+                {
+                    "key": f"{device.name}: {row.kernel}",
+                    "status": row.status,
+                    "figure": f"{row.figure.value:.4g} {row.figure.unit}" if row.figure else None,
+                    "of_peak": round(row.figure.fraction, 3)
+                    if row.figure and row.figure.fraction is not None
+                    else None,
+                }
+            )
+    return rows
+
+
+def _kernel_items(a: Mapping[str, Any], b: Mapping[str, Any]) -> tuple[ItemDiff, ...]:
+    def key(row: Mapping[str, Any]) -> str:
+        return str(row["key"])
+
+    return _match(_kernel_rows(a), _kernel_rows(b), key, key, skip=("key",))
+
+
 def diff_reports(
     a: Mapping[str, Any], b: Mapping[str, Any], label_a: str = "A", label_b: str = "B"
 ) -> ReportDiff:
-    """Compare two schema-valid report dicts; A is usually the working machine."""
+    """Compare two schema-valid report dicts; A is usually the working machine.  Both are read
+    into the records first, so reports of different schema versions compare field by field."""
     side_a, side_b = Side.of(label_a, a), Side.of(label_b, b)
+    a, b = Report.from_dict(a).to_dict(), Report.from_dict(b).to_dict()
     a, b = without_volatile(a), without_volatile(b)
     drivers_a, drivers_b = list(a.get("drivers") or ()), list(b.get("drivers") or ())
     layers_a, layers_b = list(a.get("layers") or ()), list(b.get("layers") or ())
@@ -429,6 +462,7 @@ def diff_reports(
         Section("environment", "Environment", _environment_items(a, b)),
         Section("findings", "Findings", _finding_items(a, b)),
         Section("loader_log", "Loader errors and warnings", _log_items(a, b)),
+        Section("kernels", "Compute kernels", _kernel_items(a, b)),
     )
     return ReportDiff(side_a, side_b, sections)
 

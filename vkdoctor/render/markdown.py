@@ -18,22 +18,24 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from vkdoctor.report.model import Finding, ProbeResult, Report, Severity, Status
+from vkdoctor.render.styles import HEADLINE, SEVERITY_LOOK, STATUS_LOOK
+from vkdoctor.report.model import (
+    Finding,
+    ProbeResult,
+    Report,
+    Severity,
+    Status,
+)
+from vkdoctor.report.records import DriverRecord, Exclusion, LayerRecord
 
 if TYPE_CHECKING:
     from vkdoctor.kernels.run import KernelRun
 
-STATUS_ICON = {
-    Status.OK: "✅",
-    Status.INFO: "ℹ️",
-    Status.WARN: "⚠️",
-    Status.FAIL: "❌",
-    Status.SKIPPED: "⏭️",
-    Status.TIMEOUT: "⏱️",
-    Status.CRASHED: "💥",
+STATUS_ICON = {status: look.emoji for status, look in STATUS_LOOK.items()}
+SEVERITY_ICON = {severity: look.emoji for severity, look in SEVERITY_LOOK.items()}
+_HEADLINE = {
+    status: f"{STATUS_LOOK[Status(status)].emoji} {words}" for status, words in HEADLINE.items()
 }
-SEVERITY_ICON = {Severity.FAIL: "❌", Severity.WARN: "⚠️", Severity.INFO: "ℹ️"}
-_HEADLINE = {"ok": "✅ no problems found", "warn": "⚠️ warnings found", "fail": "❌ problems found"}
 # Enough of the loader log to show the story, little enough to paste.
 MAX_LOG_LINES = 40
 MAX_DETAIL_CHARS = 600
@@ -169,30 +171,32 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+def _state(state: str, issues: tuple[str, ...], excluded: tuple[Exclusion, ...]) -> str:
+    text = escape(state) + (f" ({', '.join(code(i) for i in issues)})" if issues else "")
+    if excluded:
+        text += "; " + escape("; ".join(e.detail for e in excluded))
+    return text
+
+
+def _arch(record: DriverRecord | LayerRecord) -> str:
+    bits = f"{record.elf_class}-bit" if record.elf_class else ""
+    return " ".join(x for x in (record.machine or "", bits) if x)
+
+
 def _driver_section(report: Report) -> list[str]:
     if not report.drivers:
         return details("Drivers (none found)", ["No driver manifest was found."])
-    rows = []
-    for d in report.drivers:
-        arch = " ".join(
-            x
-            for x in (
-                _text(d.get("machine")),
-                _text(d.get("elf_class")) and f"{d.get('elf_class')}-bit",
-            )
-            if x
-        )
-        issues = ", ".join(code(i) for i in d.get("issues") or ())
-        rows.append(
-            [
-                code(_text(d.get("manifest"))),
-                code(_text(d.get("library_path"))) if d.get("library_path") else "",
-                escape(_text(d.get("api_version"))),
-                escape(arch),
-                escape(_text(d.get("interface_version"))),
-                escape(_text(d.get("state"))) + (f" ({issues})" if issues else ""),
-            ]
-        )
+    rows = [
+        [
+            code(d.manifest),
+            code(d.library_path) if d.library_path else "",
+            escape(_text(d.api_version)),
+            escape(_arch(d)),
+            escape(_text(d.interface_version)),
+            _state(d.state, d.issues, d.excluded_by),
+        ]
+        for d in report.drivers
+    ]
     body = table(["Manifest", "Library", "API", "Arch", "Interface", "State"], rows)
     return details(f"Drivers ({len(report.drivers)})", body)
 
@@ -200,21 +204,17 @@ def _driver_section(report: Report) -> list[str]:
 def _layer_section(report: Report) -> list[str]:
     if not report.layers:
         return details("Layers (none found)", ["No layer manifest was found."])
-    rows = []
-    for layer in report.layers:
-        kind = "implicit" if layer.get("implicit") else "explicit"
-        active = layer.get("active")
-        issues = ", ".join(code(i) for i in layer.get("issues") or ())
-        rows.append(
-            [
-                code(_text(layer.get("name")) or "?"),
-                kind,
-                "yes" if active else ("no" if active is False else ""),
-                code(_text(layer.get("manifest"))),
-                code(_text(layer.get("library_path"))) if layer.get("library_path") else "",
-                escape(_text(layer.get("state"))) + (f" ({issues})" if issues else ""),
-            ]
-        )
+    rows = [
+        [
+            code(layer.name or "?"),
+            "implicit" if layer.implicit else "explicit",
+            "yes" if layer.active else "no",
+            code(layer.manifest),
+            code(layer.library_path) if layer.library_path else "",
+            _state(layer.state, layer.issues, ()),
+        ]
+        for layer in report.layers
+    ]
     body = table(["Layer", "Kind", "Active", "Manifest", "Library", "State"], rows)
     return details(f"Layers ({len(report.layers)})", body)
 
@@ -230,27 +230,16 @@ def _device_section(report: Report) -> list[str]:
             else ("No devices recorded: the instance and device probes did not run.")
         )
         return details("Devices (none)", [note])
-    rows = []
-    for device in report.devices:
-        properties = (
-            device.get("properties") if isinstance(device.get("properties"), Mapping) else {}
-        )
-        name = device.get("name") or device.get("device_name") or properties.get("deviceName")
-        kind = device.get("type") or device.get("device_type") or properties.get("deviceType")
-        api = device.get("api_version") or properties.get("apiVersion")
-        driver = " ".join(
-            _text(device.get(k)) for k in ("driver_name", "driver_info") if device.get(k)
-        )
-        manifest = device.get("driver_manifest") or device.get("manifest")
-        rows.append(
-            [
-                escape(_text(name) or "?"),
-                escape(_text(kind)),
-                escape(_text(api)),
-                escape(driver),
-                code(_text(manifest)) if manifest else "",
-            ]
-        )
+    rows = [
+        [
+            escape(device.name or "?"),
+            escape(device.type),
+            escape(device.api_version),
+            escape(device.driver if device.driver_name else ""),
+            code(device.driver_manifest) if device.driver_manifest else "",
+        ]
+        for device in report.devices
+    ]
     body = table(["Device", "Type", "API", "Driver", "Manifest"], rows)
     return details(f"Devices ({len(report.devices)})", body)
 
@@ -408,14 +397,18 @@ def render_markdown(report: Report) -> str:
     if info:
         body = [f"- {code(f.code)} ({escape(p.id)}): {escape(f.summary)}" for p, f in info]
         lines += details(f"Informational findings ({len(info)})", body)
-    lines += _driver_section(report)
-    lines += _layer_section(report)
-    lines += _device_section(report)
+    ran = {p.id for p in report.probes}
+    if "driver-enumeration" in ran:
+        lines += _driver_section(report)
+    if "layer-enumeration" in ran:
+        lines += _layer_section(report)
+    if ran & {"instance", "device"} or report.devices:
+        lines += _device_section(report)
     lines += _environment_section(report, redacted)
     lines += _log_section(report)
     lines += _kernels_section(report)
     lines.append(
-        f"<sub>vkdoctor {escape(report.tool_version)} · schema 1 · "
+        f"<sub>vkdoctor {escape(report.tool_version)} · schema {report.read_from_schema} · "
         "`vkdoctor report show` renders the JSON report</sub>"
     )
     return "\n".join(lines) + "\n"

@@ -6,12 +6,18 @@ produce it.  No rich/textual imports here: headless code must stay headless.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-SCHEMA_VERSION = 1
+from vkdoctor.report import codec
+from vkdoctor.report.records import DeviceRecord, DriverRecord, LayerRecord, LoaderRecord
+
+# 2: typed component records (integer ids, named UUIDs, issues, excluded_by), the loader log
+# stored once per report with probes referring to its entries, kernel runs as a section.
+SCHEMA_VERSION = 2
+READABLE_SCHEMA_VERSIONS = (1, 2)
 
 
 class Status(str, Enum):
@@ -99,6 +105,11 @@ class LogEntry:
     source: str = "stderr"  # stderr | debug-utils
     classification: str = ""  # e.g. "harmless:device-select-empty-symbol"
 
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        """What makes two lines the same line (the report stores each once)."""
+        return (self.level, self.message, self.source, self.classification)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "level": self.level,
@@ -140,7 +151,12 @@ class ProbeResult:
     facts: dict[str, Any] = field(default_factory=dict)
     loader_log: list[LogEntry] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(
+        self, log_index: Mapping[tuple[str, str, str, str], int] | None = None
+    ) -> dict[str, Any]:
+        """The probe's JSON form.  In a report its loader-log lines are indices into the
+        report's ``loader_log`` table (``log_index``), which stores each distinct line once;
+        a probe on its own carries the lines themselves."""
         return {
             "id": self.id,
             "title": self.title,
@@ -149,11 +165,20 @@ class ProbeResult:
             "duration_s": round(self.duration_s, 4),
             "findings": [f.to_dict() for f in self.findings],
             "facts": self.facts,
-            "loader_log": [e.to_dict() for e in self.loader_log],
+            "loader_log": [
+                log_index[e.key] if log_index is not None else e.to_dict() for e in self.loader_log
+            ],
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ProbeResult:
+    def from_dict(cls, data: Mapping[str, Any], log_table: Sequence[LogEntry] = ()) -> ProbeResult:
+        entries: list[LogEntry] = []
+        for item in data.get("loader_log") or ():
+            if isinstance(item, int) and not isinstance(item, bool):  # version 2: an index
+                if 0 <= item < len(log_table):
+                    entries.append(log_table[item])
+            elif isinstance(item, Mapping):  # version 1: the line itself
+                entries.append(LogEntry.from_dict(item))
         return cls(
             id=str(data["id"]),
             title=str(data.get("title", data["id"])),
@@ -162,7 +187,7 @@ class ProbeResult:
             duration_s=float(data.get("duration_s") or 0.0),
             findings=[Finding.from_dict(f) for f in data.get("findings") or ()],
             facts=dict(data.get("facts") or {}),
-            loader_log=[LogEntry.from_dict(e) for e in data.get("loader_log") or ()],
+            loader_log=entries,
         )
 
 
@@ -172,10 +197,14 @@ class Report:
     created: str
     environment: dict[str, Any] = field(default_factory=dict)
     probes: list[ProbeResult] = field(default_factory=list)
-    drivers: list[dict[str, Any]] = field(default_factory=list)
-    layers: list[dict[str, Any]] = field(default_factory=list)
-    devices: list[dict[str, Any]] = field(default_factory=list)
+    loader: LoaderRecord | None = None
+    drivers: list[DriverRecord] = field(default_factory=list)
+    layers: list[LayerRecord] = field(default_factory=list)
+    devices: list[DeviceRecord] = field(default_factory=list)
+    # The loader's errors and warnings across all probes, each line once (what renderers show).
     loader_log: list[LogEntry] = field(default_factory=list)
+    # The schema version of the file this report was read from (written reports are current).
+    read_from_schema: int = SCHEMA_VERSION
 
     def summary(self) -> dict[str, Any]:
         statuses = {s.value: 0 for s in Status}
@@ -195,30 +224,59 @@ class Report:
     def findings(self) -> list[tuple[ProbeResult, Finding]]:
         return [(p, f) for p in self.probes for f in p.findings]
 
+    def log_table(self) -> list[LogEntry]:
+        """Every distinct loader-log line of every probe, in first-seen order."""
+        table: dict[tuple[str, str, str, str], LogEntry] = {}
+        for probe in self.probes:
+            for entry in probe.loader_log:
+                table.setdefault(entry.key, entry)
+        for entry in self.loader_log:
+            table.setdefault(entry.key, entry)
+        return list(table.values())
+
     def to_dict(self) -> dict[str, Any]:
+        table = self.log_table()
+        index = {entry.key: i for i, entry in enumerate(table)}
+        shown = {entry.key for entry in self.loader_log}
         return {
             "schema_version": SCHEMA_VERSION,
             "tool": {"name": "vkdoctor", "version": self.tool_version},
             "created": self.created,
             "summary": self.summary(),
             "environment": self.environment,
-            "probes": [p.to_dict() for p in self.probes],
-            "loader_log": [e.to_dict() for e in self.loader_log],
-            "devices": self.devices,
-            "drivers": self.drivers,
-            "layers": self.layers,
+            "probes": [p.to_dict(index) for p in self.probes],
+            "loader_log": [{**e.to_dict(), "shown": e.key in shown} for e in table],
+            "loader": codec.to_json(self.loader) if self.loader else None,
+            "devices": [codec.to_json(d) for d in self.devices],
+            "drivers": [codec.to_json(d) for d in self.drivers],
+            "layers": [codec.to_json(layer) for layer in self.layers],
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Report:
+        """Build a report from its JSON form, version 1 or 2 (see reports/README.md)."""
+        from vkdoctor.report.upgrade import upgrade
+
+        version = data.get("schema_version")
+        data = upgrade(data)
         tool = data.get("tool") or {}
+        table = [
+            LogEntry.from_dict(e) for e in data.get("loader_log") or () if isinstance(e, Mapping)
+        ]
+        shown = [
+            entry
+            for entry, raw in zip(table, data.get("loader_log") or (), strict=False)
+            if isinstance(raw, Mapping) and raw.get("shown", True)
+        ]
         return cls(
             tool_version=str(tool.get("version", "")),
             created=str(data.get("created", "")),
             environment=dict(data.get("environment") or {}),
-            probes=[ProbeResult.from_dict(p) for p in data.get("probes") or ()],
-            drivers=list(data.get("drivers") or ()),
-            layers=list(data.get("layers") or ()),
-            devices=list(data.get("devices") or ()),
-            loader_log=[LogEntry.from_dict(e) for e in data.get("loader_log") or ()],
+            probes=[ProbeResult.from_dict(p, table) for p in data.get("probes") or ()],
+            loader=codec.from_json(LoaderRecord, data["loader"]) if data.get("loader") else None,
+            drivers=[codec.from_json(DriverRecord, d) for d in data.get("drivers") or ()],
+            layers=[codec.from_json(LayerRecord, d) for d in data.get("layers") or ()],
+            devices=[codec.from_json(DeviceRecord, d) for d in data.get("devices") or ()],
+            loader_log=shown,
+            read_from_schema=version if isinstance(version, int) else SCHEMA_VERSION,
         )

@@ -222,7 +222,12 @@ class _Validator:
 
 
 def validate(data: Any, schema: Mapping[str, Any] | None = None) -> list[SchemaError]:
-    """Every schema violation of ``data`` (at most 50), in document order."""
+    """Every schema violation of ``data`` (at most 50), in document order.  A report of an
+    earlier schema version is checked in the form readers upgrade it to."""
+    from vkdoctor.report.upgrade import upgrade
+
+    if isinstance(data, Mapping):
+        data = upgrade(data)
     validator = _Validator(schema if schema is not None else load_schema())
     validator.validate(data, validator.root, "")
     return validator.errors[:_MAX_ERRORS]

@@ -179,8 +179,8 @@ class Session:
                 if p.vendorID == 0x10DE
                 else _version(p.driverVersion)
             ),
-            "vendor_id": f"{p.vendorID:04x}",
-            "device_id": f"{p.deviceID:04x}",
+            "vendor_id": p.vendorID,
+            "device_id": p.deviceID,
             "pipeline_cache_uuid": bytes(ffi.buffer(p.pipelineCacheUUID, 16)).hex(),
         }
         if (p.apiVersion >> 12) >= ((1 << 10) | 2) and (self.api_version >> 12) >= ((1 << 10) | 2):

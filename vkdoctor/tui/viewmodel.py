@@ -8,22 +8,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from vkdoctor.kernels.run import DeviceRun, KernelRun
-from vkdoctor.report.model import Finding, LogEntry, ProbeResult, Report, Severity, Status
+from vkdoctor.render.styles import SEVERITY_LOOK, STATUS_LOOK
+from vkdoctor.report.model import Finding, LogEntry, ProbeResult, Report, Severity
+from vkdoctor.report.records import DeviceRecord
 
-STATUS_ICON = {
-    Status.OK: "✔",
-    Status.INFO: "ℹ",
-    Status.WARN: "!",
-    Status.FAIL: "✘",
-    Status.SKIPPED: "-",
-    Status.TIMEOUT: "⏱",
-    Status.CRASHED: "☠",
-}
-SEVERITY_ICON = {Severity.FAIL: "✘", Severity.WARN: "!", Severity.INFO: "ℹ"}
+STATUS_ICON = {status: look.icon for status, look in STATUS_LOOK.items()}
+SEVERITY_ICON = {severity: look.icon for severity, look in SEVERITY_LOOK.items()}
 
 
 @dataclass(frozen=True)
@@ -119,99 +113,79 @@ def _size(n: Any) -> str:
     return f"{n} B"
 
 
-def _hex_id(value: Any) -> str:
-    """Vendor and device ids: integers from the compute boundary, hex strings without "0x" in
-    reports (PCI style, "10de"; Mesa's vendor id is "10005")."""
-    if isinstance(value, int):
-        return f"0x{value:04x}"
-    text = str(value).lower().removeprefix("0x")
-    try:
-        return f"0x{int(text, 16):04x}"
-    except ValueError:
-        return str(value)
-
-
-_PROPERTY_KEYS: tuple[tuple[str, str], ...] = (
-    ("type", "Type"),
-    ("api_version", "Vulkan"),
-    ("driver_name", "Driver"),
-    ("driver_info", "Driver info"),
-    ("driver_version", "Driver version"),
-    ("conformance_version", "Conformance"),
-    ("vendor_id", "Vendor id"),
-    ("device_id", "Device id"),
-    ("device_uuid", "UUID"),
-    ("uuid", "UUID"),
-    ("driver_manifest", "Manifest"),
-    ("extensions_supported", "Extensions"),
-    ("shader_float16", "shaderFloat16"),
-    ("device_local_bytes", "Device-local"),
-)
-
-
-def _properties(device: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
-    rows: list[tuple[str, str]] = []
-    seen: set[str] = set()
-    for key, label in _PROPERTY_KEYS:
-        value = device.get(key)
-        if value is None or value == "" or label in seen:
-            continue
-        seen.add(label)
-        if key in ("vendor_id", "device_id"):
-            value = _hex_id(value)
-        elif key == "device_local_bytes":
-            value = _size(value)
-        elif isinstance(value, bool):
-            value = "yes" if value else "no"
-        rows.append((label, str(value)))
-    limits = device.get("limits") or {}
-    if limits.get("max_workgroup_invocations"):
-        rows.append(("Max workgroup", str(limits["max_workgroup_invocations"])))
-    if limits.get("max_compute_shared_memory"):
-        rows.append(("Shared memory", _size(limits["max_compute_shared_memory"])))
-    subgroup = device.get("subgroup") or {}
-    if subgroup.get("size"):
-        rows.append(("Subgroup size", str(subgroup["size"])))
-    return tuple(rows)
-
-
-def _queues(device: Mapping[str, Any]) -> tuple[tuple[str, str, str, str], ...]:
-    rows = []
-    for family in device.get("queue_families") or ():
-        if not isinstance(family, Mapping):
-            continue
-        rows.append(
-            (
-                str(family.get("index", "?")),
-                ", ".join(str(f) for f in family.get("flags") or ()) or "-",
-                str(family.get("count", "?")),
-                str(family.get("timestamp_valid_bits", "?")),
-            )
-        )
-    return tuple(rows)
-
-
-def _memory(device: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
-    memory = device.get("memory") or {}
-    heaps = [
-        (_size(h.get("size")), ", ".join(h.get("flags") or ()) or "-")
-        for h in memory.get("heaps") or ()
-        if isinstance(h, Mapping)
+def _properties(device: DeviceRecord) -> tuple[tuple[str, str], ...]:
+    values: tuple[tuple[str, Any], ...] = (
+        ("Type", device.type),
+        ("Vulkan", device.api_version),
+        ("Driver", device.driver_name),
+        ("Driver info", device.driver_info),
+        ("Driver version", device.driver_version),
+        ("Conformance", device.conformance_version),
+        ("Vendor id", f"0x{device.vendor_id:04x}"),
+        ("Device id", f"0x{device.device_id:04x}"),
+        ("Device UUID", device.device_uuid),
+        ("Driver UUID", device.driver_uuid),
+        ("Pipeline cache UUID", device.pipeline_cache_uuid),
+        ("Manifest", device.driver_manifest or ", ".join(device.driver_manifest_candidates)),
+        ("Extensions", device.extensions_supported),
+        ("shaderFloat16", device.shader_float16),
+        ("Device-local", _size(device.device_local_bytes) if device.device_local_bytes else None),
+    )
+    rows = [
+        (label, "yes" if value is True else "no" if value is False else str(value))
+        for label, value in values
+        if value is not None and value != ""
     ]
-    if not heaps and device.get("device_local_bytes"):
-        heaps = [(_size(device["device_local_bytes"]), "device-local (largest heap)")]
+    limits = device.limits
+    if limits and limits.max_workgroup_invocations:
+        rows.append(("Max workgroup", str(limits.max_workgroup_invocations)))
+    if limits and limits.max_compute_shared_memory:
+        rows.append(("Shared memory", _size(limits.max_compute_shared_memory)))
+    if device.subgroup and device.subgroup.size:
+        rows.append(("Subgroup size", str(device.subgroup.size)))
+    return tuple(rows)
+
+
+def _queues(device: DeviceRecord) -> tuple[tuple[str, str, str, str], ...]:
+    return tuple(
+        (
+            str(family.index),
+            ", ".join(family.flags) or "-",
+            str(family.count),
+            str(family.timestamp_valid_bits),
+        )
+        for family in device.queue_families
+    )
+
+
+def _memory(device: DeviceRecord) -> tuple[tuple[str, str], ...]:
+    heaps = [
+        (_size(h.size), ", ".join(h.flags) or "-")
+        for h in (device.memory.heaps if device.memory else ())
+    ]
+    if not heaps and device.device_local_bytes:
+        heaps = [(_size(device.device_local_bytes), "device-local (largest heap)")]
     return tuple(heaps)
 
 
-def summary_line(device: Mapping[str, Any]) -> str:
-    parts = []
-    if device.get("type"):
-        parts.append(str(device["type"]))
-    if device.get("api_version"):
-        parts.append(f"Vulkan {device['api_version']}")
-    if device.get("driver_name"):
-        parts.append(f"{device['driver_name']} {device.get('driver_info') or ''}".strip())
+def summary_line(device: DeviceRecord) -> str:
+    parts = [device.type] if device.type else []
+    if device.api_version:
+        parts.append(f"Vulkan {device.api_version}")
+    if device.driver_name:
+        parts.append(device.driver)
     return " · ".join(parts)
+
+
+def _merged(base: DeviceRecord, over: DeviceRecord) -> DeviceRecord:
+    """``over``'s fields wherever it has a value: the check report's device record knows the
+    manifest, memory and conformance; the kernel run's knows limits and subgroups."""
+    known = {
+        f.name: getattr(over, f.name)
+        for f in fields(over)
+        if getattr(over, f.name) not in (None, "", (), {}, 0)
+    }
+    return replace(base, **known)
 
 
 def _mentions(item: FindingItem, index: int, name: str) -> bool:
@@ -228,21 +202,21 @@ def device_models(report: Report | None) -> tuple[DeviceModel, ...]:
     if report is None:
         return ()
     kernel_run = KernelRun.from_report(report)
-    merged: dict[int, dict[str, Any]] = {}
+    merged: dict[int, DeviceRecord] = {}
     if kernel_run is not None:
-        for position, info in enumerate(kernel_run.devices):
-            merged[int(info.get("index", position))] = dict(info)
+        for info in kernel_run.devices:
+            merged[info.index] = info
         for run in kernel_run.runs:
-            merged.setdefault(run.index, dict(run.device))
+            merged.setdefault(run.index, run.device)
     for device in report.devices:
-        if isinstance(device, Mapping) and isinstance(device.get("index"), int):
-            # The device probe's record wins: it has the manifest, memory and conformance.
-            merged[device["index"]] = {**merged.get(device["index"], {}), **device}
+        merged[device.index] = (
+            _merged(merged[device.index], device) if device.index in merged else device
+        )
     items = finding_items(report)
     models = []
     for index in sorted(merged):
         device = merged[index]
-        name = str(device.get("name") or f"device {index}")
+        name = device.name or f"device {index}"
         models.append(
             DeviceModel(
                 index=index,

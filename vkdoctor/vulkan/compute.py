@@ -28,6 +28,9 @@ from typing import Any
 
 import numpy as np
 
+from vkdoctor.report import codec, records
+from vkdoctor.report.records import DeviceRecord
+
 # ---------------------------------------------------------------------------------------------
 # Errors
 
@@ -251,10 +254,12 @@ class DeviceInfo:
     driver_version_raw: int
     vendor_id: int
     device_id: int
-    driver_id: str | None  # VK_DRIVER_ID_*, Vulkan 1.2 / VK_KHR_driver_properties
+    driver_id: int | None  # VkDriverId, Vulkan 1.2 / VK_KHR_driver_properties
     driver_name: str | None
     driver_info: str | None
-    uuid: str
+    pipeline_cache_uuid: str
+    device_uuid: str | None  # Vulkan 1.1 (VkPhysicalDeviceIDProperties)
+    driver_uuid: str | None
     limits: DeviceLimits
     subgroup: Subgroup | None  # Vulkan 1.1
     shader_float16: bool
@@ -276,26 +281,51 @@ class DeviceInfo:
     def compute_families(self) -> tuple[QueueFamily, ...]:
         return tuple(f for f in self.queue_families if f.compute)
 
+    def to_record(self) -> DeviceRecord:
+        """The device as the report's record: the same identity fields as in check reports."""
+        limits = self.limits
+        return DeviceRecord(
+            index=self.index,
+            name=self.name,
+            type=self.type,
+            vendor_id=self.vendor_id,
+            device_id=self.device_id,
+            api_version=self.api_version,
+            driver_name=self.driver_name,
+            driver_info=self.driver_info,
+            driver_id=self.driver_id,
+            driver_version=self.driver_version,
+            driver_version_raw=self.driver_version_raw,
+            device_uuid=self.device_uuid,
+            driver_uuid=self.driver_uuid,
+            pipeline_cache_uuid=self.pipeline_cache_uuid,
+            device_local_bytes=self.device_local_bytes,
+            queue_families=tuple(
+                records.QueueFamily(f.index, f.count, f.flag_names, f.timestamp_valid_bits)
+                for f in self.queue_families
+            ),
+            limits=records.DeviceLimits(
+                max_compute_shared_memory=limits.max_compute_shared_memory,
+                max_memory_allocation_size=limits.max_memory_allocation_size or 0,
+                max_push_constants_size=limits.max_push_constants_size,
+                max_storage_buffer_range=limits.max_storage_buffer_range,
+                max_workgroup_count=limits.max_workgroup_count,
+                max_workgroup_invocations=limits.max_workgroup_invocations,
+                max_workgroup_size=limits.max_workgroup_size,
+                min_storage_buffer_offset_alignment=limits.min_storage_buffer_offset_alignment,
+                timestamp_compute_and_graphics=limits.timestamp_compute_and_graphics,
+                timestamp_period_ns=limits.timestamp_period_ns,
+            ),
+            subgroup=records.Subgroup(
+                self.subgroup.size, self.subgroup.operations, self.subgroup.stages
+            )
+            if self.subgroup
+            else None,
+            shader_float16=self.shader_float16,
+        )
+
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "index": self.index,
-            "name": self.name,
-            "type": self.type,
-            "api_version": self.api_version,
-            "driver_version": self.driver_version,
-            "driver_version_raw": self.driver_version_raw,
-            "vendor_id": f"0x{self.vendor_id:04x}",
-            "device_id": f"0x{self.device_id:04x}",
-            "driver_id": self.driver_id,
-            "driver_name": self.driver_name,
-            "driver_info": self.driver_info,
-            "uuid": self.uuid,
-            "limits": self.limits.to_dict(),
-            "subgroup": self.subgroup.to_dict() if self.subgroup else None,
-            "shader_float16": self.shader_float16,
-            "queue_families": [f.to_dict() for f in self.queue_families],
-            "device_local_bytes": self.device_local_bytes,
-        }
+        return codec.to_json(self.to_record())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -464,7 +494,8 @@ class Instance:
         v11 = effective >= make_version(1, 1)
         v12 = effective >= make_version(1, 2)
         subgroup: Subgroup | None = None
-        driver_id = driver_name = driver_info = None
+        driver_id: int | None = None
+        driver_name = driver_info = device_uuid = driver_uuid = None
         max_alloc: int | None = None
         if get_props2 is not None:
             props2 = ffi.new(
@@ -472,8 +503,13 @@ class Instance:
                 {"sType": vk.VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2},
             )
             chain: list[Any] = []
-            sub_p = maint3 = driver_p = None
+            sub_p = maint3 = driver_p = id_p = None
             if v11:
+                id_p = ffi.new(
+                    "VkPhysicalDeviceIDProperties *",
+                    {"sType": vk.VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_ID_PROPERTIES},
+                )
+                chain.append(id_p)
                 sub_p = ffi.new(
                     "VkPhysicalDeviceSubgroupProperties *",
                     {"sType": vk.VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES},
@@ -509,8 +545,11 @@ class Instance:
                 )
             if maint3 is not None:
                 max_alloc = int(maint3.maxMemoryAllocationSize)
+            if id_p is not None:
+                device_uuid = bytes(ffi.buffer(id_p.deviceUUID, 16)).hex()
+                driver_uuid = bytes(ffi.buffer(id_p.driverUUID, 16)).hex()
             if driver_p is not None:
-                driver_id = _enum_name(vk, "VkDriverId", driver_p.driverID)
+                driver_id = int(driver_p.driverID)
                 driver_name = _cstr(vk, driver_p.driverName)
                 driver_info = _cstr(vk, driver_p.driverInfo)
 
@@ -566,7 +605,9 @@ class Instance:
             driver_id=driver_id,
             driver_name=driver_name,
             driver_info=driver_info,
-            uuid=bytes(ffi.buffer(base.pipelineCacheUUID, 16)).hex(),
+            pipeline_cache_uuid=bytes(ffi.buffer(base.pipelineCacheUUID, 16)).hex(),
+            device_uuid=device_uuid,
+            driver_uuid=driver_uuid,
             limits=DeviceLimits(
                 timestamp_period_ns=float(lim.timestampPeriod),
                 timestamp_compute_and_graphics=bool(lim.timestampComputeAndGraphics),

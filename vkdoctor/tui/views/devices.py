@@ -29,19 +29,9 @@ from vkdoctor.kernels.run import (
     SuiteStarted,
 )
 from vkdoctor.render.console import SEVERITY_STYLE
+from vkdoctor.render.styles import KERNEL_STATUS_COLOUR
 from vkdoctor.tui.viewmodel import SEVERITY_ICON, DeviceModel, one_line
 
-STATUS_STYLE = {
-    "ok": "green",
-    "unsupported": "dim",
-    "skipped": "dim",
-    "wrong-result": "bold red",
-    "failed": "bold red",
-    "timeout": "bold magenta",
-    "hung": "bold magenta",
-    "device-lost": "bold red",
-    "crashed": "bold red",
-}
 _METRIC_STYLE = {BANDWIDTH: "blue", FP16: "cyan"}
 _EIGHTHS = " ▏▎▍▌▋▊▉"
 
@@ -72,7 +62,7 @@ def result_cell(row: KernelRow) -> Text:
     """The figure of a verified kernel, else what went wrong."""
     if row.status == "ok":
         return Text(kernelfmt.figure_text(row.figure), style="green" if row.figure else "")
-    return Text(row.status, style=STATUS_STYLE.get(row.status, ""))
+    return Text(row.status, style=KERNEL_STATUS_COLOUR.get(row.status, ""))
 
 
 @dataclass
