@@ -85,6 +85,19 @@ CODES = code_table(
             "Unset the override variable.",
         ),
         CodeInfo(
+            "driver-outside-search-path",
+            Severity.WARN,
+            "installed drivers lie outside the search path",
+            "XDG_DATA_DIRS replaces the default data directories (/usr/local/share:/usr/share), "
+            "so the loader never looks in the directories where the installed driver manifests "
+            "are.",
+            (
+                "XDG_DATA_DIRS set by a desktop session, a Flatpak/Snap or a script without "
+                "/usr/share",
+            ),
+            "Append the default directories to XDG_DATA_DIRS.",
+        ),
+        CodeInfo(
             "driver-filtered",
             Severity.INFO,
             "a driver is removed by a filter variable",
@@ -360,7 +373,8 @@ def _hidden_by_override(
     entries: list[SearchEntry],
     version: tuple[int, int, int] | None,
 ) -> tuple[str | None, list[str]]:
-    """The override variable replacing the driver search, and the installed manifests it hides."""
+    """The variable that keeps installed manifests out of the driver search (an override that
+    replaces it, or an XDG_DATA_DIRS without the default directories), and those manifests."""
     override = next(
         (
             e.origin
@@ -369,15 +383,14 @@ def _hidden_by_override(
         ),
         None,
     )
-    if not override:
+    if override:
+        clean = {override: None, "VK_ICD_FILENAMES": None, "VK_DRIVER_FILES": None}
+    elif env.get("XDG_DATA_DIRS"):
+        override, clean = "XDG_DATA_DIRS", {"XDG_DATA_DIRS": None}
+    else:
         return None, []
     defaults = list_manifest_files(
-        env,
-        search_entries(
-            env.with_environ(**{override: None, "VK_ICD_FILENAMES": None, "VK_DRIVER_FILES": None}),
-            "driver",
-            version,
-        ),
+        env, search_entries(env.with_environ(**clean), "driver", version)
     )
     # Compare real paths: distributions symlink one manifest into several directories.
     selected = {os.path.realpath(env.path(r.manifest)) for r in records}
@@ -391,11 +404,20 @@ def _hidden_records(env: Env, hidden_by: tuple[str | None, list[str]]) -> list[D
     if variable is None:
         return []
     value = record_value(variable, env.get(variable) or "")
-    reason = Exclusion(
-        ExclusionReason.HIDDEN_BY_OVERRIDE,
-        f"{variable} replaces the driver search",
-        variable=variable,
-        pattern=value,
+    reason = (
+        Exclusion(
+            ExclusionReason.OUTSIDE_SEARCH_PATH,
+            "XDG_DATA_DIRS does not include the directory of this manifest",
+            variable=variable,
+            pattern=value,
+        )
+        if variable == "XDG_DATA_DIRS"
+        else Exclusion(
+            ExclusionReason.HIDDEN_BY_OVERRIDE,
+            f"{variable} replaces the driver search",
+            variable=variable,
+            pattern=value,
+        )
     )
     return [DriverRecord(manifest=p, state="hidden", excluded_by=(reason,)) for p in hidden]
 
@@ -421,7 +443,29 @@ def _cross_findings(
     findings: list[Finding] = []
     searched = [e.path for e in entries]
     override, hidden = hidden_by
-    if override:
+    # Hiding installed drivers is deliberate when the search still gives a usable driver (a
+    # Flatpak's XDG_DATA_DIRS, a VK_DRIVER_FILES that picks one driver): then it is only info.
+    working = any(r.state == "usable" and not r.filtered for r in records)
+    hiding = Severity.INFO if working else Severity.WARN
+    if override == "XDG_DATA_DIRS":
+        value = env.get("XDG_DATA_DIRS") or ""
+        if hidden:
+            findings.append(
+                make_finding(
+                    CODES,
+                    "driver-outside-search-path",
+                    f"XDG_DATA_DIRS={value} leaves out /usr/share, where {len(hidden)} installed "
+                    "driver manifest(s) are: " + ", ".join(hidden),
+                    evidence={
+                        "variable": "XDG_DATA_DIRS",
+                        "value": record_value("XDG_DATA_DIRS", value),
+                        "hidden": hidden,
+                    },
+                    commands=[f"export XDG_DATA_DIRS={value}:/usr/local/share:/usr/share"],
+                    severity=hiding,
+                )
+            )
+    elif override:
         findings.append(
             make_finding(
                 CODES,
@@ -443,6 +487,7 @@ def _cross_findings(
                     + ", ".join(hidden),
                     evidence={"variable": override, "hidden": hidden},
                     commands=[f"unset {override}"],
+                    severity=hiding,
                 )
             )
     for record in records:
@@ -453,7 +498,8 @@ def _cross_findings(
                     "driver-filtered",
                     f"{record.manifest} is ignored: {record.filtered}",
                     evidence={"manifest": record.manifest, "reason": record.filtered},
-                    commands=["unset VK_LOADER_DRIVERS_SELECT VK_LOADER_DRIVERS_DISABLE"],
+                    # The variable the verdict names ("disabled by VK_LOADER_DRIVERS_DISABLE=*").
+                    commands=["unset " + record.filtered.rpartition(" by ")[2].partition("=")[0]],
                 )
             )
         if record.is_portability_driver:

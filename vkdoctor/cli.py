@@ -1,7 +1,8 @@
 """The command line: ``vkdoctor check``, ``explain`` and the other subcommands.
 
-Exit codes (DESIGN.md): 0 no issue, 1 issues found (fail/timeout/crashed; warn too with
---strict), 2 usage error, 3 internal error of vkdoctor (the message says where the report is).
+Exit codes (DESIGN.md): 0 healthy (info findings only), 1 any warn or fail finding, timeout or
+crash (``--fail-on fail`` ignores warnings), 2 usage error, 3 internal error of vkdoctor (the
+message says where the report is).
 Heavy imports (rich, the probes) happen inside the subcommands so ``--help`` stays instant.
 """
 
@@ -221,7 +222,7 @@ def _check(args: argparse.Namespace) -> int:
     if run.internal_errors:
         written = args.json if args.json and args.json != "-" else None
         return _internal_error(run.internal_errors[0], None if written else run.report, written)
-    return _exit_code(run.report, args.strict)
+    return _exit_code(run.report, args.fail_on)
 
 
 def _deliver(report: Any, args: argparse.Namespace, console: Any) -> int | None:
@@ -260,12 +261,15 @@ def _deliver(report: Any, args: argparse.Namespace, console: Any) -> int | None:
     return None
 
 
-def _exit_code(report: Any, strict: bool) -> int:
-    from vkdoctor.report.model import Status
+def _exit_code(report: Any, fail_on: str = "warn") -> int:
+    """1 for any warn or fail finding, timeout or crash; ``--fail-on fail`` ignores warnings."""
+    from vkdoctor.report.model import Severity
 
-    failing = any(p.status.is_failure for p in report.probes)
-    warning = any(p.status is Status.WARN for p in report.probes)
-    return EXIT_ISSUES if failing or (strict and warning) else EXIT_OK
+    failing = any(p.status.is_failure for p in report.probes) or any(
+        f.severity is Severity.FAIL for _, f in report.findings()
+    )
+    warning = any(f.severity is Severity.WARN for _, f in report.findings())
+    return EXIT_ISSUES if failing or (fail_on == "warn" and warning) else EXIT_OK
 
 
 def _trace(args: argparse.Namespace) -> int:
@@ -281,7 +285,7 @@ def _trace(args: argparse.Namespace) -> int:
     for probe in report.probes:
         console.print(probe_line(probe))
     code = _deliver(report, args, console)
-    return code if code is not None else _exit_code(report, args.strict)
+    return code if code is not None else _exit_code(report, args.fail_on)
 
 
 def _add_output_options(parser: argparse.ArgumentParser) -> None:
@@ -313,7 +317,17 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="show details, evidence, facts and info findings",
     )
-    parser.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
+    parser.add_argument(
+        "--fail-on",
+        choices=("warn", "fail"),
+        default="warn",
+        help="exit 1 on warnings and failures (warn, the default) or on failures only (fail)",
+    )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="the default (exit 1 on warnings too); kept for scripts",
+    )
     parser.add_argument(
         "--no-color", action="store_true", help="plain output (NO_COLOR is honoured too)"
     )

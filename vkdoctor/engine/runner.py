@@ -19,6 +19,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 import vkdoctor
+from vkdoctor.diagnosis.remedies import Machine
+from vkdoctor.diagnosis.run import diagnose
 from vkdoctor.engine import child
 from vkdoctor.engine.env import Env
 from vkdoctor.report.codes import CodeInfo, code_table, make_finding
@@ -295,6 +297,7 @@ def run_pipeline(
     finally:
         pool.close()
     report.loader_log = _merge_logs(report.probes)
+    diagnose(report, Machine.of(env))
     return RunResult(report, internal)
 
 

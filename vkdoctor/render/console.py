@@ -13,6 +13,7 @@ from rich.console import Console, Group, RenderableType
 from rich.markup import escape
 from rich.text import Text
 
+from vkdoctor.diagnosis.order import ranked
 from vkdoctor.render.styles import SEVERITY_LOOK, STATUS_LOOK
 from vkdoctor.report.model import Finding, ProbeResult, Report, Severity, Status
 
@@ -80,14 +81,28 @@ def finding_block(probe: ProbeResult, finding: Finding, verbose: bool = False) -
 
 
 def findings_block(report: Report, verbose: bool = False) -> RenderableType:
-    """Failures first, then warnings; info findings only with -v."""
+    """The verdict, then root causes with the symptoms they explain folded under them; info
+    findings only with -v."""
     parts: list[RenderableType] = []
-    ranked = sorted(report.findings(), key=lambda pf: -pf[1].severity.rank)
-    shown = [(p, f) for p, f in ranked if verbose or f.severity is not Severity.INFO]
-    hidden = len(ranked) - len(shown)
-    for probe, finding in shown:
+    status = report.summary()["status"]
+    if report.verdict:
         parts.append(Text(""))
-        parts.append(finding_block(probe, finding, verbose))
+        parts.append(
+            Text(
+                report.verdict,
+                style={"ok": "bold green", "warn": "bold yellow"}.get(status, "bold red"),
+            )
+        )
+    shown = ranked(report, include_info=verbose)
+    total = len(report.findings())
+    hidden = total - len(shown) - sum(len(s.symptoms) for s in shown)
+    for item in shown:
+        parts.append(Text(""))
+        parts.append(finding_block(item.probe, item.finding, verbose))
+        if item.symptoms:
+            parts.append(Text("    because of this:", style="dim"))
+            for symptom in item.symptoms:
+                parts.append(_indented(f"- {symptom.summary}  ({symptom.code})", 6, "dim"))
     if verbose:
         for probe in report.probes:
             if probe.facts:
@@ -95,9 +110,8 @@ def findings_block(report: Report, verbose: bool = False) -> RenderableType:
                 parts.append(Text(f"facts of {probe.id}:", style="bold"))
                 body = json.dumps(probe.facts, indent=2, sort_keys=True, default=str)
                 parts.append(_indented(body, 2, "dim"))
-    summary = report.summary()
     parts.append(Text(""))
-    parts.append(summary_line(summary["status"], hidden))
+    parts.append(summary_line(status, max(hidden, 0)))
     return Group(*parts)
 
 

@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from vkdoctor.diagnosis.order import ranked
 from vkdoctor.render.styles import HEADLINE, SEVERITY_LOOK, STATUS_LOOK
 from vkdoctor.report.model import (
     Finding,
@@ -385,13 +386,20 @@ def render_markdown(report: Report) -> str:
     lines = [f"## vkdoctor: {_HEADLINE[status]}", "", _context_line(report, redacted), ""]
     lines += table(["Probe", "Status", "Time", "Findings"], _probe_rows(report), "llrl")
     lines.append("")
-    ranked = sorted(report.findings(), key=lambda pf: -pf[1].severity.rank)
-    problems = [(p, f) for p, f in ranked if f.severity is not Severity.INFO]
-    info = [(p, f) for p, f in ranked if f.severity is Severity.INFO]
+    if report.verdict:
+        lines[2:2] = [f"**{escape(report.verdict)}**", ""]
+    problems = ranked(report, include_info=False)
+    shown = {s.finding.id for s in problems} | {f.id for s in problems for f in s.symptoms}
+    info = [(p, f) for p, f in report.findings() if f.id not in shown or not f.id]
+    info = [(p, f) for p, f in info if f.severity is Severity.INFO]
     if problems:
         lines += ["### Findings", ""]
-        for probe, finding in problems:
-            lines += _finding_lines(probe, finding)
+        for item in problems:
+            lines += _finding_lines(item.probe, item.finding)
+            if item.symptoms:
+                lines += ["Because of this:", ""]
+                lines += [f"- {code(s.code)}: {escape(s.summary)}" for s in item.symptoms]
+                lines.append("")
     else:
         lines += ["No failing or warning findings.", ""]
     if info:

@@ -71,9 +71,13 @@ class Finding:
     detail: str = ""
     evidence: Mapping[str, Any] = field(default_factory=dict)
     remedy: Remedy | None = None
+    id: str = ""  # unique in its report ("driver-enumeration.2"); set by the diagnosis
+    causes: tuple[str, ...] = ()  # ids of the findings this one explains
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "id": self.id,
+            "causes": list(self.causes),
             "code": self.code,
             "severity": self.severity.value,
             "summary": self.summary,
@@ -92,6 +96,8 @@ class Finding:
             detail=str(data.get("detail", "")),
             evidence=dict(data.get("evidence") or {}),
             remedy=Remedy.from_dict(remedy) if remedy else None,
+            id=str(data.get("id") or ""),
+            causes=tuple(str(c) for c in data.get("causes") or () if isinstance(c, str)),
         )
 
 
@@ -203,6 +209,9 @@ class Report:
     devices: list[DeviceRecord] = field(default_factory=list)
     # The loader's errors and warnings across all probes, each line once (what renderers show).
     loader_log: list[LogEntry] = field(default_factory=list)
+    # The diagnosis (vkdoctor.diagnosis): finding ids, most important first, and one line.
+    root_causes: list[str] = field(default_factory=list)
+    verdict: str = ""
     # The schema version of the file this report was read from (written reports are current).
     read_from_schema: int = SCHEMA_VERSION
 
@@ -223,6 +232,13 @@ class Report:
 
     def findings(self) -> list[tuple[ProbeResult, Finding]]:
         return [(p, f) for p in self.probes for f in p.findings]
+
+    def finding(self, finding_id: str) -> tuple[ProbeResult, Finding] | None:
+        return next(((p, f) for p, f in self.findings() if f.id == finding_id), None)
+
+    def caused(self) -> set[str]:
+        """Ids of the findings some other finding explains (symptoms)."""
+        return {c for _, f in self.findings() for c in f.causes}
 
     def log_table(self) -> list[LogEntry]:
         """Every distinct loader-log line of every probe, in first-seen order."""
@@ -246,6 +262,8 @@ class Report:
             "environment": self.environment,
             "probes": [p.to_dict(index) for p in self.probes],
             "loader_log": [{**e.to_dict(), "shown": e.key in shown} for e in table],
+            "verdict": self.verdict,
+            "root_causes": list(self.root_causes),
             "loader": codec.to_json(self.loader) if self.loader else None,
             "devices": [codec.to_json(d) for d in self.devices],
             "drivers": [codec.to_json(d) for d in self.drivers],
@@ -278,5 +296,7 @@ class Report:
             layers=[codec.from_json(LayerRecord, d) for d in data.get("layers") or ()],
             devices=[codec.from_json(DeviceRecord, d) for d in data.get("devices") or ()],
             loader_log=shown,
+            verdict=str(data.get("verdict") or ""),
+            root_causes=[str(i) for i in data.get("root_causes") or () if isinstance(i, str)],
             read_from_schema=version if isinstance(version, int) else SCHEMA_VERSION,
         )

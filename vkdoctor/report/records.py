@@ -32,6 +32,7 @@ class ExclusionReason(str, Enum):
 
     FILTERED = "filtered"  # VK_LOADER_DRIVERS_SELECT/DISABLE, VK_LOADER_LAYERS_DISABLE
     HIDDEN_BY_OVERRIDE = "hidden-by-override"  # VK_DRIVER_FILES / VK_ICD_FILENAMES replace it
+    OUTSIDE_SEARCH_PATH = "outside-search-path"  # XDG_DATA_DIRS leaves its directory out
     SKIPPED_BY_LOADER = "skipped-by-loader"  # the loader rejects the manifest itself
     WRONG_ARCHITECTURE = "wrong-architecture"  # a 32-bit library for a 64-bit process
     LOAD_FAILED = "load-failed"  # missing, unreadable, dlopen failed, missing exports

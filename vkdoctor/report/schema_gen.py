@@ -60,6 +60,15 @@ ENVELOPE_DEFS: dict[str, Any] = {
         "type": "object",
         "required": ["code", "severity", "summary", "detail", "evidence", "remedy"],
         "properties": {
+            "id": {
+                "description": "Unique in the report (probe id and position); absent in schema 1.",
+                "type": "string",
+            },
+            "causes": {
+                "description": "Ids of the findings this one explains (its symptoms).",
+                "type": "array",
+                "items": {"type": "string"},
+            },
             "code": _CODE,
             "severity": {"enum": ["info", "warn", "fail"]},
             "summary": {"type": "string", "minLength": 1},
@@ -217,6 +226,17 @@ def generated_schema() -> dict[str, Any]:
                 "first seen; probes refer to lines by index.",
                 "type": "array",
                 "items": {"$ref": "#/$defs/log_entry"},
+            },
+            "verdict": {
+                "description": "One line: what works, or the first root cause and its fix "
+                "(absent in schema 1).",
+                "type": "string",
+            },
+            "root_causes": {
+                "description": "Ids of the findings no other finding explains, most important "
+                "first.",
+                "type": "array",
+                "items": {"type": "string"},
             },
             "loader": {
                 "description": "The libvulkan applications get (absent in schema 1).",

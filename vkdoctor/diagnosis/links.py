@@ -1,0 +1,205 @@
+"""Cause-and-symptom links between findings, derived from the typed records.
+
+Each rule looks at the drivers' ``excluded_by`` reasons and the findings of the whole run, and
+names root causes with the findings they explain.  The first rule that applies to a symptom owns
+it; findings no rule links stay roots of their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+
+from vkdoctor.report.model import Finding, ProbeResult, Report, Severity
+from vkdoctor.report.records import DriverRecord, ExclusionReason
+
+# What every process sees when no driver is usable: symptoms, never causes.
+NO_DRIVER_SYMPTOMS = frozenset(
+    {
+        "no-usable-driver",
+        "no-driver-manifests",
+        "instance-creation-failed",
+        "no-physical-devices",
+        "loader-enumeration-failed",
+        "kernels-no-vulkan",
+        "kernels-no-device",
+    }
+)
+# Codes of findings that name the variable responsible for hiding or filtering drivers.
+VARIABLE_CODES = {
+    ExclusionReason.HIDDEN_BY_OVERRIDE: "driver-search-overridden",
+    ExclusionReason.OUTSIDE_SEARCH_PATH: "driver-outside-search-path",
+    ExclusionReason.FILTERED: "driver-filtered",
+}
+# Consequences of a variable's effect, folded under it.
+VARIABLE_SYMPTOMS = frozenset({"driver-hidden-by-override", "driver-filtered"})
+# What bisection concludes; the failures it explains.
+BISECTION_CODES = frozenset({"culprit-layer", "culprit-driver"})
+BISECTED_SYMPTOMS = frozenset(
+    {
+        "instance-creation-failed",
+        "instance-creation-crashed",
+        "instance-creation-hung",
+        "device-creation-failed",
+        "device-creation-crashed",
+        "device-creation-hung",
+        "loader-enumeration-failed",
+    }
+)
+
+
+@dataclass
+class Links:
+    """Root causes in order of importance, each with the ids of the symptoms it explains."""
+
+    roots: list[str] = field(default_factory=list)
+    causes: dict[str, list[str]] = field(default_factory=dict)
+    promoted: set[str] = field(default_factory=set)  # info findings that turned out to be causes
+    headline: str = ""  # the first root cause in the verdict's words, when a rule knows better
+    claimed: set[str] = field(default_factory=set)
+
+    def add(self, root: Finding, symptoms: Iterable[Finding]) -> None:
+        if root.id in self.claimed:
+            return
+        if root.id not in self.roots:
+            self.roots.append(root.id)
+        self.claimed.add(root.id)
+        for symptom in symptoms:
+            if symptom.id != root.id and symptom.id not in self.claimed:
+                self.causes.setdefault(root.id, []).append(symptom.id)
+                self.claimed.add(symptom.id)
+
+
+def _all(report: Report) -> list[Finding]:
+    return [f for _, f in report.findings()]
+
+
+def _variable_rule(report: Report, findings: list[Finding], links: Links) -> None:
+    """No driver is in use, and a variable is why: the variable is the root cause, and what it
+    leads to (broken manifests it selects, the drivers it hides, 'no driver') its symptoms."""
+    if any(d.in_use for d in report.drivers) or not report.drivers:
+        return
+    reasons = [e for d in report.drivers for e in d.excluded_by if e.variable]
+    for reason in reasons:
+        code = VARIABLE_CODES.get(reason.reason)
+        root = next(
+            (
+                f
+                for f in findings
+                if f.code == code
+                and (
+                    f.evidence.get("variable") in (None, reason.variable)
+                    or code == "driver-filtered"
+                )
+            ),
+            None,
+        )
+        if root is None:
+            continue
+        hidden = {d.manifest for d in report.drivers if reason in d.excluded_by}
+        selected = {d.manifest for d in report.drivers if d.manifest not in hidden}
+        symptoms = [
+            f
+            for f in findings
+            if f.code in NO_DRIVER_SYMPTOMS
+            or f.code in VARIABLE_SYMPTOMS
+            # What the override selects instead and cannot use.
+            or (
+                reason.reason is ExclusionReason.HIDDEN_BY_OVERRIDE
+                and f.evidence.get("manifest") in selected
+                and f.severity is not Severity.INFO
+            )
+        ]
+        if root.severity is not Severity.FAIL:
+            links.promoted.add(root.id)
+        links.add(root, symptoms)
+        links.headline = _variable_headline(reason.reason, reason.variable or "", report, hidden)
+        return
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _variable_headline(
+    reason: ExclusionReason, variable: str, report: Report, hidden: set[str]
+) -> str:
+    installed = _plural(len(hidden), "installed driver")
+    if reason is ExclusionReason.FILTERED:
+        return f"{variable} filters out all {installed}"
+    if reason is ExclusionReason.OUTSIDE_SEARCH_PATH:
+        return f"XDG_DATA_DIRS leaves out /usr/share, where the {installed} are"
+    selected = [d for d in report.drivers if d.manifest not in hidden]
+    return f"{variable} points at {_what_is_selected(selected)}, and hides the {installed}"
+
+
+def _what_is_selected(selected: list[DriverRecord]) -> str:
+    """What an override variable selects instead of the installed drivers, in a few words."""
+    if not selected:
+        return "no manifest"
+    if len(selected) > 1:
+        return f"{len(selected)} manifests that give no usable driver"
+    (only,) = selected
+    if "manifest-missing" in only.issues:
+        return "a manifest that does not exist"
+    if "driver-library-missing" in only.issues:
+        return "a manifest whose library does not exist"
+    if only.state == "skipped-by-loader":
+        return "a manifest the loader rejects"
+    return "a manifest that gives no usable driver"
+
+
+def _driver_rule(report: Report, findings: list[Finding], links: Links) -> None:
+    """No driver is in use because each one is broken: the broken drivers are the causes."""
+    if any(d.in_use for d in report.drivers) or not report.drivers:
+        return
+    broken = [
+        f
+        for f in findings
+        if f.severity is Severity.FAIL
+        and f.code not in NO_DRIVER_SYMPTOMS
+        and any(f.evidence.get("manifest") == d.manifest for d in report.drivers)
+    ]
+    symptoms = [f for f in findings if f.code in NO_DRIVER_SYMPTOMS]
+    for cause in broken:
+        links.add(cause, symptoms)
+        symptoms = []  # the first broken driver explains them; the others stand beside it
+
+
+def _bisection_rule(report: Report, findings: list[Finding], links: Links) -> None:
+    """Bisection named the component that breaks a step: it explains that step's failure."""
+    for culprit in (f for f in findings if f.code in BISECTION_CODES):
+        links.add(culprit, [f for f in findings if f.code in BISECTED_SYMPTOMS])
+
+
+RULES = (_variable_rule, _bisection_rule, _driver_rule)
+
+
+def link(report: Report) -> Links:
+    findings = _all(report)
+    links = Links()
+    for rule in RULES:
+        rule(report, findings, links)
+    return links
+
+
+def apply(report: Report, links: Links) -> None:
+    """Write the links into the report: ``causes`` on each root, promoted severities, and the
+    ordered ``root_causes`` (linked roots first, then every other warning or failure)."""
+    probe: ProbeResult
+    for probe in report.probes:
+        probe.findings = [
+            replace(
+                f,
+                causes=tuple(links.causes.get(f.id, ())),
+                severity=Severity.FAIL if f.id in links.promoted else f.severity,
+            )
+            for f in probe.findings
+        ]
+    caused = {s for symptoms in links.causes.values() for s in symptoms}
+    rest = [
+        f
+        for _, f in sorted(report.findings(), key=lambda pf: -pf[1].severity.rank)
+        if f.severity is not Severity.INFO and f.id not in caused and f.id not in links.roots
+    ]
+    report.root_causes = links.roots + [f.id for f in rest]

@@ -1,0 +1,35 @@
+"""The order renderers show findings in: root causes first, each with the symptoms it explains."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vkdoctor.report.model import Finding, ProbeResult, Report, Severity
+
+
+@dataclass(frozen=True)
+class Shown:
+    probe: ProbeResult
+    finding: Finding
+    symptoms: tuple[Finding, ...] = ()  # folded under it ("because of this")
+
+
+def ranked(report: Report, include_info: bool) -> list[Shown]:
+    """Root causes in the diagnosis' order, then what no cause explains by severity; symptoms
+    are folded under their cause.  A report without a diagnosis ranks by severity alone."""
+    caused = report.caused()
+    roots = [found for found in (report.finding(i) for i in report.root_causes) if found]
+    listed = {f.id for _, f in roots}
+    rest = sorted(
+        ((p, f) for p, f in report.findings() if f.id not in listed and f.id not in caused),
+        key=lambda pf: -pf[1].severity.rank,
+    )
+    if not report.root_causes:
+        rest = sorted(report.findings(), key=lambda pf: -pf[1].severity.rank)
+    out: list[Shown] = []
+    for probe, finding in roots + rest:
+        if finding.severity is Severity.INFO and not include_info:
+            continue
+        symptoms = tuple(found[1] for found in (report.finding(i) for i in finding.causes) if found)
+        out.append(Shown(probe, finding, symptoms))
+    return out

@@ -1,0 +1,54 @@
+"""The one-line verdict: what works, or what is broken and the first fix."""
+
+from __future__ import annotations
+
+import os
+
+from vkdoctor.report.model import Finding, Report, Status
+
+
+def _what_works(report: Report) -> str:
+    """``loader 1.3.239; device 0: llvmpipe (cpu, Vulkan 1.3.230) via lvp_icd.x86_64.json``."""
+    parts: list[str] = []
+    if report.loader and report.loader.version:
+        parts.append(f"loader {report.loader.version}")
+    for device in report.devices:
+        via = f" via {os.path.basename(device.driver_manifest)}" if device.driver_manifest else ""
+        parts.append(
+            f"device {device.index}: {device.name} ({device.type}, Vulkan {device.api_version})"
+            + via
+        )
+    in_use = [d.manifest for d in report.drivers if d.in_use]
+    idle = [m for m in in_use if m not in {d.driver_manifest for d in report.devices}]
+    if report.devices and idle:
+        parts.append(f"{len(idle)} more driver{'s' if len(idle) != 1 else ''} without a device")
+    elif in_use and not report.devices:
+        parts.append(", ".join(os.path.basename(m) for m in in_use))
+    dispatch = next((p for p in report.probes if p.id == "dispatch"), None)
+    if dispatch is not None and dispatch.status in (Status.OK, Status.INFO):
+        parts.append("compute dispatch verified")
+    return "; ".join(parts)
+
+
+def _fix(finding: Finding) -> str:
+    commands = finding.remedy.commands if finding.remedy else ()
+    return f" — fix: {commands[0].split('  #')[0]}" if commands else ""
+
+
+def verdict(report: Report, headline: str = "") -> str:
+    """``Vulkan works: loader 1.3.239; driver lvp_icd.x86_64.json; device 0: llvmpipe ...`` or
+    ``Vulkan is unusable: <the first root cause> — fix: <its first command>``."""
+    roots = [found[1] for found in (report.finding(i) for i in report.root_causes) if found]
+    works = _what_works(report)
+    if not roots:
+        return "Vulkan works" + (f": {works}" if works else "")
+    first = roots[0]
+    failed = {p.id for p in report.probes if p.status.is_failure or p.status is Status.SKIPPED}
+    unusable = bool(failed & {"instance", "loader-discovery"}) or not report.devices
+    state = "Vulkan is unusable" if unusable else "Vulkan works, with problems"
+    more = (
+        f" (and {len(roots) - 1} more problem{'s' if len(roots) > 2 else ''})"
+        if len(roots) > 1
+        else ""
+    )
+    return f"{state}: {headline or first.summary}{_fix(first)}{more}"
