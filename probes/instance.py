@@ -39,7 +39,9 @@ CODES = code_table(
                 "a malformed manifest on old loaders",
                 "a missing requested layer or extension",
             ),
-            "Fix the culprit named in the findings.",
+            "Fix the root cause this report names first (a variable that hides the drivers, a "
+            "broken driver, a missing layer); `VK_LOADER_DEBUG=all vulkaninfo --summary` shows the "
+            "loader's own account.",
         ),
         CodeInfo(
             "instance-creation-crashed",
@@ -47,7 +49,9 @@ CODES = code_table(
             "vkCreateInstance crashes",
             "The process died inside instance creation; every Vulkan program does the same.",
             ("a buggy implicit layer", "a buggy driver"),
-            "Disable the culprit named by bisection.",
+            "Disable the layer or driver that bisection names (the culprit-layer or culprit-driver "
+            "finding): a layer with its disable variable or VK_LOADER_LAYERS_DISABLE=<name>, a "
+            "driver with VK_LOADER_DRIVERS_DISABLE=<manifest file name>.",
         ),
         CodeInfo(
             "instance-creation-hung",
@@ -55,7 +59,9 @@ CODES = code_table(
             "vkCreateInstance hangs",
             "Instance creation did not return in time.",
             ("a driver waiting on a device or server", "a layer deadlock"),
-            "Disable the culprit named by bisection.",
+            "Disable the layer or driver that bisection names (the culprit-layer or culprit-driver "
+            "finding) with its disable variable or VK_LOADER_DRIVERS_DISABLE=<manifest file "
+            "name>; a GPU driver that waits may need its kernel module (`dmesg`).",
         ),
         CodeInfo(
             "no-physical-devices",
@@ -118,8 +124,9 @@ CODES = code_table(
             "the loader warned during instance creation",
             "A warning or error message from the loader's debug-utils messenger during "
             "vkCreateInstance.",
-            ("see the message",),
-            "Read the quoted message.",
+            ("a manifest or library the message names", "a requested layer or extension"),
+            "The message names the component; `vkdoctor check driver-enumeration "
+            "layer-enumeration -v` checks every manifest and library it could mean.",
         ),
     ]
 )

@@ -9,6 +9,7 @@ Heavy imports (rich, the probes) happen inside the subcommands so ``--help`` sta
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import traceback
 from collections.abc import Sequence
@@ -75,6 +76,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     explain = commands.add_parser("explain", help="explain a finding code")
     explain.add_argument("code", nargs="?", help="the finding code, e.g. driver-library-missing")
     explain.add_argument("--list", action="store_true", help="list every finding code")
+    explain.add_argument(
+        "--json", dest="explain_json", action="store_true", help="print it as JSON"
+    )
 
     trace = commands.add_parser(
         "trace",
@@ -333,10 +337,24 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _code_json(info: Any) -> dict[str, Any]:
+    return {
+        "code": info.code,
+        "severity": info.severity.value,
+        "title": info.title,
+        "explanation": info.explanation,
+        "causes": list(info.causes),
+        "remedy": info.remedy,
+    }
+
+
 def _explain(args: argparse.Namespace) -> int:
     from vkdoctor.report.codes import all_codes
 
     codes = all_codes()
+    if args.explain_json and (args.list or not args.code):
+        print(json.dumps([_code_json(i) for _, i in sorted(codes.items())], indent=2))
+        return EXIT_OK
     if args.list or not args.code:
         for code, info in sorted(codes.items()):
             print(f"{code:<40} {info.severity.value:<5} {info.title}")
@@ -349,6 +367,9 @@ def _explain(args: argparse.Namespace) -> int:
         hint = f"; did you mean {nearest}?" if nearest else "; `vkdoctor explain --list` lists them"
         print(f"vkdoctor explain: unknown finding code {args.code!r}{hint}", file=sys.stderr)
         return EXIT_USAGE
+    if args.explain_json:
+        print(json.dumps(_code_json(info), indent=2))
+        return EXIT_OK
     print(f"{info.code} ({info.severity.value}): {info.title}\n")
     print(info.explanation)
     if info.causes:

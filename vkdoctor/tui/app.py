@@ -203,7 +203,7 @@ class VkDoctorApp(App[int]):
         items = finding_items(self.report)
         if self.report is not None:
             self.query_one(PipelineView).show_report(self.report)
-            self.query_one(PipelineView).show_problems(items)
+            self.query_one(PipelineView).show_problems(items, self.report.verdict)
         self.query_one(FindingsView).show(items)
         self.query_one(DevicesView).show(device_models(self.report), no_device_reason(self.report))
         self._status()
