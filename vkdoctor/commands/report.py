@@ -186,10 +186,28 @@ def _diff(args: argparse.Namespace) -> int:
 
 def _markdown(args: argparse.Namespace) -> int:
     from vkdoctor.render.markdown import render_markdown
-    from vkdoctor.report.io import load_checked_report, write_text
+    from vkdoctor.report.io import (
+        OutputError,
+        check_destination,
+        load_checked_report,
+        same_output,
+        write_text,
+    )
     from vkdoctor.report.model import Report
     from vkdoctor.report.redact import Identity, redact_dict, scrub_secrets
 
+    try:
+        check_destination(args.output)
+    except OutputError as exc:
+        print(f"vkdoctor report markdown: -o: {exc}", file=sys.stderr)
+        return EXIT_UNREADABLE
+    if args.report != "-" and same_output(args.report, args.output):
+        print(
+            f"vkdoctor report markdown: -o {args.output} is the report itself; writing there "
+            "would destroy it",
+            file=sys.stderr,
+        )
+        return EXIT_UNREADABLE
     data, _ = load_checked_report(args.report)
     data = scrub_secrets(data)
     if args.redact:
