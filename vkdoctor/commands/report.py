@@ -179,8 +179,10 @@ def _diff(args: argparse.Namespace) -> int:
         for kind, line in render_lines(diff):
             console.print(Text(line, style=styles[kind]), soft_wrap=True)
     else:
+        from vkdoctor.render.safe_text import ascii_fallback
+
         # Plain text is written as is: rich would wrap long paths at 80 columns.
-        sys.stdout.write(render_text(diff))
+        sys.stdout.write(ascii_fallback(render_text(diff), sys.stdout.encoding or "utf-8"))
     return EXIT_OK if diff.identical else EXIT_DIFFERENT
 
 

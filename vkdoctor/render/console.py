@@ -7,12 +7,15 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterable
+from typing import Any, TextIO
 
 from rich.console import Console, Group, RenderableType
 from rich.markup import escape
 from rich.text import Text
 
+from vkdoctor.render.safe_text import ascii_fallback, clean_report
 from vkdoctor.report.model import Finding, ProbeResult, Report, Severity, Status
 
 STATUS_STYLE = {
@@ -27,10 +30,35 @@ STATUS_STYLE = {
 SEVERITY_STYLE = {Severity.INFO: "cyan", Severity.WARN: "yellow", Severity.FAIL: "bold red"}
 
 
+class _AsciiStream:
+    """A stream whose encoding cannot show the status glyphs (PYTHONIOENCODING=ascii): they
+    become ASCII markers instead of a UnicodeEncodeError."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return self._stream.write(ascii_fallback(text, self._stream.encoding or "ascii"))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _stream_for(stderr: bool) -> TextIO | None:
+    stream = sys.stderr if stderr else sys.stdout
+    try:
+        "✔→…".encode(getattr(stream, "encoding", None) or "utf-8")
+    except (UnicodeEncodeError, LookupError):
+        return _AsciiStream(stream)  # type: ignore[return-value]
+    return None  # rich picks sys.stdout/sys.stderr itself, at each write
+
+
 def make_console(stderr: bool = False, force_plain: bool = False) -> Console:
     # rich honours NO_COLOR and switches to plain text when the stream is not a terminal; then
     # lines are not wrapped either, so logs and CI output stay greppable, one finding a line.
-    console = Console(stderr=stderr, no_color=force_plain or None, highlight=False)
+    console = Console(
+        file=_stream_for(stderr), stderr=stderr, no_color=force_plain or None, highlight=False
+    )
     console.soft_wrap = not console.is_terminal
     return console
 
@@ -88,6 +116,7 @@ def finding_block(probe: ProbeResult, finding: Finding, verbose: bool = False) -
 
 def findings_block(report: Report, verbose: bool = False) -> RenderableType:
     """Failures first, then warnings; info findings only with -v."""
+    report = clean_report(report)  # no terminal escapes from manifests or reports
     parts: list[RenderableType] = []
     ranked = sorted(report.findings(), key=lambda pf: -pf[1].severity.rank)
     shown = [(p, f) for p, f in ranked if verbose or f.severity is not Severity.INFO]
@@ -121,6 +150,7 @@ def summary_line(status: str, hidden_info: int = 0) -> Text:
 
 
 def render_report(console: Console, report: Report, verbose: bool = False) -> None:
+    report = clean_report(report)
     for probe in report.probes:
         console.print(probe_line(probe))
     console.print(findings_block(report, verbose))

@@ -147,6 +147,22 @@ def _write_fd(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
+def _write_stream(fd: int, text: str) -> None:
+    # A report or Markdown file is UTF-8 whatever the locale says (PYTHONIOENCODING=ascii
+    # must not turn an emoji into a crash): bytes go below the text layer, after its buffer.
+    stream = {1: sys.stdout, 2: sys.stderr}.get(fd)
+    if stream is None:
+        _write_fd(fd, text.encode("utf-8"))
+        return
+    stream.flush()
+    binary = getattr(stream, "buffer", None)
+    if binary is None:  # a replaced stream (tests, IDEs) takes text only
+        stream.write(text)
+    else:
+        binary.write(text.encode("utf-8"))
+        binary.flush()
+
+
 def write_text(text: str, destination: str) -> None:
     """Write ``text`` to ``destination`` without destroying what is there.
 
@@ -158,14 +174,7 @@ def write_text(text: str, destination: str) -> None:
     check_destination(destination)
     fd = 1 if destination == "-" else inherited_fd(destination)
     if fd is not None:
-        if fd == 1:
-            sys.stdout.write(text)
-            sys.stdout.flush()
-        elif fd == 2:
-            sys.stderr.write(text)
-            sys.stderr.flush()
-        else:
-            _write_fd(fd, text.encode("utf-8"))
+        _write_stream(fd, text)
         return
     resolved = os.path.realpath(destination)  # a symlink stays a symlink; its target changes
     try:
