@@ -344,8 +344,9 @@ def _output_problem(args: argparse.Namespace) -> str | None:
         except OutputError as exc:
             return f"{option}: {exc}"
     if len(given) == 2 and same_output(given[0][1], given[1][1]):
-        where = "standard output" if _to_stdout(args) else given[0][1]
-        return f"--json and --markdown both write to {where}; give each its own path"
+        if _to_stdout(args):
+            return "--json and --markdown cannot both use stdout"
+        return f"--json and --markdown both write to {given[0][1]}; give each its own path"
     return None
 
 

@@ -90,8 +90,9 @@ def check_destination(destination: str) -> None:
         mode = os.stat(destination).st_mode
     except FileNotFoundError:
         return
-    except OSError as exc:
-        raise OutputError(f"{destination}: {exc.strerror or exc}") from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte
+        reason = getattr(exc, "strerror", None) or exc
+        raise OutputError(f"cannot write the report to {destination}: {reason}") from None
     if stat.S_ISDIR(mode) or stat.S_ISBLK(mode) or stat.S_ISSOCK(mode):
         raise OutputError(
             f"{destination} is {describe_mode(mode)}; refusing to write a report onto it"
