@@ -55,7 +55,7 @@ def inherited_fd(path: str) -> int | None:
             return int(match[1])
         try:
             link = os.readlink(current)
-        except OSError:
+        except (OSError, ValueError):  # not a link; ValueError: a NUL byte
             return None
         current = os.path.normpath(os.path.join(os.path.dirname(current), link))
     return None
@@ -75,7 +75,7 @@ def same_output(a: str, b: str) -> bool:
         return False
     try:
         sa, sb = os.stat(a), os.stat(b)
-    except OSError:
+    except (OSError, ValueError):
         return os.path.realpath(a) == os.path.realpath(b)
     return stat.S_ISREG(sa.st_mode) and (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
