@@ -66,6 +66,15 @@ CODES = code_table(
             "Reinstall the Vulkan loader.",
         ),
         CodeInfo(
+            "loader-not-vulkan",
+            Severity.FAIL,
+            "the library given as the loader is not a Vulkan loader",
+            "The library named with --loader loads, but exports no vkGetInstanceProcAddr, the "
+            "one entry point every Vulkan loader has: nothing about Vulkan can be learnt from it.",
+            ("a typo in --loader, or another library's name (libc.so.6)",),
+            "Give --loader the path of a libvulkan.so.1, or leave the option out.",
+        ),
+        CodeInfo(
             "loader-shadowed",
             Severity.WARN,
             "another libvulkan shadows the system loader",
@@ -335,6 +344,21 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
                     if code == "loader-unloadable"
                     else distro.install_command("loader", env)
                 ],
+            )
+        )
+        outcome.findings += scan.findings
+        return outcome
+    if not loaded.get("gipa_exported"):
+        # `--loader libc.so.6` loads fine; only the loader's one mandatory export tells.
+        facts["path"] = loaded.get("path")
+        outcome.findings.append(
+            make_finding(
+                CODES,
+                "loader-not-vulkan",
+                f"{ctx.options.loader} ({loaded.get('path')}) is not a Vulkan loader: it exports "
+                "no vkGetInstanceProcAddr",
+                evidence={"loaded": loaded.get("path"), "soname": ctx.options.loader},
+                commands=["vkdoctor check  # diagnoses libvulkan.so.1, what applications load"],
             )
         )
         outcome.findings += scan.findings
