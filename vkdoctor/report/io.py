@@ -245,8 +245,10 @@ def load_report_dict(path: str) -> dict[str, Any]:
         raise ReportError(f"{path}: not valid JSON at {where}: {exc.msg}{hint}") from None
     except RecursionError:
         raise ReportError(f"{path}: JSON nested too deeply to be a vkdoctor report") from None
-    except ValueError as exc:  # Python's int-str limit: a number thousands of digits long
-        raise ReportError(f"{path}: not a vkdoctor report ({exc})") from None
+    except ValueError:  # Python's int-str limit: a number thousands of digits long
+        raise ReportError(
+            f"{path}: holds a number thousands of digits long, so not a vkdoctor report"
+        ) from None
     tool = data.get("tool") if isinstance(data, dict) else None
     if not isinstance(tool, dict) or tool.get("name") != "vkdoctor":
         raise ReportError(f"{path}: valid JSON, but not a vkdoctor report")
