@@ -329,6 +329,25 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
         "settings_files": settings,
     }
     outcome.facts = facts
+    if loaded is None and failed_open is None and child.last_crumb == "vkEnumerateInstanceVersion":
+        # dlopen worked; the loader then hung or crashed scanning implicit layer manifests (a
+        # FIFO or /dev/zero there): the layer probe names the culprit, so it must still run.
+        outcome.findings.append(
+            make_finding(
+                CODES,
+                "loader-enumeration-failed",
+                f"vkEnumerateInstanceVersion failed: {child.describe()}; the loader reads "
+                "every implicit layer manifest there",
+                evidence={
+                    "state": child.state,
+                    "signal": child.signal,
+                    "last_step": child.last_crumb,
+                },
+                severity=Severity.WARN,  # the culprit is named by the layer probe
+            )
+        )
+        outcome.findings += scan.findings
+        return outcome
     if loaded is None:
         error = (failed_open or {}).get("dlerror") or child.describe()
         code = "loader-missing" if "No such file or directory" in error else "loader-unloadable"

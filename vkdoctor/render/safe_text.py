@@ -9,7 +9,8 @@ reader still sees that something odd was there.
 
 Kept: newline and tab (renderers lay out multi-line details).  Escaped: the other C0 controls,
 DEL, the C1 controls (U+0080-U+009F: U+009B is a CSI on some terminals) and the bidirectional
-overrides and isolates (U+202A-U+202E, U+2066-U+2069: "Trojan Source" reordering).  The output
+overrides and isolates (U+202A-U+202E, U+2066-U+2069: "Trojan Source" reordering), and lone
+surrogates (the undecodable bytes of a non-UTF-8 file name, which no UTF-8 output can encode).  The output
 is plain text without those characters, so cleaning twice changes nothing.
 
 Headless: no rich or textual import.  ``ascii_fallback`` serves terminals whose encoding cannot
@@ -24,11 +25,14 @@ from typing import Any
 
 from vkdoctor.report.model import Finding, ProbeResult, Report
 
-_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 def _escape(match: re.Match[str]) -> str:
     code = ord(match[0])
+    if 0xDC80 <= code <= 0xDCFF:
+        # A byte of a non-UTF-8 file name (os.fsdecode's surrogateescape): show the byte.
+        return f"\\x{code - 0xDC00:02x}"
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 

@@ -113,7 +113,8 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> Path:
         mode = 0o666 & ~umask  # mkstemp creates 0600; use what any new file would get
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        # backslashreplace: a non-UTF-8 file name's bytes must not abort the write.
+        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as handle:
             os.fchmod(handle.fileno(), mode)
             handle.write(text)
             handle.flush()
@@ -153,14 +154,14 @@ def _write_stream(fd: int, text: str) -> None:
     # must not turn an emoji into a crash): bytes go below the text layer, after its buffer.
     stream = {1: sys.stdout, 2: sys.stderr}.get(fd)
     if stream is None:
-        _write_fd(fd, text.encode("utf-8"))
+        _write_fd(fd, text.encode("utf-8", "backslashreplace"))
         return
     stream.flush()
     binary = getattr(stream, "buffer", None)
     if binary is None:  # a replaced stream (tests, IDEs) takes text only
         stream.write(text)
     else:
-        binary.write(text.encode("utf-8"))
+        binary.write(text.encode("utf-8", "backslashreplace"))
         binary.flush()
 
 
@@ -189,7 +190,7 @@ def write_text(text: str, destination: str) -> None:
     # A character device or FIFO: open it as a shell's ">" would (O_TRUNC is meaningless there).
     out = os.open(resolved, os.O_WRONLY | os.O_NOCTTY | os.O_CLOEXEC)
     try:
-        _write_fd(out, text.encode("utf-8"))
+        _write_fd(out, text.encode("utf-8", "backslashreplace"))
     finally:
         os.close(out)
 
