@@ -9,13 +9,17 @@ Heavy imports (rich, the probes) happen inside the subcommands so ``--help`` sta
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import json
+import os
 import sys
 import traceback
 from collections.abc import Sequence
 from typing import Any
 
 import vkdoctor
+from vkdoctor import argtypes
 
 EXIT_OK = 0
 EXIT_ISSUES = 1
@@ -25,18 +29,8 @@ EXIT_INTERNAL = 3
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # argparse's own exit code is already 2
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be greater than 0")
-    return value
+        # One line: the mistake and where help is (the full usage buries the mistake).
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -57,15 +51,16 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     _add_output_options(check)
     check.add_argument(
         "--timeout",
-        type=_positive_float,
+        type=argtypes.seconds(*argtypes.TIMEOUT_RANGE),
         default=None,
         metavar="SECONDS",
-        help="time limit for each native step (default 5)",
+        help="time limit for each native step (default 5; 0.1 to 3600)",
     )
     check.add_argument("--list-probes", action="store_true", help="list the probes and exit")
     check.add_argument(
         "--loader",
         metavar="PATH",
+        type=argtypes.nonempty("--loader"),
         default="libvulkan.so.1",
         help="diagnose this loader library instead of the one applications get by default",
     )
@@ -107,6 +102,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    # Line buffering makes a failing stdout (> /dev/full) fail inside the command, where it
+    # becomes one line, not at the interpreter's final flush ("Exception ignored", exit 120).
+    with contextlib.suppress(AttributeError, ValueError):
+        sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     first = next((a for a in argv if not a.startswith("-")), None)
     parser = build_parser(first)
     args = parser.parse_args(argv)
@@ -137,9 +136,46 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_OK
+    except OutputFailed as exc:
+        return _output_failed(exc)
+    except OSError as exc:
+        if exc.errno in _OUTPUT_ERRNOS:  # a print() into a full or failing stdout
+            return _output_failed(OutputFailed(exc))
+        return _internal_error(traceback.format_exc(), None)
     except Exception:
         return _internal_error(traceback.format_exc(), None)
     parser.error(f"unknown command {args.command}")
+    return EXIT_USAGE
+
+
+_OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EFBIG})
+
+
+class OutputFailed(Exception):
+    """Writing to the terminal or standard output failed (``> /dev/full``: ENOSPC, EIO)."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(error.strerror or str(error))
+        self.error = error
+
+
+def _print(console: Any, renderable: Any) -> None:
+    try:
+        console.print(renderable)
+    except BrokenPipeError:
+        raise  # a reader that went away (| head) is not an error
+    except OSError as exc:
+        raise OutputFailed(exc) from exc
+
+
+def _output_failed(exc: OutputFailed) -> int:
+    # Point the descriptor at /dev/null, or the interpreter's final flush fails again and
+    # prints "Exception ignored" with exit code 120.
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    print(f"vkdoctor: cannot write the output: {exc}", file=sys.stderr)
     return EXIT_USAGE
 
 
@@ -189,10 +225,11 @@ def _check(args: argparse.Namespace) -> int:
         )
         return EXIT_USAGE
     resolve_selection(args.probes)
-    if args.json == "-" and args.markdown == "-":
-        print("vkdoctor check: --json - and --markdown - cannot both use stdout", file=sys.stderr)
+    problem = _output_problem(args)
+    if problem:
+        print(f"vkdoctor check: {problem}", file=sys.stderr)
         return EXIT_USAGE
-    to_stdout = "-" in (args.json, args.markdown)
+    to_stdout = _to_stdout(args)
     console = make_console(stderr=to_stdout, force_plain=args.no_color)
     options = Options(
         timeout_s=args.timeout or Options().timeout_s,
@@ -210,10 +247,14 @@ def _check(args: argparse.Namespace) -> int:
 
     def on_result(result: Any) -> None:
         partial.probes.append(result)
-        console.print(probe_line(result))
+        _print(console, probe_line(result))
 
     try:
         run = run_pipeline(Env.current(), options, args.probes or None, on_start, on_result)
+    except OutputFailed:
+        if status is not None:
+            status.stop()
+        raise
     except Exception:
         if status is not None:
             status.stop()
@@ -244,7 +285,7 @@ def _deliver(report: Any, args: argparse.Namespace, console: Any) -> int | None:
     wanted = args.redact or (redact_markdown and args.markdown)
     redacted = redact_report(report) if wanted else report
     shown = redacted if args.redact else report  # the console and the JSON
-    console.print(findings_block(shown, args.verbose))
+    _print(console, findings_block(shown, args.verbose))
     outputs = [
         (args.json, shown, write_report),
         (
@@ -281,15 +322,40 @@ def _trace(args: argparse.Namespace) -> int:
     from vkdoctor.render.console import make_console, probe_line
     from vkdoctor.trace.command import build_report
 
-    if args.json == "-" and args.markdown == "-":
-        print("vkdoctor trace: --json - and --markdown - cannot both use stdout", file=sys.stderr)
+    problem = _output_problem(args)
+    if problem:
+        print(f"vkdoctor trace: {problem}", file=sys.stderr)
         return EXIT_USAGE
-    console = make_console(stderr="-" in (args.json, args.markdown), force_plain=args.no_color)
+    console = make_console(stderr=_to_stdout(args), force_plain=args.no_color)
     report = build_report(args, Env.current())
     for probe in report.probes:
-        console.print(probe_line(probe))
+        _print(console, probe_line(probe))
     code = _deliver(report, args, console)
     return code if code is not None else _exit_code(report, args.fail_on)
+
+
+def _to_stdout(args: argparse.Namespace) -> bool:
+    from vkdoctor.report.io import is_stdout
+
+    return any(d is not None and is_stdout(d) for d in (args.json, args.markdown))
+
+
+def _output_problem(args: argparse.Namespace) -> str | None:
+    """Why the --json/--markdown destinations cannot be used, checked before any work."""
+    from vkdoctor.report.io import OutputError, check_destination, same_output
+
+    given = [(f"--{name}", d) for name, d in (("json", args.json), ("markdown", args.markdown))]
+    given = [(option, d) for option, d in given if d is not None]
+    for option, destination in given:
+        try:
+            check_destination(destination)
+        except OutputError as exc:
+            return f"{option}: {exc}"
+    if len(given) == 2 and same_output(given[0][1], given[1][1]):
+        if _to_stdout(args):
+            return "--json and --markdown cannot both use stdout"
+        return f"--json and --markdown both write to {given[0][1]}; give each its own path"
+    return None
 
 
 def _add_output_options(parser: argparse.ArgumentParser) -> None:

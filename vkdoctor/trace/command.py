@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from vkdoctor import __version__
+from vkdoctor import __version__, argtypes
 from vkdoctor.engine.env import Env
 from vkdoctor.report.codes import CodeInfo, code_table, make_finding
 from vkdoctor.report.model import Finding, ProbeResult, Report, Severity, status_from_findings
@@ -176,19 +176,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--pid",
-        type=int,
+        type=argtypes.pid,
         metavar="PID",
         help="watch a running process instead (libraries only, by polling /proc/PID/maps)",
     )
     parser.add_argument(
         "--timeout",
-        type=float,
+        type=argtypes.seconds(*argtypes.DURATION_RANGE),
         metavar="S",
         help="kill the program after S seconds (reported as a timeout)",
     )
     parser.add_argument(
         "--duration",
-        type=float,
+        type=argtypes.seconds(*argtypes.DURATION_RANGE),
         metavar="S",
         help="with --pid: stop watching after S seconds (default: until it exits or Ctrl-C)",
     )
