@@ -110,7 +110,7 @@ def test_manifest_over_the_size_limit(world: VkWorld) -> None:
     big.write_text('{"file_format_version": "1.0.0", "pad": "' + "x" * (2 << 20) + '"}')
     report = world.run(["driver-enumeration"], timeout_s=1.0)
     found = finding(probe(report, "driver-enumeration"), "manifest-invalid-json")
-    assert "over the 1 MiB limit" in found.summary
+    assert str(big) in found.summary and "over the 1 MiB limit" in found.summary
 
 
 # -- what the loader reads from odd JSON ----------------------------------------------------------

@@ -279,6 +279,7 @@ def _render(result: Any) -> Any:
 
     from vkdoctor.kernels import fmt as kernelfmt
     from vkdoctor.render.console import finding_block
+    from vkdoctor.render.safe_text import clean
     from vkdoctor.report.model import ProbeResult, Severity, Status
 
     parts: list[Any] = []
@@ -292,7 +293,8 @@ def _render(result: Any) -> Any:
     )
     for run in result.runs:
         parts.append(Text(""))
-        parts.append(Text(f"Device {run.index}: {kernelfmt.device_line(run.device)}", style="bold"))
+        device = clean(kernelfmt.device_line(run.device))  # names come from the driver
+        parts.append(Text(f"Device {run.index}: {device}", style="bold"))
         reps = kernelfmt.repetitions(run.sizes, kernelfmt.timing_source(run.rows))
         parts.append(Text(f"  sizes: {run.preset}" + (f", {reps}" if reps else ""), style="dim"))
         parts.append(Text(f"  {kernelfmt.peak_text(run.peak)}", style="dim"))

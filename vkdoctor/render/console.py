@@ -15,7 +15,7 @@ from rich.console import Console, Group, RenderableType
 from rich.markup import escape
 from rich.text import Text
 
-from vkdoctor.render.safe_text import ascii_fallback, clean_report
+from vkdoctor.render.safe_text import ascii_fallback, clean_finding, clean_report
 from vkdoctor.report.model import Finding, ProbeResult, Report, Severity, Status
 
 STATUS_STYLE = {
@@ -96,6 +96,7 @@ def _counts(findings: Iterable[Finding]) -> str:
 
 
 def finding_block(probe: ProbeResult, finding: Finding, verbose: bool = False) -> RenderableType:
+    finding = clean_finding(finding)  # callers other than findings_block (kernels) pass raw ones
     style = SEVERITY_STYLE[finding.severity]
     head = Text()
     head.append(f"[{finding.severity.value.upper()}] ", style=style)
