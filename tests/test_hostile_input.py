@@ -110,7 +110,7 @@ def test_manifest_over_the_size_limit(world: VkWorld) -> None:
     big.write_text('{"file_format_version": "1.0.0", "pad": "' + "x" * (2 << 20) + '"}')
     report = world.run(["driver-enumeration"], timeout_s=1.0)
     found = finding(probe(report, "driver-enumeration"), "manifest-invalid-json")
-    assert "over the 1 MiB limit" in found.summary
+    assert str(big) in found.summary and "over the 1 MiB limit" in found.summary
 
 
 # -- what the loader reads from odd JSON ----------------------------------------------------------
@@ -396,3 +396,30 @@ def test_odd_but_schema_valid_shapes_render(world: VkWorld, tmp_path: Path) -> N
             assert done.returncode in (0, 1) and "Traceback" not in done.stderr, (args, done.stderr)
         markdown = vkdoctor(world, "report", "markdown", str(path))
         assert markdown.stdout.startswith("## vkdoctor:")
+
+
+def test_tui_findings_view_shows_hostile_text_inert() -> None:
+    from test_tui import FIXTURES, SIZE, asynctest, text_of
+
+    from vkdoctor.report.io import load_report
+    from vkdoctor.report.model import Report
+    from vkdoctor.tui.app import VkDoctorApp
+
+    data = load_report(str(FIXTURES / "broken.json")).to_dict()
+    first = next(f for p in data["probes"] for f in p["findings"] if f["severity"] == "fail")
+    first["summary"] = f"{ESCAPES}{HTML} {first['summary']}"
+    first["detail"] = f"{ESCAPES} detail"
+    report = Report.from_dict(data)
+
+    @asynctest
+    async def run() -> None:
+        app = VkDoctorApp(None, report=report, source="hostile.json", autorun=False)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("2")
+            shown = text_of(app, "#finding-text")
+            assert "pwned" in shown and "\x1b" not in shown and "\x07" not in shown
+            # What Save writes is the report as recorded, not the cleaned copy.
+            assert app.report is not None
+            assert any(ESCAPES in f.summary for _, f in app.report.findings())
+
+    run()

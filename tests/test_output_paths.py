@@ -163,3 +163,12 @@ def test_check_json_to_a_null_node_and_stdout_to_full(world: VkWorld, tmp_path: 
         )
     assert done.returncode == 2
     assert done.stderr == "vkdoctor: cannot write the output: No space left on device\n"
+
+
+def test_tui_save_onto_a_null_node(tmp_path: Path) -> None:
+    from vkdoctor.report.io import load_report
+    from vkdoctor.tui.export import SaveRequest, save
+
+    null = _node(tmp_path, "null", 3)
+    save(load_report(REPORT), SaveRequest(path=str(null), format="markdown"))
+    assert _same_node(null, 3) and os.listdir(tmp_path) == ["null"]

@@ -3,8 +3,9 @@ pyproject.toml's explicit list would silently lack a new one)."""
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 REPO = Path(__file__).resolve().parent.parent
 

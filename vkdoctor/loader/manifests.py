@@ -134,7 +134,9 @@ def _refused(path: str, origin: str, refused: FileRefused, mode: int, rdev: int)
         return ManifestFile(
             path,
             origin,
-            problems=(Problem("manifest-invalid-json", f"{refused.reason}: not a manifest", True),),
+            problems=(
+                Problem("manifest-invalid-json", f"{path} {refused.reason}: not a manifest", True),
+            ),
         )
     what = describe_mode(mode)
     commands = (f"ls -lL {path}  # {what} is never a manifest",)

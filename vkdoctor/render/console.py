@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from vkdoctor.diagnosis.order import ranked
-from vkdoctor.render.safe_text import ascii_fallback, clean_report
+from vkdoctor.render.safe_text import ascii_fallback, clean_finding, clean_report
 from vkdoctor.render.styles import SEVERITY_LOOK, STATUS_LOOK
 from vkdoctor.report.model import Finding, ProbeResult, Report, Severity, Status
 
@@ -90,6 +90,7 @@ def _counts(findings: Iterable[Finding]) -> str:
 
 
 def finding_block(probe: ProbeResult, finding: Finding, verbose: bool = False) -> RenderableType:
+    finding = clean_finding(finding)  # callers other than findings_block (kernels) pass raw ones
     style = SEVERITY_STYLE[finding.severity]
     head = Text()
     head.append(f"[{finding.severity.value.upper()}] ", style=style)
