@@ -30,6 +30,7 @@ from typing import Any
 import vkdoctor
 from vkdoctor.engine import child
 from vkdoctor.engine.env import Env
+from vkdoctor.loader import log as loaderlog
 from vkdoctor.report.codes import CodeInfo, code_table, make_finding
 from vkdoctor.report.model import (
     Finding,
@@ -44,6 +45,7 @@ from vkdoctor.report.model import (
 DEFAULT_TIMEOUT_S = 5.0
 DEFAULT_DEADLINE_S = 120.0  # the whole run: even a hostile machine gets a report in two minutes
 MAX_PARALLEL_PROBES = 3
+MAX_STORED_LOG = 2000  # distinct loader-log entries a probe stores (and the report, merged)
 # blocked_by of probes the run never finished (they are not probe ids: nothing blocks on them).
 BLOCKED_INTERRUPTED = "interrupted"
 BLOCKED_DEADLINE = "deadline"
@@ -305,17 +307,8 @@ def _run_one(spec: ProbeSpec, ctx: ProbeContext) -> tuple[ProbeOutcome, str | No
 
 
 def _merge_logs(results: Iterable[ProbeResult]) -> list[LogEntry]:
-    seen: set[tuple[str, str]] = set()
-    merged: list[LogEntry] = []
-    for result in results:
-        for entry in result.loader_log:
-            if entry.level == "other":
-                continue
-            key = (entry.level, entry.message)
-            if key not in seen:
-                seen.add(key)
-                merged.append(entry)
-    return merged
+    entries = (e for r in results for e in r.loader_log if e.level != "other")
+    return loaderlog.bounded(entries, MAX_STORED_LOG)[0]
 
 
 def run_pipeline(
@@ -391,6 +384,9 @@ def _execute(
             "reason": f"first attempt ended {first_status.value}",
             "loader_debug": "all",
         }
+    stored, log_counts = loaderlog.bounded(outcome.loader_log, MAX_STORED_LOG)
+    if log_counts["stored"] < log_counts["lines"]:
+        outcome.facts["loader_log_stored"] = log_counts  # repeated and left-out lines counted
     result = ProbeResult(
         spec.id,
         spec.title,
@@ -398,7 +394,7 @@ def _execute(
         duration_s=round(time.monotonic() - started, 4),  # as the report stores it
         findings=outcome.findings,
         facts=outcome.facts,
-        loader_log=outcome.loader_log,
+        loader_log=stored,
     )
     return result, outcome, tb
 
