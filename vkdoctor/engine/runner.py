@@ -45,7 +45,7 @@ from vkdoctor.report.model import (
 DEFAULT_TIMEOUT_S = 5.0
 DEFAULT_DEADLINE_S = 120.0  # the whole run: even a hostile machine gets a report in two minutes
 MAX_PARALLEL_PROBES = 3
-MAX_STORED_LOG = 2000  # distinct loader-log entries a probe stores (and the report, merged)
+MAX_STORED_LOG = 1000  # distinct loader-log entries a probe stores (and the report, merged)
 # blocked_by of probes the run never finished (they are not probe ids: nothing blocks on them).
 BLOCKED_INTERRUPTED = "interrupted"
 BLOCKED_DEADLINE = "deadline"
