@@ -330,6 +330,10 @@ def _stop_on_signals(interrupt_main: bool = False) -> Iterator[None]:
 
     def handler(signum: int, frame: Any) -> None:
         nonlocal raised
+        if child.stop_reason() in signal.Signals.__members__:
+            # A second signal: the user does not want to wait for the report any more.
+            child.kill_all()
+            os._exit(128 + signum)
         child.request_stop(signal.Signals(signum).name)
         if interrupt_main and not raised:
             raised = True
