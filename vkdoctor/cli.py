@@ -1,7 +1,8 @@
 """The command line: ``vkdoctor check``, ``explain`` and the other subcommands.
 
 Exit codes (DESIGN.md): 0 no issue, 1 issues found (fail/timeout/crashed; warn too with
---strict), 2 usage error, 3 internal error of vkdoctor (the message says where the report is).
+--strict), 2 usage error, 3 internal error of vkdoctor (the message says where the report is),
+128+signal when SIGINT/SIGTERM/SIGHUP stopped the run (the partial report is written and named).
 Heavy imports (rich, the probes) happen inside the subcommands so ``--help`` stays instant.
 """
 
