@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vkdoctor.engine.bisect import bisect, usable_drivers
+from vkdoctor.engine.bisect import MAX_CANDIDATES, bisect, candidate_drivers, usable_drivers
 from vkdoctor.engine.child import ChildOutcome, ItemOutcome
 from vkdoctor.engine.runner import ProbeContext, ProbeOutcome, ProbeSpec
 from vkdoctor.loader import log as loaderlog
@@ -164,10 +164,12 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
         {"key": "all", "names": names, "trampoline_names": list(TRAMPOLINE_SAMPLES)}
     ]
     # Per-driver runs (same child, one after another) map devices to manifests and catch a driver
-    # that breaks on its own.
-    if len(drivers) > 1:
+    # that breaks on its own: one per distinct library, and a bounded number (hostile input).
+    candidates = candidate_drivers(ctx)[:MAX_CANDIDATES]
+    if len(candidates) > 1:
         items += [
-            {"key": m, "environ": {"VK_DRIVER_FILES": m, "VK_ICD_FILENAMES": None}} for m in drivers
+            {"key": m, "environ": {"VK_DRIVER_FILES": m, "VK_ICD_FILENAMES": None}}
+            for m in candidates
         ]
     results, _ = ctx.run_batch(TASK, items, "key")
     main = results[0]
@@ -206,7 +208,7 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
         outcome.findings += _proc_findings(ctx, table, create, proc)
     devices_stage = data.get("devices") or {"result": None, "devices": []}
     devices = devices_stage["devices"]
-    _map_devices(devices, drivers, per_driver)
+    _map_devices(devices, candidates or drivers, per_driver)
     outcome.facts["physical_devices"] = devices
     outcome.findings += _device_count_findings(devices_stage, drivers, per_driver, main)
     return outcome
@@ -320,12 +322,14 @@ def _message_findings(messages: list[dict[str, Any]], diagnosed: list[str]) -> l
     """Loader warnings and errors during creation, except the harmless and the already diagnosed
     (a missing driver library is reported once, by driver-enumeration, with its remedy)."""
     findings = []
+    known = set(diagnosed)  # thousands of broken manifests: a lookup per word, not a scan
     for message in messages:
         text = message["message"]
+        words = {w.strip("'\"()[],;:.") for w in text.split()}
         if (
             message["severity"] in ("warning", "error")
             and not loaderlog.classify(text)
-            and not any(path in text for path in diagnosed)
+            and not (words & known or any(path in text for path in known if " " in path))
         ):
             findings.append(
                 make_finding(

@@ -238,11 +238,8 @@ def _variable_findings(env: Env, version: tuple[int, int, int] | None) -> list[F
                 CODES,
                 "variable-unknown",
                 f"{name} is set but the Vulkan loader does not read it{hint}",
-                evidence={
-                    "variable": name,
-                    "value": record_value(name, env.environ[name]),
-                    "suggestion": nearest,
-                },
+                # The name only: an unknown variable's value can be anything, a token included.
+                evidence={"variable": name, "suggestion": nearest},
                 remedy=f"Rename it to {nearest}."
                 if nearest
                 else "Unset it if you meant the loader.",

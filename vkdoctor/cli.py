@@ -2,7 +2,8 @@
 
 Exit codes (DESIGN.md): 0 healthy (info findings only), 1 any warn or fail finding, timeout or
 crash (``--fail-on fail`` ignores warnings), 2 usage error, 3 internal error of vkdoctor (the
-message says where the report is).
+message says where the report is), 128+signal when SIGINT/SIGTERM/SIGHUP stopped the run (the
+partial report is written and named).
 Heavy imports (rich, the probes) happen inside the subcommands so ``--help`` stays instant.
 """
 
@@ -12,10 +13,12 @@ import argparse
 import contextlib
 import errno
 import json
+import math
 import os
+import signal
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import vkdoctor
@@ -67,6 +70,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     check.add_argument(
         "--no-bisect", action="store_true", help="do not isolate culprits by re-running"
     )
+    _add_deadline_option(check)
 
     explain = commands.add_parser("explain", help="explain a finding code")
     explain.add_argument("code", nargs="?", help="the finding code, e.g. driver-library-missing")
@@ -235,6 +239,7 @@ def _check(args: argparse.Namespace) -> int:
         timeout_s=args.timeout or Options().timeout_s,
         bisect=not args.no_bisect,
         loader=args.loader,
+        deadline_s=args.deadline,
     )
     partial = Report(tool_version=vkdoctor.__version__, created="")
     status = console.status("starting", spinner="dots") if console.is_terminal else None
@@ -249,19 +254,24 @@ def _check(args: argparse.Namespace) -> int:
         partial.probes.append(result)
         _print(console, probe_line(result))
 
-    try:
-        run = run_pipeline(Env.current(), options, args.probes or None, on_start, on_result)
-    except OutputFailed:
+    _survive_closed_stdout(console)
+    with _stop_on_signals():
+        try:
+            run = run_pipeline(Env.current(), options, args.probes or None, on_start, on_result)
+        except OutputFailed:
+            if status is not None:
+                status.stop()
+            raise
+        except Exception:
+            if status is not None:
+                status.stop()
+            return _internal_error(traceback.format_exc(), partial)
         if status is not None:
             status.stop()
-        raise
-    except Exception:
-        if status is not None:
-            status.stop()
-        return _internal_error(traceback.format_exc(), partial)
-    if status is not None:
-        status.stop()
-    code = _deliver(run.report, args, console)
+        interrupted = _interrupting_signal()
+        if interrupted is not None:
+            return _deliver_interrupted(run.report, args, console, interrupted)
+        code = _deliver(run.report, args, console)
     if code is not None:
         return code
     if run.internal_errors:
@@ -327,10 +337,15 @@ def _trace(args: argparse.Namespace) -> int:
         print(f"vkdoctor trace: {problem}", file=sys.stderr)
         return EXIT_USAGE
     console = make_console(stderr=_to_stdout(args), force_plain=args.no_color)
-    report = build_report(args, Env.current())
-    for probe in report.probes:
-        _print(console, probe_line(probe))
-    code = _deliver(report, args, console)
+    _survive_closed_stdout(console)
+    with _stop_on_signals(interrupt_main=True):
+        report = build_report(args, Env.current())
+        for probe in report.probes:
+            _print(console, probe_line(probe))
+        interrupted = _interrupting_signal()
+        if interrupted is not None:
+            return _deliver_interrupted(report, args, console, interrupted)
+        code = _deliver(report, args, console)
     return code if code is not None else _exit_code(report, args.fail_on)
 
 
@@ -356,6 +371,131 @@ def _output_problem(args: argparse.Namespace) -> str | None:
             return "--json and --markdown cannot both use stdout"
         return f"--json and --markdown both write to {given[0][1]}; give each its own path"
     return None
+
+
+# -- signals, closed pipes and the deadline (DESIGN.md, robustness) --
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _interrupting_signal() -> signal.Signals | None:
+    """The signal that stopped this run, if one did."""
+    from vkdoctor.engine import child
+
+    reason = child.stop_reason() or ""
+    try:
+        return signal.Signals[reason]
+    except KeyError:
+        return None
+
+
+@contextlib.contextmanager
+def _stop_on_signals(interrupt_main: bool = False) -> Iterator[None]:
+    """While the body runs, SIGINT/SIGTERM/SIGHUP stop the run instead of killing vkdoctor:
+    every child's process group is killed at once, no new child starts, and the runner marks
+    what did not finish, so the caller can still write the report and exit 128+signal.
+
+    ``interrupt_main`` also raises KeyboardInterrupt once in the main thread (``trace`` waits for
+    its program there and must stop waiting)."""
+    from vkdoctor.engine import child
+
+    raised = False
+
+    def handler(signum: int, frame: Any) -> None:
+        nonlocal raised
+        if child.stop_reason() in signal.Signals.__members__:
+            # A second signal: the user does not want to wait for the report any more.
+            child.kill_all()
+            os._exit(128 + signum)
+        child.request_stop(signal.Signals(signum).name)
+        if interrupt_main and not raised:
+            raised = True
+            raise KeyboardInterrupt
+
+    previous: dict[int, Any] = {}
+    try:
+        for signum in _STOP_SIGNALS:
+            previous[signum] = signal.signal(signum, handler)
+    except ValueError:  # not the main thread (an embedding program): leave its handlers alone
+        pass
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+def _deliver_interrupted(
+    report: Any, args: argparse.Namespace, console: Any, signum: signal.Signals
+) -> int:
+    """Write what was found before ``signum`` stopped the run and name where it is.  With no
+    --json/--markdown the JSON report goes to the partial-report path (a report nobody asked for
+    is still better than losing a run that may have taken minutes)."""
+    from vkdoctor.report.io import partial_report_path, write_report
+
+    exit_code = 128 + int(signum)
+    wanted = [d for d in (args.json, args.markdown) if d]
+    with contextlib.suppress(BrokenPipeError):
+        console.print(f"vkdoctor: interrupted by {signum.name}")
+    code = _deliver(report, args, console)
+    if code is not None:
+        return code
+    if wanted:
+        where = ", ".join("stdout" if d == "-" else d for d in wanted)
+    else:
+        try:
+            path = partial_report_path()
+            write_report(report, str(path))
+            where = str(path)
+        except OSError as exc:
+            print(
+                f"vkdoctor: interrupted by {signum.name}; no report written: {exc}", file=sys.stderr
+            )
+            return exit_code
+    print(
+        f"vkdoctor: interrupted by {signum.name}; the report with what was found so far is in "
+        f"{where}",
+        file=sys.stderr,
+    )
+    return exit_code
+
+
+def _survive_closed_stdout(console: Any) -> None:
+    """``vkdoctor check | head -1``: when the reader goes away, stop printing but finish the run
+    and exit with the usual code.  Rich's default exits 1 on the spot, which also stopped the
+    runner's loop while probe threads waited for it."""
+
+    def on_broken_pipe() -> None:
+        console.quiet = True
+        with contextlib.suppress(OSError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+
+    console.on_broken_pipe = on_broken_pipe
+
+
+def _deadline_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError("must be a finite number of seconds greater than 0")
+    return value
+
+
+def _add_deadline_option(parser: argparse.ArgumentParser) -> None:
+    from vkdoctor.engine.runner import DEFAULT_DEADLINE_S
+
+    parser.add_argument(
+        "--deadline",
+        type=_deadline_seconds,
+        default=DEFAULT_DEADLINE_S,
+        metavar="SECONDS",
+        help=f"time limit for the whole run, bisection included (default {DEFAULT_DEADLINE_S:g}); "
+        "what did not finish is reported as such",
+    )
 
 
 def _add_output_options(parser: argparse.ArgumentParser) -> None:

@@ -3,19 +3,65 @@
 Reads ``{"task": "module:function", "payload": {...}}`` from stdin, calls the function with the
 payload and an ``Emitter``, and reports on the pipe named by VKDOCTOR_CHILD_FD.  Kept tiny: it is
 on the critical path of every native probe.
+
+Before anything else it ties its life to vkdoctor's (engine/child.py explains the contract):
+SIGKILL on parent death, and a watcher of the lifeline pipe that kills the child's whole process
+group (drivers may fork) when vkdoctor is gone.
 """
 
 from __future__ import annotations
 
+import ctypes
 import importlib
 import json
 import os
+import select
+import signal
 import sys
+import threading
 import time
 import traceback
 from typing import Any
 
-from vkdoctor.engine.child import ITEM_MARKER, PROTO_FD_VAR
+from vkdoctor.engine.child import ITEM_MARKER, LIFELINE_FD_VAR, PARENT_PID_VAR, PROTO_FD_VAR
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _die_with_group() -> None:
+    os.killpg(os.getpgrp(), signal.SIGKILL)
+    os._exit(1)  # not reached: SIGKILL reaches this process too
+
+
+def _watch_lifeline(fd: int) -> None:
+    # Readable means EOF (vkdoctor never writes to it): the parent is gone, take the group down.
+    while True:
+        try:
+            readable, _, _ = select.select([fd], [], [])
+        except InterruptedError:
+            continue
+        except OSError:
+            return
+        if readable:
+            _die_with_group()
+
+
+def tie_to_parent() -> None:
+    """PR_SET_PDEATHSIG(SIGKILL), then close the race with a parent that died before it, then
+    start the lifeline watcher.  Each part is best effort: a failure costs only this guarantee."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+    parent = int(os.environ.get(PARENT_PID_VAR, "0") or 0)
+    if parent and os.getppid() != parent:
+        _die_with_group()  # reparented already: vkdoctor died between fork and here
+    lifeline = int(os.environ.get(LIFELINE_FD_VAR, "-1") or -1)
+    if lifeline >= 0:
+        threading.Thread(
+            target=_watch_lifeline, args=(lifeline,), name="lifeline", daemon=True
+        ).start()
 
 
 class Emitter:
@@ -59,6 +105,7 @@ def main() -> int:
     if fd < 0:
         print("vkdoctor.engine.child_main is internal to vkdoctor", file=sys.stderr)
         return 2
+    tie_to_parent()
     emitter = Emitter(fd)
     try:
         request = json.loads(sys.stdin.read())

@@ -18,6 +18,7 @@ Headless: no rich/textual imports; pure functions over dicts and strings.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import socket
@@ -123,6 +124,7 @@ _TOKEN_SHAPES = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=4096)  # called for every key of every report dict
 def looks_secret_name(name: str) -> bool:
     """Whether a variable (or key) name announces a secret value."""
     upper = name.upper()
@@ -197,7 +199,17 @@ def _mask_named_values(node: dict[str, Any]) -> None:
 def scrub_secrets(data: Any, environ: Mapping[str, str] | None = None) -> Any:
     """A copy of a report dict (or any JSON value) with every secret masked."""
     values = secret_values(os.environ if environ is None else environ)
-    return _walk(data, lambda s: scrub_text(s, values), _mask_named_values)
+    # Reports of hostile machines repeat the same strings (keys, remedies, commands) hundreds of
+    # thousands of times: scrub each distinct string once.
+    seen: dict[str, str] = {}
+
+    def text(value: str) -> str:
+        done = seen.get(value)
+        if done is None:
+            done = seen[value] = scrub_text(value, values)
+        return done
+
+    return _walk(data, text, _mask_named_values)
 
 
 # --------------------------------------------------------------------------------------------
