@@ -526,7 +526,9 @@ def _run_probes(
                 probe_id, done, error = finished_queue.get(timeout=max(0.0, wake))
             except queue.Empty:
                 continue
-            if probe_id not in running:
+            if probe_id not in running or child.stop_reason() is not None:
+                # Stopped meanwhile: its children were killed under it, so its result is not
+                # to be trusted; the next turn marks it unfinished.
                 continue
             running.discard(probe_id)
             if error is not None:
