@@ -46,7 +46,10 @@ def _home(root: Path, scenario: str, count: int) -> dict[str, str]:
         for index in range(count):
             manifest = {
                 "file_format_version": "1.0.0",
-                "ICD": {"library_path": f"/nonexistent/libvk_{index:05d}.so", "api_version": "1.3.0"},
+                "ICD": {
+                    "library_path": f"/nonexistent/libvk_{index:05d}.so",
+                    "api_version": "1.3.0",
+                },
             }
             (icd / f"missing_{index:05d}.json").write_text(json.dumps(manifest))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VK_", "XDG_"))}
