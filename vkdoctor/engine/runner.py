@@ -415,7 +415,7 @@ def _unfinished(spec: ProbeSpec, reason: str, was_running: bool) -> ProbeResult:
         finding = make_finding(
             CODES,
             "run-deadline-exceeded",
-            f"the run's deadline passed while the {spec.id} probe was running",
+            f"the run's deadline passed before the {spec.id} probe finished",
             evidence={"probe": spec.id},
         )
         return ProbeResult(spec.id, spec.title, Status.TIMEOUT, findings=[finding])
@@ -491,8 +491,10 @@ def _run_probes(
 
     def stop(reason: str) -> None:
         child.request_stop(reason)
+        # At least one probe carries the finding, so a run the deadline cut short never exits 0.
+        cut = set(running) or set(pending[:1])
         for probe_id in list(running) + pending:
-            results[probe_id] = _unfinished(specs[probe_id], reason, probe_id in running)
+            results[probe_id] = _unfinished(specs[probe_id], reason, probe_id in cut)
         running.clear()
         pending.clear()
         for event in done_events.values():
@@ -534,7 +536,9 @@ def _run_probes(
                 probe_id, done, error = finished_queue.get(timeout=max(0.0, wake))
             except queue.Empty:
                 continue
-            if probe_id not in running:
+            if probe_id not in running or child.stop_reason() is not None:
+                # Stopped meanwhile: its children were killed under it, so its result is not
+                # to be trusted; the next turn marks it unfinished.
                 continue
             running.discard(probe_id)
             if error is not None:
