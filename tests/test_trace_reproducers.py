@@ -80,8 +80,8 @@ def test_loader_wrapper_dlclose_is_premature_unload(bins):
     call = finding(report, "call-after-unload")
     event = unload.evidence["unloaded_at_event"]
     assert (
-        f"the program called into libvulkan.so.1 after dlclose from libloaderwrap.so at "
-        f"event {event}"
+        f"the program called into vkEnumeratePhysicalDevices in libvulkan.so.1 after dlclose "
+        f"from libloaderwrap.so at event {event}, called from main() at wrapper_dlclose.c:19"
     ) in call.summary
     assert "program-crashed" not in codes(report)  # the crash is explained, not repeated
     from vkdoctor.report import schema

@@ -11,6 +11,9 @@
  * without the Vulkan headers.
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
+#include <elf.h>
+#include <link.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -109,6 +112,73 @@ static void emit_names(struct vkd_buf *b, const char *key, uint32_t count,
     if (on_) vkd_begin(&b_, storage_, sizeof storage_, SRC, name)
 #define DONE() \
     if (on_) vkd_end(&g_sink, &b_)
+
+/* ---- which loader exports a device lacks -------------------------------------------------- */
+
+/* Number of symbols in a DT_GNU_HASH table (the dynamic section does not store it). */
+static uint32_t gnu_hash_symbols(const uint32_t *table) {
+    uint32_t nbuckets = table[0], symoffset = table[1], bloom_words = table[2];
+    const uint32_t *buckets = (const uint32_t *)((const ElfW(Addr) *)(table + 4) + bloom_words);
+    const uint32_t *chain = buckets + nbuckets;
+    uint32_t last = 0;
+    for (uint32_t i = 0; i < nbuckets; ++i)
+        if (buckets[i] > last) last = buckets[i];
+    if (last < symoffset) return symoffset;
+    while (!(chain[last - symoffset] & 1)) ++last;
+    return last + 1;
+}
+
+struct exports_scan {
+    VkDevice device;
+    PFN_vkGetDeviceProcAddr gdpa;
+    struct vkd_buf *b;
+    int n;
+    int done;
+};
+
+/* For every vk* function libvulkan exports, ask the next vkGetDeviceProcAddr whether this
+ * device has it.  A program that takes such an export with dlsym gets a loader trampoline that
+ * jumps through the device's dispatch slot: where the answer is NULL, the slot is empty and the
+ * call jumps to address 0.  Recording the NULL answers once per device lets the analysis tell
+ * which dlsym'd command a crash went through. */
+static int scan_loader_exports(struct dl_phdr_info *info, size_t size, void *data) {
+    (void)size;
+    struct exports_scan *scan = data;
+    const char *name = info->dlpi_name ? info->dlpi_name : "";
+    const char *base = name;
+    for (const char *p = name; *p; ++p)
+        if (*p == '/') base = p + 1;
+    if (scan->done || !vkd_startswith(base, "libvulkan.so")) return 0;
+    const ElfW(Dyn) *dyn = NULL;
+    for (int i = 0; i < info->dlpi_phnum; ++i)
+        if (info->dlpi_phdr[i].p_type == PT_DYNAMIC)
+            dyn = (const ElfW(Dyn) *)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
+    if (!dyn) return 0;
+    const ElfW(Sym) *symtab = NULL;
+    const char *strtab = NULL;
+    const uint32_t *gnu_hash = NULL;
+    for (; dyn->d_tag != DT_NULL; ++dyn) {
+        /* ld.so relocates these in place on most targets; add the bias where it did not. */
+        ElfW(Addr) ptr = dyn->d_un.d_ptr;
+        if (ptr < info->dlpi_addr) ptr += info->dlpi_addr;
+        if (dyn->d_tag == DT_SYMTAB) symtab = (const ElfW(Sym) *)ptr;
+        if (dyn->d_tag == DT_STRTAB) strtab = (const char *)ptr;
+        if (dyn->d_tag == DT_GNU_HASH) gnu_hash = (const uint32_t *)ptr;
+    }
+    if (!symtab || !strtab || !gnu_hash) return 0;
+    scan->done = 1;
+    uint32_t count = gnu_hash_symbols(gnu_hash);
+    for (uint32_t i = 0; i < count && i < 8192; ++i) {
+        const ElfW(Sym) *sym = &symtab[i];
+        if (sym->st_shndx == SHN_UNDEF || ELF64_ST_TYPE(sym->st_info) != STT_FUNC) continue;
+        const char *sym_name = strtab + sym->st_name;
+        if (sym_name[0] != 'v' || sym_name[1] != 'k') continue;
+        if (scan->gdpa(scan->device, sym_name)) continue;
+        if (scan->n++) vkd_lit(scan->b, ",");
+        vkd_str(scan->b, sym_name);
+    }
+    return 1;
+}
 
 /* ---- intercepted commands ---------------------------------------------------------------- */
 
@@ -288,6 +358,19 @@ static VkResult create_device(VkPhysicalDevice pd, const VkDeviceCreateInfo *inf
             emit_names(&b_, "exts", info->enabledExtensionCount, info->ppEnabledExtensionNames);
     }
     DONE();
+    if (handle && on_) {
+        char storage[32768];
+        struct vkd_buf b;
+        vkd_begin(&b, storage, sizeof storage, SRC, "device_nulls");
+        vkd_key(&b, "dev");
+        vkd_hex(&b, (uintptr_t)handle);
+        vkd_key(&b, "names");
+        vkd_lit(&b, "[");
+        struct exports_scan scan = {handle, next_gdpa, &b, 0, 0};
+        dl_iterate_phdr(scan_loader_exports, &scan);
+        vkd_lit(&b, "]");
+        vkd_end(&g_sink, &b);
+    }
     return res;
 }
 
@@ -378,6 +461,12 @@ __attribute__((constructor)) static void layer_loaded(void) {
     g_quiet = off != NULL; /* like the loader's disable_environment: defined at all means off */
     /* glibc drops this registration when the layer is dlclose'd (keyed by __dso_handle). */
     pthread_atfork(NULL, NULL, after_fork_in_child);
+    /* Stay mapped when the loader dlcloses us (vkDestroyInstance): a program that still calls a
+     * device command we answered (vkDestroyDevice) must then crash where it would crash
+     * without the trace, in the driver, not in the former mapping of this layer. */
+    Dl_info self;
+    if (dladdr((void *)&layer_loaded, &self) && self.dli_fname)
+        dlopen(self.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
     EVENT("layer_load", 256);
     DONE();
 }

@@ -20,8 +20,17 @@ from typing import Any
 
 from vkdoctor.report.codes import CodeInfo, code_table, make_finding
 from vkdoctor.report.model import Finding, Severity
+from vkdoctor.trace.crash import Attribution, CrashAnalyzer, record_how
 from vkdoctor.trace.events import Event, ParsedTrace, parse_addr
 from vkdoctor.trace.launch import ProgramOutcome, signal_name
+from vkdoctor.trace.provenance import (
+    HOW_DLSYM,
+    HOW_GDPA,
+    HOW_GIPA,
+    HOW_LINKED,
+    PointerRecord,
+    Provenance,
+)
 
 CODES = code_table(
     [
@@ -202,6 +211,22 @@ CODES = code_table(
             "ask vkGetInstanceProcAddr for instance-level commands.",
         ),
         CodeInfo(
+            "unsupported-command-called",
+            Severity.FAIL,
+            "Command called on a device that does not have it",
+            "The program called a Vulkan command through a pointer taken from libvulkan by name "
+            "(dlsym, or linking against it). That pointer is a loader trampoline: it jumps "
+            "through the device's dispatch table, and the slot for this command is empty "
+            "because the device does not support it (vkGetDeviceProcAddr answers NULL for "
+            "it), so the call lands at address 0.",
+            (
+                "a core command of a newer Vulkan version than the instance's apiVersion",
+                "an extension command whose extension or feature was not enabled",
+            ),
+            "Load device commands with vkGetDeviceProcAddr(device, ...) and check for NULL; "
+            "raise VkApplicationInfo.apiVersion or enable the extension and its feature.",
+        ),
+        CodeInfo(
             "program-crashed",
             Severity.FAIL,
             "The traced program crashed",
@@ -362,6 +387,7 @@ class VkObject:
     driver: str | None = None  # canonical path of the library the anchor lies in
     destroyed: Event | None = None
     gdpa_queries: int = 0
+    unsupported: frozenset[str] | None = None  # loader exports this device answers NULL for
     orphaned: bool = False  # its instance was destroyed first (reported once, not again)
 
 
@@ -391,6 +417,10 @@ class Proc:
     signals: list[Event] = field(default_factory=list)
     loader_pairs: set[tuple[str, str]] = field(default_factory=set)
     loader_pair_events: list[tuple[Lib, Lib]] = field(default_factory=list)
+    provenance: Provenance = field(default_factory=Provenance)
+    # The mappings at each crash (live ones, then formerly mapped ones): later events of the
+    # replay must not change what the crash addresses are symbolized against.
+    signal_libs: dict[int, list[tuple[Lib, bool]]] = field(default_factory=dict)
 
     def instances(self) -> list[VkObject]:
         return [o for o in self.objects.values() if o.kind == "instance"]
@@ -425,6 +455,8 @@ class Proc:
         child.layer_loaded = self.layer_loaded
         child.audit_seen = self.audit_seen
         child.inherited_objects = len(self.objects)
+        child.provenance = self.provenance.copy()
+        child.closed_libs = list(self.closed_libs)
         return child
 
 
@@ -467,6 +499,8 @@ class _Analyzer:
         self._seen_keys: set[tuple[Any, ...]] = set()
         self.explained_signals: set[int] = set()
         self.unloads_with_live_objects: list[Event] = []
+        own = [canonical(ctx.own_layer)] if ctx.own_layer else []
+        self.crash = CrashAnalyzer(self.role, own)
 
     # -- roles --
 
@@ -601,6 +635,7 @@ class _Analyzer:
             "enum_pd": self.on_enum_pd,
             "create_device": self.on_create_device,
             "destroy_device": self.on_destroy_device,
+            "device_nulls": self.on_device_nulls,
         }
         for event in self.trace:
             if event.src == "vkdoctor":
@@ -777,6 +812,16 @@ class _Analyzer:
         to_role = self.role(target)
         if req_role in (ROLE_LOADER, ROLE_DRIVER, ROLE_LAYER):
             return
+        if to_role in (ROLE_LOADER, ROLE_DRIVER):
+            proc.provenance.add(
+                PointerRecord(
+                    sym,
+                    e.addr("addr") or 0,
+                    HOW_DLSYM if e.flag("dlsym") else HOW_LINKED,
+                    e,
+                    source=target,
+                )
+            )
         if to_role == ROLE_DRIVER:
             proc.bypass.setdefault(canonical(target), []).append(e)
         elif to_role == ROLE_LOADER and e.flag("dlsym") and sym != "vkGetInstanceProcAddr":
@@ -821,6 +866,7 @@ class _Analyzer:
         ret = e.addr("ret") or 0
         if not ret:
             proc.null_results.append(e)
+        proc.provenance.add(PointerRecord(name, ret, HOW_GIPA, e, handle=handle))
         if not handle:
             if name not in GLOBAL_COMMANDS:
                 proc.gipa_null.setdefault(name, e)
@@ -834,6 +880,7 @@ class _Analyzer:
         name = e.text("name")
         if not (e.addr("ret") or 0):
             proc.null_results.append(e)
+        proc.provenance.add(PointerRecord(name, e.addr("ret") or 0, HOW_GDPA, e, handle=handle))
         proc.gdpa_names.add(name)
         obj = proc.objects.get(handle)
         if obj is not None and obj.kind == "device":
@@ -843,6 +890,17 @@ class _Analyzer:
 
     def on_signal(self, proc: Proc, e: Event) -> None:
         proc.signals.append(e)
+        own = canonical(self.ctx.own_layer) if self.ctx.own_layer else None
+        proc.signal_libs[e.seq] = [(lib, False) for lib in proc.live_libs.values()] + [
+            (lib, True)
+            for lib in reversed(proc.closed_libs)
+            if not lib.at_exit and lib.canon != own
+        ]
+
+    def on_device_nulls(self, proc: Proc, e: Event) -> None:
+        obj = proc.objects.get(e.addr("dev") or 0)
+        if obj is not None and obj.kind == "device":
+            obj.unsupported = frozenset(n for n in e.items("names") if isinstance(n, str))
 
     def on_exit(self, proc: Proc, e: Event) -> None:
         if proc.exit_event is None:
@@ -945,67 +1003,174 @@ class _Analyzer:
             addr = e.addr("addr") if isinstance(code, int) and code > 0 else None
             sig = e.integer("sig")
             name = signal_name(sig) if sig else "a fatal signal"
+            if self.crash_on_destroyed_handle(proc, e, name):
+                continue
+            libs = proc.signal_libs.get(e.seq) or [(lib, False) for lib in proc.live_libs.values()]
+            objects: dict[int, VkObject] = {**proc.dead, **proc.objects}
+            att = self.crash.attribute(e, libs, proc.provenance, objects)
+            own = canonical(self.ctx.own_layer) if self.ctx.own_layer else None
             former = proc.former_lib_at(ip, code_only=False)
             touched = False
             if former is None:
                 former = proc.former_lib_at(addr, code_only=False)
                 touched = former is not None
-            if self.crash_on_destroyed_handle(proc, e, name):
-                continue
+            if former is not None and former.canon == own:
+                former = None  # our layer stays mapped (RTLD_NODELETE); never the culprit
             if former is not None and former.closed is not None:
-                closed = former.closed
-                by = closed.get("by")
-                by_text = f" from {short(by)}" if by else ""
-                verb = "touched memory of" if touched else "called into"
-                where = addr if touched else ip
-                offset = (where - former.base) if where is not None else None
-                self.explained_signals.add(e.seq)
-                self.add(
-                    ("call-after-unload", proc.pid, e.seq),
-                    "call-after-unload",
-                    f"the program {verb} {short(former.path)} after dlclose{by_text} at event "
-                    f"{closed.seq} ({name} at {hexs(where)}, {short(former.path)}+"
-                    f"{hex(offset) if offset is not None else '?'})",
-                    evidence={
-                        "pid": proc.pid,
-                        "signal": name,
-                        "ip": hexs(ip),
-                        "address": hexs(addr),
-                        "library": former.path,
-                        "unloaded_at_event": closed.seq,
-                        "unloaded_by": by,
-                        "crash_event": e.seq,
-                        "stack": e.items("stack"),
-                        "timeline": self.timeline([former.opened, closed, e]),
-                    },
-                )
+                self.add_call_after_unload(proc, e, att, former, name, ip, addr, touched)
                 continue
-            if not ip or ip < 4096:
-                nulls = [n for n in proc.null_results if n.seq < e.seq]
-                if nulls:
-                    last = nulls[-5:]
-                    names = [
-                        f"{'vkGetInstanceProcAddr' if n.ev == 'gipa' else 'vkGetDeviceProcAddr'}"
-                        f'("{n.get("name")}")'
-                        for n in last
-                    ]
-                    self.explained_signals.add(e.seq)
-                    self.add(
-                        ("null-proc-addr-called", proc.pid, e.seq),
-                        "null-proc-addr-called",
-                        f"the program jumped to address {ip or 0:#x} ({name}) after "
-                        f"{names[-1]} returned NULL at event {last[-1].seq}",
-                        evidence={
-                            "pid": proc.pid,
-                            "signal": name,
-                            "ip": hexs(ip),
-                            "null_results": names,
-                            "crash_event": e.seq,
-                            "timeline": self.timeline([*last, e]),
-                        },
-                    )
-                    continue
-            self.add_crash(proc, e, name, ip, addr)
+            if (not ip or ip < 4096) and self.add_null_call(proc, e, att, name, ip):
+                continue
+            self.add_crash(proc, e, name, ip, addr, att)
+
+    def _crash_evidence(self, att: Attribution) -> dict[str, Any]:
+        return {
+            "command": att.command,
+            "call_site": att.call_site.call_site if att.call_site else None,
+            "pointer": att.pointer.to_dict() if att.pointer else None,
+            "candidates": [c.to_dict() for c in att.candidates[:_MAX_NAMES]],
+            "backtrace": att.backtrace(),
+        }
+
+    def _from_text(self, att: Attribution, lead: str = ", called from") -> str:
+        return f"{lead} {att.call_site.call_site}" if att.call_site else ""
+
+    def add_call_after_unload(
+        self,
+        proc: Proc,
+        e: Event,
+        att: Attribution,
+        former: Lib,
+        name: str,
+        ip: int | None,
+        addr: int | None,
+        touched: bool,
+    ) -> None:
+        closed = former.closed
+        assert closed is not None
+        by = closed.get("by")
+        by_text = f" from {short(by)}" if by else ""
+        verb = "touched memory of" if touched else "called into"
+        where = addr if touched else ip
+        offset = (where - former.base) if where is not None else None
+        command = att.command
+        if not touched and not command and att.frames and att.frames[0].function:
+            command = att.frames[0].function
+        what = f"{command} in " if command and not touched else ""
+        pointer = f" (pointer {record_how(att.pointer)})" if att.pointer else ""
+        self.explained_signals.add(e.seq)
+        self.add(
+            ("call-after-unload", proc.pid, e.seq),
+            "call-after-unload",
+            f"the program {verb} {what}{short(former.path)} after dlclose{by_text} at event "
+            f"{closed.seq}{self._from_text(att)}{pointer} ({name} at {hexs(where)}, "
+            f"{short(former.path)}+{hex(offset) if offset is not None else '?'})",
+            evidence={
+                "pid": proc.pid,
+                "signal": name,
+                "ip": hexs(ip),
+                "address": hexs(addr),
+                "library": former.path,
+                "unloaded_at_event": closed.seq,
+                "unloaded_by": by,
+                "crash_event": e.seq,
+                "stack": e.items("stack"),
+                **self._crash_evidence(att),
+                "command": command,
+                "timeline": self.timeline([former.opened, closed, e]),
+            },
+        )
+
+    def add_null_call(
+        self, proc: Proc, e: Event, att: Attribution, name: str, ip: int | None
+    ) -> bool:
+        """A jump to (near) address 0: through a NULL the program was given, or through a
+        loader trampoline whose dispatch slot is empty on this device."""
+        pointer = att.pointer
+        exports = [c for c in att.candidates if c.is_trampoline_export]
+        if (pointer is not None and pointer.is_trampoline_export) or (
+            pointer is None and exports and len({c.name for c in att.candidates}) == 1
+        ):
+            record = pointer or exports[-1]
+            self.add_unsupported_call(proc, e, att, record, name)
+            return True
+        nulls = [c for c in att.candidates if not c.value]
+        if pointer is not None and not pointer.value:
+            nulls = [pointer]
+        if not nulls:
+            nulls = [
+                PointerRecord(
+                    n.text("name"), 0, HOW_GIPA if n.ev == "gipa" else HOW_GDPA, n, n.addr("h")
+                )
+                for n in proc.null_results
+                if n.seq < e.seq
+            ][-5:]
+        if not nulls:
+            return False
+        exact = len({n.name for n in nulls}) == 1
+        called = nulls[-1]
+        if exact:
+            text = (
+                f"the program called {called.name} through a NULL pointer ({name} at "
+                f"{ip or 0:#x}){self._from_text(att)}; {called.how_text()} had returned NULL at "
+                f"event {called.event.seq}"
+            )
+        else:
+            text = (
+                f"the program jumped to address {ip or 0:#x} ({name}){self._from_text(att)}, "
+                f"through one of the NULL pointers it was given: "
+                + ", ".join(n.how_text() for n in nulls[-5:])
+            )
+        self.explained_signals.add(e.seq)
+        self.add(
+            ("null-proc-addr-called", proc.pid, e.seq),
+            "null-proc-addr-called",
+            text,
+            evidence={
+                "pid": proc.pid,
+                "signal": name,
+                "ip": hexs(ip),
+                "null_results": [f'{n.how}("{n.name}")' for n in nulls[-5:]],
+                "crash_event": e.seq,
+                **self._crash_evidence(att),
+                "command": called.name if exact else None,
+                "timeline": self.timeline([*(n.event for n in nulls[-5:]), e]),
+            },
+        )
+        return True
+
+    def add_unsupported_call(
+        self, proc: Proc, e: Event, att: Attribution, record: PointerRecord, name: str
+    ) -> None:
+        command = record.name
+        device = att.device
+        device_text = f"device {hex(device.handle)}" if device is not None else "the device"
+        fix, commands = _unsupported_fix(command)
+        self.explained_signals.add(e.seq)
+        self.add(
+            ("unsupported-command-called", proc.pid, e.seq),
+            "unsupported-command-called",
+            f"the program called {command}{self._from_text(att, ' from')}, {record_how(record)}, on "
+            f"{device_text}, which does not support it (vkGetDeviceProcAddr returns NULL for "
+            f"{command}): the loader's trampoline jumped through an empty dispatch slot to "
+            f"address 0 ({name})",
+            evidence={
+                "pid": proc.pid,
+                "signal": name,
+                "ip": hexs(e.addr("ip")),
+                "device": hex(device.handle) if device is not None else None,
+                "device_supports_command": False,
+                "crash_event": e.seq,
+                **self._crash_evidence(att),
+                "pointer": record.to_dict(),
+                "command": command,
+                "timeline": self.timeline(
+                    [record.event, *(device.created for device in [device] if device), e]
+                ),
+            },
+            remedy=fix,
+            commands=commands,
+        )
 
     def crash_on_destroyed_handle(self, proc: Proc, e: Event, name: str) -> bool:
         """A crash inside vkGet*ProcAddr called with a destroyed handle: the audit module
@@ -1037,15 +1202,33 @@ class _Analyzer:
         )
         return True
 
-    def add_crash(self, proc: Proc, e: Event, name: str, ip: int | None, addr: int | None) -> None:
-        lib = proc.lib_at(ip)
-        where = f"{short(lib.path)}+{hex(ip - lib.base)}" if lib and ip else hexs(ip)
+    def add_crash(
+        self,
+        proc: Proc,
+        e: Event,
+        name: str,
+        ip: int | None,
+        addr: int | None,
+        att: Attribution | None = None,
+    ) -> None:
+        # Where: the innermost frame that is not vkdoctor's own layer or audit module.
+        frames = att.frames if att is not None else []
+        culprit = next((f for f in frames if f.role != "vkdoctor"), None)
+        if culprit is not None and culprit.path:
+            where = culprit.describe()
+        else:
+            lib = proc.lib_at(ip)
+            where = f"{short(lib.path)}+{hex(ip - lib.base)}" if lib and ip else hexs(ip)
+        lib = proc.lib_at(culprit.addr if culprit is not None else ip)
         inside = e.mapping("inside")
         inside_text = (
             f' inside {inside.get("fn")}({inside.get("h")}, "{inside.get("name")}")'
             if inside
             else ""
         )
+        command_text = ""
+        if att is not None and att.command and not inside:
+            command_text = f" while executing {att.command}"
         code = e.get("code")
         if isinstance(code, int) and code <= 0:
             cause = f"sent by kill() or raise(), event {e.seq}"
@@ -1055,7 +1238,8 @@ class _Analyzer:
         self.add(
             ("program-crashed", proc.pid, e.seq),
             "program-crashed",
-            f"process {proc.pid} died from {name} at {where}{inside_text} ({cause})",
+            f"process {proc.pid} died from {name} at {where}{inside_text}{command_text}"
+            f"{self._from_text(att) if att is not None else ''} ({cause})",
             evidence={
                 "pid": proc.pid,
                 "signal": name,
@@ -1064,6 +1248,7 @@ class _Analyzer:
                 "ip_object": lib.path if lib else e.get("ip_obj"),
                 "stack": e.items("stack"),
                 "inside": inside or None,
+                **(self._crash_evidence(att) if att is not None else {}),
                 "timeline": self.timeline([e]),
             },
             commands=(f"gdb --args {' '.join(self.ctx.outcome.argv)}",)
@@ -1408,6 +1593,45 @@ def analyze(trace: ParsedTrace, ctx: TraceContext, *, strict: bool = False) -> T
     analyzer.conclude()
     findings = sorted(analyzer.findings, key=lambda f: -f.severity.rank)
     return TraceAnalysis(findings=findings, facts=analyzer.facts())
+
+
+def _unsupported_fix(command: str) -> tuple[str, tuple[str, ...]]:
+    """The remedy for calling ``command`` on a device without it, from the registry: the
+    Vulkan version that made it core and the extensions that provide it."""
+    version = None
+    extensions: list[str] = []
+    try:
+        from vkdoctor.loader.registry import default_table
+
+        table = default_table()
+        cmd = table.get(command)
+        if cmd is not None:
+            version = cmd.version_name
+            for alias in (command, *table.aliases_of(command)):
+                other = table.get(alias)
+                for provider in other.providers if other is not None else ():
+                    extensions.append(f"{provider.extension} ({alias})")
+    except Exception:  # the registry only sharpens the remedy text
+        pass
+    parts = [
+        f'Load {command} with vkGetDeviceProcAddr(device, "{command}") and check it for NULL '
+        "instead of taking it from libvulkan by name."
+    ]
+    if version:
+        number = version.removeprefix("VK_VERSION_").replace("_", ".")
+        parts.append(
+            f"{command} is core in Vulkan {number}: create the instance with "
+            f"VkApplicationInfo.apiVersion >= VK_API_VERSION_{version.removeprefix('VK_VERSION_')}"
+            " on a device that supports it, and enable the features it needs"
+        )
+    if extensions:
+        parts.append(
+            ("or e" if version else "E")
+            + "nable "
+            + ", ".join(sorted(set(extensions))[:3])
+            + " at vkCreateDevice, with its feature"
+        )
+    return " ".join(parts[:1]) + (" " + "; ".join(parts[1:]) + "." if parts[1:] else ""), ()
 
 
 def driver_paths_from_manifests(manifest_files: Sequence[str]) -> frozenset[str]:

@@ -28,6 +28,7 @@ LAYER_KINDS = frozenset(
         "enum_pd",
         "create_device",
         "destroy_device",
+        "device_nulls",
         "fork",
     }
 )
