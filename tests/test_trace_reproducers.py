@@ -165,7 +165,21 @@ def test_leak_at_exit(bins):
     found = finding(report, "vulkan-objects-leaked")
     kinds = sorted(o["kind"] for o in found.evidence["objects"])
     assert kinds == ["device", "instance"]
+    # true, and harmless at a normal exit: information, not a warning
+    assert found.severity.value == "info"
+    assert "harmless at exit" in found.summary
     assert codes(report) == ["vulkan-objects-leaked"], describe(report)
+    assert probe(report).status.value == "info"
+
+
+def test_instances_and_devices_accumulating_warn(bins):
+    report = trace([str(bins / "correct"), "accumulate", "4"])
+    assert exit_state(report) == {"state": "exited", "code": 0}, describe(report)
+    found = [f for f in probe(report).findings if f.code == "vulkan-objects-accumulated"]
+    assert sorted(f.evidence["kind"] for f in found) == ["device", "instance"], describe(report)
+    for f in found:
+        assert f.severity.value == "warn"
+        assert f.evidence["created"] == 5 and f.evidence["alive_at_exit"] == 5
 
 
 # ---- two loaders, fork -------------------------------------------------------------------------

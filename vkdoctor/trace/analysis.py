@@ -164,13 +164,26 @@ CODES = code_table(
         ),
         CodeInfo(
             "vulkan-objects-leaked",
+            Severity.INFO,
+            "Instances or devices still alive at a normal exit",
+            "The process exited normally without destroying every VkInstance / VkDevice. That is "
+            "harmless at exit: the kernel and the driver release everything with the process. "
+            "Many correct programs (wgpu, Python bindings) leave their instance to process "
+            "teardown.",
+            ("objects owned by globals or a garbage-collected runtime",),
+            "Nothing is needed; to exit cleanly, destroy devices, then instances, before "
+            "returning from main.",
+        ),
+        CodeInfo(
+            "vulkan-objects-accumulated",
             Severity.WARN,
-            "Instances or devices still alive at exit",
-            "The process exited without destroying every VkInstance / VkDevice. Besides leaking, "
-            "driver and layer teardown then runs from exit handlers in an unspecified order, a "
-            "common source of crashes at exit.",
-            ("missing cleanup path", "objects owned by globals"),
-            "Destroy devices, then instances, before returning from main.",
+            "Instances or devices accumulate",
+            "The process created many instances or devices and destroyed few of them: each one "
+            "keeps driver memory, threads and file descriptors, so a long-running program "
+            "grows until vkCreateInstance / vkCreateDevice fails.",
+            ("an instance or device created per task, in a loop, and never destroyed",),
+            "Create the instance and device once and reuse them, or destroy each one "
+            "(vkDestroyDevice, then vkDestroyInstance) when its task is done.",
         ),
         CodeInfo(
             "multiple-vulkan-loaders",
@@ -273,6 +286,9 @@ ROLE_OTHER = "other"
 _LOADER_NAME = re.compile(r"^libvulkan\.so(\.\d+)*$")
 _MAX_TIMELINE = 200
 _MAX_NAMES = 20
+# Instances or devices alive at exit from which on they "accumulate": one or two are a
+# program's normal working set (wgpu keeps one instance per adapter request).
+_ACCUMULATED = 4
 
 
 # ---- helpers -----------------------------------------------------------------------------------
@@ -648,7 +664,7 @@ class _Analyzer:
                 if event.src == "audit":
                     proc.audit_seen = True
                 if (
-                    proc.forked_at is not None
+                    (proc.forked_at is not None
                     and not proc.execed
                     and event.ev
                     in (
@@ -659,7 +675,10 @@ class _Analyzer:
                         "enum_pd",
                         "create_device",
                         "destroy_device",
-                    )
+                    ))
+                    or (event.ev == "bind"
+                    and event.text("sym").startswith("vk")
+                    and self.role(event.text("from")) == ROLE_OTHER)
                 ):
                     proc.used_vulkan_in_child.append(event)
                 handler(proc, event)
@@ -1347,27 +1366,55 @@ class _Analyzer:
                 },
             )
 
+    def _child_end(self, proc: Proc) -> str:
+        """How a forked child ended, as far as its own records tell."""
+        if proc.signals:
+            sig = proc.signals[-1].integer("sig")
+            return f"died from {signal_name(sig) if sig else 'a fatal signal'}"
+        if proc.exit_event is not None:
+            return "exited (its exit handlers ran)"
+        return "no record of its end (it called _exit() or was killed)"
+
+    def _vulkan_crash(self, proc: Proc) -> Event | None:
+        """A crash of the child with a Vulkan library on its stack or at its instruction
+        pointer: the child was inside Vulkan, through pointers it inherited."""
+        for e in proc.signals:
+            libs = proc.signal_libs.get(e.seq, [])
+            addrs = [e.addr("ip"), *(parse_addr(a) for a in e.items("bt"))]
+            for lib, _former in libs:
+                if self.role(lib.path) in (ROLE_LOADER, ROLE_DRIVER) and any(
+                    lib.contains(a, code_only=True) for a in addrs if a
+                ):
+                    return e
+        return None
+
     def conclude_fork(self, proc: Proc) -> None:
         if proc.forked_at is None or proc.inherited_objects == 0:
             return
-        used = proc.used_vulkan_in_child
+        used = list(proc.used_vulkan_in_child)
+        crash = self._vulkan_crash(proc)
+        if crash is not None:
+            used.append(crash)
         if proc.execed and not used:
             return  # fork + exec: the child never touched the inherited objects
         parent = proc.parent
         severity = Severity.FAIL if used else None
         detail_used = f"; the child then used Vulkan ({self.describe(used[0])})" if used else ""
+        end = self._child_end(proc)
         self.add(
             ("fork-after-vulkan-init", proc.pid),
             "fork-after-vulkan-init",
             f"process {parent} forked child {proc.pid} at event {proc.forked_at.seq} with "
-            f"{proc.inherited_objects} Vulkan instance/device object(s) alive{detail_used}",
+            f"{proc.inherited_objects} Vulkan instance/device object(s) alive{detail_used}; "
+            f"the child {end}",
             severity=severity,
             evidence={
                 "parent": parent,
                 "child": proc.pid,
                 "inherited_objects": proc.inherited_objects,
                 "child_used_vulkan": bool(used),
-                "timeline": self.timeline([proc.forked_at, *used[:5]]),
+                "child_end": end,
+                "timeline": self.timeline([proc.forked_at, *used[:5], *proc.signals[-1:]]),
             },
         )
 
@@ -1386,21 +1433,42 @@ class _Analyzer:
         live = proc.live()
         if not live or not self._exited_normally(proc) or proc.signals:
             return
+        objects = [
+            {"kind": o.kind, "handle": hex(o.handle), "created_at_event": o.created.seq}
+            for o in live
+        ]
+        for kind in ("instance", "device"):
+            alive = [o for o in live if o.kind == kind]
+            created = sum(1 for o in proc.all_objects if o.kind == kind)
+            if len(alive) < _ACCUMULATED:
+                continue
+            self.add(
+                ("vulkan-objects-accumulated", proc.pid, kind),
+                "vulkan-objects-accumulated",
+                f"process {proc.pid} created {created} Vk{kind.capitalize()} objects and "
+                f"{len(alive)} were never destroyed (first at event {alive[0].created.seq}, "
+                f"last at event {alive[-1].created.seq})",
+                evidence={
+                    "pid": proc.pid,
+                    "kind": kind,
+                    "created": created,
+                    "alive_at_exit": len(alive),
+                    "timeline": self.timeline([o.created for o in alive[:_MAX_NAMES]]),
+                },
+            )
         self.add(
             ("vulkan-objects-leaked", proc.pid),
             "vulkan-objects-leaked",
-            f"process {proc.pid} exited with "
+            f"process {proc.pid} exited normally with "
             + ", ".join(
                 f"{o.kind} {hex(o.handle)} (created at event {o.created.seq})" for o in live[:10]
             )
-            + " never destroyed",
+            + (f" and {len(live) - 10} more" if len(live) > 10 else "")
+            + " still alive; harmless at exit (the process teardown releases them)",
             evidence={
                 "pid": proc.pid,
-                "objects": [
-                    {"kind": o.kind, "handle": hex(o.handle), "created_at_event": o.created.seq}
-                    for o in live
-                ],
-                "timeline": self.timeline([*(o.created for o in live), proc.exit_event]),
+                "objects": objects[:50],
+                "timeline": self.timeline([*(o.created for o in live[:10]), proc.exit_event]),
             },
         )
 
