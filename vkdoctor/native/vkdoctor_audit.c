@@ -361,6 +361,61 @@ static int slot_for(vkd_gpa *reals, vkd_gpa real) {
 static vkd_pfn wrap_gipa_for(int slot);
 static vkd_pfn wrap_gdpa_for(int slot);
 
+/* ---- hiding the trace layer ----------------------------------------------------------- */
+
+/* The program must not see VK_LAYER_VKDOCTOR_trace among the instance layers: programs print
+ * that list (vulkaninfo), compare it, or enable everything in it.  The loader answers
+ * vkEnumerateInstanceLayerProperties itself, without consulting layers, so the program's
+ * vkEnumerateInstanceLayerProperties (bound or asked from vkGetInstanceProcAddr) is this filter. */
+typedef struct {
+    char layerName[256];
+    uint32_t specVersion;
+    uint32_t implementationVersion;
+    char description[256];
+} vkd_layer_properties;
+typedef int32_t (*vkd_enum_layers_fn)(uint32_t *, vkd_layer_properties *);
+static vkd_enum_layers_fn g_real_enum_layers;
+#define TRACE_LAYER_NAME "VK_LAYER_VKDOCTOR_trace"
+#define VKD_INCOMPLETE 5
+
+static int32_t wrap_enum_layers(uint32_t *count, vkd_layer_properties *props) {
+    vkd_enum_layers_fn real = g_real_enum_layers;
+    if (!real) return -3; /* VK_ERROR_INITIALIZATION_FAILED */
+    if (!count) return real(count, props);
+    uint32_t n = 0;
+    int32_t res = real(&n, NULL);
+    if (res != 0 || n == 0) {
+        *count = n;
+        return res;
+    }
+    vkd_layer_properties *all = calloc(n, sizeof *all);
+    if (!all) return real(count, props);
+    res = real(&n, all);
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < n; ++i)
+        if (!vkd_streq(all[i].layerName, TRACE_LAYER_NAME)) all[kept++] = all[i];
+    if (res == 0 || res == VKD_INCOMPLETE) {
+        if (!props) {
+            *count = kept;
+            res = 0;
+        } else {
+            uint32_t copied = *count < kept ? *count : kept;
+            memcpy(props, all, copied * sizeof *all);
+            res = copied < kept ? VKD_INCOMPLETE : 0;
+            *count = copied;
+        }
+    }
+    free(all);
+    return res;
+}
+
+static uintptr_t hide_layer(const char *name, uintptr_t value) {
+    if (!value || !vkd_streq(name, "vkEnumerateInstanceLayerProperties")) return value;
+    if (value == (uintptr_t)wrap_enum_layers) return value;
+    if (!g_real_enum_layers) g_real_enum_layers = (vkd_enum_layers_fn)value;
+    return value == (uintptr_t)g_real_enum_layers ? (uintptr_t)wrap_enum_layers : value;
+}
+
 static vkd_pfn proc_addr_common(int device_level, int slot, void *handle, const char *name,
                                 void *caller) {
     note_fork();
@@ -382,6 +437,8 @@ static vkd_pfn proc_addr_common(int device_level, int slot, void *handle, const 
         } else if (vkd_streq(name, "vkGetDeviceProcAddr")) {
             int gdpa_slot = slot_for(g_real_gdpa, (vkd_gpa)result);
             if (gdpa_slot >= 0) returned = wrap_gdpa_for(gdpa_slot);
+        } else if (!device_level) {
+            returned = (vkd_pfn)hide_layer(name, (uintptr_t)result);
         }
     }
     char storage[2048];
@@ -826,6 +883,8 @@ EXPORT uintptr_t la_symbind64(Elf64_Sym *sym, unsigned int ndx, uintptr_t *refco
         } else if (vkd_streq(symname, "vkGetDeviceProcAddr")) {
             int slot = slot_for(g_real_gdpa, (vkd_gpa)value);
             if (slot >= 0) replaced = (uintptr_t)wrap_gdpa_for(slot);
+        } else {
+            replaced = hide_layer(symname, value);
         }
     }
 

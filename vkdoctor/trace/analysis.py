@@ -664,7 +664,7 @@ class _Analyzer:
                 if event.src == "audit":
                     proc.audit_seen = True
                 if (
-                    (proc.forked_at is not None
+                    proc.forked_at is not None
                     and not proc.execed
                     and event.ev
                     in (
@@ -675,10 +675,11 @@ class _Analyzer:
                         "enum_pd",
                         "create_device",
                         "destroy_device",
-                    ))
-                    or (event.ev == "bind"
+                    )
+                ) or (
+                    event.ev == "bind"
                     and event.text("sym").startswith("vk")
-                    and self.role(event.text("from")) == ROLE_OTHER)
+                    and self.role(event.text("from")) == ROLE_OTHER
                 ):
                     proc.used_vulkan_in_child.append(event)
                 handler(proc, event)
