@@ -1,0 +1,55 @@
+"""Real Vulkan programs from PyPI wheels (the ``trace-programs`` extra) trace clean: the same
+exit code and output as untraced, and no warn or fail finding.
+
+    pip install -e '.[test,trace-programs]'
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from reproducers.harness import LVP_ICD, describe, missing_prerequisite, probe, trace
+
+PROGRAMS = Path(__file__).resolve().parent / "programs"
+
+pytestmark = [
+    pytest.mark.programs,
+    pytest.mark.skipif(missing_prerequisite() is not None, reason=missing_prerequisite() or ""),
+]
+
+# program script -> (importable module it needs, extra environment)
+CASES = {
+    "wgpu_compute.py": ("wgpu", {"WGPU_BACKEND_TYPE": "Vulkan"}),
+}
+
+
+def _env(extra: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VK_", "LD_AUDIT"))}
+    env.update(extra, VK_DRIVER_FILES=str(LVP_ICD))
+    return env
+
+
+@pytest.mark.parametrize("script", sorted(CASES))
+def test_real_program_traces_clean(script):
+    module, extra = CASES[script]
+    if importlib.util.find_spec(module) is None:
+        pytest.skip(f"{module} is not installed (pip install -e '.[trace-programs]')")
+    command = [sys.executable, str(PROGRAMS / script)]
+    plain = subprocess.run(command, env=_env(extra), capture_output=True, text=True, timeout=300)
+    assert plain.returncode == 0 and "verified: True" in plain.stdout, plain.stderr[-2000:]
+
+    from reproducers.harness import lavapipe_env
+
+    report = trace(command, env=lavapipe_env(**extra))
+    program = probe(report).facts["program"]
+    assert program["exit"] == {"state": "exited", "code": 0}, describe(report)
+    assert program["output"]["stdout"] == plain.stdout
+    bad = [f for f in probe(report).findings if f.severity.value in ("warn", "fail")]
+    assert bad == [], describe(report)
+    # it was really traced: its instance and device went through the layer
+    assert probe(report).facts["instances"] and probe(report).facts["devices"], describe(report)
