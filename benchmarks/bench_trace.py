@@ -43,7 +43,16 @@ REAL_PROGRAMS = {"wgpu": ("wgpu_compute.py", {"WGPU_BACKEND_TYPE": "Vulkan"})}
 def build(directory: Path) -> Path:
     binary = directory / "dispatch_loop"
     subprocess.run(
-        ["gcc", "-O2", f"-I{REPRO}", "-o", str(binary), str(REPRO / "dispatch_loop.c"), "-ldl"],
+        [
+            "gcc",
+            "-O2",
+            f"-I{REPRO}",
+            f"-I{ROOT / 'vkdoctor' / 'native'}",  # vkdoctor_vk.h, shared by the reproducers
+            "-o",
+            str(binary),
+            str(REPRO / "dispatch_loop.c"),
+            "-ldl",
+        ],
         check=True,
     )
     return binary
