@@ -54,5 +54,17 @@ def test_vulkaninfo_lists_the_same_layers():
 
     assert layers(out) == layers(plain.stdout) and layers(out), describe(report)
     assert "VK_LAYER_VKDOCTOR_trace" not in out
+    # and the loader says nothing about it (VK_INSTANCE_LAYERS would make it warn)
+    err = probe(report).facts["program"]["output"]["stderr"]
+    assert "Loader Message" not in err and "Loader Message" not in plain.stderr, err[-2000:]
     # the layer did trace it: vulkaninfo's instance is in the report
     assert probe(report).facts["instances"], describe(report)
+
+
+def test_layer_loads_when_implicit_layers_are_disabled(tmp_path):
+    # VK_LOADER_LAYERS_DISABLE=~all~ would drop an implicit trace layer: it is explicit then
+    from reproducers.harness import build, lavapipe_env
+
+    report = trace([str(build() / "correct")], env=lavapipe_env(VK_LOADER_LAYERS_DISABLE="~all~"))
+    assert probe(report).facts["instances"], describe(report)
+    assert probe(report).facts["program"]["exit"] == {"state": "exited", "code": 0}
