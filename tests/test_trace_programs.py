@@ -25,6 +25,7 @@ pytestmark = [
 # program script -> (importable module it needs, extra environment)
 CASES = {
     "wgpu_compute.py": ("wgpu", {"WGPU_BACKEND_TYPE": "Vulkan"}),
+    "vulkan_binding_compute.py": ("vulkan", {}),
 }
 
 
