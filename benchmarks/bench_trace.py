@@ -37,7 +37,11 @@ from vkdoctor.trace.session import TraceOptions, trace_program  # noqa: E402
 REPRO = ROOT / "tests" / "reproducers"
 LVP_ICD = "/usr/share/vulkan/icd.d/lvp_icd.x86_64.json"
 # Real programs (the trace-programs extra): script in tests/programs/ and its environment.
-REAL_PROGRAMS = {"wgpu": ("wgpu_compute.py", {"WGPU_BACKEND_TYPE": "Vulkan"})}
+REAL_PROGRAMS = {
+    "wgpu": ("wgpu_compute.py", {"WGPU_BACKEND_TYPE": "Vulkan"}),
+    "taichi": ("taichi_compute.py", {"TI_LOG_LEVEL": "error"}),
+    "vulkan": ("vulkan_binding_compute.py", {}),
+}
 
 
 def build(directory: Path) -> Path:

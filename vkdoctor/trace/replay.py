@@ -36,6 +36,7 @@ from vkdoctor.trace.state import (
     TraceContext,
     VkObject,
     canonical,
+    from_instance_extension,
     hexs,
     is_device_command,
     short,
@@ -338,7 +339,12 @@ class Replay:
                 proc.gipa_null.setdefault(name, e)
             return
         self._check_handle(proc, e, handle, "instance", f'vkGetInstanceProcAddr(…, "{name}")')
-        if ret and name != "vkGetDeviceProcAddr" and is_device_command(name):
+        if (
+            ret
+            and name != "vkGetDeviceProcAddr"
+            and is_device_command(name)
+            and not from_instance_extension(name)
+        ):
             proc.gipa_device.setdefault(name, e)
 
     def on_gdpa(self, proc: Proc, e: Event) -> None:

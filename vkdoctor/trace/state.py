@@ -75,6 +75,29 @@ def _registry_levels() -> dict[str, str] | None:
         return None
 
 
+@functools.lru_cache(maxsize=1)
+def _instance_extension_commands() -> frozenset[str]:
+    """Commands provided only by instance extensions (VK_EXT_debug_utils' vkCmd*Label*EXT):
+    device-level by their first parameter, but the spec has them fetched with
+    vkGetInstanceProcAddr."""
+    try:
+        from vkdoctor.loader.registry import ExtensionKind, default_table
+
+        return frozenset(
+            cmd.name
+            for cmd in default_table()
+            if cmd.providers and all(p.kind == ExtensionKind.INSTANCE for p in cmd.providers)
+        )
+    except Exception:  # without the registry the finding may include them; it is info
+        return frozenset()
+
+
+def from_instance_extension(name: str) -> bool:
+    return name.endswith(("EXT", "KHR", "NV", "AMD", "INTEL")) and (
+        name in _instance_extension_commands()
+    )
+
+
 # Names whose level is plain from the name alone: the registry (a cold parse of vk.xml takes
 # seconds) is consulted only for the rest.
 _INSTANCE_PREFIXES = (
