@@ -37,10 +37,12 @@ from vkdoctor.trace.session import TraceOptions, trace_program  # noqa: E402
 REPRO = ROOT / "tests" / "reproducers"
 LVP_ICD = "/usr/share/vulkan/icd.d/lvp_icd.x86_64.json"
 # Real programs (the trace-programs extra): script in tests/programs/ and its environment.
-REAL_PROGRAMS = {
+REAL_PROGRAMS: dict[str, tuple[str, dict[str, str | None]]] = {
     "wgpu": ("wgpu_compute.py", {"WGPU_BACKEND_TYPE": "Vulkan"}),
     "taichi": ("taichi_compute.py", {"TI_LOG_LEVEL": "error"}),
     "vulkan": ("vulkan_binding_compute.py", {}),
+    # ncnn dlopens the driver named in VK_DRIVER_FILES itself: run it on the loader
+    "ncnn": ("ncnn_compute.py", {"VK_DRIVER_FILES": None}),
 }
 
 
@@ -103,7 +105,11 @@ def main() -> int:
         if args.program in REAL_PROGRAMS:
             script, extra = REAL_PROGRAMS[args.program]
             argv = [sys.executable, str(ROOT / "tests" / "programs" / script)]
-            env.update(extra)
+            for key, value in extra.items():
+                if value is None:
+                    env.pop(key, None)
+                else:
+                    env[key] = value
         else:
             binary = build(Path(tmp))
             argv = [str(binary), str(args.dispatches)]
@@ -152,7 +158,10 @@ def main() -> int:
             report = build_report(
                 cli.parse_args(["--program-output", "discard", "--", *argv]),
                 Env.current().with_environ(
-                    **{k: v for k, v in env.items() if k.startswith(("VK_", "WGPU_"))}
+                    **{
+                        **{k: None for k in os.environ if k.startswith("VK_")},
+                        **{k: v for k, v in env.items() if k.startswith(("VK_", "WGPU_", "TI_"))},
+                    }
                 ),
             )
             e2e.append(time.monotonic() - started)

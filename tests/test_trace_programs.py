@@ -22,17 +22,25 @@ pytestmark = [
     pytest.mark.skipif(missing_prerequisite() is not None, reason=missing_prerequisite() or ""),
 ]
 
-# program script -> (importable module it needs, extra environment)
-CASES = {
+# program script -> (importable module it needs, environment changes; None removes)
+CASES: dict[str, tuple[str, dict[str, str | None]]] = {
     "wgpu_compute.py": ("wgpu", {"WGPU_BACKEND_TYPE": "Vulkan"}),
     "vulkan_binding_compute.py": ("vulkan", {}),
     "taichi_compute.py": ("taichi", {"TI_LOG_LEVEL": "error"}),
+    # ncnn reads VK_DRIVER_FILES itself and then dlopens the named driver, bypassing the loader
+    # (test_ncnn_with_vk_driver_files_bypasses_the_loader); run it as users do, on the loader.
+    "ncnn_compute.py": ("ncnn", {"VK_DRIVER_FILES": None}),
 }
 
 
-def _env(extra: dict[str, str]) -> dict[str, str]:
+def _env(extra: dict[str, str | None]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VK_", "LD_AUDIT"))}
-    env.update(extra, VK_DRIVER_FILES=str(LVP_ICD))
+    env["VK_DRIVER_FILES"] = str(LVP_ICD)
+    for key, value in extra.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
     return env
 
 
@@ -47,7 +55,7 @@ def test_real_program_traces_clean(script):
 
     from reproducers.harness import lavapipe_env
 
-    report = trace(command, env=lavapipe_env(**extra))
+    report = trace(command, env=lavapipe_env().with_environ(**extra))
     program = probe(report).facts["program"]
     assert program["exit"] == {"state": "exited", "code": 0}, describe(report)
     assert program["output"]["stdout"] == plain.stdout
@@ -60,3 +68,16 @@ def test_real_program_traces_clean(script):
         assert not any(c.endswith("DebugUtilsLabelEXT") for c in f.evidence.get("commands", []))
     # it was really traced: its instance and device went through the layer
     assert probe(report).facts["instances"] and probe(report).facts["devices"], describe(report)
+
+
+def test_ncnn_with_vk_driver_files_bypasses_the_loader():
+    if importlib.util.find_spec("ncnn") is None:
+        pytest.skip("ncnn is not installed (pip install -e '.[trace-programs]')")
+    from reproducers.harness import lavapipe_env
+
+    report = trace([sys.executable, str(PROGRAMS / "ncnn_compute.py")], env=lavapipe_env())
+    assert probe(report).facts["program"]["exit"] == {"state": "exited", "code": 0}
+    bypass = [f for f in probe(report).findings if f.code == "loader-bypass"]
+    assert bypass, describe(report)
+    assert bypass[0].evidence["driver"].endswith("libvulkan_lvp.so")
+    assert "vk_icdGetInstanceProcAddr" in bypass[0].evidence["commands"]
