@@ -200,3 +200,14 @@ def test_fork_after_init_with_vulkan_in_child(bins):
     assert found.severity.value == "fail"
     assert found.evidence["child_used_vulkan"] is True
     assert found.evidence["inherited_objects"] == 2
+
+
+def test_forked_child_using_inherited_pointers_is_seen(bins):
+    # the child never asks vkGet*ProcAddr: it submits through a pointer from before the fork
+    report = trace([str(bins / "fork_after_init"), "inherited"])
+    assert exit_state(report) == {"state": "exited", "code": 0}, describe(report)
+    found = finding(report, "fork-after-vulkan-init")
+    assert found.severity.value == "fail"
+    assert found.evidence["child_used_vulkan"] is True
+    assert "vkQueueSubmit called in the forked child" in found.summary
+    assert found.evidence["child_end"].startswith("left no record of its end")  # _exit()

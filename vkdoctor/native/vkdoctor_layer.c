@@ -113,6 +113,8 @@ static void emit_names(struct vkd_buf *b, const char *key, uint32_t count,
 #define DONE() \
     if (on_) vkd_end(&g_sink, &b_)
 
+static void remember_fast(VkDevice device, PFN_vkGetDeviceProcAddr gdpa);
+
 /* ---- which loader exports a device lacks -------------------------------------------------- */
 
 /* Number of symbols in a DT_GNU_HASH table (the dynamic section does not store it). */
@@ -337,6 +339,7 @@ static VkResult create_device(VkPhysicalDevice pd, const VkDeviceCreateInfo *inf
             pthread_mutex_lock(&g_lock);
             rec->next = g_devices;
             g_devices = rec;
+            remember_fast(handle, next_gdpa);
             pthread_mutex_unlock(&g_lock);
         }
         /* A command no layer normally intercepts: its address names the driver below us. */
@@ -395,6 +398,111 @@ static void destroy_device(VkDevice device, const VkAllocationCallbacks *alloc) 
     free(rec);
 }
 
+/* ---- queue work in a forked child ---------------------------------------------------------- */
+
+/* A child forked with a device alive inherits the program's function pointers, so its Vulkan
+ * work never reaches vkGet*ProcAddr again.  The layer answers the submit and wait commands
+ * with thin wrappers that note, once per command, that a forked child called them, and
+ * otherwise only jump on: one flag test and one table lookup per call.  The table is
+ * append-only and never freed, so it is read without a lock. */
+typedef VkResult (*vkd_submit_fn)(void *, uint32_t, const void *, uint64_t);
+typedef VkResult (*vkd_one_fn)(void *);
+#define FAST_SLOTS 64
+struct fast_dev {
+    void *key; /* the dispatch pointer shared by the device and its queues */
+    vkd_submit_fn submit, submit2, submit2_khr;
+    vkd_one_fn queue_wait_idle, device_wait_idle;
+};
+static struct fast_dev g_fast[FAST_SLOTS];
+static int g_nfast;
+static volatile int g_in_forked_child;
+
+static struct fast_dev *fast_for(const void *handle) {
+    void *key = dispatch_key(handle);
+    int n = __atomic_load_n(&g_nfast, __ATOMIC_ACQUIRE);
+    for (int i = n - 1; i >= 0; --i)
+        if (g_fast[i].key == key) return &g_fast[i];
+    return NULL;
+}
+
+static void remember_fast(VkDevice device, PFN_vkGetDeviceProcAddr gdpa) {
+    void *key = dispatch_key(device);
+    if (fast_for(device) || g_nfast >= FAST_SLOTS) return; /* under g_lock: one writer */
+    struct fast_dev *f = &g_fast[g_nfast];
+    f->key = key;
+    f->submit = (vkd_submit_fn)gdpa(device, "vkQueueSubmit");
+    f->submit2 = (vkd_submit_fn)gdpa(device, "vkQueueSubmit2");
+    f->submit2_khr = (vkd_submit_fn)gdpa(device, "vkQueueSubmit2KHR");
+    f->queue_wait_idle = (vkd_one_fn)gdpa(device, "vkQueueWaitIdle");
+    f->device_wait_idle = (vkd_one_fn)gdpa(device, "vkDeviceWaitIdle");
+    __atomic_store_n(&g_nfast, g_nfast + 1, __ATOMIC_RELEASE);
+}
+
+static void note_child_call(const char *command, int *reported) {
+    if (*reported) return;
+    *reported = 1;
+    EVENT("child_call", 256);
+    if (on_) {
+        vkd_key(&b_, "fn");
+        vkd_str(&b_, command);
+        vkd_key(&b_, "ppid");
+        vkd_i64(&b_, (int64_t)getppid());
+    }
+    DONE();
+}
+
+#define CHILD_NOTE(name)                                   \
+    do {                                                   \
+        static int reported_;                              \
+        if (g_in_forked_child) note_child_call(name, &reported_); \
+    } while (0)
+
+static VkResult wrap_queue_submit(void *q, uint32_t n, const void *s, uint64_t fence) {
+    CHILD_NOTE("vkQueueSubmit");
+    struct fast_dev *f = fast_for(q);
+    return f && f->submit ? f->submit(q, n, s, fence) : VK_ERROR_INITIALIZATION_FAILED;
+}
+
+static VkResult wrap_queue_submit2(void *q, uint32_t n, const void *s, uint64_t fence) {
+    CHILD_NOTE("vkQueueSubmit2");
+    struct fast_dev *f = fast_for(q);
+    return f && f->submit2 ? f->submit2(q, n, s, fence) : VK_ERROR_INITIALIZATION_FAILED;
+}
+
+static VkResult wrap_queue_submit2_khr(void *q, uint32_t n, const void *s, uint64_t fence) {
+    CHILD_NOTE("vkQueueSubmit2KHR");
+    struct fast_dev *f = fast_for(q);
+    return f && f->submit2_khr ? f->submit2_khr(q, n, s, fence) : VK_ERROR_INITIALIZATION_FAILED;
+}
+
+static VkResult wrap_queue_wait_idle(void *q) {
+    CHILD_NOTE("vkQueueWaitIdle");
+    struct fast_dev *f = fast_for(q);
+    return f && f->queue_wait_idle ? f->queue_wait_idle(q) : VK_ERROR_INITIALIZATION_FAILED;
+}
+
+static VkResult wrap_device_wait_idle(void *d) {
+    CHILD_NOTE("vkDeviceWaitIdle");
+    struct fast_dev *f = fast_for(d);
+    return f && f->device_wait_idle ? f->device_wait_idle(d) : VK_ERROR_INITIALIZATION_FAILED;
+}
+
+/* Our wrapper for `name` where the device has the command (NULL stays NULL). */
+static PFN_vkVoidFunction child_wrapper(VkDevice device, const char *name) {
+    struct fast_dev *f = fast_for(device);
+    if (!f || name[0] != 'v' || (name[2] != 'Q' && name[2] != 'D')) return NULL;
+    if (vkd_streq(name, "vkQueueSubmit") && f->submit) return (PFN_vkVoidFunction)wrap_queue_submit;
+    if (vkd_streq(name, "vkQueueSubmit2") && f->submit2)
+        return (PFN_vkVoidFunction)wrap_queue_submit2;
+    if (vkd_streq(name, "vkQueueSubmit2KHR") && f->submit2_khr)
+        return (PFN_vkVoidFunction)wrap_queue_submit2_khr;
+    if (vkd_streq(name, "vkQueueWaitIdle") && f->queue_wait_idle)
+        return (PFN_vkVoidFunction)wrap_queue_wait_idle;
+    if (vkd_streq(name, "vkDeviceWaitIdle") && f->device_wait_idle)
+        return (PFN_vkVoidFunction)wrap_device_wait_idle;
+    return NULL;
+}
+
 /* ---- proc-address entry points ----------------------------------------------------------- */
 
 static PFN_vkVoidFunction layer_gdpa(VkDevice device, const char *name);
@@ -422,6 +530,8 @@ static PFN_vkVoidFunction layer_gdpa(VkDevice device, const char *name) {
     if (!name) return NULL;
     if (vkd_streq(name, "vkGetDeviceProcAddr")) return (PFN_vkVoidFunction)layer_gdpa;
     if (vkd_streq(name, "vkDestroyDevice")) return (PFN_vkVoidFunction)destroy_device;
+    PFN_vkVoidFunction wrapper = child_wrapper(device, name);
+    if (wrapper) return wrapper;
     pthread_mutex_lock(&g_lock);
     struct dev_rec *rec = find_device(device);
     PFN_vkGetDeviceProcAddr next = rec ? rec->gdpa : NULL;
@@ -444,6 +554,7 @@ static void after_fork_in_child(void) {
     /* Only the forking thread exists here; the lock may have been held by another thread. */
     pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
     g_lock = fresh;
+    g_in_forked_child = 1;
     EVENT("fork", 256);
     if (on_) {
         vkd_key(&b_, "ppid");

@@ -29,6 +29,7 @@ LAYER_KINDS = frozenset(
         "create_device",
         "destroy_device",
         "device_nulls",
+        "child_call",
         "fork",
     }
 )

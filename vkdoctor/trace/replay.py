@@ -147,6 +147,8 @@ class Replay:
                 text += f' inside {inside.get("fn")}("{inside.get("name")}")'
         elif e.ev in ("fork", "fork_seen"):
             text = f"fork(): process {e.pid} is a child of {d.get('ppid')}"
+        elif e.ev == "child_call":
+            text = f"{d.get('fn')} called in the forked child through an inherited pointer"
         elif e.ev == "exit":
             text = "process exit begins (static destructors done)"
         elif e.ev == "hello":
@@ -196,6 +198,7 @@ class Replay:
             "create_device": self.on_create_device,
             "destroy_device": self.on_destroy_device,
             "device_nulls": self.on_device_nulls,
+            "child_call": lambda proc, e: None,  # only counted as the child's Vulkan use
         }
         for event in self.trace:
             if event.src == "vkdoctor":
@@ -207,24 +210,7 @@ class Replay:
                 proc = self.proc(event)
                 if event.src == "audit":
                     proc.audit_seen = True
-                if (
-                    proc.forked_at is not None
-                    and not proc.execed
-                    and event.ev
-                    in (
-                        "gipa",
-                        "gdpa",
-                        "create_instance",
-                        "destroy_instance",
-                        "enum_pd",
-                        "create_device",
-                        "destroy_device",
-                    )
-                ) or (
-                    event.ev == "bind"
-                    and event.text("sym").startswith("vk")
-                    and self.role(event.text("from")) == ROLE_OTHER
-                ):
+                if proc.forked_at is not None and not proc.execed and self._is_vulkan_use(event):
                     proc.used_vulkan_in_child.append(event)
                 handler(proc, event)
             except Exception:
@@ -232,6 +218,25 @@ class Replay:
                 if self.strict:
                     raise
                 self.unanalysable.append(event.seq)
+
+    def _is_vulkan_use(self, event: Event) -> bool:
+        """An event that shows the process itself calling Vulkan (used for forked children)."""
+        if event.ev in (
+            "gipa",
+            "gdpa",
+            "create_instance",
+            "destroy_instance",
+            "enum_pd",
+            "create_device",
+            "destroy_device",
+            "child_call",
+        ):
+            return True
+        return (
+            event.ev == "bind"
+            and event.text("sym").startswith("vk")
+            and self.role(event.text("from")) == ROLE_OTHER
+        )
 
     def on_hello(self, proc: Proc, e: Event) -> None:
         if proc.live_libs or proc.objects or proc.forked_at is not None:

@@ -125,7 +125,7 @@ class LifetimeRules(Replay):
             return f"died from {signal_name(sig) if sig else 'a fatal signal'}"
         if proc.exit_event is not None:
             return "exited (its exit handlers ran)"
-        return "no record of its end (it called _exit() or was killed)"
+        return "left no record of its end (it called _exit() or was killed)"
 
     def _vulkan_crash(self, proc: Proc) -> Event | None:
         """A crash of the child with a Vulkan library on its stack or at its instruction
