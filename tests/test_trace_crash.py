@@ -145,3 +145,23 @@ def test_raii_unload_names_the_command_and_the_caller(bins):
     )
     assert f"called from renderer_shutdown() at raii_unload.c:{line}" in call.summary
     assert call.evidence["pointer"]["how"] == "vkGetInstanceProcAddr"
+
+
+def test_crash_inside_the_driver_names_the_pointer_the_program_called(bins):
+    # With Vulkan 1.2 the device has the command: the trampoline reaches lavapipe, which
+    # crashes on the bogus buffer handle; the culprit frame is the driver, the pointer and the
+    # call site come from the program's call through its function-pointer variable.
+    command = [str(bins / "dlsym_bda"), "v12"]
+    assert untraced_signal(command) == -11
+    report = trace(command)
+    assert exit_signal(report) == "SIGSEGV", describe(report)
+    crash = finding(report, "program-crashed")
+    line = crash_line("dlsym_bda.c")
+    assert crash.evidence["command"] == "vkGetBufferDeviceAddress"
+    assert crash.evidence["pointer"]["how"] == "dlsym"
+    assert crash.evidence["call_site"] == f"upload_buffer() at dlsym_bda.c:{line}"
+    assert "libvulkan_lvp.so" in crash.summary and "while executing vkGetBufferDeviceAddress" in (
+        crash.summary
+    )
+    assert "(its pointer taken with dlsym from libvulkan.so.1 at event" in crash.summary
+    assert "unsupported-command-called" not in codes(report)

@@ -730,6 +730,31 @@ static void on_fatal(int sig, siginfo_t *info, void *ctx) {
             vkd_hex(&b, frames[i]);
         }
         vkd_lit(&b, "]");
+#if defined(__x86_64__)
+        /* Calls through a function-pointer variable (call *disp32(%rip)) read memory, not
+         * registers, so their target is still exact deep in the stack: which pointer the
+         * program called when the crash happened further down, in a driver. */
+        vkd_key(&b, "calls");
+        vkd_lit(&b, "[");
+        int emitted = 0;
+        for (int i = 0; i < n && i < 12; ++i) {
+            unsigned char c[8];
+            if (!safe_read(frames[i] - 8, c, 8) || c[2] != 0xff || c[3] != 0x15) continue;
+            int32_t d;
+            memcpy(&d, c + 4, 4);
+            uintptr_t slot = frames[i] + (uintptr_t)(int64_t)d, target = 0;
+            if (!safe_read(slot, &target, sizeof target)) continue;
+            if (emitted++) vkd_lit(&b, ",");
+            vkd_lit(&b, "{\"ret\":");
+            vkd_hex(&b, frames[i]);
+            vkd_lit(&b, ",\"slot\":");
+            vkd_hex(&b, slot);
+            vkd_lit(&b, ",\"target\":");
+            vkd_hex(&b, target);
+            vkd_lit(&b, "}");
+        }
+        vkd_lit(&b, "]");
+#endif
     }
     vkd_end(&g_sink, &b);
 

@@ -195,9 +195,28 @@ class CrashAnalyzer:
         if att.first_arg and att.first_arg in objects:
             att.device = objects[att.first_arg] if objects[att.first_arg].kind == "device" else None
         self._pointer(att, e, ip, ret, provenance, objects)
+        if att.pointer is None and att.call_site is not None:
+            self._pointer_at_call_site(att, e, provenance)
         if att.command is None:
             att.command = self._command_from_frames(frames)
         return att
+
+    def _pointer_at_call_site(self, att: Attribution, e: Event, provenance: Provenance) -> None:
+        """The pointer variable the program's call site called through, when the crash came
+        further down (in a driver reached through a loader trampoline's tail jump)."""
+        site = att.call_site
+        for call in e.items("calls"):
+            if (
+                not isinstance(call, dict)
+                or site is None
+                or parse_addr(call.get("ret")) != site.addr
+            ):
+                continue
+            record = provenance.by_value(parse_addr(call.get("target")) or 0, e.seq)
+            if record is not None:
+                att.pointer = record
+                att.command = att.command or record.name
+            return
 
     def _call_frame(self, f: Frame, libs: list[tuple[LibLike, bool]]) -> Frame:
         if not f.path or f.offset is None:

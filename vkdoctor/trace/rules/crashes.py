@@ -260,6 +260,8 @@ class CrashRules(Replay):
         command_text = ""
         if att is not None and att.command and not inside:
             command_text = f" while executing {att.command}"
+            if att.pointer is not None:
+                command_text += f" (its pointer {record_how(att.pointer)})"
         code = e.get("code")
         if isinstance(code, int) and code <= 0:
             cause = f"sent by kill() or raise(), event {e.seq}"
