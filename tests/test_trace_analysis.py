@@ -345,6 +345,8 @@ _KINDS = [
     "create_device",
     "destroy_device",
     "fork",
+    "device_nulls",
+    "child_call",
     "trace_start",
     "trace_end",
     "bogus",
@@ -377,6 +379,14 @@ _KEYS = [
     "exe",
     "live_instances",
     "status",
+    # the crash record's backtrace fields and the layer's per-device answers
+    "ret",
+    "regs",
+    "call",
+    "bt",
+    "calls",
+    "names",
+    "fn",
 ]
 _SCALARS = st.one_of(
     st.none(),
@@ -392,6 +402,15 @@ _VALUES = st.one_of(
     st.lists(_SCALARS, max_size=3),
     st.lists(st.lists(_SCALARS, max_size=3), max_size=2),
     st.dictionaries(st.sampled_from(["fn", "h", "name", "state"]), _SCALARS, max_size=3),
+    st.dictionaries(
+        st.sampled_from(["rdi", "rip", "form", "target", "slot", "reliable", "reg"]),
+        _SCALARS,
+        max_size=4,
+    ),
+    st.lists(
+        st.dictionaries(st.sampled_from(["ret", "slot", "target"]), _SCALARS, max_size=3),
+        max_size=2,
+    ),
 )
 _EVENTS = st.fixed_dictionaries(
     {
