@@ -52,6 +52,8 @@ class CrashRules(Replay):
                 continue
             if (not ip or ip < 4096) and self.add_null_call(proc, e, att, name, ip):
                 continue
+            if self.add_not_enabled_call(proc, e, att, name):
+                continue
             self.add_crash(proc, e, name, ip, addr, att)
 
     def _crash_evidence(self, att: Attribution) -> dict[str, Any]:
@@ -203,6 +205,55 @@ class CrashRules(Replay):
             commands=commands,
         )
 
+    def add_not_enabled_call(self, proc: Proc, e: Event, att: Attribution, name: str) -> bool:
+        """A crash in the driver after the program called a loader export (dlsym) of a core
+        command newer than the instance's apiVersion, with no extension providing it enabled.
+        Lenient drivers fill the dispatch slot anyway (the NVIDIA driver does), so the call
+        reaches code for a feature the device was never asked for."""
+        record = att.pointer
+        if record is None or not record.is_trampoline_export:
+            return False
+        devices = [o for o in {**proc.dead, **proc.objects}.values() if o.kind == "device"]
+        device = att.device or (devices[0] if len(devices) == 1 else None)
+        if device is None:
+            return False
+        instance = proc.objects.get(device.instance or 0) or proc.dead.get(device.instance or 0)
+        api = instance.created.integer("api") if instance is not None else None
+        core, providers = _command_requirements(record.name)
+        if not api or core is None:
+            return False
+        asked = ((api >> 22) & 0x7F, (api >> 12) & 0x3FF)
+        enabled = {x for x in device.created.items("exts") if isinstance(x, str)}
+        if asked >= core or enabled & providers:
+            return False
+        fix, commands = _unsupported_fix(record.name)
+        self.explained_signals.add(e.seq)
+        self.add(
+            ("unsupported-command-called", proc.pid, e.seq),
+            "unsupported-command-called",
+            f"the program called {record.name}{self._from_text(att, ' from')}, "
+            f"{record_how(record)}, on device {hex(device.handle)}, whose instance asked for "
+            f"Vulkan {asked[0]}.{asked[1]}: {record.name} is core in {core[0]}.{core[1]} and no "
+            f"extension providing it is enabled; the driver crashed inside it ({name})",
+            evidence={
+                "pid": proc.pid,
+                "signal": name,
+                "ip": hexs(e.addr("ip")),
+                "device": hex(device.handle),
+                "instance_api_version": f"{asked[0]}.{asked[1]}",
+                "command_core_version": f"{core[0]}.{core[1]}",
+                "device_supports_command": False,
+                "crash_event": e.seq,
+                **self._crash_evidence(att),
+                "pointer": record.to_dict(),
+                "command": record.name,
+                "timeline": self.timeline([record.event, device.created, e]),
+            },
+            remedy=fix,
+            commands=commands,
+        )
+        return True
+
     def crash_on_destroyed_handle(self, proc: Proc, e: Event, name: str) -> bool:
         """A crash inside vkGet*ProcAddr called with a destroyed handle: the audit module
         records the query after it returns, so the crash record is all that is left of it."""
@@ -288,6 +339,24 @@ class CrashRules(Replay):
             if self.ctx.outcome and self.ctx.outcome.argv
             else (),
         )
+
+
+def _command_requirements(command: str) -> tuple[tuple[int, int] | None, set[str]]:
+    """(core version, extensions providing it or an alias), from the registry."""
+    try:
+        from vkdoctor.loader.registry import default_table
+
+        table = default_table()
+        cmd = table.get(command)
+        if cmd is None or cmd.version is None:
+            return None, set()
+        extensions = set()
+        for alias in (command, *table.aliases_of(command)):
+            other = table.get(alias)
+            extensions |= {p.extension for p in (other.providers if other is not None else ())}
+        return (cmd.version[0], cmd.version[1]), extensions
+    except Exception:  # without the registry this rule stays silent
+        return None, set()
 
 
 def _unsupported_fix(command: str) -> tuple[str, tuple[str, ...]]:
