@@ -31,7 +31,7 @@ CODE_MODULES: tuple[str, ...] = (
     "vkdoctor.probes.device",
     "vkdoctor.kernels.suite",
     "vkdoctor.probes.dispatch",
-    "vkdoctor.trace.analysis",
+    "vkdoctor.trace.rules.codes",
     "vkdoctor.trace.command",
     "vkdoctor.kernels.run",
 )
