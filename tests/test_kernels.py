@@ -15,6 +15,7 @@ from vkdoctor.kernels import suite as kernels
 from vkdoctor.kernels.suite import (
     CODES,
     KERNELS,
+    ConvShape,
     KernelStatus,
     SgemmTiles,
     SmokePush,
@@ -219,11 +220,30 @@ def test_sgemm_refuses_tiles_that_do_not_fit(ctx: ComputeContext) -> None:
     assert finding.severity is Severity.INFO
 
 
-def test_conv2d_other_radius_and_sampled_rows(ctx: ComputeContext) -> None:
-    sizes = replace(TINY, conv_radius=3, conv_tile=(32, 8), verify_limit=100)
+def test_conv2d_other_radius_and_sampled_pixels(ctx: ComputeContext) -> None:
+    # A 5x5 filter bank, a pixel count that is no multiple of the row tile (the last tile loads
+    # zeros and stores nothing) and the per-row-tile pixel sampling of large layers.
+    shape = ConvShape(1, 9, 10, 8, 64, 2, "5x5")
+    sizes = replace(TINY, conv=shape, verify_limit=100)
     result = run_kernel(ctx, "conv2d", sizes, seed=6)
     assert result.status is KernelStatus.OK, result.message
-    assert result.params["verified"].endswith("rows")
+    assert result.params["verified"] == "2 pixels x 64 channels"
+    assert result.flops == 2 * 90 * 64 * 25 * 8
+
+    # A wrong expectation at one channel of a checked pixel is caught.
+    def tamper(name: str, expected: np.ndarray) -> np.ndarray:
+        bad = expected.copy()
+        bad[1, 7] += 1.0
+        return bad
+
+    wrong = run_kernel(ctx, "conv2d", sizes, seed=6, tamper_expected=tamper)
+    assert wrong.status is KernelStatus.WRONG_RESULT
+
+
+def test_conv2d_refuses_channels_the_tiles_do_not_divide(ctx: ComputeContext) -> None:
+    sizes = replace(TINY, conv=ConvShape(1, 4, 4, 12, 64, 1))  # cin 12 with bk 8
+    result = run_kernel(ctx, "conv2d", sizes)
+    assert result.status is KernelStatus.UNSUPPORTED and "cin" in result.message
 
 
 def test_fp16_needs_the_feature_enabled(instance: Instance, cpu_index: int) -> None:
@@ -303,7 +323,9 @@ def test_headless_modules_import_no_tui_libraries() -> None:
 
 def test_more_workgroups_than_the_x_limit_use_a_2d_grid(ctx: ComputeContext) -> None:
     limit = ctx.info.limits.max_workgroup_count[0]
-    sizes = replace(TINY, workgroup_size=4, bandwidth_bytes=16 * (limit + 1), repetitions=1)
+    # copy.comp moves COPY_WORDS 4-byte words per invocation.
+    words = 4 * kernels.COPY_WORDS * (limit + 1)
+    sizes = replace(TINY, workgroup_size=4, bandwidth_bytes=4 * words, repetitions=1)
     result = run_kernel(ctx, "copy", sizes, seed=8)
     assert result.status is KernelStatus.OK, result.message
     assert result.params["groups"][1] > 1

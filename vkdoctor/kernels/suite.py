@@ -676,6 +676,8 @@ class SgemmTiles:
     bk: int = 16
     tm: int = 8
     tn: int = 8
+    pad: int = 4  # floats of padding per k-row of the transposed A tile (constant 6)
+    buffers: int = 1  # shared-memory copies of the tiles: 1 for sgemm.comp, 2 for conv2d.comp
 
     @property
     def workgroup_size(self) -> int:
@@ -683,12 +685,12 @@ class SgemmTiles:
 
     @property
     def shared_bytes(self) -> int:
-        return 4 * self.bk * ((self.bm + 4) + self.bn)
+        return 4 * self.buffers * self.bk * ((self.bm + self.pad) + self.bn)
 
     def problem(self, info: DeviceInfo) -> str | None:
         """Why these tiles cannot run on ``info``, or None."""
-        if self.tm % 4 or self.tn % 4 or self.bk % 4:
-            return "tm, tn and bk must be multiples of 4"
+        if self.tm % 4 or self.tn % 4 or self.bk % 4 or self.pad % 4:
+            return "tm, tn, bk and pad must be multiples of 4"
         if self.bm % self.tm or self.bn % self.tn:
             return "bm and bn must be multiples of tm and tn"
         if self.workgroup_size > info.limits.max_workgroup_invocations:
@@ -698,10 +700,78 @@ class SgemmTiles:
         return None
 
     def specialization(self) -> dict[int, int]:
-        return {0: self.workgroup_size, 1: self.bm, 2: self.bn, 3: self.bk, 4: self.tm, 5: self.tn}
+        return {
+            0: self.workgroup_size,
+            1: self.bm,
+            2: self.bn,
+            3: self.bk,
+            4: self.tm,
+            5: self.tn,
+            6: self.pad,
+        }
 
     def to_dict(self) -> dict[str, int]:
-        return {"bm": self.bm, "bn": self.bn, "bk": self.bk, "tm": self.tm, "tn": self.tn}
+        return {
+            "bm": self.bm,
+            "bn": self.bn,
+            "bk": self.bk,
+            "tm": self.tm,
+            "tn": self.tn,
+            "pad": self.pad,
+        }
+
+
+@dataclass(frozen=True)
+class ConvShape:
+    """One convolution layer: NHWC input of ``batch`` images, a square ``2r+1`` filter, stride 1,
+    zero padding ``r`` (output the size of the input)."""
+
+    batch: int
+    height: int
+    width: int
+    cin: int
+    cout: int
+    radius: int = 1
+    name: str = ""
+
+    @property
+    def taps(self) -> int:
+        return 2 * self.radius + 1
+
+    @property
+    def pixels(self) -> int:
+        return self.batch * self.height * self.width
+
+    @property
+    def k(self) -> int:
+        return self.taps * self.taps * self.cin
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "batch": self.batch,
+            "height": self.height,
+            "width": self.width,
+            "cin": self.cin,
+            "cout": self.cout,
+            "kernel": self.taps,
+        }
+
+
+# Real layers: the 3x3 convolutions of ResNet-50's stages 2-4 (He et al. 2015, table 1) at
+# training batch 128.  The suite times conv2_x by default; bench_kernels.py --conv-shape picks
+# another.  The Vulkan kernel is NHWC; cuDNN is timed in both layouts.
+RESNET50 = {
+    "resnet50-conv2x": ConvShape(128, 56, 56, 64, 64, 1, "resnet50-conv2x"),
+    "resnet50-conv3x": ConvShape(128, 28, 28, 128, 128, 1, "resnet50-conv3x"),
+    "resnet50-conv4x": ConvShape(128, 14, 14, 256, 256, 1, "resnet50-conv4x"),
+}
+# Tiles measured best per layer on an NVIDIA H200 (driver 580).
+CONV_TILES = {
+    "resnet50-conv2x": SgemmTiles(128, 64, 8, 8, 8, 4, 2),
+    "resnet50-conv3x": SgemmTiles(128, 128, 16, 8, 8, 4, 2),
+    "resnet50-conv4x": SgemmTiles(128, 128, 16, 8, 8, 4, 2),
+}
 
 
 # Spin-up of GPUs before each timed kernel (SuiteSizes.spin_up_s).  NVIDIA's driver, for one,
@@ -730,10 +800,9 @@ class SuiteSizes:
     fma_iters: int = 32  # loop trips; each is 8 step pairs on 4 vec4 chains
     sgemm_n: int = 256  # M = N = K
     sgemm_tiles: SgemmTiles = field(default_factory=lambda: SgemmTiles(64, 64, 16, 4, 4))
-    conv_width: int = 512
-    conv_height: int = 512
-    conv_radius: int = 2
-    conv_tile: tuple[int, int] = (16, 16)
+    # Not multiples of the tile: the partial last row tile runs.  lavapipe: about 21 MFLOP.
+    conv: ConvShape = field(default_factory=lambda: ConvShape(2, 13, 11, 16, 64, 1, "small"))
+    conv_tiles: SgemmTiles = field(default_factory=lambda: SgemmTiles(64, 64, 16, 4, 4, 4, 2))
     warmup: int = 1
     repetitions: int = 3
     # Seconds of back-to-back dispatches of the kernel itself before it is timed (0: none).
@@ -758,8 +827,8 @@ class SuiteSizes:
             fma_workgroups=2,
             fma_iters=8,
             sgemm_n=128,
-            conv_width=131,  # not multiples of the tile: partial tiles run
-            conv_height=67,
+            conv=ConvShape(1, 9, 7, 8, 64, 1, "tiny"),
+            conv_tiles=SgemmTiles(64, 64, 8, 4, 4, 4, 2),
             warmup=1,
             repetitions=2,
         )
@@ -782,9 +851,12 @@ class SuiteSizes:
             fma_workgroups=4096,
             fma_iters=4096,
             sgemm_n=8192 if big else 4096,
-            sgemm_tiles=SgemmTiles(128, 128, 16, 8, 8),
-            conv_width=8192 if big else 4096,
-            conv_height=8192 if big else 4096,
+            # The fastest of a sweep on an NVIDIA H200 (driver 580), 8192^3: 128x256x16 with
+            # 8x16 per invocation 43.0 TFLOP/s; 128x128x32 42.6; 128x128x16 37.9; 256x128x16
+            # 40.3.  Other GPUs take the same tiles when their limits allow (problem()).
+            sgemm_tiles=SgemmTiles(128, 256, 16, 8, 16),
+            conv=RESNET50["resnet50-conv2x"],
+            conv_tiles=CONV_TILES["resnet50-conv2x"],
             warmup=2,
             repetitions=10,
             spin_up_s=SPIN_UP_S,
@@ -806,8 +878,7 @@ class SuiteSizes:
             fma_workgroups=512,
             fma_iters=2048,
             sgemm_n=2048,
-            conv_width=4096,
-            conv_height=4096,
+            conv=replace(large.conv, batch=32),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -822,8 +893,8 @@ class SuiteSizes:
             "fma_iters": self.fma_iters,
             "sgemm_n": self.sgemm_n,
             "sgemm_tiles": self.sgemm_tiles.to_dict(),
-            "conv": [self.conv_width, self.conv_height, self.conv_radius],
-            "conv_tile": list(self.conv_tile),
+            "conv": self.conv.to_dict(),
+            "conv_tiles": self.conv_tiles.to_dict(),
             "warmup": self.warmup,
             "repetitions": self.repetitions,
             "spin_up_s": self.spin_up_s,
@@ -1099,9 +1170,16 @@ def _bandwidth(job: _Job, shader: str, vec4: bool, grid: bool) -> _Outcome:
     dst = job.output(nbytes)
     count = words // 4 if vec4 else words
     wg = sizes.workgroup_size
+    # copy.comp moves COPY_WORDS words per invocation (why: see the shader).
+    per_invocation = 1 if vec4 else COPY_WORDS
+    spec = {0: wg} if vec4 else {0: wg, 1: COPY_WORDS}
     limits = job.ctx.info.limits.max_workgroup_count
-    groups = (sizes.grid_workgroups, 1, 1) if grid else grid_1d(-(-count // wg), limits)
-    timing = job.run(shader, [src, dst], groups, struct.pack("<I", count), {0: wg})
+    groups = (
+        (sizes.grid_workgroups, 1, 1)
+        if grid
+        else grid_1d(-(-count // (wg * per_invocation)), limits)
+    )
+    timing = job.run(shader, [src, dst], groups, struct.pack("<I", count), spec)
     got = dst.read(np.uint32, words)
     check = check_exact(got, job.expect(f"{shader}/dst", src_host), "dst")
     return _Outcome(
@@ -1110,12 +1188,16 @@ def _bandwidth(job: _Job, shader: str, vec4: bool, grid: bool) -> _Outcome:
             "workgroup_size": wg,
             "groups": list(groups),
             "access": "uvec4" if vec4 else "uint",
+            **({} if vec4 else {"words_per_invocation": COPY_WORDS}),
         },
         bytes_moved=2 * nbytes,
         flops=0,
         timing=timing,
         check=check,
     )
+
+
+COPY_WORDS = 4  # specialization constant 1 of copy.comp
 
 
 def _copy(job: _Job) -> _Outcome:
@@ -1200,10 +1282,9 @@ def _reduce(job: _Job) -> _Outcome:
     )
 
 
-# (vec4 chains per invocation, step pairs per loop trip) of each fma_*.comp: CHAINS and UNROLL.
-# fma_fp16 keeps 8 x 4: on the H200 4 x 8 and 2 x 16 measured the same for it (fma_fp32.comp
-# says why fp32 changed).
-_FMA_SHAPE = {"fma_fp32": (4, 8), "fma_fp16": (8, 4)}
+# (chains per invocation, step pairs per loop trip, lanes per chain) of each fma_*.comp: CHAINS,
+# UNROLL and the vector width (vec4 for fp32, packed f16vec2 for fp16; fma_fp16.comp says why).
+_FMA_SHAPE = {"fma_fp32": (4, 8, 4), "fma_fp16": (8, 8, 2)}
 
 
 def _fma(job: _Job, fp16: bool) -> _Outcome:
@@ -1216,12 +1297,12 @@ def _fma(job: _Job, fp16: bool) -> _Outcome:
         )
         raise UnsupportedFeature(why)
     shader = "fma_fp16" if fp16 else "fma_fp32"
-    chains, unroll = _FMA_SHAPE[shader]
+    chains, unroll, width = _FMA_SHAPE[shader]
     wg = job.sizes.workgroup_size
     threads = job.sizes.fma_workgroups * wg
     iters = job.sizes.fma_iters
     steps = iters * unroll  # step pairs per chain
-    lanes = threads * chains * 4
+    lanes = threads * chains * width
     if fp16:
         # Integers below 256: 2x+1 < 2048 stays exact in binary16, and each pair restores x.
         a, b, c, d = 2.0, 1.0, 0.5, -0.5
@@ -1246,10 +1327,14 @@ def _fma(job: _Job, fp16: bool) -> _Outcome:
     got = bout.read(np.float32, lanes)
     check = check_exact(got, job.expect(f"{shader}/result", expected), "result")
     return _Outcome(
-        sizes={"invocations": threads, "chains": chains * 4, "step_pairs": steps},
-        params={"workgroup_size": wg, "precision": "fp16" if fp16 else "fp32"},
+        sizes={"invocations": threads, "chains": chains * width, "step_pairs": steps},
+        params={
+            "workgroup_size": wg,
+            "precision": "fp16" if fp16 else "fp32",
+            "vector": f"f16vec{width}" if fp16 else f"vec{width}",
+        },
         bytes_moved=0,
-        flops=threads * chains * 4 * steps * 2 * 2,
+        flops=threads * chains * width * steps * 2 * 2,
         timing=timing,
         check=check,
     )
@@ -1322,44 +1407,62 @@ def _sgemm(job: _Job) -> _Outcome:
 
 def _conv2d(job: _Job) -> _Outcome:
     sizes = job.sizes
-    w, h, r = sizes.conv_width, sizes.conv_height, sizes.conv_radius
-    tx, ty = sizes.conv_tile
-    taps = 2 * r + 1
-    shared = 4 * ((tx + 2 * r) * (ty + 2 * r) + taps * taps)
-    if shared > job.ctx.info.limits.max_compute_shared_memory or tx * ty > (
-        job.ctx.info.limits.max_workgroup_invocations
-    ):
-        raise UnsupportedFeature(f"conv tile {tx}x{ty} radius {r} exceeds the device limits")
-    img = job.rng.standard_normal((h, w), dtype=np.float32)
-    wts = job.rng.standard_normal((taps, taps), dtype=np.float32)
+    shape, tiles = sizes.conv, sizes.conv_tiles
+    tiles = replace(tiles, buffers=2)  # conv2d.comp double-buffers its tiles
+    problem = tiles.problem(job.ctx.info)
+    if problem:
+        raise UnsupportedFeature(f"conv2d tiles {tiles.to_dict()}: {problem}")
+    if shape.cin % 4 or shape.cin % tiles.bk or shape.cout % tiles.bn:
+        raise UnsupportedFeature(
+            f"conv2d {shape.to_dict()}: needs cin a multiple of 4 and of bk ({tiles.bk}) and "
+            f"cout a multiple of bn ({tiles.bn})"
+        )
+    n, h, w, ci, co, r = shape.batch, shape.height, shape.width, shape.cin, shape.cout, shape.radius
+    taps, m = shape.taps, shape.pixels
+    img = job.rng.standard_normal((n, h, w, ci), dtype=np.float32)
+    wts = job.rng.standard_normal((taps, taps, ci, co), dtype=np.float32)
     bi, bw = job.upload(img), job.upload(wts)
-    bo = job.output(4 * w * h)
-    groups = (-(-w // tx), -(-h // ty), 1)
-    timing = job.run("conv2d", [bi, bw, bo], groups, struct.pack("<II", w, h), {0: tx, 1: ty, 2: r})
-    out = bo.read(np.float32, w * h).reshape(h, w)
-    rows = np.arange(h) if w * h <= sizes.verify_limit else np.unique(_stratified(job.rng, h, ty))
-    pad = np.zeros((h + 2 * r, w + 2 * r), dtype=np.float64)
-    pad[r : r + h, r : r + w] = img
-    ref = np.zeros((rows.size, w))
-    scale = np.zeros((rows.size, w))
-    for dy in range(taps):
-        band = pad[rows + dy]
-        for dx in range(taps):
-            window = band[:, dx : dx + w]
-            ref += float(wts[dy, dx]) * window
-            scale += abs(float(wts[dy, dx])) * np.abs(window)
-    # Deterministic bound for a (2r+1)^2-term dot product with any order and any fusion.
-    terms = taps * taps
+    bo = job.output(4 * m * co)
+    groups = (co // tiles.bn, -(-m // tiles.bm), 1)
+    spec = {**tiles.specialization(), 6: r, 7: tiles.pad}  # conv2d.comp: R is 6, PAD 7
+    timing = job.run("conv2d", [bi, bw, bo], groups, struct.pack("<5I", m, h, w, ci, co), spec)
+    out = bo.read(np.float32, m * co).reshape(m, co)
+    # Every output pixel when small; else one random pixel in every row tile of BM pixels (so
+    # each workgroup row contributes), all output channels of each.
+    rows = np.arange(m) if m * co <= sizes.verify_limit else _stratified(job.rng, m, tiles.bm)
+    pad = np.zeros((n, h + 2 * r, w + 2 * r, ci), dtype=np.float64)
+    pad[:, r : r + h, r : r + w] = img
+    b_, rest = np.divmod(rows, h * w)
+    y_, x_ = np.divmod(rest, w)
+    # The im2col rows of the checked pixels, in the kernel's k order (ky, kx, ci).
+    patches = np.stack(
+        [pad[b_, y_ + dy, x_ + dx] for dy in range(taps) for dx in range(taps)], axis=1
+    ).reshape(rows.size, -1)
+    w64 = wts.reshape(-1, co).astype(np.float64)
+    ref = patches @ w64
+    scale = np.abs(patches) @ np.abs(w64)
+    # Deterministic bound for a K-term dot product with any order and any fusion.
+    terms = shape.k
     tol = terms * _U / (1 - terms * _U)
     check = check_bound(out[rows], job.expect("conv2d/out", ref), scale, tol, "out")
     return _Outcome(
-        sizes={"width": w, "height": h, "radius": r},
-        params={
-            "tile": [tx, ty],
-            "verified": "all" if rows.size == h else f"{rows.size} rows",
+        sizes={
+            "batch": n,
+            "height": h,
+            "width": w,
+            "cin": ci,
+            "cout": co,
+            "radius": r,
+            "layer": shape.name,
         },
-        bytes_moved=2 * 4 * w * h,
-        flops=2 * terms * w * h,
+        params={
+            **tiles.to_dict(),
+            "workgroup_size": tiles.workgroup_size,
+            "layout": "NHWC",
+            "verified": "all" if rows.size == m else f"{rows.size} pixels x {co} channels",
+        },
+        bytes_moved=4 * (m * ci + taps * taps * ci * co + m * co),  # compulsory traffic
+        flops=2 * m * co * terms,
         timing=timing,
         check=check,
     )
