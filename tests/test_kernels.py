@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from vkdoctor.kernels import peaks
 from vkdoctor.kernels import suite as kernels
 from vkdoctor.kernels.suite import (
     CODES,
@@ -329,3 +330,13 @@ def test_more_workgroups_than_the_x_limit_use_a_2d_grid(ctx: ComputeContext) -> 
     result = run_kernel(ctx, "copy", sizes, seed=8)
     assert result.status is KernelStatus.OK, result.message
     assert result.params["groups"][1] > 1
+
+
+def test_every_datasheet_peak_matches_its_units_and_clock() -> None:
+    # A printed FP32 figure that its own SM count, lanes and boost clock do not give (within
+    # the datasheets' rounding) is a typo in the table, and every note names its document.
+    for _, peak in peaks.KNOWN_PEAKS:
+        sheet = peaks.DATASHEETS[peak.name]
+        assert peak.fp32_gflops == pytest.approx(sheet.fp32_gflops, rel=0.01), peak.name
+        assert peak.fp16_gflops == sheet.fp16_factor * peak.fp32_gflops
+        assert sheet.document in peak.note and f"{sheet.boost_mhz} MHz" in peak.note
