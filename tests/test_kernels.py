@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from vkdoctor.kernels import peaks
+from vkdoctor.kernels import peaks, spirv
 from vkdoctor.kernels import suite as kernels
 from vkdoctor.kernels.suite import (
     CODES,
@@ -109,7 +109,7 @@ def test_smoke_device_turns_errors_into_results(
     def missing(name: str) -> bytes:
         raise ShaderNotFound(f"{name}.spv missing")
 
-    monkeypatch.setattr(kernels, "load_spirv", missing)
+    monkeypatch.setattr(spirv, "load_spirv", missing)
     result = smoke_device(instance, cpu_index)
     assert result.status is SmokeStatus.SHADER_MISSING
     assert [f.code for f in result.findings()] == ["dispatch-shader-missing"]
@@ -304,7 +304,7 @@ def test_codes_are_declared_and_unique() -> None:
 
 def test_spirv_loads_from_a_source_checkout(monkeypatch: pytest.MonkeyPatch) -> None:
     kernels.load_spirv.cache_clear()
-    monkeypatch.setattr(kernels, "SHADER_PACKAGE", "vkdoctor_no_such_package")
+    monkeypatch.setattr(spirv, "SHADER_PACKAGE", "vkdoctor_no_such_package")
     try:
         assert kernels.load_spirv("smoke")[:4] == b"\x03\x02\x23\x07"
         with pytest.raises(ShaderNotFound):
