@@ -195,10 +195,13 @@ class SuiteSizes:
             fma_workgroups=4096,
             fma_iters=4096,
             sgemm_n=8192 if big else 4096,
-            # The fastest of a sweep on an NVIDIA H200 (driver 580), 8192^3: 128x256x16 with
-            # 8x16 per invocation 43.0 TFLOP/s; 128x128x32 42.6; 128x128x16 37.9; 256x128x16
-            # 40.3.  Other GPUs take the same tiles when their limits allow (problem()).
-            sgemm_tiles=SgemmTiles(128, 256, 16, 8, 16),
+            # The fastest of a sweep on an NVIDIA H200 (driver 580), 8192^3, TFLOP/s:
+            # 128x256x8 with 8x16 per invocation 44.5; 128x128x16 8x16 43.9; 128x256x32 8x16
+            # (pad 0) 43.8; 128x256x16 8x16 43.0; 128x128x32 8x8 42.6; 128x128x16 8x8 37.9.
+            # A smaller BK won where the tiles were large: fewer prefetch registers per
+            # invocation next to 128 accumulators.  Other GPUs take the same tiles when their
+            # limits allow (SgemmTiles.problem).
+            sgemm_tiles=SgemmTiles(128, 256, 8, 8, 16),
             conv=RESNET50["resnet50-conv2x"],
             conv_tiles=CONV_TILES["resnet50-conv2x"],
             warmup=2,
