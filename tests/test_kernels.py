@@ -340,3 +340,25 @@ def test_every_datasheet_peak_matches_its_units_and_clock() -> None:
         assert peak.fp32_gflops == pytest.approx(sheet.fp32_gflops, rel=0.01), peak.name
         assert peak.fp16_gflops == sheet.fp16_factor * peak.fp32_gflops
         assert sheet.document in peak.note and f"{sheet.boost_mhz} MHz" in peak.note
+
+
+def test_discrete_gpu_tiles_are_correct_on_lavapipe(ctx: ComputeContext) -> None:
+    # The tiles the large preset gives GPUs, run on lavapipe at small sizes: a tiling bug that
+    # only those spec constants reach would otherwise show up only on the GPU.
+    large = SuiteSizes.large(ctx.info)
+    sizes = replace(TINY, sgemm_n=256, sgemm_tiles=large.sgemm_tiles)
+    sgemm = run_kernel(ctx, "sgemm", sizes, seed=11)
+    assert sgemm.status is KernelStatus.OK, sgemm.message
+    assert sgemm.params["bn"] == 256 and sgemm.params["tn"] == 16
+    layer = replace(large.conv, batch=1, height=9, width=14)  # conv2_x channels, 126 pixels
+    conv = run_kernel(ctx, "conv2d", replace(TINY, conv=layer, conv_tiles=large.conv_tiles))
+    assert conv.status is KernelStatus.OK, conv.message
+    assert conv.sizes["cin"] == 64 and conv.params["bm"] == 128
+
+
+def test_resnet_layers_fit_their_tiles() -> None:
+    # Every named layer divides by its tiles (else the kernel reports itself unsupported).
+    for name, shape in kernels.RESNET50.items():
+        tiles = kernels.CONV_TILES[name]
+        assert shape.cin % tiles.bk == 0 and shape.cout % tiles.bn == 0, name
+        assert replace(tiles, buffers=2).shared_bytes <= 48 << 10, name
