@@ -24,7 +24,6 @@ import numpy as np
 
 # The pieces live in their own modules; this one keeps the kernels and the suite driver and
 # re-exports the rest, so `vkdoctor.kernels.suite` stays the one import for callers.
-from vkdoctor.kernels.codes import CODES
 from vkdoctor.kernels.pool import BufferPool, _Job
 from vkdoctor.kernels.sizes import (  # noqa: F401
     CONV_TILES,
@@ -53,8 +52,8 @@ from vkdoctor.kernels.verify import (  # noqa: F401
     check_bound,
     check_exact,
 )
-from vkdoctor.report.codes import make_finding
-from vkdoctor.report.model import Finding
+from vkdoctor.report.codes import CodeInfo, code_table, make_finding
+from vkdoctor.report.model import Finding, Severity
 from vkdoctor.vulkan.compute import (
     ComputeContext,
     ComputeError,
@@ -70,6 +69,54 @@ from vkdoctor.vulkan.compute import (
 
 # ---------------------------------------------------------------------------------------------
 # Kernel results
+
+
+_RUN03 = "See failure mode RUN-03 (GPU hang / device lost)."
+
+CODES = code_table(
+    [
+        CodeInfo(
+            "kernel-wrong-result",
+            Severity.FAIL,
+            "A benchmark kernel produced wrong results",
+            "The kernel's output disagrees with numpy beyond the error bound of its arithmetic.",
+            causes=("a driver or shader-compiler bug", "an unhealthy GPU (memory errors)"),
+            remedy="Update the driver; if it persists, report it with this report attached.",
+        ),
+        CodeInfo(
+            "kernel-failed",
+            Severity.FAIL,
+            "A benchmark kernel could not run",
+            "A Vulkan call failed while building or running the kernel (pipeline creation "
+            "counts as compiling the shader).",
+            causes=("out of device memory", "a shader-compiler bug", "an incomplete driver"),
+            remedy="Look at the failing call and VkResult in the evidence; update the driver.",
+        ),
+        CodeInfo(
+            "kernel-timeout",
+            Severity.FAIL,
+            "A benchmark kernel did not finish in time",
+            "vkWaitForFences timed out; the device may be hung. " + _RUN03,
+            causes=("a hung GPU", "a device much slower than its type suggests"),
+            remedy="Check `dmesg` / `journalctl -k` for GPU hang messages; update the driver.",
+        ),
+        CodeInfo(
+            "kernel-device-lost",
+            Severity.FAIL,
+            "The device was lost while running a benchmark kernel",
+            "VK_ERROR_DEVICE_LOST: the GPU reset or faulted. " + _RUN03,
+            causes=("GPU hang or reset", "driver bug", "power or thermal problems"),
+            remedy="Check `dmesg` / `journalctl -k` for GPU reset or Xid messages; update the "
+            "driver; check power and thermals.",
+        ),
+        CodeInfo(
+            "kernel-unsupported",
+            Severity.INFO,
+            "A benchmark kernel does not apply to this device",
+            "The device lacks a feature or limit the kernel needs (for example shaderFloat16).",
+        ),
+    ]
+)
 
 
 class KernelStatus(str, Enum):
