@@ -29,6 +29,7 @@ CODE_MODULES: tuple[str, ...] = (
     "vkdoctor.probes.instance",
     "vkdoctor.engine.bisect",
     "vkdoctor.probes.device",
+    "vkdoctor.kernels.smoke",
     "vkdoctor.kernels.suite",
     "vkdoctor.probes.dispatch",
     "vkdoctor.trace.rules.codes",
