@@ -16,7 +16,7 @@ from vkdoctor.engine.env import Env
 from vkdoctor.engine.runner import ProbeContext, ProbeOutcome, ProbeSpec
 from vkdoctor.loader import libcheck
 from vkdoctor.loader import log as loaderlog
-from vkdoctor.loader.exclusions import state_exclusions
+from vkdoctor.loader.exclusions import by_manifest, state_exclusions
 from vkdoctor.loader.manifests import (
     DriverManifest,
     list_manifest_files,
@@ -357,7 +357,8 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
     hidden = _hidden_by_override(env, list(records.values()), entries, version)
     cross = _cross_findings(env, list(records.values()), entries, loader_log, hidden)
     outcome.findings += cross
-    final = [_with_exclusions(r, outcome.findings) for r in records.values()]
+    own = by_manifest(outcome.findings)
+    final = [_with_exclusions(r, own) for r in records.values()]
     final += _hidden_records(env, hidden)
     outcome.facts = {
         "search": [e.to_dict() for e in entries],
@@ -423,7 +424,7 @@ def _hidden_records(env: Env, hidden_by: tuple[str | None, list[str]]) -> list[D
     return [DriverRecord(manifest=p, state="hidden", excluded_by=(reason,)) for p in hidden]
 
 
-def _with_exclusions(record: DriverRecord, findings: list[Finding]) -> DriverRecord:
+def _with_exclusions(record: DriverRecord, findings: dict[str, list[Finding]]) -> DriverRecord:
     """The record with why the loader will not use it in a process started now."""
     reasons = state_exclusions(record, findings)
     if record.filtered:

@@ -16,7 +16,7 @@ from vkdoctor.engine.env import Env
 from vkdoctor.engine.runner import ProbeContext, ProbeOutcome, ProbeSpec
 from vkdoctor.loader import libcheck
 from vkdoctor.loader import log as loaderlog
-from vkdoctor.loader.exclusions import state_exclusions
+from vkdoctor.loader.exclusions import by_manifest, state_exclusions
 from vkdoctor.loader.manifests import (
     LayerManifest,
     list_manifest_files,
@@ -276,11 +276,12 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
         "active_implicit": [r.name for r in active if r.implicit],
         "forced_explicit": [r.name for r in active if not r.implicit],
     }
-    outcome.layers = [_with_exclusions(r, outcome.findings) for r in final]
+    own = by_manifest(outcome.findings)
+    outcome.layers = [_with_exclusions(r, own) for r in final]
     return outcome
 
 
-def _with_exclusions(record: LayerRecord, findings: list[Finding]) -> LayerRecord:
+def _with_exclusions(record: LayerRecord, findings: dict[str, list[Finding]]) -> LayerRecord:
     """The record with why the loader will not put it in a process started now."""
     reasons = state_exclusions(record, findings)
     if record.state == "duplicate":

@@ -61,8 +61,7 @@ class Links:
     def add(self, root: Finding, symptoms: Iterable[Finding]) -> None:
         if root.id in self.claimed:
             return
-        if root.id not in self.roots:
-            self.roots.append(root.id)
+        self.roots.append(root.id)  # claimed once, so listed once
         self.claimed.add(root.id)
         for symptom in symptoms:
             if symptom.id != root.id and symptom.id not in self.claimed:
@@ -153,12 +152,13 @@ def _driver_rule(report: Report, findings: list[Finding], links: Links) -> None:
     """No driver is in use because each one is broken: the broken drivers are the causes."""
     if any(d.in_use for d in report.drivers) or not report.drivers:
         return
+    manifests = {d.manifest for d in report.drivers}
     broken = [
         f
         for f in findings
         if f.severity is Severity.FAIL
         and f.code not in NO_DRIVER_SYMPTOMS
-        and any(f.evidence.get("manifest") == d.manifest for d in report.drivers)
+        and f.evidence.get("manifest") in manifests
     ]
     symptoms = [f for f in findings if f.code in NO_DRIVER_SYMPTOMS]
     for cause in broken:
@@ -197,9 +197,10 @@ def apply(report: Report, links: Links) -> None:
             for f in probe.findings
         ]
     caused = {s for symptoms in links.causes.values() for s in symptoms}
+    roots = set(links.roots)
     rest = [
         f
         for _, f in sorted(report.findings(), key=lambda pf: -pf[1].severity.rank)
-        if f.severity is not Severity.INFO and f.id not in caused and f.id not in links.roots
+        if f.severity is not Severity.INFO and f.id not in caused and f.id not in roots
     ]
     report.root_causes = links.roots + [f.id for f in rest]

@@ -18,7 +18,8 @@ def ranked(report: Report, include_info: bool) -> list[Shown]:
     """Root causes in the diagnosis' order, then what no cause explains by severity; symptoms
     are folded under their cause.  A report without a diagnosis ranks by severity alone."""
     caused = report.caused()
-    roots = [found for found in (report.finding(i) for i in report.root_causes) if found]
+    by_id = report.findings_by_id()
+    roots = [by_id[i] for i in report.root_causes if i in by_id]
     listed = {f.id for _, f in roots}
     rest = sorted(
         ((p, f) for p, f in report.findings() if f.id not in listed and f.id not in caused),
@@ -30,6 +31,6 @@ def ranked(report: Report, include_info: bool) -> list[Shown]:
     for probe, finding in roots + rest:
         if finding.severity is Severity.INFO and not include_info:
             continue
-        symptoms = tuple(found[1] for found in (report.finding(i) for i in finding.causes) if found)
+        symptoms = tuple(by_id[i][1] for i in finding.causes if i in by_id)
         out.append(Shown(probe, finding, symptoms))
     return out

@@ -38,7 +38,8 @@ def _fix(finding: Finding) -> str:
 def verdict(report: Report, headline: str = "") -> str:
     """``Vulkan works: loader 1.3.239; driver lvp_icd.x86_64.json; device 0: llvmpipe ...`` or
     ``Vulkan is unusable: <the first root cause> — fix: <its first command>``."""
-    roots = [found[1] for found in (report.finding(i) for i in report.root_causes) if found]
+    by_id = report.findings_by_id()
+    roots = [by_id[i][1] for i in report.root_causes if i in by_id]
     works = _what_works(report)
     if not roots:
         return "Vulkan works" + (f": {works}" if works else "")

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from vkdoctor.report.model import Finding
 from vkdoctor.report.records import DriverRecord, Exclusion, ExclusionReason, LayerRecord
 
 
+def by_manifest(findings: Sequence[Finding]) -> dict[str, list[Finding]]:
+    """Findings indexed by the manifest their evidence names (built once per probe: thousands
+    of manifests would make a scan per record quadratic)."""
+    index: dict[str, list[Finding]] = {}
+    for finding in findings:
+        manifest = finding.evidence.get("manifest")
+        if isinstance(manifest, str):
+            index.setdefault(manifest, []).append(finding)
+    return index
+
+
 def state_exclusions(
-    record: DriverRecord | LayerRecord, findings: Sequence[Finding]
+    record: DriverRecord | LayerRecord, findings: Mapping[str, list[Finding]]
 ) -> list[Exclusion]:
     """The exclusion that the record's own state implies (rejected, wrong ABI, crashed, hung,
     failed to load), or none for a usable component."""
@@ -26,7 +37,7 @@ def state_exclusions(
     if load is not None and load.state == "timeout":
         return [Exclusion(ExclusionReason.HUNG, f"hung in {load.last_step or 'dlopen'}")]
     if record.state == "broken":
-        own = [f for f in findings if f.evidence.get("manifest") == record.manifest]
+        own = findings.get(record.manifest, [])
         detail = (load.dlopen_error if load else None) or (
             own[0].summary if own else f"{record.library_path} cannot be used"
         )

@@ -234,7 +234,11 @@ class Report:
         return [(p, f) for p in self.probes for f in p.findings]
 
     def finding(self, finding_id: str) -> tuple[ProbeResult, Finding] | None:
-        return next(((p, f) for p, f in self.findings() if f.id == finding_id), None)
+        return self.findings_by_id().get(finding_id)
+
+    def findings_by_id(self) -> dict[str, tuple[ProbeResult, Finding]]:
+        """Every finding with an id, by id (built on each call: the report is mutable)."""
+        return {f.id: (p, f) for p, f in self.findings() if f.id}
 
     def caused(self) -> set[str]:
         """Ids of the findings some other finding explains (symptoms)."""
