@@ -71,6 +71,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     check.add_argument(
         "--no-bisect", action="store_true", help="do not isolate culprits by re-running"
     )
+    from vkdoctor.require.cli import add_arguments as add_require_arguments
+
+    add_require_arguments(check)  # --require, --device-select, --github
 
     explain = commands.add_parser("explain", help="explain a finding code")
     explain.add_argument("code", nargs="?", help="the finding code, e.g. driver-library-missing")
@@ -185,10 +188,18 @@ def _check(args: argparse.Namespace) -> int:
         )
         return EXIT_USAGE
     resolve_selection(args.probes)
+    from vkdoctor.require import RequirementError
+    from vkdoctor.require import cli as require
+
+    try:
+        requirements = require.requirements(args, require.environ())
+    except RequirementError as exc:
+        print(f"vkdoctor check: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     if args.json == "-" and args.markdown == "-":
         print("vkdoctor check: --json - and --markdown - cannot both use stdout", file=sys.stderr)
         return EXIT_USAGE
-    to_stdout = "-" in (args.json, args.markdown)
+    to_stdout = "-" in (args.json, args.markdown) or require.uses_stdout(args)
     console = make_console(stderr=to_stdout, force_plain=args.no_color)
     options = Options(
         timeout_s=args.timeout or Options().timeout_s,
@@ -216,9 +227,16 @@ def _check(args: argparse.Namespace) -> int:
         return _internal_error(traceback.format_exc(), partial)
     if status is not None:
         status.stop()
+    step = require.finish(run.report, requirements, args)
+    if step is not None:
+        console.print(probe_line(step))
     code = _deliver(run.report, args, console)
     if code is not None:
         return code
+    if require.github_enabled(args, require.environ()):
+        require.emit_github(
+            run.report, args, require.environ(), sys.stderr if to_stdout else sys.stdout
+        )
     if run.internal_errors:
         written = args.json if args.json and args.json != "-" else None
         return _internal_error(run.internal_errors[0], None if written else run.report, written)

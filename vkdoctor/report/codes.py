@@ -34,6 +34,7 @@ CODE_MODULES: tuple[str, ...] = (
     "vkdoctor.trace.analysis",
     "vkdoctor.trace.command",
     "vkdoctor.kernels.run",
+    "vkdoctor.require",
 )
 
 
