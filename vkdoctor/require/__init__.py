@@ -88,4 +88,32 @@ def apply(report: Report, requirements: Sequence[Requirement]) -> Evaluation:
     )
     report.probes = [p for p in report.probes if p.id != PROBE_ID] + [result]
     diagnose(report, None)
+    if not evaluation.met and not report.devices:
+        _as_symptom(report, result)
     return evaluation
+
+
+def _as_symptom(report: Report, step: ProbeResult) -> None:
+    """With no device at all, the unmet requirement is a consequence of whatever broke Vulkan:
+    list it under the first other root cause, so the verdict names that cause and its fix."""
+    from dataclasses import replace
+
+    from vkdoctor.diagnosis import verdict
+
+    unmet = step.findings[0].id
+    root = next((r for r in report.root_causes if r != unmet), None)
+    if root is None:
+        return
+    for probe in report.probes:
+        probe.findings = [
+            replace(f, causes=(*f.causes, unmet)) if f.id == root else f for f in probe.findings
+        ]
+    report.root_causes = [r for r in report.root_causes if r != unmet]
+    report.verdict = verdict.verdict(report, _headline(report))
+
+
+def _headline(report: Report) -> str:
+    """Keep the headline the link rules wrote (the verdict's words for the first root)."""
+    from vkdoctor.diagnosis import links
+
+    return links.link(report).headline

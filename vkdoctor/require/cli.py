@@ -89,9 +89,9 @@ def github_enabled(args: argparse.Namespace, environ: Mapping[str, str]) -> bool
 
 def annotations(report: Report) -> list[str]:
     """One ``::error``/``::warning`` line per warn or fail finding, root causes first."""
-    order = {fid: n for n, fid in enumerate(report.root_causes)}
-    found = [(p, f) for p, f in report.findings() if f.severity.value in ("warn", "fail")]
-    found.sort(key=lambda pf: order.get(pf[1].id, len(order)))
+    # Root causes only (every warning or failure that no other finding explains): symptoms
+    # would repeat each cause several times in the workflow's annotation list.
+    found = [pf for pf in (report.finding(i) for i in report.root_causes) if pf is not None]
     lines = []
     for probe, finding in found:
         level = "error" if finding.severity.value == "fail" else "warning"
