@@ -165,11 +165,11 @@ def _check(req: Requirement, device: DeviceRecord, ctx: _Context) -> Check:
         return Check(req, ok, f"smoke dispatch {why}" if ok else why)
     if key == "extension":
         ok = want in device.extensions or want in ctx.instance_extensions
-        return Check(
-            req,
-            ok,
-            f"extension {want}" if ok else f"no {want} among {len(device.extensions)} extensions",
-        )
+        if ok:
+            return Check(req, ok, f"extension {want}")
+        if not device.extensions and device.extensions_supported:  # a report from before 0.2
+            return Check(req, ok, f"extension names not recorded (cannot tell {want})")
+        return Check(req, ok, f"no {want} among {len(device.extensions)} extensions")
     raise AssertionError(f"requirement key {key!r} parsed but not evaluated")
 
 

@@ -188,9 +188,16 @@ class Session:
                 "VkPhysicalDeviceDriverProperties *",
                 {"sType": vk.VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES},
             )
+            subgroup = ffi.new(  # core since 1.1; for --require subgroup>=N
+                "VkPhysicalDeviceSubgroupProperties *",
+                {
+                    "sType": vk.VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES,
+                    "pNext": driver,
+                },
+            )
             ids = ffi.new(
                 "VkPhysicalDeviceIDProperties *",
-                {"sType": vk.VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_ID_PROPERTIES, "pNext": driver},
+                {"sType": vk.VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_ID_PROPERTIES, "pNext": subgroup},
             )
             props2 = ffi.new(
                 "VkPhysicalDeviceProperties2 *",
@@ -206,6 +213,11 @@ class Session:
                 conformance_version=f"{c.major}.{c.minor}.{c.subminor}.{c.patch}",
                 device_uuid=bytes(ffi.buffer(ids.deviceUUID, 16)).hex(),
                 driver_uuid=bytes(ffi.buffer(ids.driverUUID, 16)).hex(),
+                subgroup={
+                    "size": subgroup.subgroupSize,
+                    "operations": _bits(SUBGROUP_OPERATIONS, subgroup.supportedOperations),
+                    "stages": _bits(SHADER_STAGES, subgroup.supportedStages),
+                },
             )
         return row
 
@@ -311,6 +323,30 @@ def _instance_item(item: dict[str, Any], emit: Emitter) -> None:
     emit.result({"devices": {"result": code, "devices": rows}})
     session.destroy()
     emit.result({"messages": session.messages})
+
+
+SUBGROUP_OPERATIONS = {
+    0x1: "basic",
+    0x2: "vote",
+    0x4: "arithmetic",
+    0x8: "ballot",
+    0x10: "shuffle",
+    0x20: "shuffle-relative",
+    0x40: "clustered",
+    0x80: "quad",
+}
+SHADER_STAGES = {
+    0x1: "vertex",
+    0x2: "tessellation-control",
+    0x4: "tessellation-evaluation",
+    0x8: "geometry",
+    0x10: "fragment",
+    0x20: "compute",
+}
+
+
+def _bits(names: dict[int, str], value: int) -> list[str]:
+    return [name for bit, name in names.items() if value & bit]
 
 
 QUEUE_FLAGS = {0x1: "graphics", 0x2: "compute", 0x4: "transfer", 0x8: "sparse", 0x10: "protected"}
