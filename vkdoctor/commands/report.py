@@ -99,7 +99,6 @@ def _show(args: argparse.Namespace) -> int:
     from vkdoctor.render.console import make_console, render_report
     from vkdoctor.report.io import load_checked_report
     from vkdoctor.report.redact import redact_report
-
     from vkdoctor.require import RequirementError, apply, parse_all
 
     try:
