@@ -93,9 +93,9 @@ class _Session:
         except subprocess.TimeoutExpired:
             return None, f"vkdoctor check did not finish within {CHECK_TIMEOUT_S:.0f} s"
         try:
-            if done.returncode not in (0, 1, 3) or not os.path.getsize(path):
+            if not os.path.exists(path) or not os.path.getsize(path):
                 last = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
-                return None, f"vkdoctor check wrote no report: {last}"
+                return None, f"vkdoctor check (exit {done.returncode}) wrote no report: {last}"
             return load_report(path), None
         except (OSError, ReportError, json.JSONDecodeError) as exc:
             return None, f"vkdoctor check wrote no readable report: {exc}"
