@@ -209,3 +209,20 @@ def test_requirement_codes_are_catalogued() -> None:
     from vkdoctor.report.codes import all_codes
 
     assert all_codes()["requirement-unmet"].severity.value == "fail"
+
+
+def test_require_and_the_plugin_stay_headless_and_never_load_vulkan() -> None:
+    """The plugin evaluates in the pytest process: no rich/textual, no binding, no libvulkan."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, vkdoctor.require, vkdoctor.require.cli, vkdoctor.pytest_plugin\n"
+        "from vkdoctor.require import parse_all\n"
+        "parse_all(['gpu', 'api>=1.3'])\n"
+        "mods = sorted(m for m in sys.modules if m.split('.')[0] in ('rich', 'textual', 'vulkan'))\n"
+        "maps = open('/proc/self/maps').read()\n"
+        "print(mods, 'libvulkan' in maps)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "[] False", done.stderr
