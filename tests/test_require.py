@@ -42,6 +42,13 @@ GIB = 2**30
         ("gpu", "gpu", "", None),
         ("dispatch", "dispatch", "", None),
         ("name=llvmpipe", "name", "=", "llvmpipe"),
+        ("feature=shaderFloat16", "feature", "=", "shaderFloat16"),
+        (
+            "feature=VkPhysicalDeviceVulkan12Features.bufferDeviceAddress",
+            "feature",
+            "=",
+            "VkPhysicalDeviceVulkan12Features.bufferDeviceAddress",
+        ),
     ],
 )
 def test_parse(text: str, key: str, op: str, value: object) -> None:
@@ -71,6 +78,8 @@ def test_regex_values_are_compiled_case_insensitively() -> None:
         ("gpu=yes", "gpu takes no value"),
         ("extension=cooperative", "not an extension name"),
         ("=1.3", "expected KEY"),
+        ("feature=Bad.x", "not a feature like shaderFloat16"),
+        ("feature", "feature needs an operator"),
     ],
 )
 def test_malformed_expressions_name_themselves_and_the_grammar(text: str, why: str) -> None:
@@ -103,6 +112,7 @@ def _device(
         queue_families=tuple(kw.pop("queues", (QueueFamily(0, 1, ("graphics", "compute")),))),
         subgroup=kw.pop("subgroup", SubgroupRecord(32)),  # type: ignore[arg-type]
         extensions=tuple(kw.pop("extensions", ("VK_KHR_cooperative_matrix",))),  # type: ignore[arg-type]
+        features=tuple(kw.pop("features", ("VkPhysicalDeviceVulkan12Features.shaderFloat16",))),  # type: ignore[arg-type]
     )
 
 
@@ -134,6 +144,7 @@ LLVMPIPE = _device(
     subgroup=SubgroupRecord(8),
     queues=(QueueFamily(0, 1, ("graphics", "compute", "transfer")),),
     extensions=(),
+    features=("VkPhysicalDeviceFeatures.shaderInt64",),
 )
 RTX = _device(0, "NVIDIA GeForce RTX 4090", "discrete-gpu", 0x10DE, 24)
 IGPU = _device(2, "Intel(R) UHD Graphics 770", "integrated-gpu", 0x8086, 48)
@@ -161,6 +172,9 @@ IGPU = _device(2, "Intel(R) UHD Graphics 770", "integrated-gpu", 0x8086, 48)
         (["subgroup>=32"], [0, 2]),
         (["extension=VK_KHR_cooperative_matrix"], [0, 2]),
         (["dispatch"], [1]),
+        (["feature=shaderFloat16"], [0, 2]),
+        (["feature=VkPhysicalDeviceVulkan12Features.shaderFloat16"], [0, 2]),
+        (["feature=VkPhysicalDeviceVulkan11Features.shaderFloat16"], []),
         (["gpu", "dispatch"], []),
     ],
 )

@@ -38,7 +38,22 @@ def truth() -> dict[str, str]:
     full = subprocess.run(["vulkaninfo"], capture_output=True, text=True, timeout=60).stdout
     block = full.split("\nDevice Extensions: count =")[1]  # not "Layer-Device Extensions"
     fields["extensions"] = " ".join(re.findall(r"^\t(VK_\w+)\s+: extension revision", block, re.M))
+    supported = []
+    for struct in CORE_FEATURE_STRUCTS:
+        section = re.search(rf"^{struct}:\n[-=]+\n((?:\t.*\n)+)", full, re.M)
+        assert section, struct
+        pairs = re.findall(r"^\t(\w+)\s+= (\w+)", section.group(1), re.M)
+        supported += [f"{struct}.{name}" for name, value in pairs if value == "true"]
+    fields["features"] = " ".join(supported)
     return fields
+
+
+CORE_FEATURE_STRUCTS = (
+    "VkPhysicalDeviceFeatures",
+    "VkPhysicalDeviceVulkan11Features",
+    "VkPhysicalDeviceVulkan12Features",
+    "VkPhysicalDeviceVulkan13Features",
+)
 
 
 @pytest.fixture(scope="module")
@@ -136,3 +151,19 @@ def test_extensions_match_vulkaninfo(stored: Path, truth: dict[str, str]) -> Non
 def test_stored_report_and_malformed_requirement(stored: Path) -> None:
     done = vkdoctor("report", "show", str(stored), "--require", "api=>1")
     assert done.returncode == 2 and "bad requirement 'api=>1'" in done.stderr
+
+
+def test_features_match_vulkaninfo(stored: Path, truth: dict[str, str]) -> None:
+    """Every core feature vulkaninfo reports true, and no other, is recorded and matches."""
+    supported = truth["features"].split()
+    recorded = json.loads(stored.read_text())["devices"][0]["features"]
+    assert sorted(recorded) == sorted(supported) and len(supported) > 20
+    qualified = supported[-1]
+    bare = supported[0].split(".")[1]
+    for expression, code in [
+        (f"feature={qualified}", 0),
+        (f"feature={bare}", 0),
+        ("feature=VkPhysicalDeviceVulkan12Features.noSuchFeature", 1),
+    ]:
+        done = vkdoctor("report", "show", str(stored), "--no-color", f"--require={expression}")
+        assert done.returncode == code, done.stdout

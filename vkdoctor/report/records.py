@@ -224,6 +224,8 @@ class DeviceRecord:
     driver_manifest_candidates: tuple[str, ...] = ()
     extensions_supported: int | None = None
     extensions: tuple[str, ...] = ()  # the supported device extensions' names (--require)
+    # Supported core features as ``VkPhysicalDeviceVulkan12Features.bufferDeviceAddress``.
+    features: tuple[str, ...] = ()
     memory: Memory | None = None
     device_local_bytes: int | None = None  # the largest DEVICE_LOCAL heap
     queue_families: tuple[QueueFamily, ...] = ()

@@ -170,6 +170,14 @@ def _check(req: Requirement, device: DeviceRecord, ctx: _Context) -> Check:
         if not device.extensions and device.extensions_supported:  # a report from before 0.2
             return Check(req, ok, f"extension names not recorded (cannot tell {want})")
         return Check(req, ok, f"no {want} among {len(device.extensions)} extensions")
+    if key == "feature":
+        name = str(want)
+        ok = any(f == name or f.endswith(f".{name}") for f in device.features)
+        if ok:
+            return Check(req, ok, f"feature {name}")
+        if not device.features:
+            return Check(req, ok, f"no core features recorded (cannot tell {name})")
+        return Check(req, ok, f"no {name} among {len(device.features)} supported features")
     raise AssertionError(f"requirement key {key!r} parsed but not evaluated")
 
 

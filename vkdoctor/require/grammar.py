@@ -14,7 +14,8 @@ GRAMMAR = (
     "KEY[OP VALUE]: api|loader OP VERSION (OP one of < <= = > >=), "
     "type=discrete-gpu|integrated-gpu|virtual-gpu|cpu, gpu, name~=REGEX, "
     "vendor=nvidia|amd|intel|mesa|0x10de, driver~=REGEX, memory OP SIZE (e.g. 16GiB), "
-    "queue=compute|graphics|transfer, subgroup OP N, dispatch, extension=NAME"
+    "queue=compute|graphics|transfer, subgroup OP N, dispatch, extension=NAME, "
+    "feature=NAME|STRUCT.NAME"
 )
 
 COMPARISONS = ("<=", ">=", "<", ">", "=")
@@ -53,6 +54,7 @@ _UNITS = {
 _FLAGS = ("gpu", "dispatch")
 _VERSIONED = ("api", "loader")
 _NUMERIC = ("memory", "subgroup")
+_VALUED = ("type", "name", "vendor", "driver", "queue", "extension", "feature")
 
 
 class RequirementError(ValueError):
@@ -105,17 +107,10 @@ def parse(text: str) -> Requirement:
             raise _fail(text, f"{key} takes no value")
         return Requirement(text.strip(), key)
     if not op:
-        known = ", ".join(_FLAGS + _VERSIONED + _NUMERIC + ("type", "name", "vendor", "driver"))
-        if key in _VERSIONED + _NUMERIC + (
-            "type",
-            "name",
-            "vendor",
-            "driver",
-            "queue",
-            "extension",
-        ):
+        if key in _VERSIONED + _NUMERIC + _VALUED:
             raise _fail(text, f"{key} needs an operator and a value")
-        raise _fail(text, f"unknown key {key!r} (known: {known}, queue, extension)")
+        known = ", ".join(_FLAGS + _VERSIONED + _NUMERIC + _VALUED)
+        raise _fail(text, f"unknown key {key!r} (known: {known})")
     return Requirement(text.strip(), key, op, _value(text, key, op, value))
 
 
@@ -158,6 +153,14 @@ def _value(text: str, key: str, op: str, value: str) -> object:
             return int(value, 0)
         except ValueError:
             raise _fail(text, f"unknown vendor {value!r} (known: {', '.join(VENDORS)})") from None
+    if key == "feature":
+        if not re.fullmatch(r"(VkPhysicalDevice\w+Features\.)?[a-z]\w*", value):
+            raise _fail(
+                text,
+                f"{value!r} is not a feature like shaderFloat16 or "
+                "VkPhysicalDeviceVulkan12Features.bufferDeviceAddress",
+            )
+        return value
     if key == "extension":
         if not re.fullmatch(r"VK_[A-Za-z0-9_]+", value):
             raise _fail(text, f"{value!r} is not an extension name like VK_KHR_maintenance4")

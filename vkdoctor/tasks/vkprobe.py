@@ -218,8 +218,43 @@ class Session:
                     "operations": _bits(SUBGROUP_OPERATIONS, subgroup.supportedOperations),
                     "stages": _bits(SHADER_STAGES, subgroup.supportedStages),
                 },
+                features=self.features(physical, min(p.apiVersion, self.api_version)),
             )
         return row
+
+    def features(self, physical: Any, api: int) -> list[str]:
+        """``Struct.member`` for every core feature the device supports (--require feature=).
+        The members come from the binding's struct definitions, generated from the registry;
+        only the VkPhysicalDeviceVulkanNNFeatures structs the effective API version has are
+        chained, since chaining unknown ones is invalid usage."""
+        ffi, vk = self.ffi, self.vk
+        chain: list[tuple[str, Any]] = []
+        for minor in (1, 2, 3, 4):
+            name = f"VkPhysicalDeviceVulkan1{minor}Features"
+            stype = getattr(
+                vk, f"VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_{minor}_FEATURES", None
+            )
+            # Vulkan11Features itself arrived with 1.2; each later one with its version.
+            if stype is None or (api >> 12) < ((1 << 10) | max(2, minor)):
+                continue
+            previous = chain[-1][1] if chain else ffi.NULL
+            chain.append((name, ffi.new(f"{name} *", {"sType": stype, "pNext": previous})))
+        features2 = ffi.new(
+            "VkPhysicalDeviceFeatures2 *",
+            {
+                "sType": vk.VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2,
+                "pNext": chain[-1][1] if chain else ffi.NULL,
+            },
+        )
+        self.emit.crumb("vkGetPhysicalDeviceFeatures2")
+        self.lib.vkGetPhysicalDeviceFeatures2(physical, features2)
+        found: list[str] = []
+        for name, struct in [("VkPhysicalDeviceFeatures", features2.features), *chain]:
+            target = struct if name == "VkPhysicalDeviceFeatures" else struct[0]
+            for member, _ in ffi.typeof(name).fields:
+                if member not in ("sType", "pNext") and getattr(target, member):
+                    found.append(f"{name}.{member}")
+        return found
 
     def resolve(self, handle: Any, names: Sequence[str]) -> list[str]:
         """The names vkGetInstanceProcAddr(handle, name) answers non-NULL."""
