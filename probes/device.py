@@ -57,7 +57,9 @@ CODES = code_table(
             "vkCreateDevice fails",
             "The device cannot be created, so nothing can run on it.",
             ("driver or kernel problems", "lost device access"),
-            "See the evidence and culprit findings.",
+            "The evidence holds the VkResult; VK_ERROR_INITIALIZATION_FAILED or DEVICE_LOST with a "
+            "GPU usually means the kernel driver (`dmesg | tail`); with bisection the culprit "
+            "finding names the component to disable.",
         ),
         CodeInfo(
             "device-creation-crashed",
@@ -65,7 +67,8 @@ CODES = code_table(
             "vkCreateDevice or device setup crashes",
             "The process died while creating or querying the device.",
             ("a driver or layer bug",),
-            "Disable the culprit named by bisection.",
+            "Disable the layer or driver that bisection names (its culprit finding); report the "
+            "crash to the driver's vendor with this report attached.",
         ),
         CodeInfo(
             "device-creation-hung",
@@ -73,7 +76,8 @@ CODES = code_table(
             "vkCreateDevice or device setup hangs",
             "Device creation or a query did not return in time.",
             ("a driver waiting on the GPU",),
-            "Disable the culprit named by bisection.",
+            "Check the kernel log for GPU faults (`dmesg | tail`); disable the component "
+            "bisection names with VK_LOADER_DRIVERS_DISABLE=<manifest file name>.",
         ),
         CodeInfo(
             "device-extensions-refused",

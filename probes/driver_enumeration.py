@@ -64,7 +64,8 @@ CODES = code_table(
             "Driver manifests exist but every one is broken, filtered out or for another "
             "architecture, so the loader will report 'Found no drivers!'.",
             ("stale manifests", "filters matching nothing", "only 32-bit drivers"),
-            "Fix the findings listed for each driver.",
+            "Fix the root cause named above it (each driver's state and why the loader skips it "
+            "are in the Drivers section); with no driver installed, install Mesa's.",
         ),
         CodeInfo(
             "driver-search-overridden",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vkdoctor.engine.bisect import bisect, usable_drivers
+from vkdoctor.engine.bisect import MAX_CANDIDATES, bisect, candidate_drivers, usable_drivers
 from vkdoctor.engine.child import ChildOutcome, ItemOutcome
 from vkdoctor.engine.runner import ProbeContext, ProbeOutcome, ProbeSpec
 from vkdoctor.loader import log as loaderlog
@@ -39,7 +39,9 @@ CODES = code_table(
                 "a malformed manifest on old loaders",
                 "a missing requested layer or extension",
             ),
-            "Fix the culprit named in the findings.",
+            "Fix the root cause this report names first (a variable that hides the drivers, a "
+            "broken driver, a missing layer); `VK_LOADER_DEBUG=all vulkaninfo --summary` shows the "
+            "loader's own account.",
         ),
         CodeInfo(
             "instance-creation-crashed",
@@ -47,7 +49,9 @@ CODES = code_table(
             "vkCreateInstance crashes",
             "The process died inside instance creation; every Vulkan program does the same.",
             ("a buggy implicit layer", "a buggy driver"),
-            "Disable the culprit named by bisection.",
+            "Disable the layer or driver that bisection names (the culprit-layer or culprit-driver "
+            "finding): a layer with its disable variable or VK_LOADER_LAYERS_DISABLE=<name>, a "
+            "driver with VK_LOADER_DRIVERS_DISABLE=<manifest file name>.",
         ),
         CodeInfo(
             "instance-creation-hung",
@@ -55,7 +59,9 @@ CODES = code_table(
             "vkCreateInstance hangs",
             "Instance creation did not return in time.",
             ("a driver waiting on a device or server", "a layer deadlock"),
-            "Disable the culprit named by bisection.",
+            "Disable the layer or driver that bisection names (the culprit-layer or culprit-driver "
+            "finding) with its disable variable or VK_LOADER_DRIVERS_DISABLE=<manifest file "
+            "name>; a GPU driver that waits may need its kernel module (`dmesg`).",
         ),
         CodeInfo(
             "no-physical-devices",
@@ -118,8 +124,9 @@ CODES = code_table(
             "the loader warned during instance creation",
             "A warning or error message from the loader's debug-utils messenger during "
             "vkCreateInstance.",
-            ("see the message",),
-            "Read the quoted message.",
+            ("a manifest or library the message names", "a requested layer or extension"),
+            "The message names the component; `vkdoctor check driver-enumeration "
+            "layer-enumeration -v` checks every manifest and library it could mean.",
         ),
     ]
 )
@@ -157,10 +164,12 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
         {"key": "all", "names": names, "trampoline_names": list(TRAMPOLINE_SAMPLES)}
     ]
     # Per-driver runs (same child, one after another) map devices to manifests and catch a driver
-    # that breaks on its own.
-    if len(drivers) > 1:
+    # that breaks on its own: one per distinct library, and a bounded number (hostile input).
+    candidates = candidate_drivers(ctx)[:MAX_CANDIDATES]
+    if len(candidates) > 1:
         items += [
-            {"key": m, "environ": {"VK_DRIVER_FILES": m, "VK_ICD_FILENAMES": None}} for m in drivers
+            {"key": m, "environ": {"VK_DRIVER_FILES": m, "VK_ICD_FILENAMES": None}}
+            for m in candidates
         ]
     results, _ = ctx.run_batch(TASK, items, "key")
     main = results[0]
@@ -200,7 +209,7 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
         outcome.findings += _proc_findings(ctx, table, create, proc)
     devices_stage = data.get("devices") or {"result": None, "devices": []}
     devices = devices_stage["devices"]
-    _map_devices(devices, drivers, per_driver)
+    _map_devices(devices, candidates or drivers, per_driver)
     outcome.facts["physical_devices"] = devices
     outcome.findings += _device_count_findings(devices_stage, drivers, per_driver, main)
     return outcome
@@ -314,12 +323,14 @@ def _message_findings(messages: list[dict[str, Any]], diagnosed: list[str]) -> l
     """Loader warnings and errors during creation, except the harmless and the already diagnosed
     (a missing driver library is reported once, by driver-enumeration, with its remedy)."""
     findings = []
+    known = set(diagnosed)  # thousands of broken manifests: a lookup per word, not a scan
     for message in messages:
         text = message["message"]
+        words = {w.strip("'\"()[],;:.") for w in text.split()}
         if (
             message["severity"] in ("warning", "error")
             and not loaderlog.classify(text)
-            and not any(path in text for path in diagnosed)
+            and not (words & known or any(path in text for path in known if " " in path))
         ):
             findings.append(
                 make_finding(

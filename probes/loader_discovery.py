@@ -67,6 +67,15 @@ CODES = code_table(
             "Reinstall the Vulkan loader.",
         ),
         CodeInfo(
+            "loader-not-vulkan",
+            Severity.FAIL,
+            "the library given as the loader is not a Vulkan loader",
+            "The library named with --loader loads, but exports no vkGetInstanceProcAddr, the "
+            "one entry point every Vulkan loader has: nothing about Vulkan can be learnt from it.",
+            ("a typo in --loader, or another library's name (libc.so.6)",),
+            "Give --loader the path of a libvulkan.so.1, or leave the option out.",
+        ),
+        CodeInfo(
             "loader-shadowed",
             Severity.WARN,
             "another libvulkan shadows the system loader",
@@ -229,11 +238,8 @@ def _variable_findings(env: Env, version: tuple[int, int, int] | None) -> list[F
                 CODES,
                 "variable-unknown",
                 f"{name} is set but the Vulkan loader does not read it{hint}",
-                evidence={
-                    "variable": name,
-                    "value": record_value(name, env.environ[name]),
-                    "suggestion": nearest,
-                },
+                # The name only: an unknown variable's value can be anything, a token included.
+                evidence={"variable": name, "suggestion": nearest},
                 remedy=f"Rename it to {nearest}."
                 if nearest
                 else "Unset it if you meant the loader.",
@@ -321,6 +327,25 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
         "settings_files": settings,
     }
     outcome.facts = facts
+    if loaded is None and failed_open is None and child.last_crumb == "vkEnumerateInstanceVersion":
+        # dlopen worked; the loader then hung or crashed scanning implicit layer manifests (a
+        # FIFO or /dev/zero there): the layer probe names the culprit, so it must still run.
+        outcome.findings.append(
+            make_finding(
+                CODES,
+                "loader-enumeration-failed",
+                f"vkEnumerateInstanceVersion failed: {child.describe()}; the loader reads "
+                "every implicit layer manifest there",
+                evidence={
+                    "state": child.state,
+                    "signal": child.signal,
+                    "last_step": child.last_crumb,
+                },
+                severity=Severity.WARN,  # the culprit is named by the layer probe
+            )
+        )
+        outcome.findings += scan.findings
+        return outcome
     if loaded is None:
         error = (failed_open or {}).get("dlerror") or child.describe()
         code = "loader-missing" if "No such file or directory" in error else "loader-unloadable"
@@ -343,6 +368,21 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
             secure_execution=env.secure,
             settings_files=tuple(settings),
             issues=(code,),
+        )
+        outcome.findings += scan.findings
+        return outcome
+    if not loaded.get("gipa_exported"):
+        # `--loader libc.so.6` loads fine; only the loader's one mandatory export tells.
+        facts["path"] = loaded.get("path")
+        outcome.findings.append(
+            make_finding(
+                CODES,
+                "loader-not-vulkan",
+                f"{ctx.options.loader} ({loaded.get('path')}) is not a Vulkan loader: it exports "
+                "no vkGetInstanceProcAddr",
+                evidence={"loaded": loaded.get("path"), "soname": ctx.options.loader},
+                commands=["vkdoctor check  # diagnoses libvulkan.so.1, what applications load"],
+            )
         )
         outcome.findings += scan.findings
         return outcome

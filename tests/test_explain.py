@@ -10,6 +10,7 @@ codes built at run time such as ``f"{kind}-library-missing"``.
 from __future__ import annotations
 
 import ast
+import json
 from pathlib import Path
 
 import pytest
@@ -169,3 +170,38 @@ def test_explain_list_lists_them_all(capsys: pytest.CaptureFixture[str]) -> None
 def test_explain_unknown_code_suggests_the_nearest(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["explain", "driver-libary-missing"]) == 2
     assert "did you mean driver-library-missing?" in capsys.readouterr().err
+
+
+def test_explain_json_is_the_code_table(capsys: pytest.CaptureFixture[str]) -> None:
+    from vkdoctor.report.codes import all_codes
+
+    assert main(["explain", "--json", "no-usable-driver"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    info = all_codes()["no-usable-driver"]
+    assert (data["code"], data["severity"], data["remedy"]) == (
+        info.code,
+        info.severity.value,
+        info.remedy,
+    )
+    assert main(["explain", "--json", "--list"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == len(all_codes())
+
+
+GENERIC_REMEDIES = (
+    "read the quoted message",
+    "fix the culprit named in the findings",
+    "disable the culprit named by bisection",
+    "fix the findings listed",
+    "see the evidence",
+)
+
+
+def test_no_remedy_is_empty_or_generic_for_a_problem() -> None:
+    from vkdoctor.report.codes import all_codes
+    from vkdoctor.report.model import Severity
+
+    for code, info in all_codes().items():
+        lowered = info.remedy.lower()
+        assert not any(g in lowered for g in GENERIC_REMEDIES), code
+        if info.severity is not Severity.INFO:
+            assert len(info.remedy.split()) >= 2, code

@@ -23,7 +23,7 @@ from textual.widgets import DataTable, Static, TabbedContent
 from vkdoctor import cli
 from vkdoctor.kernels.run import KernelEvent, KernelRequest, KernelSession
 from vkdoctor.report.io import load_report
-from vkdoctor.report.model import ProbeResult, Report
+from vkdoctor.report.model import ProbeResult, Report, Severity
 from vkdoctor.tui.app import VkDoctorApp
 from vkdoctor.tui.backend import KernelJob, PipelineRun
 from vkdoctor.tui.documents import open_document
@@ -167,7 +167,9 @@ async def test_probes_update_live_while_the_worker_runs() -> None:
         await pilot.pause()
         assert cell(app, "#probes", "loader-discovery", "status") == "ok"
         assert cell(app, "#probes", "driver-enumeration", "status") == "fail"
-        assert "2 fail" in cell(app, "#probes", "driver-enumeration", "findings")
+        drivers = next(p for p in fixture("broken.json").probes if p.id == "driver-enumeration")
+        fails = sum(f.severity is Severity.FAIL for f in drivers.findings)
+        assert f"{fails} fail" in cell(app, "#probes", "driver-enumeration", "findings")
         assert app.report is None and app.pipeline_running
         backend.release(10)
         await until(pilot, lambda: any(kind == "done" for kind, _ in app.seen))
@@ -205,7 +207,8 @@ async def test_findings_view_shows_detail_remedy_and_loader_log() -> None:
         assert app.query_one(TabbedContent).active == "findings"
         assert app.focused is app.query_one("#finding-list")
         first = text_of(app, "#finding-text")
-        assert "driver-library-missing" in first and "libvulkan_vendor.so" in first
+        # The root cause leads: the variable, not the manifest it selects.
+        assert "driver-search-overridden" in first and "VK_DRIVER_FILES" in first
         assert "Remedy" in first and "Evidence" in first and "Loader log" in first
         await pilot.press("down")
         assert text_of(app, "#finding-text") != first
@@ -217,9 +220,9 @@ async def test_findings_view_shows_detail_remedy_and_loader_log() -> None:
 
 @asynctest
 async def test_remedy_commands_are_copied_to_the_clipboard() -> None:
-    report = fixture("no-vulkan.json")
-    app = VkDoctorApp(None, report=report, source="no-vulkan.json", autorun=False)
-    command = report.probes[0].findings[0].remedy.commands[0]  # type: ignore[union-attr]
+    report = fixture("broken.json")
+    app = VkDoctorApp(None, report=report, source="broken.json", autorun=False)
+    command = "unset VK_DRIVER_FILES"  # the first (root-cause) finding's fix
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("2", "c")
         await pilot.pause()

@@ -2,19 +2,27 @@
 
 Exit codes (DESIGN.md): 0 healthy (info findings only), 1 any warn or fail finding, timeout or
 crash (``--fail-on fail`` ignores warnings), 2 usage error, 3 internal error of vkdoctor (the
-message says where the report is).
+message says where the report is), 128+signal when SIGINT/SIGTERM/SIGHUP stopped the run (the
+partial report is written and named).
 Heavy imports (rich, the probes) happen inside the subcommands so ``--help`` stays instant.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
+import json
+import math
+import os
+import signal
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import vkdoctor
+from vkdoctor import argtypes
 
 EXIT_OK = 0
 EXIT_ISSUES = 1
@@ -24,18 +32,8 @@ EXIT_INTERNAL = 3
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # argparse's own exit code is already 2
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be greater than 0")
-    return value
+        # One line: the mistake and where help is (the full usage buries the mistake).
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -56,21 +54,23 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     _add_output_options(check)
     check.add_argument(
         "--timeout",
-        type=_positive_float,
+        type=argtypes.seconds(*argtypes.TIMEOUT_RANGE),
         default=None,
         metavar="SECONDS",
-        help="time limit for each native step (default 5)",
+        help="time limit for each native step (default 5; 0.1 to 3600)",
     )
     check.add_argument("--list-probes", action="store_true", help="list the probes and exit")
     check.add_argument(
         "--loader",
         metavar="PATH",
+        type=argtypes.nonempty("--loader"),
         default="libvulkan.so.1",
         help="diagnose this loader library instead of the one applications get by default",
     )
     check.add_argument(
         "--no-bisect", action="store_true", help="do not isolate culprits by re-running"
     )
+    _add_deadline_option(check)
     from vkdoctor.require.cli import add_arguments as add_require_arguments
 
     add_require_arguments(check)  # --require, --device-select, --github
@@ -78,6 +78,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     explain = commands.add_parser("explain", help="explain a finding code")
     explain.add_argument("code", nargs="?", help="the finding code, e.g. driver-library-missing")
     explain.add_argument("--list", action="store_true", help="list every finding code")
+    explain.add_argument(
+        "--json", dest="explain_json", action="store_true", help="print it as JSON"
+    )
 
     trace = commands.add_parser(
         "trace",
@@ -106,6 +109,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    # Line buffering makes a failing stdout (> /dev/full) fail inside the command, where it
+    # becomes one line, not at the interpreter's final flush ("Exception ignored", exit 120).
+    with contextlib.suppress(AttributeError, ValueError):
+        sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     first = next((a for a in argv if not a.startswith("-")), None)
     parser = build_parser(first)
     args = parser.parse_args(argv)
@@ -136,9 +143,46 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_OK
+    except OutputFailed as exc:
+        return _output_failed(exc)
+    except OSError as exc:
+        if exc.errno in _OUTPUT_ERRNOS:  # a print() into a full or failing stdout
+            return _output_failed(OutputFailed(exc))
+        return _internal_error(traceback.format_exc(), None)
     except Exception:
         return _internal_error(traceback.format_exc(), None)
     parser.error(f"unknown command {args.command}")
+    return EXIT_USAGE
+
+
+_OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EFBIG})
+
+
+class OutputFailed(Exception):
+    """Writing to the terminal or standard output failed (``> /dev/full``: ENOSPC, EIO)."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(error.strerror or str(error))
+        self.error = error
+
+
+def _print(console: Any, renderable: Any) -> None:
+    try:
+        console.print(renderable)
+    except BrokenPipeError:
+        raise  # a reader that went away (| head) is not an error
+    except OSError as exc:
+        raise OutputFailed(exc) from exc
+
+
+def _output_failed(exc: OutputFailed) -> int:
+    # Point the descriptor at /dev/null, or the interpreter's final flush fails again and
+    # prints "Exception ignored" with exit code 120.
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    print(f"vkdoctor: cannot write the output: {exc}", file=sys.stderr)
     return EXIT_USAGE
 
 
@@ -196,15 +240,17 @@ def _check(args: argparse.Namespace) -> int:
     except RequirementError as exc:
         print(f"vkdoctor check: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    if args.json == "-" and args.markdown == "-":
-        print("vkdoctor check: --json - and --markdown - cannot both use stdout", file=sys.stderr)
+    problem = _output_problem(args)
+    if problem:
+        print(f"vkdoctor check: {problem}", file=sys.stderr)
         return EXIT_USAGE
-    to_stdout = "-" in (args.json, args.markdown) or require.uses_stdout(args)
+    to_stdout = _to_stdout(args) or require.uses_stdout(args)
     console = make_console(stderr=to_stdout, force_plain=args.no_color)
     options = Options(
         timeout_s=args.timeout or Options().timeout_s,
         bisect=not args.no_bisect,
         loader=args.loader,
+        deadline_s=args.deadline,
     )
     partial = Report(tool_version=vkdoctor.__version__, created="")
     status = console.status("starting", spinner="dots") if console.is_terminal else None
@@ -217,20 +263,29 @@ def _check(args: argparse.Namespace) -> int:
 
     def on_result(result: Any) -> None:
         partial.probes.append(result)
-        console.print(probe_line(result))
+        _print(console, probe_line(result))
 
-    try:
-        run = run_pipeline(Env.current(), options, args.probes or None, on_start, on_result)
-    except Exception:
+    _survive_closed_stdout(console)
+    with _stop_on_signals():
+        try:
+            run = run_pipeline(Env.current(), options, args.probes or None, on_start, on_result)
+        except OutputFailed:
+            if status is not None:
+                status.stop()
+            raise
+        except Exception:
+            if status is not None:
+                status.stop()
+            return _internal_error(traceback.format_exc(), partial)
         if status is not None:
             status.stop()
-        return _internal_error(traceback.format_exc(), partial)
-    if status is not None:
-        status.stop()
-    step = require.finish(run.report, requirements, args)
-    if step is not None:
-        console.print(probe_line(step))
-    code = _deliver(run.report, args, console)
+        interrupted = _interrupting_signal()
+        if interrupted is not None:
+            return _deliver_interrupted(run.report, args, console, interrupted)
+        step = require.finish(run.report, requirements, args)
+        if step is not None:
+            _print(console, probe_line(step))
+        code = _deliver(run.report, args, console)
     if code is not None:
         return code
     if require.github_enabled(args, require.environ()):
@@ -258,7 +313,7 @@ def _deliver(report: Any, args: argparse.Namespace, console: Any) -> int | None:
     wanted = args.redact or (redact_markdown and args.markdown)
     redacted = redact_report(report) if wanted else report
     shown = redacted if args.redact else report  # the console and the JSON
-    console.print(findings_block(shown, args.verbose))
+    _print(console, findings_block(shown, args.verbose))
     outputs = [
         (args.json, shown, write_report),
         (
@@ -295,15 +350,170 @@ def _trace(args: argparse.Namespace) -> int:
     from vkdoctor.render.console import make_console, probe_line
     from vkdoctor.trace.command import build_report
 
-    if args.json == "-" and args.markdown == "-":
-        print("vkdoctor trace: --json - and --markdown - cannot both use stdout", file=sys.stderr)
+    problem = _output_problem(args)
+    if problem:
+        print(f"vkdoctor trace: {problem}", file=sys.stderr)
         return EXIT_USAGE
-    console = make_console(stderr="-" in (args.json, args.markdown), force_plain=args.no_color)
-    report = build_report(args, Env.current())
-    for probe in report.probes:
-        console.print(probe_line(probe))
-    code = _deliver(report, args, console)
+    console = make_console(stderr=_to_stdout(args), force_plain=args.no_color)
+    _survive_closed_stdout(console)
+    with _stop_on_signals(interrupt_main=True):
+        report = build_report(args, Env.current())
+        for probe in report.probes:
+            _print(console, probe_line(probe))
+        interrupted = _interrupting_signal()
+        if interrupted is not None:
+            return _deliver_interrupted(report, args, console, interrupted)
+        code = _deliver(report, args, console)
     return code if code is not None else _exit_code(report, args.fail_on)
+
+
+def _to_stdout(args: argparse.Namespace) -> bool:
+    from vkdoctor.report.io import is_stdout
+
+    return any(d is not None and is_stdout(d) for d in (args.json, args.markdown))
+
+
+def _output_problem(args: argparse.Namespace) -> str | None:
+    """Why the --json/--markdown destinations cannot be used, checked before any work."""
+    from vkdoctor.report.io import OutputError, check_destination, same_output
+
+    given = [(f"--{name}", d) for name, d in (("json", args.json), ("markdown", args.markdown))]
+    given = [(option, d) for option, d in given if d is not None]
+    for option, destination in given:
+        try:
+            check_destination(destination)
+        except OutputError as exc:
+            return f"{option}: {exc}"
+    if len(given) == 2 and same_output(given[0][1], given[1][1]):
+        if _to_stdout(args):
+            return "--json and --markdown cannot both use stdout"
+        return f"--json and --markdown both write to {given[0][1]}; give each its own path"
+    return None
+
+
+# -- signals, closed pipes and the deadline (DESIGN.md, robustness) --
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _interrupting_signal() -> signal.Signals | None:
+    """The signal that stopped this run, if one did."""
+    from vkdoctor.engine import child
+
+    reason = child.stop_reason() or ""
+    try:
+        return signal.Signals[reason]
+    except KeyError:
+        return None
+
+
+@contextlib.contextmanager
+def _stop_on_signals(interrupt_main: bool = False) -> Iterator[None]:
+    """While the body runs, SIGINT/SIGTERM/SIGHUP stop the run instead of killing vkdoctor:
+    every child's process group is killed at once, no new child starts, and the runner marks
+    what did not finish, so the caller can still write the report and exit 128+signal.
+
+    ``interrupt_main`` also raises KeyboardInterrupt once in the main thread (``trace`` waits for
+    its program there and must stop waiting)."""
+    from vkdoctor.engine import child
+
+    raised = False
+
+    def handler(signum: int, frame: Any) -> None:
+        nonlocal raised
+        if child.stop_reason() in signal.Signals.__members__:
+            # A second signal: the user does not want to wait for the report any more.
+            child.kill_all()
+            os._exit(128 + signum)
+        child.request_stop(signal.Signals(signum).name)
+        if interrupt_main and not raised:
+            raised = True
+            raise KeyboardInterrupt
+
+    previous: dict[int, Any] = {}
+    try:
+        for signum in _STOP_SIGNALS:
+            previous[signum] = signal.signal(signum, handler)
+    except ValueError:  # not the main thread (an embedding program): leave its handlers alone
+        pass
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+def _deliver_interrupted(
+    report: Any, args: argparse.Namespace, console: Any, signum: signal.Signals
+) -> int:
+    """Write what was found before ``signum`` stopped the run and name where it is.  With no
+    --json/--markdown the JSON report goes to the partial-report path (a report nobody asked for
+    is still better than losing a run that may have taken minutes)."""
+    from vkdoctor.report.io import partial_report_path, write_report
+
+    exit_code = 128 + int(signum)
+    wanted = [d for d in (args.json, args.markdown) if d]
+    with contextlib.suppress(BrokenPipeError):
+        console.print(f"vkdoctor: interrupted by {signum.name}")
+    code = _deliver(report, args, console)
+    if code is not None:
+        return code
+    if wanted:
+        where = ", ".join("stdout" if d == "-" else d for d in wanted)
+    else:
+        try:
+            path = partial_report_path()
+            write_report(report, str(path))
+            where = str(path)
+        except OSError as exc:
+            print(
+                f"vkdoctor: interrupted by {signum.name}; no report written: {exc}", file=sys.stderr
+            )
+            return exit_code
+    print(
+        f"vkdoctor: interrupted by {signum.name}; the report with what was found so far is in "
+        f"{where}",
+        file=sys.stderr,
+    )
+    return exit_code
+
+
+def _survive_closed_stdout(console: Any) -> None:
+    """``vkdoctor check | head -1``: when the reader goes away, stop printing but finish the run
+    and exit with the usual code.  Rich's default exits 1 on the spot, which also stopped the
+    runner's loop while probe threads waited for it."""
+
+    def on_broken_pipe() -> None:
+        console.quiet = True
+        with contextlib.suppress(OSError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+
+    console.on_broken_pipe = on_broken_pipe
+
+
+def _deadline_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError("must be a finite number of seconds greater than 0")
+    return value
+
+
+def _add_deadline_option(parser: argparse.ArgumentParser) -> None:
+    from vkdoctor.engine.runner import DEFAULT_DEADLINE_S
+
+    parser.add_argument(
+        "--deadline",
+        type=_deadline_seconds,
+        default=DEFAULT_DEADLINE_S,
+        metavar="SECONDS",
+        help=f"time limit for the whole run, bisection included (default {DEFAULT_DEADLINE_S:g}); "
+        "what did not finish is reported as such",
+    )
 
 
 def _add_output_options(parser: argparse.ArgumentParser) -> None:
@@ -351,10 +561,24 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _code_json(info: Any) -> dict[str, Any]:
+    return {
+        "code": info.code,
+        "severity": info.severity.value,
+        "title": info.title,
+        "explanation": info.explanation,
+        "causes": list(info.causes),
+        "remedy": info.remedy,
+    }
+
+
 def _explain(args: argparse.Namespace) -> int:
     from vkdoctor.report.codes import all_codes
 
     codes = all_codes()
+    if args.explain_json and (args.list or not args.code):
+        print(json.dumps([_code_json(i) for _, i in sorted(codes.items())], indent=2))
+        return EXIT_OK
     if args.list or not args.code:
         for code, info in sorted(codes.items()):
             print(f"{code:<40} {info.severity.value:<5} {info.title}")
@@ -367,6 +591,9 @@ def _explain(args: argparse.Namespace) -> int:
         hint = f"; did you mean {nearest}?" if nearest else "; `vkdoctor explain --list` lists them"
         print(f"vkdoctor explain: unknown finding code {args.code!r}{hint}", file=sys.stderr)
         return EXIT_USAGE
+    if args.explain_json:
+        print(json.dumps(_code_json(info), indent=2))
+        return EXIT_OK
     print(f"{info.code} ({info.severity.value}): {info.title}\n")
     print(info.explanation)
     if info.causes:

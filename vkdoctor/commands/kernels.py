@@ -17,17 +17,9 @@ import argparse
 import sys
 from typing import Any
 
+from vkdoctor import argtypes
+
 EXIT_OK, EXIT_ISSUES, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be greater than 0")
-    return value
 
 
 def _count(minimum: int) -> Any:
@@ -108,7 +100,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--timeout",
-        type=_positive_float,
+        type=argtypes.seconds(*argtypes.TIMEOUT_RANGE),
         default=120.0,
         metavar="SECONDS",
         help="a kernel still running after this is a hang (default 120)",

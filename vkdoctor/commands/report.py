@@ -82,6 +82,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from vkdoctor.report.io import ReportError
+    from vkdoctor.report.shape import ShapeError
 
     command = getattr(args, "report_command", None)
     if command is None:
@@ -90,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     handler = {"show": _show, "validate": _validate, "diff": _diff, "markdown": _markdown}[command]
     try:
         return handler(args)
-    except ReportError as exc:
+    except (ReportError, ShapeError) as exc:
         print(f"vkdoctor report {command}: {exc}", file=sys.stderr)
         return EXIT_UNREADABLE
 
@@ -161,6 +162,7 @@ def _diff(args: argparse.Namespace) -> int:
     from vkdoctor.render.diff import diff_reports, render_lines, render_text
     from vkdoctor.report.io import load_checked_report
     from vkdoctor.report.redact import Identity, is_redacted, redact_dict
+    from vkdoctor.report.shape import render_tolerant
 
     a, _ = load_checked_report(args.a)
     b, _ = load_checked_report(args.b)
@@ -169,7 +171,10 @@ def _diff(args: argparse.Namespace) -> int:
         b = redact_dict(b, Identity())
     elif is_redacted(b) and not is_redacted(a):
         a = redact_dict(a, Identity())
-    diff = diff_reports(a, b, args.a, args.b)
+    diff, left_out = render_tolerant(
+        lambda x, y: _rendered_diff(diff_reports(x, y, args.a, args.b)), a, b
+    )
+    _note_left_out("diff", left_out)
     if args.json:
         sys.stdout.write(json.dumps(diff.to_dict(), indent=2, sort_keys=True, default=str) + "\n")
     elif sys.stdout.isatty() and not args.no_color:
@@ -189,22 +194,61 @@ def _diff(args: argparse.Namespace) -> int:
         for kind, line in render_lines(diff):
             console.print(Text(line, style=styles[kind]), soft_wrap=True)
     else:
+        from vkdoctor.render.safe_text import ascii_fallback
+
         # Plain text is written as is: rich would wrap long paths at 80 columns.
-        sys.stdout.write(render_text(diff))
+        sys.stdout.write(ascii_fallback(render_text(diff), sys.stdout.encoding or "utf-8"))
     return EXIT_OK if diff.identical else EXIT_DIFFERENT
+
+
+def _rendered_diff(diff: Any) -> Any:
+    from vkdoctor.render.diff import render_lines
+
+    render_lines(diff)  # a shape the text rendering trips over must fail inside the retry
+    diff.to_dict()
+    return diff
+
+
+def _note_left_out(command: str, left_out: list[str]) -> None:
+    if left_out:
+        print(
+            f"vkdoctor report {command}: note: left out {', '.join(left_out)}, whose shape no "
+            "vkdoctor writes (`vkdoctor report validate` checks the schema only)",
+            file=sys.stderr,
+        )
 
 
 def _markdown(args: argparse.Namespace) -> int:
     from vkdoctor.render.markdown import render_markdown
-    from vkdoctor.report.io import load_checked_report, write_text
+    from vkdoctor.report.io import (
+        OutputError,
+        check_destination,
+        load_checked_report,
+        same_output,
+        write_text,
+    )
     from vkdoctor.report.model import Report
     from vkdoctor.report.redact import Identity, redact_dict, scrub_secrets
+    from vkdoctor.report.shape import render_tolerant
 
+    try:
+        check_destination(args.output)
+    except OutputError as exc:
+        print(f"vkdoctor report markdown: -o: {exc}", file=sys.stderr)
+        return EXIT_UNREADABLE
+    if args.report != "-" and same_output(args.report, args.output):
+        print(
+            f"vkdoctor report markdown: -o {args.output} is the report itself; writing there "
+            "would destroy it",
+            file=sys.stderr,
+        )
+        return EXIT_UNREADABLE
     data, _ = load_checked_report(args.report)
     data = scrub_secrets(data)
     if args.redact:
         data = redact_dict(data, Identity.of_machine())
-    text = render_markdown(Report.from_dict(data))
+    text, left_out = render_tolerant(lambda d: render_markdown(Report.from_dict(d)), data)
+    _note_left_out("markdown", left_out)
     try:
         write_text(text, args.output)
     except OSError as exc:

@@ -9,13 +9,23 @@ noise, the loader's VK_LOADER_DEBUG lines) are captured separately and never sho
 A signal death becomes ``crashed`` with the signal name and the last breadcrumb; a child that
 outlives its deadline is killed (its whole process group) and becomes ``timeout``.  Batches resume
 after the item that killed the child, so one bad driver does not hide the others.
+
+Children never outlive vkdoctor (DESIGN.md, robustness): each runs in its own process group (a
+driver may fork helpers), asks the kernel for SIGKILL when its parent dies (PR_SET_PDEATHSIG, set
+by child_main) and watches a "lifeline" pipe whose write end only vkdoctor holds, so EOF on it
+means vkdoctor is gone and the child kills its whole group.  PR_SET_PDEATHSIG fires when the
+*thread* that forked the child ends, so every child is forked by one long-lived spawner thread.
+The parent records every live child; ``kill_all`` (atexit, and the CLI's signal handlers) kills
+their groups, and after ``request_stop`` no new child starts.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
+import queue
 import selectors
 import signal
 import subprocess
@@ -31,6 +41,8 @@ import vkdoctor
 
 ITEM_MARKER = "\x1evkdoctor-item "  # written to the child's stderr so noise can be split per item
 PROTO_FD_VAR = "VKDOCTOR_CHILD_FD"
+PARENT_PID_VAR = "VKDOCTOR_PARENT_PID"  # the child exits at once if its parent is already gone
+LIFELINE_FD_VAR = "VKDOCTOR_LIFELINE_FD"  # EOF on it: vkdoctor died, the child kills its group
 
 
 @dataclass(frozen=True)
@@ -146,21 +158,137 @@ class Spawned:
     proto_read: int
 
 
+class _Registry:
+    """Every live child of this process, the lifeline pipe, and the stop flag.
+
+    Process-wide on purpose: signal handlers and atexit must reach children started by any run.
+    An RLock, because a signal handler runs on the main thread, possibly while it holds the lock."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.live: dict[int, subprocess.Popen[bytes]] = {}
+        self.stop_reason: str | None = None
+        self._lifeline: tuple[int, int] | None = None
+        self._spawner: queue.Queue[tuple[Callable[[], Any], queue.Queue[Any]]] | None = None
+
+    def lifeline_read_fd(self) -> int:
+        with self.lock:
+            if self._lifeline is None:
+                # Non-inheritable by default: only children given it in pass_fds see the read
+                # end, and no program we exec ever holds the write end.
+                self._lifeline = os.pipe()
+                atexit.register(kill_all)
+            return self._lifeline[0]
+
+    def in_spawner(self, work: Callable[[], Any]) -> Any:
+        """Run ``work`` (a fork) on the spawner thread, which lives as long as the process."""
+        if threading.current_thread() is threading.main_thread():
+            return work()  # the main thread lives as long as the process too
+        with self.lock:
+            if self._spawner is None:
+                self._spawner = queue.Queue()
+                threading.Thread(
+                    target=_spawner_loop,
+                    args=(self._spawner,),
+                    name="vkdoctor-spawner",
+                    daemon=True,
+                ).start()
+            requests = self._spawner
+        reply: queue.Queue[Any] = queue.Queue(maxsize=1)
+        requests.put((work, reply))
+        ok, value = reply.get()
+        if not ok:
+            raise value
+        return value
+
+
+def _spawner_loop(requests: queue.Queue[tuple[Callable[[], Any], queue.Queue[Any]]]) -> None:
+    while True:
+        work, reply = requests.get()
+        try:
+            reply.put((True, work()))
+        except BaseException as exc:  # handed to the caller's thread, which raises it
+            reply.put((False, exc))
+
+
+_REGISTRY = _Registry()
+
+
+def _forget(proc: subprocess.Popen[bytes]) -> None:
+    with _REGISTRY.lock:
+        _REGISTRY.live.pop(proc.pid, None)
+
+
+def live_pids() -> list[int]:
+    """PIDs (and process-group ids) of the children that have not been reaped yet."""
+    with _REGISTRY.lock:
+        return list(_REGISTRY.live)
+
+
+def kill_all() -> None:
+    """SIGKILL every live child's process group (the child and whatever its driver forked).
+
+    Safe in a signal handler and at exit; the collecting threads then reap them."""
+    with _REGISTRY.lock:
+        procs = list(_REGISTRY.live.values())
+    for proc in procs:
+        with contextlib.suppress(OSError):
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def request_stop(reason: str) -> None:
+    """Refuse new children from now on and kill the live ones (SIGINT, SIGTERM, the deadline)."""
+    with _REGISTRY.lock:
+        if _REGISTRY.stop_reason is None:
+            _REGISTRY.stop_reason = reason
+    kill_all()
+
+
+def stop_reason() -> str | None:
+    return _REGISTRY.stop_reason
+
+
+def clear_stop() -> None:
+    """Allow children again (a new run in a long-lived process, e.g. the TUI, after a deadline)."""
+    with _REGISTRY.lock:
+        _REGISTRY.stop_reason = None
+
+
+class StoppingError(OSError):
+    """vkdoctor is stopping: no new child is started."""
+
+
 def spawn(environ: Mapping[str, str]) -> Spawned:
+    if _REGISTRY.stop_reason is not None:
+        raise StoppingError(f"vkdoctor is stopping ({_REGISTRY.stop_reason})")
+    lifeline = _REGISTRY.lifeline_read_fd()
     read_fd, write_fd = os.pipe()
     env = dict(environ)
     env[PROTO_FD_VAR] = str(write_fd)
-    try:
+    env[PARENT_PID_VAR] = str(os.getpid())
+    env[LIFELINE_FD_VAR] = str(lifeline)
+
+    def start() -> subprocess.Popen[bytes]:
         proc = subprocess.Popen(
             [sys.executable, "-m", "vkdoctor.engine.child_main"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=env,
-            pass_fds=(write_fd,),
-            start_new_session=True,  # so a timeout kills helpers the driver started too
+            pass_fds=(write_fd, lifeline),
+            start_new_session=True,  # its own group: killpg reaches helpers the driver forked
             close_fds=True,
         )
+        with _REGISTRY.lock:
+            _REGISTRY.live[proc.pid] = proc
+            stopping = _REGISTRY.stop_reason is not None
+        if stopping:  # a stop arrived while it was forking
+            with contextlib.suppress(OSError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        return proc
+
+    try:
+        proc = _REGISTRY.in_spawner(start)
     except OSError:
         os.close(read_fd)
         raise
@@ -188,7 +316,7 @@ class ChildPool:
         self._fill()
 
     def _fill(self) -> None:
-        while len(self._idle) < self.size:
+        while len(self._idle) < self.size and _REGISTRY.stop_reason is None:
             try:
                 self._idle.append(spawn(self.environ))
             except OSError:
@@ -206,11 +334,10 @@ class ChildPool:
         with self._lock:
             idle, self._idle = self._idle, []
         for spawned in idle:
-            try:
-                spawned.proc.kill()
-                spawned.proc.wait()
-            except OSError:
-                pass
+            with contextlib.suppress(OSError):
+                os.killpg(spawned.proc.pid, signal.SIGKILL)
+            spawned.proc.wait()
+            _forget(spawned.proc)
             for stream in (spawned.proc.stdin, spawned.proc.stdout, spawned.proc.stderr):
                 if stream:
                     stream.close()
@@ -243,6 +370,9 @@ class ChildHandle:
         self._cancelled = False
         try:
             spawned = spawned or spawn(environ)
+        except StoppingError as exc:
+            self._outcome = ChildOutcome(state="cancelled", error=str(exc))
+            return
         except OSError as exc:
             self._outcome = ChildOutcome(state="spawn-failed", error=str(exc))
             return
@@ -302,6 +432,7 @@ class ChildHandle:
                     pass
         sel.close()
         returncode = self._proc.wait()
+        _forget(self._proc)
         os.close(self._proto_read)
         self._proc.stdout.close()
         self._proc.stderr.close()
@@ -349,7 +480,7 @@ class ChildHandle:
                 results.append(message)
             elif kind == "error":
                 error = str(message.get("text", ""))
-        if self._cancelled:
+        if self._cancelled or (_REGISTRY.stop_reason is not None and returncode != 0):
             state = "cancelled"
         elif timed_out:
             state = "timeout"

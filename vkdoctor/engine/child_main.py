@@ -3,19 +3,95 @@
 Reads ``{"task": "module:function", "payload": {...}}`` from stdin, calls the function with the
 payload and an ``Emitter``, and reports on the pipe named by VKDOCTOR_CHILD_FD.  Kept tiny: it is
 on the critical path of every native probe.
+
+Before anything else it ties its life to vkdoctor's (engine/child.py explains the contract):
+SIGKILL on parent death, and a watcher process that kills the child's whole process group
+(drivers may fork) when the child dies or vkdoctor is gone (EOF on the lifeline pipe).
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import importlib
 import json
 import os
+import select
+import signal
 import sys
 import time
 import traceback
 from typing import Any
 
-from vkdoctor.engine.child import ITEM_MARKER, PROTO_FD_VAR
+from vkdoctor.engine.child import ITEM_MARKER, LIFELINE_FD_VAR, PARENT_PID_VAR, PROTO_FD_VAR
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _set_pdeathsig(signum: int) -> None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, int(signum), 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _kill_group_and_exit() -> None:
+    with contextlib.suppress(OSError):
+        os.killpg(os.getpgrp(), signal.SIGKILL)
+    os._exit(1)  # not reached when this process is in the group
+
+
+def _group_watcher(child: int, lifeline: int, keep: tuple[int, ...]) -> None:
+    """A tiny process in the child's group that outlives the child: when the child dies (its
+    PR_SET_PDEATHSIG) or vkdoctor does (EOF on the lifeline), it kills the whole group, so a
+    helper a driver forked cannot stay behind.  A process and not a thread: the child may be
+    SIGKILLed at any moment, and a forked helper copies no threads."""
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    for fd in keep:
+        with contextlib.suppress(OSError):
+            os.close(fd)  # the protocol pipe: the parent must see EOF when the child ends
+    signal.signal(signal.SIGUSR1, lambda *_: _kill_group_and_exit())
+    _set_pdeathsig(signal.SIGUSR1)
+    if os.getppid() != child:
+        _kill_group_and_exit()
+    watched = [lifeline] if lifeline >= 0 else []
+    while True:
+        try:
+            readable, _, _ = select.select(watched, [], [], None if watched else 3600)
+        except InterruptedError:
+            continue
+        except OSError:
+            watched = []
+            continue
+        if readable:
+            _kill_group_and_exit()  # vkdoctor is gone
+
+
+def tie_to_parent(proto_fd: int) -> None:
+    """PR_SET_PDEATHSIG(SIGKILL), then close the race with a parent that died before it, then
+    start the group watcher.  Each part is best effort: a failure costs only this guarantee."""
+    _set_pdeathsig(signal.SIGKILL)
+    parent = int(os.environ.get(PARENT_PID_VAR, "0") or 0)
+    if parent and os.getppid() != parent:
+        _kill_group_and_exit()  # reparented already: vkdoctor died between fork and here
+    lifeline = int(os.environ.get(LIFELINE_FD_VAR, "-1") or -1)
+    if os.getpgrp() != os.getpid():
+        return  # not a group of our own (run by hand): killing the group would hit others
+    me = os.getpid()
+    try:
+        watcher = os.fork()
+    except OSError:
+        return
+    if watcher == 0:
+        try:
+            _group_watcher(me, lifeline, (proto_fd,))
+        finally:
+            os._exit(1)
+    if lifeline >= 0:
+        os.close(lifeline)  # only the watcher needs it
 
 
 class Emitter:
@@ -59,6 +135,7 @@ def main() -> int:
     if fd < 0:
         print("vkdoctor.engine.child_main is internal to vkdoctor", file=sys.stderr)
         return 2
+    tie_to_parent(fd)
     emitter = Emitter(fd)
     try:
         request = json.loads(sys.stdin.read())

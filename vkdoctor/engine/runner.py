@@ -5,11 +5,20 @@ failed is ``skipped`` with ``blocked_by``.  A native probe that fails is re-run 
 ``VK_LOADER_DEBUG=all`` so the report carries the loader's full story.  A bug in vkdoctor itself
 becomes an ``internal-error`` finding (with the traceback as evidence) and the run goes on, so the
 rest of the report is never lost; the CLI then exits with the internal-error code.
+
+The run is bounded (DESIGN.md, robustness): ``Options.deadline_s`` limits the whole pipeline, and
+a stop request (the CLI's SIGINT/SIGTERM/SIGHUP handlers call ``child.request_stop``) ends it
+early.  Either way every child is killed, the probes that had not finished are marked (a timeout
+with ``run-deadline-exceeded``, or skipped with ``blocked_by`` "interrupted" / "deadline") and the
+report holds everything found before.  Probes run on daemon threads, so a probe stuck in Python
+code cannot hold the process after the report is out.
 """
 
 from __future__ import annotations
 
 import importlib
+import math
+import queue
 import threading
 import time
 import traceback
@@ -23,6 +32,7 @@ from vkdoctor.diagnosis.remedies import Machine
 from vkdoctor.diagnosis.run import diagnose
 from vkdoctor.engine import child
 from vkdoctor.engine.env import Env
+from vkdoctor.loader import log as loaderlog
 from vkdoctor.report.codes import CodeInfo, code_table, make_finding
 from vkdoctor.report.model import (
     Finding,
@@ -36,6 +46,12 @@ from vkdoctor.report.model import (
 from vkdoctor.report.records import DeviceRecord, DriverRecord, LayerRecord, LoaderRecord
 
 DEFAULT_TIMEOUT_S = 5.0
+DEFAULT_DEADLINE_S = 120.0  # the whole run: even a hostile machine gets a report in two minutes
+MAX_PARALLEL_PROBES = 3
+MAX_STORED_LOG = 1000  # distinct loader-log entries a probe stores (and the report, merged)
+# blocked_by of probes the run never finished (they are not probe ids: nothing blocks on them).
+BLOCKED_INTERRUPTED = "interrupted"
+BLOCKED_DEADLINE = "deadline"
 # Rich enough to explain discovery decisions, small enough to parse fast.
 DEFAULT_LOADER_DEBUG = "error,warn,info,driver,layer"
 
@@ -60,6 +76,26 @@ CODES = code_table(
             "Please report it with the traceback from the finding's evidence.",
         ),
         CodeInfo(
+            "run-interrupted",
+            Severity.INFO,
+            "the run was interrupted before this probe finished",
+            "vkdoctor received SIGINT, SIGTERM or SIGHUP while this probe ran; its children were "
+            "killed and its partial results dropped. The probes that finished before are in the "
+            "report.",
+            ("Ctrl-C", "timeout(1) or a CI job limit", "a closed terminal"),
+            "Run vkdoctor check again and let it finish, or give a longer CI limit.",
+        ),
+        CodeInfo(
+            "run-deadline-exceeded",
+            Severity.FAIL,
+            "the run's deadline passed before this probe finished",
+            "The whole run is bounded by --deadline; this probe was still running when it "
+            "passed, so its children were killed. Something on this machine makes the probe "
+            "very slow (thousands of manifests, a driver that hangs on every call).",
+            ("very many manifests or layers", "drivers that hang", "an overloaded machine"),
+            "Look at the probes that finished for the cause, or raise --deadline.",
+        ),
+        CodeInfo(
             "probe-unavailable",
             Severity.INFO,
             "probe not available in this installation",
@@ -79,6 +115,7 @@ class Options:
     bisect: bool = True
     loader: str = "libvulkan.so.1"  # soname or path of the loader to diagnose
     warm_children: int = 2  # children started ahead of need (0: start each when needed)
+    deadline_s: float | None = DEFAULT_DEADLINE_S  # the whole run; None: unbounded
 
 
 @dataclass
@@ -117,6 +154,20 @@ class ProbeContext:
     loader_debug: str
     pool: child.ChildPool | None = None
     finished: Mapping[str, threading.Event] = field(default_factory=dict)
+    deadline_at: float | None = None  # time.monotonic() at which the whole run ends
+
+    def remaining_s(self) -> float | None:
+        """Seconds left before the run's deadline (None: unbounded)."""
+        if self.deadline_at is None:
+            return None
+        return max(0.0, self.deadline_at - time.monotonic())
+
+    def child_timeout(self, timeout_s: float | None = None) -> float:
+        """A child's time limit: the step's own, never past the run's deadline (a little more,
+        so that the runner's deadline, not the child's, names what happened)."""
+        limit = timeout_s or self.options.timeout_s
+        remaining = self.remaining_s()
+        return limit if remaining is None else max(0.05, min(limit, remaining + 1.0))
 
     def wait_for(self, probe_id: str) -> ProbeResult | None:
         """The result of a probe running alongside this one (a ``consults`` entry), once done;
@@ -149,7 +200,7 @@ class ProbeContext:
             task,
             payload,
             environ=self.env.environ,
-            timeout=timeout_s or self.options.timeout_s,
+            timeout=self.child_timeout(timeout_s),
             overrides=self.child_overrides(overrides),
             pool=self.pool,
         )
@@ -164,7 +215,7 @@ class ProbeContext:
             task,
             payload,
             environ=self.env.environ,
-            timeout=self.options.timeout_s,
+            timeout=self.child_timeout(),
             overrides=self.child_overrides(overrides),
             pool=self.pool,
         )
@@ -182,7 +233,7 @@ class ProbeContext:
             items,
             key=key,
             environ=self.env.environ,
-            timeout=self.options.timeout_s,
+            timeout=self.child_timeout(),
             overrides=self.child_overrides(overrides),
             payload=payload,
             pool=self.pool,
@@ -263,17 +314,8 @@ def _run_one(spec: ProbeSpec, ctx: ProbeContext) -> tuple[ProbeOutcome, str | No
 
 
 def _merge_logs(results: Iterable[ProbeResult]) -> list[LogEntry]:
-    seen: set[tuple[str, str]] = set()
-    merged: list[LogEntry] = []
-    for result in results:
-        for entry in result.loader_log:
-            if entry.level == "other":
-                continue
-            key = (entry.level, entry.message)
-            if key not in seen:
-                seen.add(key)
-                merged.append(entry)
-    return merged
+    entries = (e for r in results for e in r.loader_log if e.level != "other")
+    return loaderlog.bounded(entries, MAX_STORED_LOG)[0]
 
 
 def run_pipeline(
@@ -289,10 +331,27 @@ def run_pipeline(
     results: dict[str, ProbeResult] = {}
     outcomes: dict[str, ProbeOutcome] = {}
     internal: list[str] = []
+    if (child.stop_reason() or "").startswith(BLOCKED_DEADLINE):
+        child.clear_stop()  # an earlier run's deadline (TUI); a signal's stop stays
+    deadline_at = (
+        time.monotonic() + options.deadline_s
+        if options.deadline_s is not None and math.isfinite(options.deadline_s)
+        else None
+    )
     pool = child.ChildPool(child.child_environ(env.environ, {}), size=options.warm_children)
     try:
         _run_probes(
-            env, options, order, report, results, outcomes, internal, pool, on_start, on_result
+            env,
+            options,
+            order,
+            report,
+            results,
+            outcomes,
+            internal,
+            pool,
+            on_start,
+            on_result,
+            deadline_at,
         )
     finally:
         pool.close()
@@ -309,9 +368,12 @@ def _execute(
     outcomes: Mapping[str, ProbeOutcome],
     pool: child.ChildPool,
     finished: Mapping[str, threading.Event],
+    deadline_at: float | None = None,
 ) -> tuple[ProbeResult, ProbeOutcome, str | None]:
     started = time.monotonic()
-    ctx = ProbeContext(env, options, results, outcomes, options.loader_debug, pool, finished)
+    ctx = ProbeContext(
+        env, options, results, outcomes, options.loader_debug, pool, finished, deadline_at
+    )
     outcome, tb = _run_one(spec, ctx)
     status = _status_of(outcome)
     if (
@@ -320,15 +382,19 @@ def _execute(
         and status.is_failure
         and options.rerun_failed_with_debug_all
         and options.loader_debug != "all"
+        and child.stop_reason() is None
     ):
         first_status = status
-        ctx = ProbeContext(env, options, results, outcomes, "all", pool, finished)
+        ctx = ProbeContext(env, options, results, outcomes, "all", pool, finished, deadline_at)
         outcome, tb = _run_one(spec, ctx)
         status = _status_of(outcome)
         outcome.facts["rerun"] = {
             "reason": f"first attempt ended {first_status.value}",
             "loader_debug": "all",
         }
+    stored, log_counts = loaderlog.bounded(outcome.loader_log, MAX_STORED_LOG)
+    if log_counts["stored"] < log_counts["lines"]:
+        outcome.facts["loader_log_stored"] = log_counts  # repeated and left-out lines counted
     result = ProbeResult(
         spec.id,
         spec.title,
@@ -336,9 +402,39 @@ def _execute(
         duration_s=round(time.monotonic() - started, 4),  # as the report stores it
         findings=outcome.findings,
         facts=outcome.facts,
-        loader_log=outcome.loader_log,
+        loader_log=stored,
     )
     return result, outcome, tb
+
+
+def _unfinished(spec: ProbeSpec, reason: str, was_running: bool) -> ProbeResult:
+    """The result of a probe the run stopped: ``reason`` is "deadline" or a signal name."""
+    if reason == BLOCKED_DEADLINE:
+        if not was_running:
+            return ProbeResult(spec.id, spec.title, Status.SKIPPED, blocked_by=BLOCKED_DEADLINE)
+        finding = make_finding(
+            CODES,
+            "run-deadline-exceeded",
+            f"the run's deadline passed before the {spec.id} probe finished",
+            evidence={"probe": spec.id},
+        )
+        return ProbeResult(spec.id, spec.title, Status.TIMEOUT, findings=[finding])
+    findings = []
+    if was_running:
+        findings.append(
+            make_finding(
+                CODES,
+                "run-interrupted",
+                f"vkdoctor received {reason} while the {spec.id} probe was running",
+                evidence={"probe": spec.id, "signal": reason},
+            )
+        )
+    return ProbeResult(
+        spec.id, spec.title, Status.SKIPPED, blocked_by=BLOCKED_INTERRUPTED, findings=findings
+    )
+
+
+_Done = tuple[str, "tuple[ProbeResult, ProbeOutcome, str | None] | None", "BaseException | None"]
 
 
 def _run_probes(
@@ -352,11 +448,14 @@ def _run_probes(
     pool: child.ChildPool,
     on_start: Callable[[ProbeSpec], None] | None,
     on_result: Callable[[ProbeResult], None] | None,
+    deadline_at: float | None = None,
 ) -> None:
     """Run probes as soon as what they require and use is done (driver and layer enumeration
-    overlap), while results are recorded and reported in pipeline order."""
-    from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+    overlap), while results are recorded and reported in pipeline order.
 
+    The loop never blocks for long: it wakes up for a finished probe, a stop request or the
+    deadline.  If it fails itself (an output callback raising), every child is killed and every
+    event set first, so no probe thread is left waiting for a result that never comes."""
     specs: dict[str, ProbeSpec] = {}
     for probe_id in order:
         try:
@@ -370,7 +469,8 @@ def _run_probes(
     done_events = {p: threading.Event() for p in order}
     for probe_id in results:
         done_events[probe_id].set()
-    running: dict[Future[tuple[ProbeResult, ProbeOutcome, str | None]], ProbeSpec] = {}
+    running: set[str] = set()
+    finished_queue: queue.Queue[_Done] = queue.Queue()
     emitted = 0
 
     def flush() -> None:
@@ -382,9 +482,35 @@ def _run_probes(
                 on_result(result)
             emitted += 1
 
-    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="probe") as executor:
+    def work(spec: ProbeSpec) -> None:
+        try:
+            done = _execute(spec, env, options, results, outcomes, pool, done_events, deadline_at)
+            finished_queue.put((spec.id, done, None))
+        except BaseException as exc:  # _execute catches probe bugs; this is the runner's own
+            finished_queue.put((spec.id, None, exc))
+
+    def stop(reason: str) -> None:
+        child.request_stop(reason)
+        # At least one probe carries the finding, so a run the deadline cut short never exits 0.
+        cut = set(running) or set(pending[:1])
+        for probe_id in list(running) + pending:
+            results[probe_id] = _unfinished(specs[probe_id], reason, probe_id in cut)
+        running.clear()
+        pending.clear()
+        for event in done_events.values():
+            event.set()  # a probe consulting a stopped one must not wait for it
+
+    try:
         while pending or running:
+            reason = child.stop_reason()
+            if reason is None and deadline_at is not None and time.monotonic() >= deadline_at:
+                reason = BLOCKED_DEADLINE
+            if reason is not None:
+                stop(reason)
+                break
             for probe_id in list(pending):
+                if len(running) >= MAX_PARALLEL_PROBES:
+                    break
                 spec = specs[probe_id]
                 if any(d in order and d not in results for d in spec.requires + spec.uses):
                     continue
@@ -398,27 +524,44 @@ def _run_probes(
                     continue
                 if on_start:
                     on_start(spec)
-                future = executor.submit(
-                    _execute, spec, env, options, results, outcomes, pool, done_events
-                )
-                running[future] = spec
+                running.add(probe_id)
+                threading.Thread(
+                    target=work, args=(spec,), name=f"probe-{probe_id}", daemon=True
+                ).start()
             flush()
             if not running:
                 continue
-            finished, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in finished:
-                spec = running.pop(future)
-                result, outcome, tb = future.result()
-                if tb is not None:
-                    internal.append(tb)
-                outcomes[spec.id] = outcome
-                if outcome.loader is not None:
-                    report.loader = outcome.loader
-                report.drivers += outcome.drivers or []
-                report.layers += outcome.layers or []
-                report.devices += outcome.devices or []
-                if outcome.environment is not None:
-                    report.environment = outcome.environment
-                results[spec.id] = result
-                done_events[spec.id].set()
-        flush()
+            wake = 0.25 if deadline_at is None else min(0.25, deadline_at - time.monotonic())
+            try:
+                probe_id, done, error = finished_queue.get(timeout=max(0.0, wake))
+            except queue.Empty:
+                continue
+            if probe_id not in running or child.stop_reason() is not None:
+                # Stopped meanwhile: its children were killed under it, so its result is not
+                # to be trusted; the next turn marks it unfinished.
+                continue
+            running.discard(probe_id)
+            if error is not None:
+                raise error
+            assert done is not None
+            result, outcome, tb = done
+            if tb is not None:
+                internal.append(tb)
+            outcomes[probe_id] = outcome
+            if outcome.loader is not None:
+                report.loader = outcome.loader
+            report.drivers += outcome.drivers or []
+            report.layers += outcome.layers or []
+            report.devices += outcome.devices or []
+            if outcome.environment is not None:
+                report.environment = outcome.environment
+            results[probe_id] = result
+            done_events[probe_id].set()
+    except BaseException:
+        # The loop itself failed (an output callback, KeyboardInterrupt): nothing may be left
+        # waiting or running behind it.
+        child.kill_all()
+        for event in done_events.values():
+            event.set()
+        raise
+    flush()

@@ -70,9 +70,47 @@ def parse(text: str | Iterable[str], source: str = "stderr") -> list[LogEntry]:
     # split("\n"), not splitlines(): driver noise may hold \x1c-\x1e or \x85, and vkdoctor's
     # own per-item markers start with \x1e.
     lines = text.split("\n") if isinstance(text, str) else text
-    return [
-        parse_line(line, source) for line in lines if line.strip() and not line.startswith("\x1e")
-    ]
+    # The loader repeats whole blocks (one manifest scan per vkCreateInstance and per
+    # enumeration): parse each distinct line once.  LogEntry is immutable, so sharing is safe.
+    seen: dict[str, LogEntry] = {}
+    entries = []
+    for line in lines:
+        entry = seen.get(line)
+        if entry is None:
+            if not line.strip() or line.startswith("\x1e"):
+                continue
+            entry = seen[line] = parse_line(line, source)
+        entries.append(entry)
+    return entries
+
+
+def bounded(entries: Iterable[LogEntry], limit: int) -> tuple[list[LogEntry], dict[str, int]]:
+    """What a report stores of a log: each distinct (level, message) once, in order, at most
+    ``limit`` of them (errors and warnings first kept), and the counts of what was left out, so
+    10 000 broken manifests cannot make a report of hundreds of megabytes."""
+    counts: dict[tuple[str, str], int] = {}
+    unique: list[LogEntry] = []
+    total = 0
+    for entry in entries:
+        total += 1
+        key = (entry.level, entry.message)
+        if key in counts:
+            counts[key] += 1
+            continue
+        counts[key] = 1
+        unique.append(entry)
+    if len(unique) > limit:
+        important = [e for e in unique if e.level in ("error", "warn")][:limit]
+        room = limit - len(important)
+        rest = [e for e in unique if e.level not in ("error", "warn")][:room]
+        keep = {id(e) for e in important + rest}
+        unique = [e for e in unique if id(e) in keep]
+    return unique, {
+        "lines": total,
+        "distinct": len(counts),
+        "stored": len(unique),
+        "repeated": total - len(counts),
+    }
 
 
 def is_loader_entry(entry: LogEntry) -> bool:

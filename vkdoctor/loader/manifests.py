@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,11 +18,19 @@ from typing import Any
 from vkdoctor.engine.env import Env
 from vkdoctor.loader.libraries import can_access
 from vkdoctor.loader.search import SearchEntry, Version, parse_version
-from vkdoctor.report.model import Finding
+from vkdoctor.report.model import Finding, Severity
+from vkdoctor.system.safefile import FileRefused, describe_mode, read_regular
 
 KNOWN_ICD_FORMATS = ((1, 0, 0), (1, 0, 1))
 KNOWN_LAYER_FORMATS = ((1, 0, 0), (1, 0, 1), (1, 1, 0), (1, 1, 1), (1, 1, 2), (1, 2, 0), (1, 2, 1))
-MAX_MANIFEST_BYTES = 4 * 1024 * 1024  # the loader reads whole files; anything bigger is garbage
+# Real manifests are under 4 KiB (the largest, with many functions/extensions, ~20 KiB); a file
+# over 1 MiB is garbage or an attack, and is not read into memory.
+MAX_MANIFEST_BYTES = 1024 * 1024
+# Longer digit strings exceed Python's int-str conversion limit (4300 digits); cJSON reads every
+# number as a double, so such a number is a float (inf) there too.
+_MAX_INT_DIGITS = 4000
+# Vulkan packs a version into 32 bits: variant 3, major 7, minor 10, patch 12 bits.
+_VERSION_LIMITS = (("major", 127), ("minor", 1023), ("patch", 4095))
 
 
 @dataclass(frozen=True)
@@ -29,6 +38,8 @@ class Problem:
     code: str
     message: str
     skipped_by_loader: bool = False  # the loader ignores this manifest (or layer) because of it
+    severity: Severity | None = None  # None: the code's own severity
+    commands: tuple[str, ...] = ()  # remedy commands specific to this problem
 
 
 @dataclass(frozen=True)
@@ -118,55 +129,79 @@ def list_manifest_files(env: Env, entries: list[SearchEntry]) -> list[tuple[str,
     return found
 
 
+def _refused(path: str, origin: str, refused: FileRefused, mode: int, rdev: int) -> ManifestFile:
+    if refused.kind == "too-large":
+        return ManifestFile(
+            path,
+            origin,
+            problems=(
+                Problem("manifest-invalid-json", f"{path} {refused.reason}: not a manifest", True),
+            ),
+        )
+    what = describe_mode(mode)
+    commands = (f"ls -lL {path}  # {what} is never a manifest",)
+    # Debian's loader 1.3.239 fopen()s and reads whatever the path is: a FIFO blocks the open
+    # until a writer comes, /dev/zero is read forever (vulkaninfo hangs on both); a socket
+    # cannot be opened and /dev/null reads as an empty file, so the loader skips those.
+    if stat.S_ISFIFO(mode):
+        effect, skipped = "the loader blocks opening it, so every Vulkan program hangs", False
+    elif stat.S_ISSOCK(mode) or (stat.S_ISCHR(mode) and rdev == os.makedev(1, 3)):
+        effect, skipped = "the loader cannot read a manifest from it", True
+    else:
+        effect = "the loader reads it as a file, and a device such as /dev/zero never ends, so "
+        effect, skipped = effect + "Vulkan programs hang", False
+    return ManifestFile(
+        path,
+        origin,
+        problems=(
+            Problem(
+                "manifest-not-regular-file",
+                f"{path} is {what}, not a file: {effect}",
+                skipped,
+                severity=None if skipped else Severity.FAIL,
+                commands=commands,
+            ),
+        ),
+    )
+
+
+def _unreadable(path: str, origin: str, message: str) -> ManifestFile:
+    return ManifestFile(path, origin, problems=(Problem("manifest-unreadable", message, True),))
+
+
+def _parse_int(text: str) -> int | float:
+    return float(text) if len(text) > _MAX_INT_DIGITS else int(text)
+
+
 def read_manifest(env: Env, path: str, origin: str) -> ManifestFile:
+    """Read and JSON-parse one manifest the way the loader's cJSON does: regular files only
+    (never opened when a FIFO or device, so nothing blocks), a byte limit, the FIRST of
+    duplicate keys, NUL bytes in strings dropped."""
     actual = env.path(path)
     try:
-        if actual.is_dir():
+        st = actual.stat()
+        if stat.S_ISDIR(st.st_mode):
             return ManifestFile(
                 path,
                 origin,
                 problems=(Problem("manifest-not-a-file", f"{path} is a directory", True),),
             )
-        st = actual.stat()
-        size = st.st_size
         if not can_access(env, st, os.R_OK):
             # Root reads anything: judge by the mode bits for the identity being diagnosed.
-            return ManifestFile(
-                path,
-                origin,
-                problems=(
-                    Problem(
-                        "manifest-unreadable", f"{path} is not readable by uid {env.euid}", True
-                    ),
-                ),
-            )
-        if size > MAX_MANIFEST_BYTES:
-            return ManifestFile(
-                path,
-                origin,
-                problems=(
-                    Problem(
-                        "manifest-invalid-json", f"{path} is {size} bytes: not a manifest", True
-                    ),
-                ),
-            )
-        raw = actual.read_bytes()
+            return _unreadable(path, origin, f"{path} is not readable by uid {env.euid}")
+        raw = read_regular(actual, MAX_MANIFEST_BYTES, shown=path)
+    except FileRefused as refused:
+        return _refused(path, origin, refused, st.st_mode, st.st_rdev)
     except FileNotFoundError:
         return ManifestFile(
             path, origin, problems=(Problem("manifest-missing", f"{path} does not exist", True),)
         )
     except PermissionError:
-        return ManifestFile(
-            path,
-            origin,
-            problems=(Problem("manifest-unreadable", f"{path} is not readable", True),),
-        )
+        return _unreadable(path, origin, f"{path} is not readable")
     except OSError as exc:
-        return ManifestFile(
-            path,
-            origin,
-            problems=(Problem("manifest-unreadable", f"{path}: {exc.strerror}", True),),
-        )
+        return _unreadable(path, origin, f"{path}: {exc.strerror or exc}")
+    except ValueError:  # a NUL byte in the path itself
+        return _unreadable(path, origin, f"{path!r}: a path with a NUL byte cannot be opened")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -179,8 +214,20 @@ def read_manifest(env: Env, path: str, origin: str) -> ManifestFile:
                 ),
             ),
         )
+    duplicates: list[str] = []
+
+    def first_wins(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        # cJSON_GetObjectItem returns the first of equal keys; Python's json keeps the last.
+        out: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in out:
+                duplicates.append(key)
+            else:
+                out[key] = value
+        return out
+
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=first_wins, parse_int=_parse_int)
     except json.JSONDecodeError as exc:
         return ManifestFile(
             path,
@@ -207,11 +254,60 @@ def read_manifest(env: Env, path: str, origin: str) -> ManifestFile:
                 Problem("manifest-invalid-json", f"{path}: top level is not a JSON object", True),
             ),
         )
-    return ManifestFile(path, origin, data=data)
+    problems = [
+        Problem(
+            "manifest-duplicate-key",
+            f"{path}: key '{key}' appears more than once; the loader uses the first",
+        )
+        for key in dict.fromkeys(duplicates)
+    ]
+    nul_keys: list[str] = []
+    data = _drop_nul(data, "", nul_keys)
+    problems += [
+        Problem(
+            "manifest-bad-field",
+            f"{path}: '{key}' contains a NUL byte (\\u0000); the loader drops it and reads the "
+            "rest joined together",
+        )
+        for key in dict.fromkeys(nul_keys)
+    ]
+    return ManifestFile(path, origin, data=data, problems=tuple(problems))
+
+
+def _drop_nul(value: Any, key: str, found: list[str]) -> Any:
+    # Debian's loader read "lib.so\u0000junk" as "lib.sojunk" (its dlopen error names that).
+    if isinstance(value, str):
+        if "\0" in value:
+            found.append(key)
+            return value.replace("\0", "")
+        return value
+    if isinstance(value, list):
+        return [_drop_nul(item, key, found) for item in value]
+    if isinstance(value, dict):
+        return {k.replace("\0", ""): _drop_nul(v, k, found) for k, v in value.items()}
+    return value
 
 
 def _string(value: Any) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def _version(value: Any) -> Version | None:
+    """A version string's numbers; None for what is not one (or is absurdly long: int() of a
+    100000-digit string raises)."""
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    return parse_version(value)
+
+
+def _overflow_reason(version: Version) -> str | None:
+    for (part, limit), number in zip(_VERSION_LIMITS, version, strict=True):
+        if number > limit:
+            return (
+                f"its {part} {number} does not fit Vulkan's 32-bit version encoding (major "
+                "0-127, minor 0-1023, patch 0-4095), so the loader reads another version"
+            )
+    return None
 
 
 def _version_problems(
@@ -221,15 +317,15 @@ def _version_problems(
         return None, [
             Problem("manifest-missing-field", f"{path} has no 'file_format_version'", True)
         ]
-    if not isinstance(value, str) or parse_version(value) is None:
+    version = _version(value)
+    if version is None:
         return None, [
             Problem(
                 "manifest-bad-field",
-                f"{path}: 'file_format_version' must be a version string, got {value!r}",
+                f"{path}: 'file_format_version' must be a version string, got {_shown(value)}",
                 True,
             )
         ]
-    version = parse_version(value)
     if version not in known:
         return value, [
             Problem(
@@ -246,15 +342,30 @@ def _api_version_problems(path: str, where: str, value: Any) -> tuple[str | None
         return None, [
             Problem("manifest-missing-field", f"{path}: {where} has no 'api_version'", True)
         ]
-    if not isinstance(value, str) or parse_version(value) is None:
+    version = _version(value)
+    if version is None:
         return None, [
             Problem(
                 "manifest-bad-field",
-                f"{path}: {where} 'api_version' {value!r} is not a version",
+                f"{path}: {where} 'api_version' {_shown(value)} is not a version",
                 True,
             )
         ]
+    reason = _overflow_reason(version)
+    if reason:
+        return value, [
+            Problem("manifest-bad-field", f"{path}: {where} 'api_version' {value}: {reason}")
+        ]
     return value, []
+
+
+def _shown(value: Any) -> str:
+    """A bad value as a message shows it: repr, cut short (a 100000-digit number)."""
+    try:
+        text = repr(value)
+    except ValueError:  # int repr over the int-str limit
+        text = f"a {type(value).__name__} too large to show"
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _arch_problems(path: str, value: Any) -> tuple[str | None, list[Problem]]:
@@ -264,7 +375,7 @@ def _arch_problems(path: str, value: Any) -> tuple[str | None, list[Problem]]:
         return None, [
             Problem(
                 "manifest-bad-field",
-                f'{path}: \'library_arch\' must be "32" or "64", got {value!r}',
+                f'{path}: \'library_arch\' must be "32" or "64", got {_shown(value)}',
             )
         ]
     return value, []
@@ -296,7 +407,7 @@ def parse_driver(manifest: ManifestFile) -> DriverManifest:
                 )
             api, extra = _api_version_problems(path, "ICD", icd.get("api_version"))
             problems += extra
-            version = parse_version(api or "")
+            version = _version(api)
             if api and version and api.count(".") == 3 and api.split(".")[0] != "0":
                 # A 4-part version is variant.major.minor.patch: non-zero variant is not Vulkan.
                 problems.append(
@@ -493,7 +604,6 @@ def manifest_dir(path: str) -> str:
 
 # Findings about manifest files themselves, shared by the driver and layer probes.
 from vkdoctor.report.codes import CodeInfo, code_table  # noqa: E402
-from vkdoctor.report.model import Severity  # noqa: E402
 
 CODES = code_table(
     [
@@ -559,6 +669,35 @@ CODES = code_table(
             "Remove it.",
         ),
         CodeInfo(
+            "manifest-not-regular-file",
+            Severity.WARN,
+            "a manifest path is a FIFO, device or socket",
+            "A *.json entry in a manifest directory, or a file named by VK_DRIVER_FILES, "
+            "VK_ICD_FILENAMES, VK_ADD_DRIVER_FILES or VK_LAYER_PATH, that is not a regular "
+            "file. The loader fopen()s and reads it: a FIFO blocks every Vulkan program until "
+            "something writes to it, a device such as /dev/zero is read forever (both a fail); "
+            "a socket or /dev/null yields no manifest and is skipped. vkdoctor never opens it.",
+            (
+                "a named pipe or device link left in a user-writable directory such as "
+                "$XDG_DATA_HOME/vulkan/icd.d",
+                "a variable pointing at /dev/stdin or another special file",
+            ),
+            "Remove the entry from the manifest directory (no package ships a FIFO or device "
+            "node as a manifest), or point the variable that names it at a real manifest.",
+        ),
+        CodeInfo(
+            "manifest-duplicate-key",
+            Severity.WARN,
+            "a manifest repeats a key",
+            "JSON objects should not repeat keys. The loader's parser (cJSON) uses the first "
+            "occurrence and ignores the others, so an edit appended at the end has no effect.",
+            (
+                "a hand-edited manifest where a second library_path was added instead of "
+                "replacing the first",
+            ),
+            "Keep one occurrence of the key, with the value you mean.",
+        ),
+        CodeInfo(
             "layer-name-nonconforming",
             Severity.WARN,
             "layer name does not start with VK_LAYER_",
@@ -616,5 +755,6 @@ def problem_finding(
         problem.code,
         f"{kind} manifest: {problem.message}.{effect}",
         evidence={"problem": problem.message, "manifest": path},
-        commands=commands,
+        commands=commands or problem.commands,
+        severity=problem.severity,
     )

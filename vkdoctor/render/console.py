@@ -7,13 +7,16 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterable
+from typing import Any, TextIO
 
 from rich.console import Console, Group, RenderableType
 from rich.markup import escape
 from rich.text import Text
 
 from vkdoctor.diagnosis.order import ranked
+from vkdoctor.render.safe_text import ascii_fallback, clean_finding, clean_report
 from vkdoctor.render.styles import SEVERITY_LOOK, STATUS_LOOK
 from vkdoctor.report.model import Finding, ProbeResult, Report, Severity, Status
 
@@ -21,10 +24,35 @@ STATUS_STYLE = {status: (look.icon, look.colour) for status, look in STATUS_LOOK
 SEVERITY_STYLE = {severity: look.colour for severity, look in SEVERITY_LOOK.items()}
 
 
+class _AsciiStream:
+    """A stream whose encoding cannot show the status glyphs (PYTHONIOENCODING=ascii): they
+    become ASCII markers instead of a UnicodeEncodeError."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return self._stream.write(ascii_fallback(text, self._stream.encoding or "ascii"))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _stream_for(stderr: bool) -> TextIO | None:
+    stream = sys.stderr if stderr else sys.stdout
+    try:
+        "✔→…".encode(getattr(stream, "encoding", None) or "utf-8")
+    except (UnicodeEncodeError, LookupError):
+        return _AsciiStream(stream)  # type: ignore[return-value]
+    return None  # rich picks sys.stdout/sys.stderr itself, at each write
+
+
 def make_console(stderr: bool = False, force_plain: bool = False) -> Console:
     # rich honours NO_COLOR and switches to plain text when the stream is not a terminal; then
     # lines are not wrapped either, so logs and CI output stay greppable, one finding a line.
-    console = Console(stderr=stderr, no_color=force_plain or None, highlight=False)
+    console = Console(
+        file=_stream_for(stderr), stderr=stderr, no_color=force_plain or None, highlight=False
+    )
     console.soft_wrap = not console.is_terminal
     return console
 
@@ -62,6 +90,7 @@ def _counts(findings: Iterable[Finding]) -> str:
 
 
 def finding_block(probe: ProbeResult, finding: Finding, verbose: bool = False) -> RenderableType:
+    finding = clean_finding(finding)  # callers other than findings_block (kernels) pass raw ones
     style = SEVERITY_STYLE[finding.severity]
     head = Text()
     head.append(f"[{finding.severity.value.upper()}] ", style=style)
@@ -83,6 +112,7 @@ def finding_block(probe: ProbeResult, finding: Finding, verbose: bool = False) -
 def findings_block(report: Report, verbose: bool = False) -> RenderableType:
     """The verdict, then root causes with the symptoms they explain folded under them; info
     findings only with -v."""
+    report = clean_report(report)  # no terminal escapes from manifests or reports
     parts: list[RenderableType] = []
     status = report.summary()["status"]
     if report.verdict:
@@ -128,6 +158,7 @@ def summary_line(status: str, hidden_info: int = 0) -> Text:
 
 
 def render_report(console: Console, report: Report, verbose: bool = False) -> None:
+    report = clean_report(report)
     for probe in report.probes:
         console.print(probe_line(probe))
     from vkdoctor.kernels.run import KernelRun

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from vkdoctor.render.safe_text import clean_line
 from vkdoctor.report.model import Report
 from vkdoctor.report.schema import without_volatile
 
@@ -489,7 +490,12 @@ def _change_line(change: Change) -> str:
 
 def render_lines(diff: ReportDiff) -> list[tuple[str, str]]:
     """(kind, text) lines: kind is header, section, added, removed, changed or detail, so a
-    console can colour them and tests can read them."""
+    console can colour them and tests can read them.  Every line is cleaned of control
+    characters here, the diff's one exit to a terminal."""
+    return [(kind, clean_line(text)) for kind, text in _lines(diff)]
+
+
+def _lines(diff: ReportDiff) -> list[tuple[str, str]]:
     lines: list[tuple[str, str]] = []
     for mark, side in (("A", diff.a), ("B", diff.b)):
         extra = ", redacted" if side.redacted else ""

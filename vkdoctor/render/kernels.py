@@ -12,6 +12,7 @@ from rich.text import Text
 
 from vkdoctor.kernels import fmt as kernelfmt
 from vkdoctor.kernels.run import KernelRun
+from vkdoctor.render.safe_text import clean
 from vkdoctor.render.styles import KERNEL_STATUS_COLOUR
 
 
@@ -27,7 +28,8 @@ def kernel_run_parts(result: KernelRun) -> list[Any]:
     ]
     for run in result.runs:
         parts.append(Text(""))
-        parts.append(Text(f"Device {run.index}: {kernelfmt.device_line(run.device)}", style="bold"))
+        device = clean(kernelfmt.device_line(run.device))  # names come from the driver
+        parts.append(Text(f"Device {run.index}: {device}", style="bold"))
         reps = kernelfmt.repetitions(run.sizes, kernelfmt.timing_source(run.rows))
         parts.append(Text(f"  sizes: {run.preset}" + (f", {reps}" if reps else ""), style="dim"))
         parts.append(Text(f"  {kernelfmt.peak_text(run.peak)}", style="dim"))

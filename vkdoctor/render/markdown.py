@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from vkdoctor.diagnosis.order import ranked
+from vkdoctor.render.safe_text import clean, clean_report
 from vkdoctor.render.styles import HEADLINE, SEVERITY_LOOK, STATUS_LOOK
 from vkdoctor.report.model import (
     Finding,
@@ -48,8 +49,8 @@ _ESCAPE = re.compile(r"([\\`*\[\]#~]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))")
 
 
 def escape(text: str) -> str:
-    """Report text as inert Markdown: no HTML, no emphasis, no links."""
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Report text as inert Markdown: no HTML, no emphasis, no links, no control characters."""
+    text = clean(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return _ESCAPE.sub(r"\\\1", text)
 
 
@@ -356,31 +357,39 @@ def kernels_markdown(run: KernelRun) -> str:
     lines = [
         "### Compute kernels",
         "",
-        f"seed {run.seed} · loader {run.loader_version or 'unknown'} · vkdoctor kernel suite",
+        f"seed {run.seed} · loader {escape(str(run.loader_version or 'unknown'))} · "
+        "vkdoctor kernel suite",
         "",
     ]
     for device in run.runs:
-        lines.append(f"**Device {device.index}: {kernelfmt.device_line(device.device)}**")
+        # Device and kernel names come from the driver or the report file: escaped like all.
+        title = escape(kernelfmt.device_line(device.device))
+        lines.append(f"**Device {escape(str(device.index))}: {title}**")
         lines.append("")
         reps = kernelfmt.repetitions(device.sizes, kernelfmt.timing_source(device.rows))
-        lines.append(f"sizes: {device.preset}" + (f", {reps}" if reps else ""))
-        lines.append(f"{kernelfmt.peak_text(device.peak)}")
+        lines.append(escape(f"sizes: {device.preset}" + (f", {reps}" if reps else "")))
+        lines.append(escape(kernelfmt.peak_text(device.peak)))
         lines.append("")
         lines.append("| Kernel | Size | Status | Median | Spread | Figure | Of peak |")
         lines.append("|---|--:|---|--:|--:|--:|--:|")
         for row in device.rows:
-            lines.append(
-                f"| {row.kernel} | {kernelfmt.problem_size(row.result)} | {row.status} | "
-                f"{kernelfmt.time_ns(row.timing.get('median_ns'))} | "
-                f"{kernelfmt.spread(row.timing)} | {kernelfmt.figure_text(row.figure)} | "
-                f"{kernelfmt.fraction(row.figure.fraction if row.figure else None)} |"
+            cells = (
+                str(row.kernel),
+                kernelfmt.problem_size(row.result),
+                str(row.status),
+                kernelfmt.time_ns(row.timing.get("median_ns")),
+                kernelfmt.spread(row.timing),
+                kernelfmt.figure_text(row.figure),
+                kernelfmt.fraction(row.figure.fraction if row.figure else None),
             )
+            lines.append("| " + " | ".join(_cell(escape(c)) for c in cells) + " |")
         lines.append("")
     return "\n".join(lines)
 
 
 def render_markdown(report: Report) -> str:
     """The report as Markdown for an issue; render a redacted report for a public tracker."""
+    report = clean_report(report)
     redacted = bool((report.environment.get("redaction") or {}).get("applied"))
     status = report.summary()["status"]
     lines = [f"## vkdoctor: {_HEADLINE[status]}", "", _context_line(report, redacted), ""]

@@ -75,18 +75,11 @@ class LoaderRecord:
     issues: tuple[str, ...] = _issues()
 
 
-@dataclass(frozen=True)
-class DriverRecord:
-    """One driver (ICD) manifest and the library it names."""
+@dataclass(frozen=True, kw_only=True)
+class LibraryFacts:
+    """What drivers and layers share: the library a manifest names, resolved and checked like
+    the loader would, and what happened when a child loaded it."""
 
-    manifest: str
-    origin: str = ""
-    # usable | broken | other-abi | skipped-by-loader | candidate | hidden (by an override)
-    state: str = "candidate"
-    file_format_version: str | None = None
-    api_version: str | None = None
-    library_arch: str | None = None
-    is_portability_driver: bool = False
     library_path: str | None = None
     library_path_kind: str | None = None
     resolved: str | None = None
@@ -100,6 +93,20 @@ class DriverRecord:
     exports: Mapping[str, bool] = field(default_factory=dict)
     interface_version: int | None = None
     negotiate_result: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class DriverRecord(LibraryFacts):
+    """One driver (ICD) manifest and the library it names."""
+
+    manifest: str
+    origin: str = ""
+    # usable | broken | other-abi | skipped-by-loader | candidate | hidden (by an override)
+    state: str = "candidate"
+    file_format_version: str | None = None
+    api_version: str | None = None
+    library_arch: str | None = None
+    is_portability_driver: bool = False
     instance_version: str | None = None
     gipa_create_instance: bool | None = None
     filtered: str | None = None  # the filter variable's verdict, as the loader would apply it
@@ -112,8 +119,8 @@ class DriverRecord:
         return self.state == "usable" and not self.excluded_by
 
 
-@dataclass(frozen=True)
-class LayerRecord:
+@dataclass(frozen=True, kw_only=True)
+class LayerRecord(LibraryFacts):
     """One layer declared by a manifest (a manifest may declare several)."""
 
     manifest: str
@@ -130,19 +137,6 @@ class LayerRecord:
     component_layers: tuple[str, ...] = ()
     active: bool = False
     why: str = ""
-    library_path: str | None = None
-    library_path_kind: str | None = None
-    resolved: str | None = None
-    real_path: str | None = None
-    exists: bool = False
-    readable: bool = False
-    elf_class: int | None = None
-    machine: str | None = None
-    other_abi: bool = False
-    load: LoadOutcome | None = None
-    exports: Mapping[str, bool] = field(default_factory=dict)
-    interface_version: int | None = None
-    negotiate_result: int | None = None
     issues: tuple[str, ...] = _issues()
     excluded_by: tuple[Exclusion, ...] = ()
 

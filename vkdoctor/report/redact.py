@@ -18,6 +18,7 @@ Headless: no rich/textual imports; pure functions over dicts and strings.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import socket
@@ -71,13 +72,47 @@ _NOT_SECRETS = frozenset(
 _URL_CREDENTIALS = re.compile(
     r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/\s@'\"<>]+)@"
 )
-_SECRET_ASSIGNMENT = re.compile(
-    r"(?P<name>\b[A-Za-z0-9_.-]*(?:token|secret|passw(?:or)?d|api[_-]?key|access[_-]?key|auth|"
-    r"credential)[A-Za-z0-9_.-]*|(?<=[?&])(?:sig|key|code))(?P<sep>=)(?P<value>[^\s&;,'\"<>]+)"
-    r"|(?P<name2>\b(?:password|passwd|secret|api[_-]?key|access[_-]?key))(?P<sep2>:\s*)"
-    r"(?P<value2>[^\s&;,'\"<>]+)",
-    re.IGNORECASE,
+# A key=value or key: value pair inside free text.  The key must stand alone (start of text,
+# after a space, quote, bracket, "?", "&", ";" or ","), never be part of a path: ".../usr/bin/passwd:
+# cannot dynamically load" is a loader message, not a password.  Whether the key names a
+# credential is decided by ``_credential_key``, not by the pattern.
+_KEY_VALUE = re.compile(
+    r"(?<![\w./~:@-])(?P<key>-{0,2}[A-Za-z][A-Za-z0-9_.-]*)(?P<sep>=|:(?!/)[ \t]*)"
+    r"(?P<value>[^\s&;,'\"<>]+)"
 )
+_CREDENTIAL_WORDS = (
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "apikey",
+    "accesskey",
+    "credential",
+    "privatekey",
+    "sessionid",
+    "cookie",
+)
+_CREDENTIAL_PARTS = frozenset(
+    {"pass", "pwd", "pw", "auth", "key", "sig", "signature", "authorization"}
+)
+
+
+def _credential_key(key: str) -> bool:
+    """Whether a key or option (``--password``, ``api_key``, ``X-Auth``) names a credential;
+    ``author`` or ``keyboard`` do not."""
+    lower = key.lower().lstrip("-")
+    compact = re.sub(r"[^a-z0-9]", "", lower)
+    if any(word in compact for word in _CREDENTIAL_WORDS):
+        return True
+    return any(part in _CREDENTIAL_PARTS for part in re.split(r"[^a-z0-9]+", lower))
+
+
+def _looks_like_prose(value: str) -> bool:
+    # "token: unexpected" is an error message; secrets have digits, capitals or symbols.  An
+    # auth scheme ("Authorization: Bearer <redacted>") is kept: the token after it is masked.
+    return (value.isalpha() and value.islower()) or value in ("Bearer", "Basic")
+
+
 # "Basic configuration" is prose; a credential has a digit somewhere.
 _BEARER = re.compile(
     r"\b(?P<scheme>Bearer|Basic)\s+(?=[A-Za-z._~+/=-]*[0-9])[A-Za-z0-9._~+/=-]{12,}"
@@ -89,6 +124,7 @@ _TOKEN_SHAPES = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=4096)  # called for every key of every report dict
 def looks_secret_name(name: str) -> bool:
     """Whether a variable (or key) name announces a secret value."""
     upper = name.upper()
@@ -117,15 +153,18 @@ def scrub_text(text: str, values: Iterable[str] = ()) -> str:
         if value in text:
             text = text.replace(value, REDACTED)
     text = _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}{REDACTED}@", text)
-    text = _SECRET_ASSIGNMENT.sub(_mask_assignment, text)
     text = _BEARER.sub(lambda m: f"{m['scheme']} {REDACTED}", text)
+    text = _KEY_VALUE.sub(_mask_assignment, text)
     return _TOKEN_SHAPES.sub(REDACTED, text)
 
 
 def _mask_assignment(match: re.Match[str]) -> str:
-    if match["name"] is not None:
-        return f"{match['name']}{match['sep']}{REDACTED}"
-    return f"{match['name2']}{match['sep2']}{REDACTED}"
+    key, sep, value = match["key"], match["sep"], match["value"]
+    if value == REDACTED or not _credential_key(key):
+        return match[0]
+    if sep != "=" and _looks_like_prose(value):
+        return match[0]
+    return f"{key}{sep}{REDACTED}"
 
 
 def record_value(name: str, value: str) -> str:
@@ -160,7 +199,17 @@ def _mask_named_values(node: dict[str, Any]) -> None:
 def scrub_secrets(data: Any, environ: Mapping[str, str] | None = None) -> Any:
     """A copy of a report dict (or any JSON value) with every secret masked."""
     values = secret_values(os.environ if environ is None else environ)
-    return _walk(data, lambda s: scrub_text(s, values), _mask_named_values)
+    # Reports of hostile machines repeat the same strings (keys, remedies, commands) hundreds of
+    # thousands of times: scrub each distinct string once.
+    seen: dict[str, str] = {}
+
+    def text(value: str) -> str:
+        done = seen.get(value)
+        if done is None:
+            done = seen[value] = scrub_text(value, values)
+        return done
+
+    return _walk(data, text, _mask_named_values)
 
 
 # --------------------------------------------------------------------------------------------

@@ -12,11 +12,13 @@ from __future__ import annotations
 import argparse
 import datetime
 import glob
+import re
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from vkdoctor import __version__
+from vkdoctor import __version__, argtypes
 from vkdoctor.engine.env import Env
 from vkdoctor.report.codes import CodeInfo, code_table, make_finding
 from vkdoctor.report.model import Finding, ProbeResult, Report, Severity, status_from_findings
@@ -38,10 +40,13 @@ from vkdoctor.trace.session import (
     DEFAULT_POLL_INTERVAL,
     TraceOptions,
     TraceRun,
-    keep_env_summary,
     trace_pid,
     trace_program,
 )
+
+# Signals an interrupted trace's program dies from because vkdoctor (or the terminal) stopped
+# it: SIGINT from Ctrl-C or passed on by vkdoctor, SIGKILL when it ignored that.
+_INTERRUPT_SIGNALS = frozenset({"SIGINT", "SIGTERM", "SIGHUP", "SIGKILL"})
 
 # Findings about the run itself (bad input, what could not be traced); the diagnoses of the
 # program's behaviour are declared with the analysis.
@@ -103,6 +108,16 @@ CODES = code_table(
             "ptrace access is restricted.",
             (),
             "Run vkdoctor as the same user as the process, or as root.",
+        ),
+        CodeInfo(
+            "trace-interrupted",
+            Severity.INFO,
+            "The trace was interrupted",
+            "vkdoctor was interrupted (Ctrl-C, SIGTERM, SIGHUP) while the program ran; the "
+            "program got SIGINT too and its death from it is not a crash. The report holds "
+            "what happened until then.",
+            (),
+            "Let the program finish, or trace a shorter run of it.",
         ),
         CodeInfo(
             "trace-native-missing",
@@ -176,19 +191,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--pid",
-        type=int,
+        type=argtypes.pid,
         metavar="PID",
         help="watch a running process instead (libraries only, by polling /proc/PID/maps)",
     )
     parser.add_argument(
         "--timeout",
-        type=float,
+        type=argtypes.seconds(*argtypes.DURATION_RANGE),
         metavar="S",
         help="kill the program after S seconds (reported as a timeout)",
     )
     parser.add_argument(
         "--duration",
-        type=float,
+        type=argtypes.seconds(*argtypes.DURATION_RANGE),
         metavar="S",
         help="with --pid: stop watching after S seconds (default: until it exits or Ctrl-C)",
     )
@@ -476,6 +491,8 @@ def build_report(args: argparse.Namespace, env: Env) -> Report:
                 )
         facts = {**_run_facts(run, options), **facts}
 
+    if run is not None and run.outcome is not None and run.outcome.interrupted:
+        findings = _interrupted_findings(findings, run.outcome.signal_name)
     findings.sort(key=lambda f: -f.severity.rank)
     probe = ProbeResult(
         id=PROBE_ID,
@@ -485,12 +502,121 @@ def build_report(args: argparse.Namespace, env: Env) -> Report:
         findings=findings,
         facts=facts,
     )
-    return Report(
+    report = Report(
         tool_version=__version__,
         created=created,
-        environment={"vulkan_environment": keep_env_summary(env.environ)},
+        environment=recorded_environment(env.environ),
         probes=[probe],
     )
+    if getattr(args, "redact", None) and command:
+        report = _without_argv_secrets(report, command)
+    return report
+
+
+def _interrupted_findings(findings: list[Finding], signal_name: str | None) -> list[Finding]:
+    """An interrupted program's death from SIGINT/SIGKILL is ours, not a crash."""
+    kept = [
+        f
+        for f in findings
+        if not (
+            f.code == "program-crashed"
+            and str((f.evidence or {}).get("signal") or signal_name) in _INTERRUPT_SIGNALS
+        )
+    ]
+    kept.append(
+        make_finding(
+            CODES,
+            "trace-interrupted",
+            "vkdoctor was interrupted while the program ran"
+            + (f"; the program ended with {signal_name}" if signal_name else ""),
+            evidence={"signal": signal_name},
+        )
+    )
+    return kept
+
+
+# -- what a trace report may keep of the command line and the environment --
+
+_TRACE_PREFIXES = ("VK_", "LD_", "VKDOCTOR_")
+# Short options whose attached value is a password by convention (mysql -pSECRET, sshpass -p).
+_SHORT_PASSWORD_OPTIONS = ("-p",)
+
+
+def recorded_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The allow-listed variables with their (scrubbed) values, and only the names of the other
+    Vulkan, linker and vkdoctor variables: their values can be anything, tokens included."""
+    from vkdoctor.loader.search import RECORDED_NAMES
+    from vkdoctor.report.redact import record_value
+
+    kept = {
+        name: record_value(name, value)
+        for name, value in sorted(environ.items())
+        if name in RECORDED_NAMES and name.startswith(_TRACE_PREFIXES)
+    }
+    others = sorted(n for n in environ if n.startswith(_TRACE_PREFIXES) and n not in kept)
+    return {"vulkan_environment": kept, "other_variables": others}
+
+
+def redact_argv(argv: Sequence[str]) -> list[str]:
+    """``argv`` with the values of credential-like options replaced: ``--password X``,
+    ``--token=X``, ``-pX``, ``PASSWORD=X``.  The program and other arguments stay."""
+    from vkdoctor.report.redact import REDACTED, looks_secret_name
+
+    out: list[str] = []
+    hide_next = False
+    for index, arg in enumerate(argv):
+        if hide_next:
+            out.append(REDACTED)
+            hide_next = False
+            continue
+        if index == 0:
+            out.append(arg)
+            continue
+        name, equals, _value = arg.partition("=")
+        option = re.fullmatch(r"--?([A-Za-z][\w.-]*)", name)
+        if equals and looks_secret_name(name.lstrip("-")):
+            out.append(f"{name}={REDACTED}")
+        elif option and not equals and arg.startswith("--") and looks_secret_name(option[1]):
+            out.append(arg)
+            hide_next = True  # --password X
+        elif any(arg.startswith(o) and len(arg) > len(o) for o in _SHORT_PASSWORD_OPTIONS):
+            out.append(arg[:2] + REDACTED)
+        else:
+            out.append(arg)
+    return out
+
+
+def _without_argv_secrets(report: Report, argv: Sequence[str]) -> Report:
+    """Replace the hidden argument values wherever the report quotes the command line: argv
+    lists, the title, evidence and commands (a crash's ``gdb --args ...``)."""
+    redacted = redact_argv(argv)
+    if redacted == list(argv):
+        return report
+    original_line, redacted_line = " ".join(argv), " ".join(redacted)
+    tokens = [
+        (re.compile(rf"(?<!\S){re.escape(a)}(?!\S)"), b)
+        for a, b in zip(argv, redacted, strict=True)
+        if a != b and a
+    ]
+
+    def text(value: str) -> str:
+        value = value.replace(original_line, redacted_line)
+        for pattern, replacement in tokens:
+            value = pattern.sub(lambda _m, r=replacement: r, value)
+        return value
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, str):
+            return text(node)
+        if isinstance(node, list):
+            if node == list(argv):
+                return list(redacted)
+            return [walk(item) for item in node]
+        if isinstance(node, dict):
+            return {key: walk(value) for key, value in node.items()}
+        return node
+
+    return Report.from_dict(walk(report.to_dict()))
 
 
 def _run_facts(run: TraceRun, options: TraceOptions) -> dict[str, Any]:

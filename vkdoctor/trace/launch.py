@@ -29,6 +29,7 @@ OUTPUT_MODES = (OUTPUT_INHERIT, OUTPUT_STDERR, OUTPUT_DISCARD, OUTPUT_CAPTURE)
 
 _CAPTURE_LIMIT = 64 * 1024
 _INTERRUPT_GRACE_S = 5.0
+_FORWARD_AFTER_S = 0.3  # a program that got the terminal's SIGINT has usually exited by then
 
 
 @dataclass(frozen=True)
@@ -233,10 +234,23 @@ def _wait(
             if tick is not None:
                 tick(proc.pid)
         except KeyboardInterrupt:
-            # The terminal sent SIGINT to the whole group: the program got it too.
-            try:
-                proc.wait(timeout=_INTERRUPT_GRACE_S)
-            except subprocess.TimeoutExpired:
-                _kill_tree(proc.pid)
-                proc.wait()
+            _stop_program(proc)
             return False, True
+
+
+def _stop_program(proc: subprocess.Popen[bytes]) -> None:
+    """vkdoctor was interrupted.  From a terminal, the program got the same SIGINT (same process
+    group); from ``kill`` or timeout(1) only vkdoctor did: pass SIGINT on after a moment, then
+    kill the tree if it still runs.  The program never outlives the trace."""
+    try:
+        proc.wait(timeout=_FORWARD_AFTER_S)
+        return
+    except subprocess.TimeoutExpired:
+        pass
+    with contextlib.suppress(OSError):
+        proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=_INTERRUPT_GRACE_S)
+    except subprocess.TimeoutExpired:
+        _kill_tree(proc.pid)
+        proc.wait()

@@ -14,6 +14,8 @@ import argparse
 import sys
 from typing import Any
 
+from vkdoctor import argtypes
+
 EXIT_OK, EXIT_USAGE = 0, 2
 KERNEL_SIZES = ("tiny", "small", "auto", "large")
 
@@ -41,7 +43,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--timeout",
-        type=float,
+        type=argtypes.seconds(*argtypes.TIMEOUT_RANGE),
         default=None,
         metavar="SECONDS",
         help="time limit for each native step of a live run (default 5)",

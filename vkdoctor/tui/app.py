@@ -21,6 +21,7 @@ from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
 import vkdoctor
 from vkdoctor.kernels.run import KernelRequest, KernelRun, merge_into_report
+from vkdoctor.render.safe_text import clean_report, clean_result
 from vkdoctor.report.model import Report, Severity
 from vkdoctor.tui import export
 from vkdoctor.tui.backend import Backend, KernelJob, PipelineRun
@@ -168,7 +169,7 @@ class VkDoctorApp(App[int]):
 
     def on_probe_finished(self, message: ProbeFinished) -> None:
         self.live_results += 1
-        self.query_one(PipelineView).finished(message.result)
+        self.query_one(PipelineView).finished(clean_result(message.result))
         self._status()
 
     def on_pipeline_done(self, message: PipelineDone) -> None:
@@ -200,12 +201,14 @@ class VkDoctorApp(App[int]):
 
     def _show_report(self) -> None:
         self.sub_title = self._source_label()
-        items = finding_items(self.report)
-        if self.report is not None:
-            self.query_one(PipelineView).show_report(self.report)
-            self.query_one(PipelineView).show_problems(items)
+        # The views get a copy without terminal escapes; Save writes the report as recorded.
+        shown = clean_report(self.report) if self.report is not None else None
+        items = finding_items(shown)
+        if shown is not None:
+            self.query_one(PipelineView).show_report(shown)
+            self.query_one(PipelineView).show_problems(items, shown.verdict)
         self.query_one(FindingsView).show(items)
-        self.query_one(DevicesView).show(device_models(self.report), no_device_reason(self.report))
+        self.query_one(DevicesView).show(device_models(shown), no_device_reason(shown))
         self._status()
 
     # -- kernels

@@ -15,12 +15,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, replace
 from typing import Any
 
+from vkdoctor.render.safe_text import clean, clean_finding
 from vkdoctor.report.io import ReportError, load_report
 from vkdoctor.report.model import Finding, Report
+from vkdoctor.system.safefile import FileRefused, read_regular
 
 TRACE_PROBE = "trace"
 _MAX_BYTES = 256 << 20  # a trace bigger than this is not read into a terminal UI
@@ -72,17 +73,32 @@ class TraceDoc:
 
 
 def _read(path: str) -> str:
+    # Regular files only, non-blocking, bounded: a FIFO or /dev/zero must not hang the UI.
     try:
-        p = Path(path)
-        if p.stat().st_size > _MAX_BYTES:
-            raise DocumentError(f"{path}: larger than {_MAX_BYTES >> 20} MiB")
-        return p.read_text(encoding="utf-8", errors="replace")
+        return read_regular(path, _MAX_BYTES).decode("utf-8", errors="replace")
+    except FileRefused as exc:
+        raise DocumentError(f"{path}: {exc.reason}") from None
     except FileNotFoundError:
         raise DocumentError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise DocumentError(f"{path}: is a directory") from None
     except OSError as exc:
         raise DocumentError(f"{path}: {exc.strerror or exc}") from None
+    except ValueError as exc:  # a NUL byte in the path
+        raise DocumentError(f"{path!r}: {exc}") from None
+
+
+def _cleaned(doc: TraceDoc) -> TraceDoc:
+    """The trace without terminal control characters: paths and messages come from the
+    traced program and its libraries."""
+    return replace(
+        doc,
+        title=clean(doc.title),
+        events=tuple(replace(e, text=clean(e.text), kind=clean(e.kind)) for e in doc.events),
+        libraries=tuple(
+            replace(lib, path=clean(lib.path), role=clean(lib.role)) for lib in doc.libraries
+        ),
+        findings=tuple(clean_finding(f) for f in doc.findings),
+        notes=tuple(clean(n) for n in doc.notes),
+    )
 
 
 def open_document(path: str) -> tuple[Report | None, TraceDoc | None]:
@@ -123,7 +139,7 @@ def parse_trace(path: str, text: str) -> TraceDoc:
     findings, notes = _analyse(text, notes)
     if not events and not malformed:
         raise DocumentError(f"{path}: empty, or not a vkdoctor trace")
-    return TraceDoc(
+    doc = TraceDoc(
         path=path,
         origin="events",
         title="Trace events",
@@ -134,6 +150,7 @@ def parse_trace(path: str, text: str) -> TraceDoc:
         malformed=malformed,
         notes=tuple(notes),
     )
+    return _cleaned(doc)
 
 
 # -- raw events ----------------------------------------------------------------------------------
@@ -314,7 +331,7 @@ def _trace_from_report(path: str, report: Report) -> TraceDoc:
     ]
     notes = ["timeline clipped by the trace report"] if facts.get("timeline_clipped") else []
     last = max([e.seq for e in events] + [s.unloaded_at or s.loaded_at for s in libraries] + [0])
-    return TraceDoc(
+    doc = TraceDoc(
         path=path,
         origin="report",
         title=probe.title,
@@ -324,3 +341,4 @@ def _trace_from_report(path: str, report: Report) -> TraceDoc:
         last_seq=int(facts.get("events") or last),
         notes=tuple(notes),
     )
+    return _cleaned(doc)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from vkdoctor.render.markdown import render_markdown
-from vkdoctor.report.io import dumps, write_atomic
+from vkdoctor.report.io import dumps, write_text
 from vkdoctor.report.model import Report
 from vkdoctor.report.redact import redact_report, scrub_report
 
@@ -34,9 +34,9 @@ def render(report: Report, request: SaveRequest) -> str:
 
 
 def save(report: Report, request: SaveRequest) -> Path:
-    """Write atomically; returns the absolute path written."""
+    """Write (atomically for a file, never replacing a device); returns the absolute path."""
     path = Path(request.path).expanduser()
-    write_atomic(path, render(report, request))
+    write_text(render(report, request), str(path))
     return path.absolute()
 
 

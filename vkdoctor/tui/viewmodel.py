@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from vkdoctor.diagnosis.order import ranked
 from vkdoctor.kernels.run import DeviceRun, KernelRun
 from vkdoctor.render.styles import SEVERITY_LOOK, STATUS_LOOK
 from vkdoctor.report.model import Finding, LogEntry, ProbeResult, Report, Severity
@@ -39,7 +40,8 @@ def counts(findings: Iterable[Finding]) -> str:
 
 
 def finding_items(report: Report | None) -> tuple[FindingItem, ...]:
-    """Failures first, then warnings, then information; pipeline order within each."""
+    """Root causes first, then the symptoms they explain, then what is left by severity
+    (pipeline order within each), as the console and the Markdown export order them."""
     if report is None:
         return ()
     items = []
@@ -47,7 +49,15 @@ def finding_items(report: Report | None) -> tuple[FindingItem, ...]:
         for position, finding in enumerate(probe.findings):
             log = relevant_log(report, probe, finding)
             items.append(FindingItem(f"{probe.id}/{position}", probe.id, probe.title, finding, log))
-    return tuple(sorted(items, key=lambda i: -i.finding.severity.rank))
+    order: dict[int, int] = {}
+    for shown in ranked(report, include_info=True):
+        for finding in (shown.finding, *shown.symptoms):
+            order.setdefault(id(finding), len(order))
+    return tuple(
+        sorted(
+            items, key=lambda i: (order.get(id(i.finding), len(order)), -i.finding.severity.rank)
+        )
+    )
 
 
 _TOKEN_KEYS = ("path", "library", "library_path", "manifest", "driver_manifest", "layer", "name")

@@ -100,10 +100,12 @@ class PipelineView(Vertical):
         )
         self._show_detail()
 
-    def show_problems(self, items: Sequence[FindingItem]) -> None:
-        """Under the probes: what is wrong and the first command that fixes it."""
+    def show_problems(self, items: Sequence[FindingItem], verdict: str = "") -> None:
+        """Under the probes: the verdict, what is wrong and the first command that fixes it."""
         problems = [i for i in items if i.finding.severity is not Severity.INFO]
         text = Text()
+        if verdict:
+            text.append(one_line(verdict, 240) + "\n", style="bold")
         if not problems:
             info = len(items)
             text.append("No problems found.", style="green")

@@ -1,0 +1,114 @@
+"""Hostile manifests any user can write into $XDG_DATA_HOME/vulkan/icd.d must not exhaust the
+machine: real vkdoctor runs, the real loader and lavapipe, children counted by PID with psutil."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+from conftest import VkWorld
+
+from vkdoctor.engine.runner import MAX_STORED_LOG
+
+LAVAPIPE = Path("/usr/share/vulkan/icd.d/lvp_icd.x86_64.json")
+
+
+def _run_sampled(argv: list[str], env: dict[str, str]) -> tuple[int, int, str]:
+    """(exit code, peak number of live descendants, stderr)."""
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak = 0
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        root = psutil.Process(proc.pid)
+        while not stop.is_set():
+            try:
+                kids = [k for k in root.children(recursive=True) if k.status() != "zombie"]
+            except psutil.Error:
+                return
+            peak = max(peak, len(kids))
+            time.sleep(0.01)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        _, stderr = proc.communicate(timeout=300)
+    finally:
+        stop.set()
+        proc.kill()
+    sampler.join()
+    return proc.returncode, peak, stderr.decode(errors="replace")
+
+
+def test_sixty_copies_of_a_driver_are_bisected_with_bounded_children(
+    world: VkWorld, tmp_path: Path
+) -> None:
+    if not LAVAPIPE.exists():
+        import pytest
+
+        pytest.skip("lavapipe is not installed")
+    icd = Path(world.environ["XDG_DATA_HOME"]) / "vulkan" / "icd.d"
+    icd.mkdir(parents=True)
+    for index in range(60):
+        shutil.copy(LAVAPIPE, icd / f"copy_{index:02d}.json")
+    (icd / "zz_malformed.json").write_text('{"file_format_version": "1.0.0", "ICD": {')
+    out = tmp_path / "report.json"
+    argv = [sys.executable, "-m", "vkdoctor", "check", "--json", str(out)]
+    code, peak, stderr = _run_sampled(argv, world.environ)
+    assert code == 1, stderr
+    cores = len(os.sched_getaffinity(0))
+    # Warm children (2) + a child per running probe + bisection's per-core window; 57 before.
+    assert peak <= cores + 5, peak
+    report = json.loads(out.read_text())
+    probes = {p["id"]: p for p in report["probes"]}
+    assert probes["instance"]["status"] != "timeout"
+    culprits = [f for f in probes["instance"]["findings"] if f["code"] == "culprit-driver"]
+    assert len(culprits) <= 1  # one candidate per library, not sixty
+
+
+def test_loader_logs_are_stored_once_per_line_and_bounded(world: VkWorld, tmp_path: Path) -> None:
+    icd = Path(world.environ["XDG_DATA_HOME"]) / "vulkan" / "icd.d"
+    icd.mkdir(parents=True)
+    count = 600
+    for index in range(count):
+        body = {
+            "file_format_version": "1.0.0",
+            "ICD": {"library_path": f"/nonexistent/libvk_{index:04d}.so", "api_version": "1.3.0"},
+        }
+        (icd / f"missing_{index:04d}.json").write_text(json.dumps(body))
+    out = tmp_path / "report.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "vkdoctor", "check", "--json", str(out)],
+        env=world.environ,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 1, done.stderr
+    report = json.loads(out.read_text())
+    assert len(report["loader_log"]) <= MAX_STORED_LOG
+    truncated = 0
+    for probe in report["probes"]:
+        keys = [(e["level"], e["message"]) for e in probe["loader_log"]]
+        assert len(keys) == len(set(keys)), probe["id"]  # each distinct line once
+        assert len(keys) <= MAX_STORED_LOG
+        stored = probe["facts"].get("loader_log_stored")
+        if stored:
+            assert stored["stored"] == len(keys) and stored["lines"] > len(keys)
+            truncated += stored["distinct"] > stored["stored"]
+    assert truncated  # 600 broken manifests make more distinct lines than a probe stores
+    # Every broken manifest is still diagnosed (the loader log bound loses no finding).
+    missing = [f for _, f in _findings(report) if f["code"] == "driver-library-missing"]
+    assert len(missing) == count
+
+
+def _findings(report: dict) -> list[tuple[str, dict]]:
+    return [(p["id"], f) for p in report["probes"] for f in p["findings"]]
