@@ -36,8 +36,8 @@ case "$mode" in
         exec .venv/bin/vkdoctor check
         ;;
     test)
-        step "installing vkdoctor with the test extras into .venv (editable)"
-        .venv/bin/python -m pip install -q -e '.[test,tui]'
+        step "installing vkdoctor with the test extras and the real Vulkan programs the trace tests run (wgpu, taichi, ncnn) into .venv (editable)"
+        .venv/bin/python -m pip install -q -e '.[test,tui,trace-programs]'
         step "lint: ruff check and ruff format --check"
         .venv/bin/ruff check -q .
         .venv/bin/ruff format -q --check .

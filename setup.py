@@ -79,7 +79,7 @@ def native(name: str, source: str, libraries: list[str]) -> Extension:
 setup(
     ext_modules=[
         native("vkdoctor.native.libvkdoctor_audit", "vkdoctor_audit.c", ["dl"]),
-        native("vkdoctor.native.libVkLayer_vkdoctor_trace", "vkdoctor_layer.c", ["pthread"]),
+        native("vkdoctor.native.libVkLayer_vkdoctor_trace", "vkdoctor_layer.c", ["pthread", "dl"]),
     ],
     cmdclass={"build_ext": build_native},
 )

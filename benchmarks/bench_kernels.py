@@ -3,7 +3,8 @@
 
     python benchmarks/bench_kernels.py                      all devices, sizes chosen per device
     python benchmarks/bench_kernels.py --device 0 --json out.json
-    python benchmarks/bench_kernels.py --kernels sgemm --sgemm-n 8192 --sgemm-tiles 128,128,16,8,8
+    python benchmarks/bench_kernels.py --kernels sgemm --sgemm-n 8192 --sgemm-tiles 128,256,16,8,16
+    python benchmarks/bench_kernels.py --kernels conv2d --conv-shape resnet50-conv3x
 
 Sizes adapt to the device (CPU drivers: a few seconds; discrete GPUs: 1 GiB buffers, SGEMM
 8192); every option below overrides one of them, which is how tile sizes are tuned per device.
@@ -38,6 +39,8 @@ def _size(result: kernels.KernelResult) -> str:
         return f"{s['elements'] / 2**20:.1f} M elements"
     if "m" in s:
         return f"{s['m']}x{s['n']}x{s['k']}"
+    if "cin" in s:
+        return f"{s['batch']}x{s['height']}x{s['width']}x{s['cin']}->{s['cout']} {s['layer']}"
     if "width" in s:
         return f"{s['width']}x{s['height']} r{s['radius']}"
     if "invocations" in s:
@@ -104,8 +107,15 @@ def _sizes(args: argparse.Namespace, info: compute.DeviceInfo) -> kernels.SuiteS
     if args.bandwidth_mib is not None:
         overrides["bandwidth_bytes"] = args.bandwidth_mib << 20
     if args.sgemm_tiles is not None:
-        bm, bn, bk, tm, tn = (int(v) for v in args.sgemm_tiles.split(","))
-        overrides["sgemm_tiles"] = kernels.SgemmTiles(bm, bn, bk, tm, tn)
+        overrides["sgemm_tiles"] = kernels.SgemmTiles(
+            *(int(v) for v in args.sgemm_tiles.split(","))
+        )
+    if args.conv_shape is not None:
+        overrides["conv"] = kernels.RESNET50[args.conv_shape]
+        overrides["conv_tiles"] = kernels.CONV_TILES[args.conv_shape]
+    if args.conv_tiles is not None:
+        values = (int(v) for v in args.conv_tiles.split(","))
+        overrides["conv_tiles"] = kernels.SgemmTiles(*values, buffers=2)
     if args.reduce_variant is not None:
         overrides["reduce_variant"] = args.reduce_variant
     if args.spin_up is not None:
@@ -123,7 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workgroup", type=int, help="workgroup size of the 1-D kernels")
     parser.add_argument("--bandwidth-mib", type=int)
     parser.add_argument("--sgemm-n", type=int)
-    parser.add_argument("--sgemm-tiles", help="BM,BN,BK,TM,TN")
+    parser.add_argument("--sgemm-tiles", help="BM,BN,BK,TM,TN[,PAD]")
+    parser.add_argument("--conv-shape", choices=sorted(kernels.RESNET50), help="conv2d layer")
+    parser.add_argument("--conv-tiles", help="BM,BN,BK,TM,TN[,PAD] of conv2d")
     parser.add_argument("--fma-iters", type=int)
     parser.add_argument("--fma-workgroups", type=int)
     parser.add_argument("--reduce-variant", choices=("auto", "subgroup", "shared-memory"))

@@ -36,12 +36,29 @@ from vkdoctor.trace.session import TraceOptions, trace_program  # noqa: E402
 
 REPRO = ROOT / "tests" / "reproducers"
 LVP_ICD = "/usr/share/vulkan/icd.d/lvp_icd.x86_64.json"
+# Real programs (the trace-programs extra): script in tests/programs/ and its environment.
+REAL_PROGRAMS: dict[str, tuple[str, dict[str, str | None]]] = {
+    "wgpu": ("wgpu_compute.py", {"WGPU_BACKEND_TYPE": "Vulkan"}),
+    "taichi": ("taichi_compute.py", {"TI_LOG_LEVEL": "error"}),
+    "vulkan": ("vulkan_binding_compute.py", {}),
+    # ncnn dlopens the driver named in VK_DRIVER_FILES itself: run it on the loader
+    "ncnn": ("ncnn_compute.py", {"VK_DRIVER_FILES": None}),
+}
 
 
 def build(directory: Path) -> Path:
     binary = directory / "dispatch_loop"
     subprocess.run(
-        ["gcc", "-O2", f"-I{REPRO}", "-o", str(binary), str(REPRO / "dispatch_loop.c"), "-ldl"],
+        [
+            "gcc",
+            "-O2",
+            f"-I{REPRO}",
+            f"-I{ROOT / 'vkdoctor' / 'native'}",  # vkdoctor_vk.h, shared by the reproducers
+            "-o",
+            str(binary),
+            str(REPRO / "dispatch_loop.c"),
+            "-ldl",
+        ],
         check=True,
     )
     return binary
@@ -68,6 +85,13 @@ def main() -> int:
         metavar="CPU",
         help="run everything on this CPU (less scheduling noise on a shared machine)",
     )
+    parser.add_argument(
+        "--program",
+        choices=("dispatch_loop", *REAL_PROGRAMS),
+        default="dispatch_loop",
+        help="what to trace: the C dispatch loop, or a real program from the trace-programs "
+        "extra (tests/programs/)",
+    )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args()
     if shutil.which("gcc") is None or not Path(LVP_ICD).exists():
@@ -78,8 +102,17 @@ def main() -> int:
         os.sched_setaffinity(0, {args.pin})  # inherited by every child
     env = environment()
     with tempfile.TemporaryDirectory(prefix="vkdoctor-bench-") as tmp:
-        binary = build(Path(tmp))
-        argv = [str(binary), str(args.dispatches)]
+        if args.program in REAL_PROGRAMS:
+            script, extra = REAL_PROGRAMS[args.program]
+            argv = [sys.executable, str(ROOT / "tests" / "programs" / script)]
+            for key, value in extra.items():
+                if value is None:
+                    env.pop(key, None)
+                else:
+                    env[key] = value
+        else:
+            binary = build(Path(tmp))
+            argv = [str(binary), str(args.dispatches)]
         # warm the page cache and LLVM's first-use costs for both variants
         run_program(argv, env, output=OUTPUT_DISCARD)
         trace_program(argv, env, Path("/proc"), TraceOptions(output=OUTPUT_DISCARD))
@@ -124,12 +157,19 @@ def main() -> int:
             started = time.monotonic()
             report = build_report(
                 cli.parse_args(["--program-output", "discard", "--", *argv]),
-                Env.current().with_environ(**{"VK_DRIVER_FILES": LVP_ICD}),
+                Env.current().with_environ(
+                    **{
+                        **{k: None for k in os.environ if k.startswith("VK_")},
+                        **{k: v for k, v in env.items() if k.startswith(("VK_", "WGPU_", "TI_"))},
+                    }
+                ),
             )
             e2e.append(time.monotonic() - started)
-            assert report.probes[0].findings == [], report.probes[0].findings
+            bad = [f for f in report.probes[0].findings if f.severity.value in ("warn", "fail")]
+            assert bad == [], bad
 
     result = {
+        "program": args.program,
         "dispatches": args.dispatches,
         "repeat": args.repeat,
         "untraced_s_median": round(statistics.median(plain), 4),
@@ -144,7 +184,8 @@ def main() -> int:
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        print(f"{args.dispatches} dispatches x {args.repeat} pairs (lavapipe)")
+        what = f"{args.dispatches} dispatches" if args.program == "dispatch_loop" else args.program
+        print(f"{what} x {args.repeat} pairs (lavapipe)")
         print(f"  untraced median  {result['untraced_s_median']:.3f} s")
         print(f"  traced median    {result['traced_s_median']:.3f} s")
         print(f"  ratio median     {result['ratio_median']:.3f}   per pair: {result['ratios']}")

@@ -8,11 +8,17 @@
 // FMAs.  The next tiles are prefetched into registers while the current ones are multiplied.
 // A thread's TN columns are TN/4 vec4 groups spaced BN/(TN/4) apart (likewise for rows), so
 // neighbouring threads read neighbouring vec4s from shared memory: no bank conflicts.  As is
-// stored k-major with a 4-float pad per row, which spreads the transposing stores over banks
-// while keeping vec4 alignment.
+// stored k-major with a PAD-float pad per row (4 by default), which spreads the transposing stores
+// over banks while keeping vec4 alignment; PAD 0 trades those conflicts (a few stores per tile)
+// for room, so BK = 32 tiles of 128 x 256 fit a 48 KiB shared memory.
+//
+// Why no shared-memory double buffering: on an NVIDIA H200 (driver 580) a double-buffered twin
+// of this shader (one barrier per tile) measured 36-41 TFLOP/s against 43 for this one at the
+// same 8192^3 size; the register prefetch already hides the global loads, and a bigger BK (more
+// FMAs per barrier) bought more than a second buffer.
 //
 // All tile sizes are specialization constants so they can be tuned per device.  The host
-// guarantees: WG == (BM/TM)*(BN/TN), TM and TN multiples of 4, BK a multiple of 4,
+// guarantees: WG == (BM/TM)*(BN/TN), TM and TN multiples of 4, BK and PAD multiples of 4,
 // M % BM == 0, N % BN == 0, K % BK == 0.
 
 #extension GL_EXT_control_flow_attributes : require
@@ -23,13 +29,14 @@ layout(constant_id = 2) const uint BN = 128u;
 layout(constant_id = 3) const uint BK = 16u;
 layout(constant_id = 4) const uint TM = 8u;
 layout(constant_id = 5) const uint TN = 8u;
+layout(constant_id = 6) const uint PAD = 4u;  // floats of padding per k-row of As
 
 const uint WG = gl_WorkGroupSize.x;
 const uint GM = TM / 4u;  // vec4 row groups per thread
 const uint GN = TN / 4u;  // vec4 column groups per thread
 const uint SM = BM / GM;  // spacing between a thread's row groups
 const uint SN = BN / GN;  // spacing between a thread's column groups
-const uint AS = BM + 4u;  // padded k-row of the transposed A tile
+const uint AS = BM + PAD;  // padded k-row of the transposed A tile
 const uint A_VEC4 = BM * BK / 4u;
 const uint B_VEC4 = BK * BN / 4u;
 const uint A_LOADS = (A_VEC4 + WG - 1u) / WG;

@@ -96,8 +96,9 @@ def test_loader_logs_are_stored_once_per_line_and_bounded(world: VkWorld, tmp_pa
     report = json.loads(out.read_text())
     assert len(report["loader_log"]) <= MAX_STORED_LOG
     truncated = 0
+    table = report["loader_log"]  # each distinct line once; probes refer to it by index
     for probe in report["probes"]:
-        keys = [(e["level"], e["message"]) for e in probe["loader_log"]]
+        keys = [(table[i]["level"], table[i]["message"]) for i in probe["loader_log"]]
         assert len(keys) == len(set(keys)), probe["id"]  # each distinct line once
         assert len(keys) <= MAX_STORED_LOG
         stored = probe["facts"].get("loader_log_stored")

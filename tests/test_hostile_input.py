@@ -406,7 +406,10 @@ def test_tui_findings_view_shows_hostile_text_inert() -> None:
     from vkdoctor.tui.app import VkDoctorApp
 
     data = load_report(str(FIXTURES / "broken.json")).to_dict()
-    first = next(f for p in data["probes"] for f in p["findings"] if f["severity"] == "fail")
+    # The finding the view opens on: the report's first root cause.
+    first = next(
+        f for p in data["probes"] for f in p["findings"] if f["id"] == data["root_causes"][0]
+    )
     first["summary"] = f"{ESCAPES}{HTML} {first['summary']}"
     first["detail"] = f"{ESCAPES} detail"
     report = Report.from_dict(data)

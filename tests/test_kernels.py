@@ -11,10 +11,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+from vkdoctor.kernels import peaks, smoke, spirv
 from vkdoctor.kernels import suite as kernels
 from vkdoctor.kernels.suite import (
     CODES,
     KERNELS,
+    ConvShape,
     KernelStatus,
     SgemmTiles,
     SmokePush,
@@ -107,7 +109,7 @@ def test_smoke_device_turns_errors_into_results(
     def missing(name: str) -> bytes:
         raise ShaderNotFound(f"{name}.spv missing")
 
-    monkeypatch.setattr(kernels, "load_spirv", missing)
+    monkeypatch.setattr(spirv, "load_spirv", missing)
     result = smoke_device(instance, cpu_index)
     assert result.status is SmokeStatus.SHADER_MISSING
     assert [f.code for f in result.findings()] == ["dispatch-shader-missing"]
@@ -219,11 +221,30 @@ def test_sgemm_refuses_tiles_that_do_not_fit(ctx: ComputeContext) -> None:
     assert finding.severity is Severity.INFO
 
 
-def test_conv2d_other_radius_and_sampled_rows(ctx: ComputeContext) -> None:
-    sizes = replace(TINY, conv_radius=3, conv_tile=(32, 8), verify_limit=100)
+def test_conv2d_other_radius_and_sampled_pixels(ctx: ComputeContext) -> None:
+    # A 5x5 filter bank, a pixel count that is no multiple of the row tile (the last tile loads
+    # zeros and stores nothing) and the per-row-tile pixel sampling of large layers.
+    shape = ConvShape(1, 9, 10, 8, 64, 2, "5x5")
+    sizes = replace(TINY, conv=shape, verify_limit=100)
     result = run_kernel(ctx, "conv2d", sizes, seed=6)
     assert result.status is KernelStatus.OK, result.message
-    assert result.params["verified"].endswith("rows")
+    assert result.params["verified"] == "2 pixels x 64 channels"
+    assert result.flops == 2 * 90 * 64 * 25 * 8
+
+    # A wrong expectation at one channel of a checked pixel is caught.
+    def tamper(name: str, expected: np.ndarray) -> np.ndarray:
+        bad = expected.copy()
+        bad[1, 7] += 1.0
+        return bad
+
+    wrong = run_kernel(ctx, "conv2d", sizes, seed=6, tamper_expected=tamper)
+    assert wrong.status is KernelStatus.WRONG_RESULT
+
+
+def test_conv2d_refuses_channels_the_tiles_do_not_divide(ctx: ComputeContext) -> None:
+    sizes = replace(TINY, conv=ConvShape(1, 4, 4, 12, 64, 1))  # cin 12 with bk 8
+    result = run_kernel(ctx, "conv2d", sizes)
+    assert result.status is KernelStatus.UNSUPPORTED and "cin" in result.message
 
 
 def test_fp16_needs_the_feature_enabled(instance: Instance, cpu_index: int) -> None:
@@ -275,15 +296,16 @@ def test_spin_up_runs_the_kernel_untimed_before_timing_it(
 
 
 def test_codes_are_declared_and_unique() -> None:
-    assert all(code.startswith(("dispatch-", "kernel-")) for code in CODES)
+    assert all(code.startswith("kernel-") for code in CODES)
+    assert all(code.startswith("dispatch-") for code in smoke.CODES)
     from vkdoctor.report import codes
 
-    assert "vkdoctor.kernels.suite" in codes.CODE_MODULES
+    assert {"vkdoctor.kernels.smoke", "vkdoctor.kernels.suite"} <= set(codes.CODE_MODULES)
 
 
 def test_spirv_loads_from_a_source_checkout(monkeypatch: pytest.MonkeyPatch) -> None:
     kernels.load_spirv.cache_clear()
-    monkeypatch.setattr(kernels, "SHADER_PACKAGE", "vkdoctor_no_such_package")
+    monkeypatch.setattr(spirv, "SHADER_PACKAGE", "vkdoctor_no_such_package")
     try:
         assert kernels.load_spirv("smoke")[:4] == b"\x03\x02\x23\x07"
         with pytest.raises(ShaderNotFound):
@@ -303,7 +325,41 @@ def test_headless_modules_import_no_tui_libraries() -> None:
 
 def test_more_workgroups_than_the_x_limit_use_a_2d_grid(ctx: ComputeContext) -> None:
     limit = ctx.info.limits.max_workgroup_count[0]
-    sizes = replace(TINY, workgroup_size=4, bandwidth_bytes=16 * (limit + 1), repetitions=1)
+    # copy.comp moves COPY_WORDS 4-byte words per invocation.
+    words = 4 * kernels.COPY_WORDS * (limit + 1)
+    sizes = replace(TINY, workgroup_size=4, bandwidth_bytes=4 * words, repetitions=1)
     result = run_kernel(ctx, "copy", sizes, seed=8)
     assert result.status is KernelStatus.OK, result.message
     assert result.params["groups"][1] > 1
+
+
+def test_every_datasheet_peak_matches_its_units_and_clock() -> None:
+    # A printed FP32 figure that its own SM count, lanes and boost clock do not give (within
+    # the datasheets' rounding) is a typo in the table, and every note names its document.
+    for _, peak in peaks.KNOWN_PEAKS:
+        sheet = peaks.DATASHEETS[peak.name]
+        assert peak.fp32_gflops == pytest.approx(sheet.fp32_gflops, rel=0.01), peak.name
+        assert peak.fp16_gflops == sheet.fp16_factor * peak.fp32_gflops
+        assert sheet.document in peak.note and f"{sheet.boost_mhz} MHz" in peak.note
+
+
+def test_discrete_gpu_tiles_are_correct_on_lavapipe(ctx: ComputeContext) -> None:
+    # The tiles the large preset gives GPUs, run on lavapipe at small sizes: a tiling bug that
+    # only those spec constants reach would otherwise show up only on the GPU.
+    large = SuiteSizes.large(ctx.info)
+    sizes = replace(TINY, sgemm_n=256, sgemm_tiles=large.sgemm_tiles)
+    sgemm = run_kernel(ctx, "sgemm", sizes, seed=11)
+    assert sgemm.status is KernelStatus.OK, sgemm.message
+    assert sgemm.params["bn"] == 256 and sgemm.params["tn"] == 16
+    layer = replace(large.conv, batch=1, height=9, width=14)  # conv2_x channels, 126 pixels
+    conv = run_kernel(ctx, "conv2d", replace(TINY, conv=layer, conv_tiles=large.conv_tiles))
+    assert conv.status is KernelStatus.OK, conv.message
+    assert conv.sizes["cin"] == 64 and conv.params["bm"] == 128
+
+
+def test_resnet_layers_fit_their_tiles() -> None:
+    # Every named layer divides by its tiles (else the kernel reports itself unsupported).
+    for name, shape in kernels.RESNET50.items():
+        tiles = kernels.CONV_TILES[name]
+        assert shape.cin % tiles.bk == 0 and shape.cout % tiles.bn == 0, name
+        assert replace(tiles, buffers=2).shared_bytes <= 48 << 10, name

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -345,6 +346,8 @@ _KINDS = [
     "create_device",
     "destroy_device",
     "fork",
+    "device_nulls",
+    "child_call",
     "trace_start",
     "trace_end",
     "bogus",
@@ -377,6 +380,14 @@ _KEYS = [
     "exe",
     "live_instances",
     "status",
+    # the crash record's backtrace fields and the layer's per-device answers
+    "ret",
+    "regs",
+    "call",
+    "bt",
+    "calls",
+    "names",
+    "fn",
 ]
 _SCALARS = st.one_of(
     st.none(),
@@ -392,6 +403,15 @@ _VALUES = st.one_of(
     st.lists(_SCALARS, max_size=3),
     st.lists(st.lists(_SCALARS, max_size=3), max_size=2),
     st.dictionaries(st.sampled_from(["fn", "h", "name", "state"]), _SCALARS, max_size=3),
+    st.dictionaries(
+        st.sampled_from(["rdi", "rip", "form", "target", "slot", "reliable", "reg"]),
+        _SCALARS,
+        max_size=4,
+    ),
+    st.lists(
+        st.dictionaries(st.sampled_from(["ret", "slot", "target"]), _SCALARS, max_size=3),
+        max_size=2,
+    ),
 )
 _EVENTS = st.fixed_dictionaries(
     {
@@ -417,3 +437,59 @@ def test_trace_file_path_is_json_safe(tmp_path: Path):
     t = Trace().startup()
     t.open(weird, 0x7F3000000000, 0x7F3000100000)
     json.dumps(t.analyze(outcome=EXITED).facts)
+
+
+def _lenient_driver_crash(api_minor: int, exts: list[str]) -> Trace:
+    """A program that dlsym'd vkGetBufferDeviceAddress calls it through a global variable; the
+    driver filled the dispatch slot although the instance asked for Vulkan 1.<api_minor>, and
+    crashes inside it (what the NVIDIA driver does)."""
+    t = Trace().startup()
+    t.add(
+        "bind",
+        sym="vkGetBufferDeviceAddress",
+        **{"from": APP, "to": LOADER},
+        addr="0x7f0000005000",
+        dlsym=True,
+    )
+    t.add("layer_load", src="layer")
+    t.add("create_instance", src="layer", inst="0x1000", res=0, api=(1 << 22) | (api_minor << 12))
+    t.add(
+        "create_device",
+        src="layer",
+        dev="0x2000",
+        inst="0x1000",
+        res=0,
+        anchor="0x7f1000002000",
+        exts=exts,
+    )
+    return t.add(
+        "signal",
+        sig=11,
+        code=1,
+        addr="0x10",
+        ip="0x7f1000004000",
+        bt=["0x555500001234"],
+        calls=[{"ret": "0x555500001234", "slot": "0x555500050000", "target": "0x7f0000005000"}],
+    )
+
+
+def test_driver_crash_in_a_command_above_the_instance_version():
+    found = [f for f in _lenient_driver_crash(1, []).analyze(outcome=CRASHED).findings]
+    (bad,) = [f for f in found if f.code == "unsupported-command-called"]
+    assert bad.evidence["instance_api_version"] == "1.1"
+    assert bad.evidence["command_core_version"] == "1.2"
+    assert bad.evidence["pointer"]["how"] == "dlsym"
+    assert "whose instance asked for Vulkan 1.1: vkGetBufferDeviceAddress is core in 1.2" in (
+        bad.summary
+    )
+    assert "program-crashed" not in [f.code for f in found]
+
+
+@pytest.mark.parametrize(
+    "api_minor, exts", [(2, []), (1, ["VK_KHR_buffer_device_address"])], ids=["v12", "khr"]
+)
+def test_driver_crash_in_an_enabled_command_is_a_plain_crash(api_minor, exts):
+    found = _lenient_driver_crash(api_minor, exts).analyze(outcome=CRASHED).findings
+    (crash,) = [f for f in found if f.code == "program-crashed"]
+    assert crash.evidence["command"] == "vkGetBufferDeviceAddress"
+    assert "unsupported-command-called" not in [f.code for f in found]

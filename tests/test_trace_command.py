@@ -148,7 +148,7 @@ def test_report_matches_the_schema(command):
 
 
 def test_codes_are_declared_and_registered():
-    assert "vkdoctor.trace.analysis" in code_registry.CODE_MODULES
+    assert "vkdoctor.trace.rules.codes" in code_registry.CODE_MODULES
     assert "vkdoctor.trace.command" in code_registry.CODE_MODULES
     assert not set(ANALYSIS_CODES) & set(RUN_CODES)
     for code, info in {**ANALYSIS_CODES, **RUN_CODES}.items():

@@ -209,4 +209,27 @@ def test_manifest_is_a_valid_explicit_layer(tmp_path):
     assert layer["enable_environment"] and layer["disable_environment"]
     assert data["file_format_version"] == "1.2.1"
     assert layer["library_arch"] == "64"
-    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temp file left
+    # the same manifest where the loader looks for implicit layers under an XDG config dir
+    implicit = tmp_path / "vulkan" / "implicit_layer.d" / path.name
+    assert json.loads(implicit.read_text()) == data
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name, "vulkan"]  # no temp file
+    assert [p.name for p in implicit.parent.iterdir()] == [path.name]
+
+
+def test_layer_is_implicit_where_the_loader_allows_it(tmp_path):
+    # 1.3.239 (Debian 12): an XDG config dir, its default kept
+    old = layer_environment({}, tmp_path, (1, 3, 239))
+    assert old["XDG_CONFIG_DIRS"] == f"{tmp_path}:/etc/xdg"
+    assert "VK_INSTANCE_LAYERS" not in old and "VK_ADD_LAYER_PATH" not in old
+    kept = layer_environment({"XDG_CONFIG_DIRS": "/opt/xdg"}, tmp_path, (1, 3, 239))
+    assert kept["XDG_CONFIG_DIRS"] == f"{tmp_path}:/opt/xdg"
+    # 1.3.296 and later: the loader's own variable
+    new = layer_environment({}, tmp_path, (1, 4, 309))
+    assert new["VK_ADD_IMPLICIT_LAYER_PATH"] == str(tmp_path / "vulkan" / "implicit_layer.d")
+    assert "XDG_CONFIG_DIRS" not in new
+    # VK_LOADER_LAYERS_DISABLE drops implicit layers: explicit then, forced with the one switch
+    # that wins over the disable filter
+    disabled = layer_environment({"VK_LOADER_LAYERS_DISABLE": "~all~"}, tmp_path, (1, 3, 239))
+    assert disabled["VK_LOADER_LAYERS_ENABLE"] == LAYER_NAME
+    assert "VK_INSTANCE_LAYERS" not in disabled
+    assert disabled["VK_ADD_LAYER_PATH"] == str(tmp_path)

@@ -80,8 +80,8 @@ def test_loader_wrapper_dlclose_is_premature_unload(bins):
     call = finding(report, "call-after-unload")
     event = unload.evidence["unloaded_at_event"]
     assert (
-        f"the program called into libvulkan.so.1 after dlclose from libloaderwrap.so at "
-        f"event {event}"
+        f"the program called into vkEnumeratePhysicalDevices in libvulkan.so.1 after dlclose "
+        f"from libloaderwrap.so at event {event}, called from main() at wrapper_dlclose.c:19"
     ) in call.summary
     assert "program-crashed" not in codes(report)  # the crash is explained, not repeated
     from vkdoctor.report import schema
@@ -165,7 +165,21 @@ def test_leak_at_exit(bins):
     found = finding(report, "vulkan-objects-leaked")
     kinds = sorted(o["kind"] for o in found.evidence["objects"])
     assert kinds == ["device", "instance"]
+    # true, and harmless at a normal exit: information, not a warning
+    assert found.severity.value == "info"
+    assert "harmless at exit" in found.summary
     assert codes(report) == ["vulkan-objects-leaked"], describe(report)
+    assert probe(report).status.value == "info"
+
+
+def test_instances_and_devices_accumulating_warn(bins):
+    report = trace([str(bins / "correct"), "accumulate", "4"])
+    assert exit_state(report) == {"state": "exited", "code": 0}, describe(report)
+    found = [f for f in probe(report).findings if f.code == "vulkan-objects-accumulated"]
+    assert sorted(f.evidence["kind"] for f in found) == ["device", "instance"], describe(report)
+    for f in found:
+        assert f.severity.value == "warn"
+        assert f.evidence["created"] == 5 and f.evidence["alive_at_exit"] == 5
 
 
 # ---- two loaders, fork -------------------------------------------------------------------------
@@ -186,3 +200,14 @@ def test_fork_after_init_with_vulkan_in_child(bins):
     assert found.severity.value == "fail"
     assert found.evidence["child_used_vulkan"] is True
     assert found.evidence["inherited_objects"] == 2
+
+
+def test_forked_child_using_inherited_pointers_is_seen(bins):
+    # the child never asks vkGet*ProcAddr: it submits through a pointer from before the fork
+    report = trace([str(bins / "fork_after_init"), "inherited"])
+    assert exit_state(report) == {"state": "exited", "code": 0}, describe(report)
+    found = finding(report, "fork-after-vulkan-init")
+    assert found.severity.value == "fail"
+    assert found.evidence["child_used_vulkan"] is True
+    assert "vkQueueSubmit called in the forked child" in found.summary
+    assert found.evidence["child_end"].startswith("left no record of its end")  # _exit()

@@ -1,13 +1,21 @@
 /* A correct Vulkan program: must come out of `vkdoctor trace` with no finding at all.
  * dlopen libvulkan, dlsym only vkGetInstanceProcAddr, instance functions through it, device
  * functions through vkGetDeviceProcAddr, destroy device then instance, dlclose last.
- * With "leak": returns without destroying anything (vulkan-objects-leaked). */
+ * With "leak": returns without destroying anything (vulkan-objects-leaked, harmless at exit).
+ * With "accumulate N": first creates N more instances and devices in a loop, never destroyed
+ * (vulkan-objects-accumulated). */
 #include "vkrepro.h"
 
 int main(int argc, char **argv) {
     int leak = argc > 1 && strcmp(argv[1], "leak") == 0;
+    int extra = argc > 2 && strcmp(argv[1], "accumulate") == 0 ? atoi(argv[2]) : 0;
     PFN_vkGetInstanceProcAddr gipa;
     void *lib = open_loader(NULL, &gipa);
+    for (int i = 0; i < extra; ++i) {
+        VkInstance again = make_instance(gipa);
+        make_device(gipa, again, first_physical_device(gipa, again));
+    }
+    leak |= extra > 0;
     VkInstance inst = make_instance(gipa);
     VkPhysicalDevice pd = first_physical_device(gipa, inst);
     VkDevice dev = make_device(gipa, inst, pd);

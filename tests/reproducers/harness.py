@@ -35,6 +35,8 @@ C_PROGRAMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "null_call": (("null_call.c",), ()),
     "two_loaders": (("two_loaders.c",), ()),
     "dispatch_loop": (("dispatch_loop.c",), ()),
+    "dlsym_bda": (("dlsym_bda.c",), ()),
+    "gipa_null_early": (("gipa_null_early.c",), ()),
 }
 WRAPPER_LIBRARY = "libloaderwrap.so"
 
@@ -82,18 +84,19 @@ def build() -> Path:
                 ],
             )
         )
-        jobs.append(
-            [
-                *common,
-                "-o",
-                str(out / "wrapper_dlclose"),
-                str(HERE / "wrapper_dlclose.c"),
-                f"-L{out}",
-                "-lloaderwrap",
-                f"-Wl,-rpath,{out}",
-                "-ldl",
-            ]
-        )
+        for program in ("wrapper_dlclose", "raii_unload"):
+            jobs.append(
+                [
+                    *common,
+                    "-o",
+                    str(out / program),
+                    str(HERE / f"{program}.c"),
+                    f"-L{out}",
+                    "-lloaderwrap",
+                    f"-Wl,-rpath,{out}",
+                    "-ldl",
+                ]
+            )
         list(pool.map(_gcc, jobs))
     return out
 

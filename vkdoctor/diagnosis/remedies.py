@@ -46,10 +46,18 @@ class Machine:
         )
 
 
+# Packages install below these; a file elsewhere (a home, /tmp) belongs to no package, and
+# asking dpkg for each of thousands of user manifests would cost seconds.
+_PACKAGE_ROOTS = ("/usr/", "/etc/", "/opt/", "/lib", "/bin/", "/sbin/", "/var/", "/boot/")
+
+
 @cache
 def _dpkg_owner(path: str) -> str | None:
     """The Debian package that owns ``path`` (``dpkg-query -S``), through symlinks too."""
-    for candidate in dict.fromkeys((path, os.path.realpath(path))):
+    candidates = [
+        p for p in dict.fromkeys((path, os.path.realpath(path))) if p.startswith(_PACKAGE_ROOTS)
+    ]
+    for candidate in candidates:
         try:
             done = subprocess.run(
                 ["dpkg-query", "-S", candidate],

@@ -82,6 +82,11 @@ def problem_size(result: Mapping[str, Any]) -> str:
     if {"m", "n", "k"} <= sizes.keys():
         m, n, k = (int(sizes[x]) for x in "mnk")
         return f"{m}³" if m == n == k else f"{m}×{n}×{k}"
+    if "cin" in sizes:  # a convolution layer: batch x H x W x cin -> cout
+        return (
+            f"{sizes.get('batch', 1)}×{sizes['height']}×{sizes['width']}×{sizes['cin']}"
+            f"→{sizes['cout']}"
+        )
     if {"width", "height"} <= sizes.keys():
         return f"{sizes['width']}×{sizes['height']} r{sizes.get('radius', 0)}"
     if "invocations" in sizes:

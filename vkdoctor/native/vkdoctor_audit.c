@@ -25,6 +25,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/uio.h>
 #include <sys/ucontext.h>
 #include <ucontext.h>
 
@@ -360,6 +361,61 @@ static int slot_for(vkd_gpa *reals, vkd_gpa real) {
 static vkd_pfn wrap_gipa_for(int slot);
 static vkd_pfn wrap_gdpa_for(int slot);
 
+/* ---- hiding the trace layer ----------------------------------------------------------- */
+
+/* The program must not see VK_LAYER_VKDOCTOR_trace among the instance layers: programs print
+ * that list (vulkaninfo), compare it, or enable everything in it.  The loader answers
+ * vkEnumerateInstanceLayerProperties itself, without consulting layers, so the program's
+ * vkEnumerateInstanceLayerProperties (bound or asked from vkGetInstanceProcAddr) is this filter. */
+typedef struct {
+    char layerName[256];
+    uint32_t specVersion;
+    uint32_t implementationVersion;
+    char description[256];
+} vkd_layer_properties;
+typedef int32_t (*vkd_enum_layers_fn)(uint32_t *, vkd_layer_properties *);
+static vkd_enum_layers_fn g_real_enum_layers;
+#define TRACE_LAYER_NAME "VK_LAYER_VKDOCTOR_trace"
+#define VKD_INCOMPLETE 5
+
+static int32_t wrap_enum_layers(uint32_t *count, vkd_layer_properties *props) {
+    vkd_enum_layers_fn real = g_real_enum_layers;
+    if (!real) return -3; /* VK_ERROR_INITIALIZATION_FAILED */
+    if (!count) return real(count, props);
+    uint32_t n = 0;
+    int32_t res = real(&n, NULL);
+    if (res != 0 || n == 0) {
+        *count = n;
+        return res;
+    }
+    vkd_layer_properties *all = calloc(n, sizeof *all);
+    if (!all) return real(count, props);
+    res = real(&n, all);
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < n; ++i)
+        if (!vkd_streq(all[i].layerName, TRACE_LAYER_NAME)) all[kept++] = all[i];
+    if (res == 0 || res == VKD_INCOMPLETE) {
+        if (!props) {
+            *count = kept;
+            res = 0;
+        } else {
+            uint32_t copied = *count < kept ? *count : kept;
+            memcpy(props, all, copied * sizeof *all);
+            res = copied < kept ? VKD_INCOMPLETE : 0;
+            *count = copied;
+        }
+    }
+    free(all);
+    return res;
+}
+
+static uintptr_t hide_layer(const char *name, uintptr_t value) {
+    if (!value || !vkd_streq(name, "vkEnumerateInstanceLayerProperties")) return value;
+    if (value == (uintptr_t)wrap_enum_layers) return value;
+    if (!g_real_enum_layers) g_real_enum_layers = (vkd_enum_layers_fn)value;
+    return value == (uintptr_t)g_real_enum_layers ? (uintptr_t)wrap_enum_layers : value;
+}
+
 static vkd_pfn proc_addr_common(int device_level, int slot, void *handle, const char *name,
                                 void *caller) {
     note_fork();
@@ -381,6 +437,8 @@ static vkd_pfn proc_addr_common(int device_level, int slot, void *handle, const 
         } else if (vkd_streq(name, "vkGetDeviceProcAddr")) {
             int gdpa_slot = slot_for(g_real_gdpa, (vkd_gpa)result);
             if (gdpa_slot >= 0) returned = wrap_gdpa_for(gdpa_slot);
+        } else if (!device_level) {
+            returned = (vkd_pfn)hide_layer(name, (uintptr_t)result);
         }
     }
     char storage[2048];
@@ -481,6 +539,132 @@ static const int g_fatal[] = {SIGSEGV, SIGBUS, SIGILL, SIGABRT, SIGFPE};
 static struct sigaction g_prev[NFATAL];
 static char g_altstack[64 * 1024];
 
+/* Reads memory that may not be mapped without faulting again: process_vm_readv on ourselves
+ * returns EFAULT instead of raising SIGSEGV, and is a plain syscall (async-signal-safe). */
+static int safe_read(uintptr_t addr, void *out, size_t n) {
+    struct iovec local = {out, n};
+    struct iovec remote = {(void *)addr, n};
+    return syscall(SYS_process_vm_readv, (long)getpid(), &local, 1L, &remote, 1L, 0L) ==
+           (long)n;
+}
+
+#define BT_FRAMES 32
+
+/* The crash backtrace: return addresses on the stack, in stack order, each checked to follow a
+ * call instruction.  An unwinder (libgcc_s) cannot be used here: loaded into the audit
+ * namespace, dl_iterate_phdr would show it only the audit namespace's objects, so it could not
+ * unwind through the program.  A frame-pointer walk fails on distribution libraries built
+ * without frame pointers.  The scan can include stale return addresses left in dead stack
+ * slots; the analysis treats frames after the first program frame as context only. */
+static int crash_frames(uintptr_t sp, uintptr_t first, uintptr_t *out) {
+    int n = 0;
+    if (first) out[n++] = first;
+    uintptr_t end = mapping_end(sp);
+    if (!end) return n;
+    if (end - sp > STACK_SCAN_BYTES) end = sp + STACK_SCAN_BYTES;
+    for (uintptr_t p = (sp + 7) & ~(uintptr_t)7; p + 8 <= end && n < BT_FRAMES; p += 8) {
+        uintptr_t v = *(const uintptr_t *)p;
+        if (p == sp && v == first) continue; /* already the exact first frame */
+        struct obj *o = find_obj_by_addr(v, 1);
+        if (!o || !after_call(v, o)) continue;
+        if (n && out[n - 1] == v) continue;
+        out[n++] = v;
+    }
+    return n;
+}
+
+#if defined(__x86_64__)
+/* x86 register numbers (ModRM/REX order) to ucontext slots, and their names. */
+static const int g_reg_slot[16] = {REG_RAX, REG_RCX, REG_RDX, REG_RBX, REG_RSP, REG_RBP,
+                                   REG_RSI, REG_RDI, REG_R8,  REG_R9,  REG_R10, REG_R11,
+                                   REG_R12, REG_R13, REG_R14, REG_R15};
+static const char *const g_reg_name[16] = {"rax", "rcx", "rdx", "rbx", "rsp", "rbp",
+                                           "rsi", "rdi", "r8",  "r9",  "r10", "r11",
+                                           "r12", "r13", "r14", "r15"};
+/* Registers a callee (a loader trampoline, a driver) must preserve: what they hold at the
+ * crash is what the caller's call instruction used. */
+static int callee_saved(int reg) {
+    return reg == 3 || reg == 5 || (reg >= 12 && reg <= 15);
+}
+
+/* Which pointer the program called: decode the indirect call before the return address `ret`
+ * and compute its target from the registers (and the memory slot it read).  Register and base
+ * values are only trustworthy for callee-saved registers, or when nothing ran since the call
+ * (the crash is at the call target itself). */
+static void emit_call_site(struct vkd_buf *b, uintptr_t ret, const greg_t *g) {
+    unsigned char c[8];
+    if (!safe_read(ret - 8, c, 8)) return;
+    /* c[7] is the byte just before ret. */
+    int reg = -1, mem = 0, rip = 0;
+    int64_t disp = 0;
+    int len = 0;
+    if (c[2] == 0xff && c[3] == 0x15) { /* call *disp32(%rip) */
+        int32_t d;
+        memcpy(&d, c + 4, 4);
+        disp = d, rip = 1, mem = 1, len = 6;
+    } else if (c[6] == 0xff && (c[7] >> 6) == 3 && ((c[7] >> 3) & 7) == 2) { /* call *%reg */
+        reg = c[7] & 7, len = 2;
+    } else if (c[6] == 0xff && (c[7] >> 6) == 0 && ((c[7] >> 3) & 7) == 2 && (c[7] & 7) != 4 &&
+               (c[7] & 7) != 5) { /* call *(%reg) */
+        reg = c[7] & 7, mem = 1, len = 2;
+    } else if (c[5] == 0xff && (c[6] >> 6) == 1 && ((c[6] >> 3) & 7) == 2 && (c[6] & 7) != 4) {
+        reg = c[6] & 7, mem = 1, disp = (int8_t)c[7], len = 3; /* call *disp8(%reg) */
+    } else if (c[2] == 0xff && (c[3] >> 6) == 2 && ((c[3] >> 3) & 7) == 2 && (c[3] & 7) != 4) {
+        int32_t d; /* call *disp32(%reg) */
+        memcpy(&d, c + 4, 4);
+        reg = c[3] & 7, mem = 1, disp = d, len = 6;
+    } else if (c[3] == 0xe8) { /* call rel32: a direct call, the target is in the code */
+        int32_t d;
+        memcpy(&d, c + 4, 4);
+        vkd_key(b, "call");
+        vkd_lit(b, "{\"form\":\"direct\",\"target\":");
+        vkd_hex(b, ret + (uintptr_t)(int64_t)d);
+        vkd_lit(b, ",\"reliable\":true}");
+        return;
+    } else {
+        return;
+    }
+    if (reg >= 0 && len < 8 && (c[7 - len] & 0xf1) == 0x41) reg += 8; /* REX.B */
+    uintptr_t base = rip ? ret : (uintptr_t)g[g_reg_slot[reg]];
+    uintptr_t slot = mem ? base + (uintptr_t)disp : 0;
+    uintptr_t target = 0;
+    int have_target = 1;
+    if (mem) have_target = safe_read(slot, &target, sizeof target);
+    else target = base;
+    vkd_key(b, "call");
+    vkd_lit(b, "{\"form\":");
+    vkd_str(b, rip ? "rip" : mem ? "mem" : "reg");
+    if (reg >= 0) {
+        vkd_lit(b, ",\"reg\":");
+        vkd_str(b, g_reg_name[reg]);
+    }
+    if (mem) {
+        vkd_lit(b, ",\"slot\":");
+        vkd_hex(b, slot);
+    }
+    if (have_target) {
+        vkd_lit(b, ",\"target\":");
+        vkd_hex(b, target);
+    }
+    vkd_lit(b, ",\"reliable\":");
+    vkd_lit(b, rip || (reg >= 0 && callee_saved(reg)) ? "true" : "false");
+    vkd_lit(b, "}");
+}
+
+static void emit_regs(struct vkd_buf *b, const greg_t *g) {
+    vkd_key(b, "regs");
+    vkd_lit(b, "{\"rip\":");
+    vkd_hex(b, (uintptr_t)g[REG_RIP]);
+    for (int r = 0; r < 16; ++r) {
+        vkd_lit(b, ",\"");
+        vkd_lit(b, g_reg_name[r]);
+        vkd_lit(b, "\":");
+        vkd_hex(b, (uintptr_t)g[g_reg_slot[r]]);
+    }
+    vkd_lit(b, "}");
+}
+#endif
+
 static void on_fatal(int sig, siginfo_t *info, void *ctx) {
     ucontext_t *uc = (ucontext_t *)ctx;
     uintptr_t ip = 0, sp = 0;
@@ -491,7 +675,7 @@ static void on_fatal(int sig, siginfo_t *info, void *ctx) {
     ip = (uintptr_t)uc->uc_mcontext.pc;
     sp = (uintptr_t)uc->uc_mcontext.sp;
 #endif
-    char storage[4096];
+    char storage[8192];
     struct vkd_buf b;
     vkd_begin(&b, storage, sizeof storage, SRC, "signal");
     vkd_key(&b, "sig");
@@ -520,6 +704,58 @@ static void on_fatal(int sig, siginfo_t *info, void *ctx) {
         vkd_lit(&b, "}");
     }
     if (sp) emit_stack(&b, sp, NULL, NULL);
+    /* When the instruction pointer is not in any live code (a jump to NULL, or into an
+     * unloaded library), nothing ran since the call: the word at the stack pointer is the
+     * exact return address into the caller. */
+    uintptr_t first = 0;
+    if (sp && !find_obj_by_addr(ip, 1)) {
+        uintptr_t word = 0;
+        if (safe_read(sp, &word, sizeof word) && find_obj_by_addr(word, 1)) first = word;
+    }
+    if (first) {
+        vkd_key(&b, "ret");
+        vkd_hex(&b, first);
+    }
+#if defined(__x86_64__)
+    emit_regs(&b, uc->uc_mcontext.gregs);
+    if (first) emit_call_site(&b, first, uc->uc_mcontext.gregs);
+#endif
+    if (sp) {
+        uintptr_t frames[BT_FRAMES];
+        int n = crash_frames(sp, first, frames);
+        vkd_key(&b, "bt");
+        vkd_lit(&b, "[");
+        for (int i = 0; i < n; ++i) {
+            if (i) vkd_lit(&b, ",");
+            vkd_hex(&b, frames[i]);
+        }
+        vkd_lit(&b, "]");
+#if defined(__x86_64__)
+        /* Calls through a function-pointer variable (call *disp32(%rip)) read memory, not
+         * registers, so their target is still exact deep in the stack: which pointer the
+         * program called when the crash happened further down, in a driver. */
+        vkd_key(&b, "calls");
+        vkd_lit(&b, "[");
+        int emitted = 0;
+        for (int i = 0; i < n && i < 12; ++i) {
+            unsigned char c[8];
+            if (!safe_read(frames[i] - 8, c, 8) || c[2] != 0xff || c[3] != 0x15) continue;
+            int32_t d;
+            memcpy(&d, c + 4, 4);
+            uintptr_t slot = frames[i] + (uintptr_t)(int64_t)d, target = 0;
+            if (!safe_read(slot, &target, sizeof target)) continue;
+            if (emitted++) vkd_lit(&b, ",");
+            vkd_lit(&b, "{\"ret\":");
+            vkd_hex(&b, frames[i]);
+            vkd_lit(&b, ",\"slot\":");
+            vkd_hex(&b, slot);
+            vkd_lit(&b, ",\"target\":");
+            vkd_hex(&b, target);
+            vkd_lit(&b, "}");
+        }
+        vkd_lit(&b, "]");
+#endif
+    }
     vkd_end(&g_sink, &b);
 
     /* Hand the signal back to whoever had it before us (normally SIG_DFL) and re-raise it: the
@@ -672,6 +908,8 @@ EXPORT uintptr_t la_symbind64(Elf64_Sym *sym, unsigned int ndx, uintptr_t *refco
         } else if (vkd_streq(symname, "vkGetDeviceProcAddr")) {
             int slot = slot_for(g_real_gdpa, (vkd_gpa)value);
             if (slot >= 0) replaced = (uintptr_t)wrap_gdpa_for(slot);
+        } else {
+            replaced = hide_layer(symname, value);
         }
     }
 

@@ -11,6 +11,9 @@
  * without the Vulkan headers.
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
+#include <elf.h>
+#include <link.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -109,6 +112,75 @@ static void emit_names(struct vkd_buf *b, const char *key, uint32_t count,
     if (on_) vkd_begin(&b_, storage_, sizeof storage_, SRC, name)
 #define DONE() \
     if (on_) vkd_end(&g_sink, &b_)
+
+static void remember_fast(VkDevice device, PFN_vkGetDeviceProcAddr gdpa);
+
+/* ---- which loader exports a device lacks -------------------------------------------------- */
+
+/* Number of symbols in a DT_GNU_HASH table (the dynamic section does not store it). */
+static uint32_t gnu_hash_symbols(const uint32_t *table) {
+    uint32_t nbuckets = table[0], symoffset = table[1], bloom_words = table[2];
+    const uint32_t *buckets = (const uint32_t *)((const ElfW(Addr) *)(table + 4) + bloom_words);
+    const uint32_t *chain = buckets + nbuckets;
+    uint32_t last = 0;
+    for (uint32_t i = 0; i < nbuckets; ++i)
+        if (buckets[i] > last) last = buckets[i];
+    if (last < symoffset) return symoffset;
+    while (!(chain[last - symoffset] & 1)) ++last;
+    return last + 1;
+}
+
+struct exports_scan {
+    VkDevice device;
+    PFN_vkGetDeviceProcAddr gdpa;
+    struct vkd_buf *b;
+    int n;
+    int done;
+};
+
+/* For every vk* function libvulkan exports, ask the next vkGetDeviceProcAddr whether this
+ * device has it.  A program that takes such an export with dlsym gets a loader trampoline that
+ * jumps through the device's dispatch slot: where the answer is NULL, the slot is empty and the
+ * call jumps to address 0.  Recording the NULL answers once per device lets the analysis tell
+ * which dlsym'd command a crash went through. */
+static int scan_loader_exports(struct dl_phdr_info *info, size_t size, void *data) {
+    (void)size;
+    struct exports_scan *scan = data;
+    const char *name = info->dlpi_name ? info->dlpi_name : "";
+    const char *base = name;
+    for (const char *p = name; *p; ++p)
+        if (*p == '/') base = p + 1;
+    if (scan->done || !vkd_startswith(base, "libvulkan.so")) return 0;
+    const ElfW(Dyn) *dyn = NULL;
+    for (int i = 0; i < info->dlpi_phnum; ++i)
+        if (info->dlpi_phdr[i].p_type == PT_DYNAMIC)
+            dyn = (const ElfW(Dyn) *)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
+    if (!dyn) return 0;
+    const ElfW(Sym) *symtab = NULL;
+    const char *strtab = NULL;
+    const uint32_t *gnu_hash = NULL;
+    for (; dyn->d_tag != DT_NULL; ++dyn) {
+        /* ld.so relocates these in place on most targets; add the bias where it did not. */
+        ElfW(Addr) ptr = dyn->d_un.d_ptr;
+        if (ptr < info->dlpi_addr) ptr += info->dlpi_addr;
+        if (dyn->d_tag == DT_SYMTAB) symtab = (const ElfW(Sym) *)ptr;
+        if (dyn->d_tag == DT_STRTAB) strtab = (const char *)ptr;
+        if (dyn->d_tag == DT_GNU_HASH) gnu_hash = (const uint32_t *)ptr;
+    }
+    if (!symtab || !strtab || !gnu_hash) return 0;
+    scan->done = 1;
+    uint32_t count = gnu_hash_symbols(gnu_hash);
+    for (uint32_t i = 0; i < count && i < 8192; ++i) {
+        const ElfW(Sym) *sym = &symtab[i];
+        if (sym->st_shndx == SHN_UNDEF || ELF64_ST_TYPE(sym->st_info) != STT_FUNC) continue;
+        const char *sym_name = strtab + sym->st_name;
+        if (sym_name[0] != 'v' || sym_name[1] != 'k') continue;
+        if (scan->gdpa(scan->device, sym_name)) continue;
+        if (scan->n++) vkd_lit(scan->b, ",");
+        vkd_str(scan->b, sym_name);
+    }
+    return 1;
+}
 
 /* ---- intercepted commands ---------------------------------------------------------------- */
 
@@ -267,6 +339,7 @@ static VkResult create_device(VkPhysicalDevice pd, const VkDeviceCreateInfo *inf
             pthread_mutex_lock(&g_lock);
             rec->next = g_devices;
             g_devices = rec;
+            remember_fast(handle, next_gdpa);
             pthread_mutex_unlock(&g_lock);
         }
         /* A command no layer normally intercepts: its address names the driver below us. */
@@ -288,6 +361,19 @@ static VkResult create_device(VkPhysicalDevice pd, const VkDeviceCreateInfo *inf
             emit_names(&b_, "exts", info->enabledExtensionCount, info->ppEnabledExtensionNames);
     }
     DONE();
+    if (handle && on_) {
+        char storage[32768];
+        struct vkd_buf b;
+        vkd_begin(&b, storage, sizeof storage, SRC, "device_nulls");
+        vkd_key(&b, "dev");
+        vkd_hex(&b, (uintptr_t)handle);
+        vkd_key(&b, "names");
+        vkd_lit(&b, "[");
+        struct exports_scan scan = {handle, next_gdpa, &b, 0, 0};
+        dl_iterate_phdr(scan_loader_exports, &scan);
+        vkd_lit(&b, "]");
+        vkd_end(&g_sink, &b);
+    }
     return res;
 }
 
@@ -310,6 +396,111 @@ static void destroy_device(VkDevice device, const VkAllocationCallbacks *alloc) 
      * no next function to call, and the loader would crash on it anyway. */
     if (rec && rec->destroy) rec->destroy(device, alloc);
     free(rec);
+}
+
+/* ---- queue work in a forked child ---------------------------------------------------------- */
+
+/* A child forked with a device alive inherits the program's function pointers, so its Vulkan
+ * work never reaches vkGet*ProcAddr again.  The layer answers the submit and wait commands
+ * with thin wrappers that note, once per command, that a forked child called them, and
+ * otherwise only jump on: one flag test and one table lookup per call.  The table is
+ * append-only and never freed, so it is read without a lock. */
+typedef VkResult (*vkd_submit_fn)(void *, uint32_t, const void *, uint64_t);
+typedef VkResult (*vkd_one_fn)(void *);
+#define FAST_SLOTS 64
+struct fast_dev {
+    void *key; /* the dispatch pointer shared by the device and its queues */
+    vkd_submit_fn submit, submit2, submit2_khr;
+    vkd_one_fn queue_wait_idle, device_wait_idle;
+};
+static struct fast_dev g_fast[FAST_SLOTS];
+static int g_nfast;
+static volatile int g_in_forked_child;
+
+static struct fast_dev *fast_for(const void *handle) {
+    void *key = dispatch_key(handle);
+    int n = __atomic_load_n(&g_nfast, __ATOMIC_ACQUIRE);
+    for (int i = n - 1; i >= 0; --i)
+        if (g_fast[i].key == key) return &g_fast[i];
+    return NULL;
+}
+
+static void remember_fast(VkDevice device, PFN_vkGetDeviceProcAddr gdpa) {
+    void *key = dispatch_key(device);
+    if (fast_for(device) || g_nfast >= FAST_SLOTS) return; /* under g_lock: one writer */
+    struct fast_dev *f = &g_fast[g_nfast];
+    f->key = key;
+    f->submit = (vkd_submit_fn)gdpa(device, "vkQueueSubmit");
+    f->submit2 = (vkd_submit_fn)gdpa(device, "vkQueueSubmit2");
+    f->submit2_khr = (vkd_submit_fn)gdpa(device, "vkQueueSubmit2KHR");
+    f->queue_wait_idle = (vkd_one_fn)gdpa(device, "vkQueueWaitIdle");
+    f->device_wait_idle = (vkd_one_fn)gdpa(device, "vkDeviceWaitIdle");
+    __atomic_store_n(&g_nfast, g_nfast + 1, __ATOMIC_RELEASE);
+}
+
+static void note_child_call(const char *command, int *reported) {
+    if (*reported) return;
+    *reported = 1;
+    EVENT("child_call", 256);
+    if (on_) {
+        vkd_key(&b_, "fn");
+        vkd_str(&b_, command);
+        vkd_key(&b_, "ppid");
+        vkd_i64(&b_, (int64_t)getppid());
+    }
+    DONE();
+}
+
+#define CHILD_NOTE(name)                                   \
+    do {                                                   \
+        static int reported_;                              \
+        if (g_in_forked_child) note_child_call(name, &reported_); \
+    } while (0)
+
+static VkResult wrap_queue_submit(void *q, uint32_t n, const void *s, uint64_t fence) {
+    CHILD_NOTE("vkQueueSubmit");
+    struct fast_dev *f = fast_for(q);
+    return f && f->submit ? f->submit(q, n, s, fence) : VK_ERROR_INITIALIZATION_FAILED;
+}
+
+static VkResult wrap_queue_submit2(void *q, uint32_t n, const void *s, uint64_t fence) {
+    CHILD_NOTE("vkQueueSubmit2");
+    struct fast_dev *f = fast_for(q);
+    return f && f->submit2 ? f->submit2(q, n, s, fence) : VK_ERROR_INITIALIZATION_FAILED;
+}
+
+static VkResult wrap_queue_submit2_khr(void *q, uint32_t n, const void *s, uint64_t fence) {
+    CHILD_NOTE("vkQueueSubmit2KHR");
+    struct fast_dev *f = fast_for(q);
+    return f && f->submit2_khr ? f->submit2_khr(q, n, s, fence) : VK_ERROR_INITIALIZATION_FAILED;
+}
+
+static VkResult wrap_queue_wait_idle(void *q) {
+    CHILD_NOTE("vkQueueWaitIdle");
+    struct fast_dev *f = fast_for(q);
+    return f && f->queue_wait_idle ? f->queue_wait_idle(q) : VK_ERROR_INITIALIZATION_FAILED;
+}
+
+static VkResult wrap_device_wait_idle(void *d) {
+    CHILD_NOTE("vkDeviceWaitIdle");
+    struct fast_dev *f = fast_for(d);
+    return f && f->device_wait_idle ? f->device_wait_idle(d) : VK_ERROR_INITIALIZATION_FAILED;
+}
+
+/* Our wrapper for `name` where the device has the command (NULL stays NULL). */
+static PFN_vkVoidFunction child_wrapper(VkDevice device, const char *name) {
+    struct fast_dev *f = fast_for(device);
+    if (!f || name[0] != 'v' || (name[2] != 'Q' && name[2] != 'D')) return NULL;
+    if (vkd_streq(name, "vkQueueSubmit") && f->submit) return (PFN_vkVoidFunction)wrap_queue_submit;
+    if (vkd_streq(name, "vkQueueSubmit2") && f->submit2)
+        return (PFN_vkVoidFunction)wrap_queue_submit2;
+    if (vkd_streq(name, "vkQueueSubmit2KHR") && f->submit2_khr)
+        return (PFN_vkVoidFunction)wrap_queue_submit2_khr;
+    if (vkd_streq(name, "vkQueueWaitIdle") && f->queue_wait_idle)
+        return (PFN_vkVoidFunction)wrap_queue_wait_idle;
+    if (vkd_streq(name, "vkDeviceWaitIdle") && f->device_wait_idle)
+        return (PFN_vkVoidFunction)wrap_device_wait_idle;
+    return NULL;
 }
 
 /* ---- proc-address entry points ----------------------------------------------------------- */
@@ -339,6 +530,8 @@ static PFN_vkVoidFunction layer_gdpa(VkDevice device, const char *name) {
     if (!name) return NULL;
     if (vkd_streq(name, "vkGetDeviceProcAddr")) return (PFN_vkVoidFunction)layer_gdpa;
     if (vkd_streq(name, "vkDestroyDevice")) return (PFN_vkVoidFunction)destroy_device;
+    PFN_vkVoidFunction wrapper = child_wrapper(device, name);
+    if (wrapper) return wrapper;
     pthread_mutex_lock(&g_lock);
     struct dev_rec *rec = find_device(device);
     PFN_vkGetDeviceProcAddr next = rec ? rec->gdpa : NULL;
@@ -361,6 +554,7 @@ static void after_fork_in_child(void) {
     /* Only the forking thread exists here; the lock may have been held by another thread. */
     pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
     g_lock = fresh;
+    g_in_forked_child = 1;
     EVENT("fork", 256);
     if (on_) {
         vkd_key(&b_, "ppid");
@@ -378,6 +572,12 @@ __attribute__((constructor)) static void layer_loaded(void) {
     g_quiet = off != NULL; /* like the loader's disable_environment: defined at all means off */
     /* glibc drops this registration when the layer is dlclose'd (keyed by __dso_handle). */
     pthread_atfork(NULL, NULL, after_fork_in_child);
+    /* Stay mapped when the loader dlcloses us (vkDestroyInstance): a program that still calls a
+     * device command we answered (vkDestroyDevice) must then crash where it would crash
+     * without the trace, in the driver, not in the former mapping of this layer. */
+    Dl_info self;
+    if (dladdr((void *)&layer_loaded, &self) && self.dli_fname)
+        dlopen(self.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
     EVENT("layer_load", 256);
     DONE();
 }

@@ -28,6 +28,7 @@ from vkdoctor.trace.analysis import (
     driver_paths_from_manifests,
 )
 from vkdoctor.trace.launch import (
+    OUTPUT_CAPTURE,
     OUTPUT_DISCARD,
     OUTPUT_INHERIT,
     OUTPUT_MODES,
@@ -637,6 +638,9 @@ def _run_facts(run: TraceRun, options: TraceOptions) -> dict[str, Any]:
             "exit": outcome.status_dict(),
             "duration_s": round(outcome.duration_s, 3),
         }
+        if options.output == OUTPUT_CAPTURE:
+            # --program-output capture: the tail of each stream, bounded by the launcher.
+            facts["program"]["output"] = {"stdout": outcome.stdout, "stderr": outcome.stderr}
     if run.attached is not None:
         attached = run.attached
         facts["program"] = {

@@ -28,6 +28,8 @@ LAYER_KINDS = frozenset(
         "enum_pd",
         "create_device",
         "destroy_device",
+        "device_nulls",
+        "child_call",
         "fork",
     }
 )

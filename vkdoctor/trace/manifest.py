@@ -1,14 +1,16 @@
 """The manifest of VK_LAYER_VKDOCTOR_trace, generated at run time next to nothing installed.
 
 The layer library lives inside the Python package, whose location is only known at run time, so
-the manifest is written into a temporary directory and the loader is pointed at it.  It is an
-explicit layer: enabling it is the tracer's decision, never a side effect of installing vkdoctor.
+the manifest is written into a temporary directory and the loader is pointed at it.  Nothing is
+installed: the layer is active only in a traced program's environment (implicit there where
+the loader allows it, see layer_environment).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import struct
 from collections.abc import Mapping
 from pathlib import Path
@@ -48,13 +50,21 @@ def layer_manifest(library: Path) -> dict[str, Any]:
     }
 
 
+IMPLICIT_SUBDIR = Path("vulkan") / "implicit_layer.d"
+
+
 def write_layer_manifest(directory: Path, library: Path) -> Path:
-    """Write the manifest into ``directory`` (atomically) and return its path."""
-    directory.mkdir(parents=True, exist_ok=True)
+    """Write the manifest into ``directory`` (atomically) and return its path.
+
+    A copy goes to ``directory/vulkan/implicit_layer.d``: that is where the loader looks when
+    ``directory`` is on XDG_CONFIG_DIRS, which layer_environment uses to make the layer
+    implicit.  Which copy the loader reads depends only on the variables set."""
     target = directory / MANIFEST_NAME
-    tmp = directory / (MANIFEST_NAME + ".tmp")
-    tmp.write_text(json.dumps(layer_manifest(library), indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, target)
+    for where in (directory, directory / IMPLICIT_SUBDIR):
+        where.mkdir(parents=True, exist_ok=True)
+        tmp = where / (MANIFEST_NAME + ".tmp")
+        tmp.write_text(json.dumps(layer_manifest(library), indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, where / MANIFEST_NAME)
     return target
 
 
@@ -70,20 +80,68 @@ def _append(value: str, existing: str | None, sep: str = ":") -> str:
     return f"{existing}{sep}{value}"
 
 
-def layer_environment(base: Mapping[str, str], manifest_dir: Path) -> dict[str, str]:
+# Loaders from 1.3.296 take extra implicit layer directories in VK_ADD_IMPLICIT_LAYER_PATH.
+ADD_IMPLICIT_SINCE = (1, 3, 296)
+_LOADER_FILE = re.compile(r"libvulkan\.so\.(\d+)\.(\d+)\.(\d+)$")
+
+
+def loader_version(environ: Mapping[str, str]) -> tuple[int, int, int] | None:
+    """The version of the libvulkan.so.1 a program started with ``environ`` loads, from the
+    real file name the soname resolves to (libvulkan.so.1.3.239); None when unknown."""
+    try:
+        import dataclasses
+
+        from vkdoctor.engine.env import Env
+        from vkdoctor.loader.libraries import search_bare
+
+        env = dataclasses.replace(Env.current(), environ=dict(environ))
+        found = search_bare(env, "libvulkan.so.1").path
+    except Exception:  # a guess only decides which enable variable to use
+        return None
+    match = _LOADER_FILE.search(os.path.realpath(found)) if found else None
+    return (int(match[1]), int(match[2]), int(match[3])) if match else None
+
+
+def layer_environment(
+    base: Mapping[str, str],
+    manifest_dir: Path,
+    version: tuple[int, int, int] | None = None,
+) -> dict[str, str]:
     """The variables that make the loader find and enable the layer, merged with ``base``.
 
-    VK_ADD_LAYER_PATH keeps the default search dirs (so the program's own explicit layers are
-    still found); when VK_LAYER_PATH is set the loader ignores the ADD variable, so we prepend
-    to VK_LAYER_PATH instead.  VK_INSTANCE_LAYERS works on every loader version, and wins over
-    VK_LOADER_LAYERS_DISABLE.
+    With a known loader version the layer is implicit, enabled by its enable_environment:
+    then the program sees it even when it enables no layers, and the loader prints nothing
+    about it (VK_INSTANCE_LAYERS and VK_LOADER_LAYERS_ENABLE both make it warn through the
+    program's debug messenger).  From 1.3.296 its directory is added with
+    VK_ADD_IMPLICIT_LAYER_PATH; before, through XDG_CONFIG_DIRS (kept with its default, so
+    only our directory is added).  Otherwise the layer is explicit: found through
+    VK_ADD_LAYER_PATH, or VK_LAYER_PATH when set (the loader then ignores the ADD variable).
+    VK_LOADER_LAYERS_DISABLE (1.3.234 and later) drops implicit layers and those named in
+    VK_INSTANCE_LAYERS alike; only VK_LOADER_LAYERS_ENABLE wins over it (measured on 1.3.239),
+    so that is the switch then; with an unknown version VK_INSTANCE_LAYERS, which every loader
+    knows.
     """
     changes = {ENABLE_ENV: "1"}
+    if version is not None and not base.get("VK_LOADER_LAYERS_DISABLE"):
+        if version >= ADD_IMPLICIT_SINCE:
+            changes["VK_ADD_IMPLICIT_LAYER_PATH"] = _prepend(
+                str(manifest_dir / IMPLICIT_SUBDIR), base.get("VK_ADD_IMPLICIT_LAYER_PATH")
+            )
+        else:
+            changes["XDG_CONFIG_DIRS"] = _prepend(
+                str(manifest_dir), base.get("XDG_CONFIG_DIRS") or "/etc/xdg"
+            )
+        return changes
     if base.get("VK_LAYER_PATH"):
         changes["VK_LAYER_PATH"] = _prepend(str(manifest_dir), base.get("VK_LAYER_PATH"))
     else:
         changes["VK_ADD_LAYER_PATH"] = _prepend(str(manifest_dir), base.get("VK_ADD_LAYER_PATH"))
-    changes["VK_INSTANCE_LAYERS"] = _append(LAYER_NAME, base.get("VK_INSTANCE_LAYERS"))
+    if base.get("VK_LOADER_LAYERS_DISABLE"):
+        changes["VK_LOADER_LAYERS_ENABLE"] = _append(
+            LAYER_NAME, base.get("VK_LOADER_LAYERS_ENABLE"), sep=","
+        )
+    else:
+        changes["VK_INSTANCE_LAYERS"] = _append(LAYER_NAME, base.get("VK_INSTANCE_LAYERS"))
     return changes
 
 

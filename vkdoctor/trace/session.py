@@ -27,6 +27,7 @@ from vkdoctor.trace.manifest import (
     TRACE_FILE_ENV,
     audit_environment,
     layer_environment,
+    loader_version,
     write_layer_manifest,
 )
 from vkdoctor.trace.native_paths import NativeLibrary, audit_library, layer_library
@@ -131,7 +132,9 @@ def trace_program(
         if layer.path is not None:
             manifest_dir = Path(tempfile.mkdtemp(prefix="vkdoctor-layer-"))
             write_layer_manifest(manifest_dir, layer.path)
-            environ.update(layer_environment(base_environ, manifest_dir))
+            environ.update(
+                layer_environment(base_environ, manifest_dir, loader_version(base_environ))
+            )
         if audit.path is not None:
             environ.update(audit_environment(base_environ, audit.path))
         if audit.path is not None:
