@@ -206,6 +206,7 @@ def _device_findings(
     row.update({k: data[k] for k in ("queue_families", "memory", "compute_family") if k in data})
     supported = data.get("supported_extensions") or {}
     row["extensions_supported"] = len(supported)
+    row["extensions"] = sorted(supported)
     evidence = {
         "device": row["name"],
         "index": row["index"],

@@ -181,6 +181,7 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
     outcome.facts = {
         "api_version": create.get("api_version"),
         "enabled_extensions": create.get("enabled_extensions", []),
+        "available_extensions": create.get("available_extensions", []),  # for --require
         "call_chain": _call_chain(outcome.loader_log),
         "messages": messages,
         "child": {"state": main.state, "signal": main.signal, "last_step": main.last_crumb},

@@ -71,6 +71,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         "--no-bisect", action="store_true", help="do not isolate culprits by re-running"
     )
     _add_deadline_option(check)
+    from vkdoctor.require.cli import add_arguments as add_require_arguments
+
+    add_require_arguments(check)  # --require, --device-select, --github
 
     explain = commands.add_parser("explain", help="explain a finding code")
     explain.add_argument("code", nargs="?", help="the finding code, e.g. driver-library-missing")
@@ -229,11 +232,19 @@ def _check(args: argparse.Namespace) -> int:
         )
         return EXIT_USAGE
     resolve_selection(args.probes)
+    from vkdoctor.require import RequirementError
+    from vkdoctor.require import cli as require
+
+    try:
+        requirements = require.requirements(args, require.environ())
+    except RequirementError as exc:
+        print(f"vkdoctor check: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     problem = _output_problem(args)
     if problem:
         print(f"vkdoctor check: {problem}", file=sys.stderr)
         return EXIT_USAGE
-    to_stdout = _to_stdout(args)
+    to_stdout = _to_stdout(args) or require.uses_stdout(args)
     console = make_console(stderr=to_stdout, force_plain=args.no_color)
     options = Options(
         timeout_s=args.timeout or Options().timeout_s,
@@ -271,9 +282,16 @@ def _check(args: argparse.Namespace) -> int:
         interrupted = _interrupting_signal()
         if interrupted is not None:
             return _deliver_interrupted(run.report, args, console, interrupted)
+        step = require.finish(run.report, requirements, args)
+        if step is not None:
+            _print(console, probe_line(step))
         code = _deliver(run.report, args, console)
     if code is not None:
         return code
+    if require.github_enabled(args, require.environ()):
+        require.emit_github(
+            run.report, args, require.environ(), sys.stderr if to_stdout else sys.stdout
+        )
     if run.internal_errors:
         written = args.json if args.json and args.json != "-" else None
         return _internal_error(run.internal_errors[0], None if written else run.report, written)

@@ -47,6 +47,9 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         action="store_true",
         help="replace home, user, host and machine ids by placeholders",
     )
+    from vkdoctor.require.cli import add_require_option
+
+    add_require_option(show)  # gate a stored report: exit 1 unless a device meets them
 
     validate = sub.add_parser("validate", help="check reports against the report schema")
     validate.add_argument("reports", nargs="+", metavar="REPORT.json")
@@ -97,12 +100,19 @@ def _show(args: argparse.Namespace) -> int:
     from vkdoctor.render.console import make_console, render_report
     from vkdoctor.report.io import load_checked_report
     from vkdoctor.report.redact import redact_report
+    from vkdoctor.require import RequirementError, apply, parse_all
 
+    try:
+        requirements = parse_all(args.require)
+    except RequirementError as exc:
+        print(f"vkdoctor report show: {exc}", file=sys.stderr)
+        return EXIT_UNREADABLE
     _, report = load_checked_report(args.report)
+    met = apply(report, requirements).met if requirements else True
     if args.redact:
         report = redact_report(report)
     render_report(make_console(force_plain=args.no_color), report, args.verbose)
-    return EXIT_OK
+    return EXIT_OK if met else EXIT_DIFFERENT  # 1: the stored report fails the requirement
 
 
 def _validate(args: argparse.Namespace) -> int:

@@ -35,6 +35,7 @@ CODE_MODULES: tuple[str, ...] = (
     "vkdoctor.trace.rules.codes",
     "vkdoctor.trace.command",
     "vkdoctor.kernels.run",
+    "vkdoctor.require",
 )
 
 

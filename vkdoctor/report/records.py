@@ -217,6 +217,9 @@ class DeviceRecord:
     # When the mapping is ambiguous (several drivers report an identical device).
     driver_manifest_candidates: tuple[str, ...] = ()
     extensions_supported: int | None = None
+    extensions: tuple[str, ...] = ()  # the supported device extensions' names (--require)
+    # Supported core features as ``VkPhysicalDeviceVulkan12Features.bufferDeviceAddress``.
+    features: tuple[str, ...] = ()
     memory: Memory | None = None
     device_local_bytes: int | None = None  # the largest DEVICE_LOCAL heap
     queue_families: tuple[QueueFamily, ...] = ()

@@ -188,9 +188,16 @@ class Session:
                 "VkPhysicalDeviceDriverProperties *",
                 {"sType": vk.VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES},
             )
+            subgroup = ffi.new(  # core since 1.1; for --require subgroup>=N
+                "VkPhysicalDeviceSubgroupProperties *",
+                {
+                    "sType": vk.VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES,
+                    "pNext": driver,
+                },
+            )
             ids = ffi.new(
                 "VkPhysicalDeviceIDProperties *",
-                {"sType": vk.VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_ID_PROPERTIES, "pNext": driver},
+                {"sType": vk.VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_ID_PROPERTIES, "pNext": subgroup},
             )
             props2 = ffi.new(
                 "VkPhysicalDeviceProperties2 *",
@@ -206,8 +213,48 @@ class Session:
                 conformance_version=f"{c.major}.{c.minor}.{c.subminor}.{c.patch}",
                 device_uuid=bytes(ffi.buffer(ids.deviceUUID, 16)).hex(),
                 driver_uuid=bytes(ffi.buffer(ids.driverUUID, 16)).hex(),
+                subgroup={
+                    "size": subgroup.subgroupSize,
+                    "operations": _bits(SUBGROUP_OPERATIONS, subgroup.supportedOperations),
+                    "stages": _bits(SHADER_STAGES, subgroup.supportedStages),
+                },
+                features=self.features(physical, min(p.apiVersion, self.api_version)),
             )
         return row
+
+    def features(self, physical: Any, api: int) -> list[str]:
+        """``Struct.member`` for every core feature the device supports (--require feature=).
+        The members come from the binding's struct definitions, generated from the registry;
+        only the VkPhysicalDeviceVulkanNNFeatures structs the effective API version has are
+        chained, since chaining unknown ones is invalid usage."""
+        ffi, vk = self.ffi, self.vk
+        chain: list[tuple[str, Any]] = []
+        for minor in (1, 2, 3, 4):
+            name = f"VkPhysicalDeviceVulkan1{minor}Features"
+            stype = getattr(
+                vk, f"VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_{minor}_FEATURES", None
+            )
+            # Vulkan11Features itself arrived with 1.2; each later one with its version.
+            if stype is None or (api >> 12) < ((1 << 10) | max(2, minor)):
+                continue
+            previous = chain[-1][1] if chain else ffi.NULL
+            chain.append((name, ffi.new(f"{name} *", {"sType": stype, "pNext": previous})))
+        features2 = ffi.new(
+            "VkPhysicalDeviceFeatures2 *",
+            {
+                "sType": vk.VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2,
+                "pNext": chain[-1][1] if chain else ffi.NULL,
+            },
+        )
+        self.emit.crumb("vkGetPhysicalDeviceFeatures2")
+        self.lib.vkGetPhysicalDeviceFeatures2(physical, features2)
+        found: list[str] = []
+        for name, struct in [("VkPhysicalDeviceFeatures", features2.features), *chain]:
+            target = struct if name == "VkPhysicalDeviceFeatures" else struct[0]
+            for member, _ in ffi.typeof(name).fields:
+                if member not in ("sType", "pNext") and getattr(target, member):
+                    found.append(f"{name}.{member}")
+        return found
 
     def resolve(self, handle: Any, names: Sequence[str]) -> list[str]:
         """The names vkGetInstanceProcAddr(handle, name) answers non-NULL."""
@@ -311,6 +358,30 @@ def _instance_item(item: dict[str, Any], emit: Emitter) -> None:
     emit.result({"devices": {"result": code, "devices": rows}})
     session.destroy()
     emit.result({"messages": session.messages})
+
+
+SUBGROUP_OPERATIONS = {
+    0x1: "basic",
+    0x2: "vote",
+    0x4: "arithmetic",
+    0x8: "ballot",
+    0x10: "shuffle",
+    0x20: "shuffle-relative",
+    0x40: "clustered",
+    0x80: "quad",
+}
+SHADER_STAGES = {
+    0x1: "vertex",
+    0x2: "tessellation-control",
+    0x4: "tessellation-evaluation",
+    0x8: "geometry",
+    0x10: "fragment",
+    0x20: "compute",
+}
+
+
+def _bits(names: dict[int, str], value: int) -> list[str]:
+    return [name for bit, name in names.items() if value & bit]
 
 
 QUEUE_FLAGS = {0x1: "graphics", 0x2: "compute", 0x4: "transfer", 0x8: "sparse", 0x10: "protected"}
