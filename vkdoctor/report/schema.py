@@ -117,6 +117,11 @@ def _type_of(value: Any) -> str:
     return type(value).__name__
 
 
+def _same(value: Any, wanted: Any) -> bool:
+    """JSON equality: true is not 1 (Python's ``True == 1`` is)."""
+    return isinstance(value, bool) == isinstance(wanted, bool) and value == wanted
+
+
 def _is_type(value: Any, name: str) -> bool:
     actual = _type_of(value)
     if name == "number":
@@ -177,9 +182,9 @@ class _Validator:
                     f"{_show(value)}",
                 )
                 return  # the other keywords would only repeat the type error
-        if "const" in schema and value != schema["const"]:
+        if "const" in schema and not _same(value, schema["const"]):
             self.fail(path, f"must be {_show(schema['const'])}, not {_show(value)}")
-        if "enum" in schema and value not in schema["enum"]:
+        if "enum" in schema and not any(_same(value, v) for v in schema["enum"]):
             allowed = ", ".join(str(v) for v in schema["enum"])
             self.fail(path, f"{_show(value)} is not one of: {allowed}")
         if "anyOf" in schema:
