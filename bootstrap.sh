@@ -11,6 +11,11 @@ case "$mode" in check | test) ;; *)
 esac
 cd "$(dirname "$0")"
 step() { printf 'bootstrap: %s\n' "$*" >&2; }
+# pip's own chatter (index warnings from the machine's pip configuration) goes to a log that is
+# shown only when the install fails.
+log=$(mktemp /tmp/vkdoctor-bootstrap.XXXXXX)
+trap 'rm -f "$log"' EXIT
+quiet() { "$@" >"$log" 2>&1 || { cat "$log" >&2; exit 1; }; }
 
 packages="python3 python3-venv python3-dev gcc libc6-dev libvulkan1 mesa-vulkan-drivers vulkan-tools glslang-tools"
 missing=$(dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' $packages 2>/dev/null | awk '$1 != "ii" {print $2}')
@@ -31,17 +36,19 @@ fi
 case "$mode" in
     check)
         step "installing vkdoctor into .venv (builds the native trace parts)"
-        .venv/bin/python -m pip install -q '.[tui]'
+        quiet .venv/bin/python -m pip install -q '.[tui]'
         step "done: the tool is .venv/bin/vkdoctor; running .venv/bin/vkdoctor check"
+        rm -f "$log"
         exec .venv/bin/vkdoctor check
         ;;
     test)
         step "installing vkdoctor with the test extras and the real Vulkan programs the trace tests run (wgpu, taichi, ncnn) into .venv (editable)"
-        .venv/bin/python -m pip install -q -e '.[test,tui,trace-programs]'
+        quiet .venv/bin/python -m pip install -q -e '.[test,tui,trace-programs]'
         step "lint: ruff check and ruff format --check"
         .venv/bin/ruff check -q .
         .venv/bin/ruff format -q --check .
         step "running the test suite"
+        rm -f "$log"
         exec .venv/bin/python -m pytest -q
         ;;
 esac
