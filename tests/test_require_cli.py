@@ -167,3 +167,44 @@ def test_features_match_vulkaninfo(stored: Path, truth: dict[str, str]) -> None:
     ]:
         done = vkdoctor("report", "show", str(stored), "--no-color", f"--require={expression}")
         assert done.returncode == code, done.stdout
+
+
+def _kernel_rows(report: dict) -> dict[str, dict]:
+    (probe,) = [p for p in report["probes"] if p["id"] == "kernels"]
+    (run,) = probe["facts"]["runs"]
+    return {row["kernel"]: row for row in run["results"]}
+
+
+def test_measured_requirements_run_the_kernels_they_need(tmp_path: Path) -> None:
+    out = tmp_path / "r.json"
+    done = vkdoctor(
+        "check", "--no-color", "--json", str(out), "--require", "fp32>=20TFLOP/s"
+    )  # far beyond a CPU
+    assert done.returncode == 1, done.stdout + done.stderr
+    report = json.loads(out.read_text())
+    rows = _kernel_rows(report)
+    assert set(rows) == {"fma-fp32"}  # only what the requirement needs ran
+    measured = rows["fma-fp32"]["figure"]["value"]
+    assert rows["fma-fp32"]["status"] == "ok" and measured < 20_000
+    assert f"has fp32 {measured:.4g} GFLOP/s" in done.stdout
+    # A bar the CPU clears, on the bandwidth it measures.
+    again = tmp_path / "again.json"
+    done = vkdoctor("check", "--json", str(again), "--require", "bandwidth>=1MB/s")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert _kernel_rows(json.loads(again.read_text()))["copy-vec4"]["status"] == "ok"
+
+
+def test_kernels_requirement_runs_the_suite_and_passes_on_lavapipe(tmp_path: Path) -> None:
+    out = tmp_path / "r.json"
+    done = vkdoctor("check", "--json", str(out), "--require", "kernels")
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = _kernel_rows(json.loads(out.read_text()))
+    from vkdoctor.kernels.suite import KERNELS
+
+    assert set(rows) == set(KERNELS)
+    assert all(row["status"] in ("ok", "unsupported") for row in rows.values())
+
+
+def test_rate_expressions_are_checked_for_their_unit() -> None:
+    done = vkdoctor("check", "--require", "bandwidth>=2TFLOP/s")
+    assert done.returncode == 2 and "not a rate like 2TB/s" in done.stderr

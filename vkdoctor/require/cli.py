@@ -65,12 +65,30 @@ def finish(report: Report, reqs: list[Requirement], args: argparse.Namespace) ->
     result for the console, or None."""
     if not reqs and not uses_stdout(args):
         return None
+    _run_needed_kernels(report, reqs)
     evaluation = apply(report, reqs)
     if uses_stdout(args):
         device = best_device(evaluation)
         if device is not None:
             print(f"{device.index}\t{device.device_uuid or '-'}\t{device.name}", flush=True)
     return report.probes[-1]
+
+
+def _run_needed_kernels(report: Report, reqs: list[Requirement]) -> None:
+    """``kernels``, ``bandwidth`` and ``fp32`` are measured: run the kernels they need (in a
+    child, as ``vkdoctor kernels`` does) on the devices the check found, into the report."""
+    from vkdoctor.require.grammar import kernels_needed
+
+    needed = kernels_needed(reqs)
+    if needed is False or not report.devices:
+        return
+    from dataclasses import replace
+
+    from vkdoctor.kernels.run import KernelRequest, KernelSession, merge_into_report
+
+    request = replace(KernelRequest(), kernels=needed)
+    merged = merge_into_report(report, KernelSession(request).run())
+    report.probes[:] = merged.probes
 
 
 # Workflow commands: data escapes %, CR, LF; properties also ':' and ','.

@@ -108,6 +108,9 @@ class _Context:
             for r in rows
             if isinstance(r, dict) and r.get("verified") and isinstance(r.get("index"), int)
         }
+        from vkdoctor.kernels.run import KernelRun
+
+        self.kernel_run = KernelRun.from_report(report)
         instance = next((p for p in report.probes if p.id == "instance"), None)
         facts = instance.facts if instance else {}
         self.instance_extensions = set(facts.get("available_extensions") or ())
@@ -178,7 +181,33 @@ def _check(req: Requirement, device: DeviceRecord, ctx: _Context) -> Check:
         if not device.features:
             return Check(req, ok, f"no core features recorded (cannot tell {name})")
         return Check(req, ok, f"no {name} among {len(device.features)} supported features")
+    if key in ("kernels", "bandwidth", "fp32"):
+        return _kernel_check(req, device, ctx)
     raise AssertionError(f"requirement key {key!r} parsed but not evaluated")
+
+
+_RATE_UNITS = {"bandwidth": "GB/s", "fp32": "GFLOP/s"}
+
+
+def _kernel_check(req: Requirement, device: DeviceRecord, ctx: _Context) -> Check:
+    """From the kernel run in the report: every kernel passed, or the best measured rate."""
+    from vkdoctor.report.model import Severity
+
+    run = ctx.kernel_run.run_for(device.index) if ctx.kernel_run else None
+    if run is None or not run.rows:
+        return Check(req, False, "no kernel run on it")
+    if req.key == "kernels":
+        failed = [r.kernel for r in run.rows if r.status not in ("ok", "unsupported")]
+        failed += [f.code for f in run.findings if f.severity is Severity.FAIL]
+        ok = not failed
+        return Check(req, ok, "every kernel passed" if ok else "failing: " + ", ".join(failed))
+    rates = [r.figure.value for r in run.rows if r.figure and r.figure.metric == req.key]
+    best = max(rates, default=None)
+    unit = _RATE_UNITS[req.key]
+    ok = best is not None and _compare(best, req.op, req.value)  # type: ignore[arg-type]
+    return Check(
+        req, ok, f"{req.key} {best:.4g} {unit}" if best is not None else f"no {req.key} figure"
+    )
 
 
 def evaluate(report: Report, requirements: Sequence[Requirement]) -> Evaluation:

@@ -15,7 +15,8 @@ GRAMMAR = (
     "type=discrete-gpu|integrated-gpu|virtual-gpu|cpu, gpu, name~=REGEX, "
     "vendor=nvidia|amd|intel|mesa|0x10de, driver~=REGEX, memory OP SIZE (e.g. 16GiB), "
     "queue=compute|graphics|transfer, subgroup OP N, dispatch, extension=NAME, "
-    "feature=NAME|STRUCT.NAME"
+    "feature=NAME|STRUCT.NAME, kernels, bandwidth OP RATE (e.g. 2TB/s), fp32 OP RATE "
+    "(e.g. 20TFLOP/s)"
 )
 
 COMPARISONS = ("<=", ">=", "<", ">", "=")
@@ -51,9 +52,19 @@ _UNITS = {
     "gib": 2**30,
     "tib": 2**40,
 }
-_FLAGS = ("gpu", "dispatch")
+_FLAGS = ("gpu", "dispatch", "kernels")
 _VERSIONED = ("api", "loader")
-_NUMERIC = ("memory", "subgroup")
+_NUMERIC = ("memory", "subgroup", "bandwidth", "fp32")
+# Rates in the kernel suite's units: bandwidth in GB/s, arithmetic in GFLOP/s.
+_RATE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)\s*([kmgt]?)(b/s|flop/s)$", re.IGNORECASE)
+_RATE_SCALE = {"": 1e-9, "k": 1e-6, "m": 1e-3, "g": 1.0, "t": 1e3}
+_RATE_UNIT = {"bandwidth": "b/s", "fp32": "flop/s"}
+# What each kernel-backed requirement runs (None: the whole suite).
+KERNEL_NEEDS: dict[str, tuple[str, ...] | None] = {
+    "kernels": None,
+    "bandwidth": ("copy-vec4",),
+    "fp32": ("fma-fp32",),
+}
 _VALUED = ("type", "name", "vendor", "driver", "queue", "extension", "feature")
 
 
@@ -127,6 +138,12 @@ def _value(text: str, key: str, op: str, value: str) -> object:
         if size is None:
             raise _fail(text, f"{value!r} is not a size like 16GiB or 512MiB")
         return size
+    if key in _RATE_UNIT:
+        rate = _RATE.match(value.replace(" ", ""))
+        if rate is None or rate.group(3).lower() != _RATE_UNIT[key]:
+            example = "2TB/s" if key == "bandwidth" else "20TFLOP/s"
+            raise _fail(text, f"{value!r} is not a rate like {example}")
+        return float(rate.group(1)) * _RATE_SCALE[rate.group(2).lower()]
     if key == "subgroup":
         if not value.isdigit():
             raise _fail(text, f"{value!r} is not a whole number")
@@ -174,6 +191,19 @@ def _alternatives(text: str, value: str, allowed: tuple[str, ...]) -> tuple[str,
     if bad:
         raise _fail(text, f"{bad[0]!r} is not one of {'|'.join(allowed)}")
     return choices
+
+
+def kernels_needed(requirements: Iterable[Requirement]) -> tuple[str, ...] | bool | None:
+    """The kernels the requirements need run: False for none, None for the whole suite."""
+    needed: list[str] = []
+    for requirement in requirements:
+        if requirement.key not in KERNEL_NEEDS:
+            continue
+        kernels = KERNEL_NEEDS[requirement.key]
+        if kernels is None:
+            return None
+        needed += [k for k in kernels if k not in needed]
+    return tuple(needed) if needed else False
 
 
 def parse_all(texts: Iterable[str]) -> list[Requirement]:
