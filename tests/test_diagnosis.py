@@ -201,3 +201,31 @@ def test_real_dpkg_names_the_owner_of_a_mesa_manifest() -> None:
     assert fitted is not None and fitted.split("  #")[0].endswith(
         f"apt-get install --reinstall {owner}"
     )
+
+
+@needs_system_lavapipe
+def test_driver_files_naming_a_fifo_is_the_root_of_the_loader_hang(tmp_path: Path) -> None:
+    fifo = tmp_path / "icd.json"
+    os.mkfifo(fifo)
+    out = tmp_path / "report.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "vkdoctor", "check", "--timeout", "1", "--json", str(out)],
+        env=_environ(VK_DRIVER_FILES=str(fifo)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    report = json.loads(out.read_text())
+    n = _installed_drivers()
+    assert report["verdict"] == (
+        "Vulkan is unusable: VK_DRIVER_FILES points at a path that is not a regular file (a FIFO "
+        f"or device hangs the loader), and hides the {n} installed drivers — fix: unset "
+        "VK_DRIVER_FILES"
+    )
+    # The loader's own hang on the FIFO is folded under the variable, not a second root.
+    findings = {f["id"]: f for p in report["probes"] for f in p["findings"]}
+    root = findings[report["root_causes"][0]]
+    explained = {findings[i]["code"] for i in root["causes"]}
+    assert "manifest-not-regular-file" in explained
+    assert not [i for i in report["root_causes"][1:] if findings[i]["severity"] == "fail"]

@@ -105,7 +105,11 @@ def _variable_rule(report: Report, findings: list[Finding], links: Links) -> Non
             # What the override selects instead and cannot use.
             or (
                 reason.reason is ExclusionReason.HIDDEN_BY_OVERRIDE
-                and f.evidence.get("manifest") in selected
+                and (
+                    f.evidence.get("manifest") in selected
+                    # The loader reads what the override names: its hang or crash follows.
+                    or f.code in BISECTED_SYMPTOMS
+                )
                 and f.severity is not Severity.INFO
             )
         ]
@@ -141,6 +145,8 @@ def _what_is_selected(selected: list[DriverRecord]) -> str:
     (only,) = selected
     if "manifest-missing" in only.issues:
         return "a manifest that does not exist"
+    if "manifest-not-regular-file" in only.issues:
+        return "a path that is not a regular file (a FIFO or device hangs the loader)"
     if "driver-library-missing" in only.issues:
         return "a manifest whose library does not exist"
     if only.state == "skipped-by-loader":

@@ -51,41 +51,37 @@ class Machine:
 _PACKAGE_ROOTS = ("/usr/", "/etc/", "/opt/", "/lib", "/bin/", "/sbin/", "/var/", "/boot/")
 
 
-@cache
-def _dpkg_owner(path: str) -> str | None:
-    """The Debian package that owns ``path`` (``dpkg-query -S``), through symlinks too."""
-    candidates = [
-        p for p in dict.fromkeys((path, os.path.realpath(path))) if p.startswith(_PACKAGE_ROOTS)
-    ]
-    for candidate in candidates:
-        try:
-            done = subprocess.run(
-                ["dpkg-query", "-S", candidate],
-                capture_output=True,
-                text=True,
-                timeout=_DPKG_TIMEOUT_S,
-                check=False,
-            )
-        except (OSError, subprocess.SubprocessError):
-            return None
-        if done.returncode == 0 and ":" in done.stdout:
-            return done.stdout.split(":", 1)[0].split(",")[0].strip()
-    return None
-
-
-@cache
-def _dpkg_installed(package: str) -> bool:
+def _dpkg_query(*args: str) -> str | None:
+    """``dpkg-query``'s output, or None when it fails or is not there."""
     try:
         done = subprocess.run(
-            ["dpkg-query", "-W", "-f=${db:Status-Abbrev}", package],
+            ["dpkg-query", *args],
             capture_output=True,
             text=True,
             timeout=_DPKG_TIMEOUT_S,
             check=False,
         )
     except (OSError, subprocess.SubprocessError):
-        return False
-    return done.returncode == 0 and done.stdout.startswith("ii")
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+@cache
+def _dpkg_owner(path: str) -> str | None:
+    """The Debian package that owns ``path`` (``dpkg-query -S``), through symlinks too."""
+    for candidate in dict.fromkeys((path, os.path.realpath(path))):
+        if not candidate.startswith(_PACKAGE_ROOTS):
+            continue
+        found = _dpkg_query("-S", candidate)
+        if found and ":" in found:
+            return found.split(":", 1)[0].split(",")[0].strip()
+    return None
+
+
+@cache
+def _dpkg_installed(package: str) -> bool:
+    status = _dpkg_query("-W", "-f=${db:Status-Abbrev}", package)
+    return bool(status and status.startswith("ii"))
 
 
 def _as_root(command: str, machine: Machine) -> str:

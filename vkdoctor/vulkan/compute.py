@@ -190,14 +190,6 @@ class QueueFamily:
     def compute(self) -> bool:
         return bool(self.flags & _QUEUE_COMPUTE)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "index": self.index,
-            "flags": list(self.flag_names),
-            "count": self.count,
-            "timestamp_valid_bits": self.timestamp_valid_bits,
-        }
-
 
 @dataclass(frozen=True)
 class DeviceLimits:
@@ -212,20 +204,6 @@ class DeviceLimits:
     min_storage_buffer_offset_alignment: int
     max_memory_allocation_size: int | None  # Vulkan 1.1; None when unknown
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "timestamp_period_ns": self.timestamp_period_ns,
-            "timestamp_compute_and_graphics": self.timestamp_compute_and_graphics,
-            "max_compute_shared_memory": self.max_compute_shared_memory,
-            "max_workgroup_invocations": self.max_workgroup_invocations,
-            "max_workgroup_size": list(self.max_workgroup_size),
-            "max_workgroup_count": list(self.max_workgroup_count),
-            "max_push_constants_size": self.max_push_constants_size,
-            "max_storage_buffer_range": self.max_storage_buffer_range,
-            "min_storage_buffer_offset_alignment": self.min_storage_buffer_offset_alignment,
-            "max_memory_allocation_size": self.max_memory_allocation_size,
-        }
-
 
 @dataclass(frozen=True)
 class Subgroup:
@@ -234,13 +212,6 @@ class Subgroup:
     operations: tuple[str, ...]
     compute: bool  # subgroup operations usable in compute shaders
     arithmetic: bool  # subgroupAdd & co. (VK_SUBGROUP_FEATURE_ARITHMETIC_BIT) there
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "size": self.size,
-            "stages": list(self.stages),
-            "operations": list(self.operations),
-        }
 
 
 @dataclass(frozen=True)
