@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import functools
 import json
 import math
 import os
@@ -315,7 +316,7 @@ def _deliver(report: Any, args: argparse.Namespace, console: Any) -> int | None:
     shown = redacted if args.redact else report  # the console and the JSON
     _print(console, findings_block(shown, args.verbose))
     outputs = [
-        (args.json, shown, write_report),
+        (args.json, shown, functools.partial(write_report, scrubbed=True)),
         (
             args.markdown,
             redacted if redact_markdown else report,
