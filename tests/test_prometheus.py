@@ -90,9 +90,7 @@ def named(series: list[Series], name: str) -> list[Series]:
 # -- the real programs --------------------------------------------------------------------------
 
 
-def vkdoctor(
-    world: VkWorld, *args: str, **env: str
-) -> subprocess.CompletedProcess[str]:
+def vkdoctor(world: VkWorld, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "vkdoctor", *args],
         capture_output=True,
@@ -286,7 +284,9 @@ def test_a_culprit_manifest_name_with_quotes_and_controls_survives_the_scrape(
     # VK_DRIVER_FILES naming a manifest whose library is missing: the real loader finds nothing.
     odd = 'bad"q\\x\x1b.json'
     icd = {"library_path": str(tmp_path / "gone" / "libvulkan_gone.so"), "api_version": "1.3.0"}
-    manifest = world.write(tmp_path / "elsewhere", odd, {"file_format_version": "1.0.0", "ICD": icd})
+    manifest = world.write(
+        tmp_path / "elsewhere", odd, {"file_format_version": "1.0.0", "ICD": icd}
+    )
     world.lavapipe()  # installed, and hidden by the override
     real = vulkaninfo_summary(world, VK_DRIVER_FILES=str(manifest))
     assert real["returncode"] != "0"
@@ -339,9 +339,15 @@ def test_kernels_file_sits_beside_the_check_file(
     _textfile_ok(scrape)  # no series is in both files
     assert only(scrape, "vkdoctor_up").value == 1
     for kernel in ("copy", "saxpy"):
-        assert only(
-            scrape, "vkdoctor_kernel_bandwidth_bytes_per_second", kernel=kernel, device_uuid=uuid
-        ).value > 1e6  # bytes per second, not GB/s
+        assert (
+            only(
+                scrape,
+                "vkdoctor_kernel_bandwidth_bytes_per_second",
+                kernel=kernel,
+                device_uuid=uuid,
+            ).value
+            > 1e6
+        )  # bytes per second, not GB/s
     assert only(scrape, "vkdoctor_kernel_flops", kernel="fma-fp32", device_uuid=uuid).value > 1e6
     fractions = named(scrape, "vkdoctor_kernel_fraction_of_peak")
     assert {s.labels["kernel"] for s in fractions} == {"copy", "saxpy", "fma-fp32"}
@@ -392,9 +398,7 @@ def test_metrics_to_stdout_keep_the_console_off_it(world: VkWorld) -> None:
     assert "dispatch" in done.stderr
 
 
-def test_unwritable_destination_is_refused_before_any_work(
-    world: VkWorld, tmp_path: Path
-) -> None:
+def test_unwritable_destination_is_refused_before_any_work(world: VkWorld, tmp_path: Path) -> None:
     done = vkdoctor(world, "check", "--prometheus", str(tmp_path))
     assert done.returncode == 2
     assert done.stderr.startswith("vkdoctor check: --prometheus: ") and "directory" in done.stderr
