@@ -420,7 +420,7 @@ def test_interrupted_run_still_writes_metrics_with_up_0(
     try:
         time.sleep(2.0)
         process.send_signal(signal.SIGTERM)
-        out, err = process.communicate(timeout=60)
+        _, err = process.communicate(timeout=60)
     finally:
         if process.poll() is None:
             process.kill()

@@ -171,10 +171,8 @@ def _run(request: Any, args: argparse.Namespace) -> int:
         kernel_report,
     )
     from vkdoctor.render.console import make_console
-    from vkdoctor.report.io import write_report
+    from vkdoctor.report.io import is_stdout, write_report
     from vkdoctor.system.environment import collect_environment
-
-    from vkdoctor.report.io import is_stdout
 
     to_stdout = any(d is not None and is_stdout(d) for d in (args.json, args.prometheus))
     console = make_console(stderr=to_stdout, force_plain=args.no_color)
