@@ -27,11 +27,11 @@ import tempfile
 import unicodedata
 from collections.abc import Callable, Iterator
 
-from vkdoctor.fleet.options import FleetRun
+from vkdoctor.fleet.options import DEFAULT_NPD_MAX_OUTPUT, FleetRun
 from vkdoctor.fleet.state import assess
 
 OK, PROBLEM, UNKNOWN = 0, 1, 2
-DEFAULT_MAX_OUTPUT = 80  # NPD's default max_output_length
+DEFAULT_MAX_OUTPUT = DEFAULT_NPD_MAX_OUTPUT  # NPD's default max_output_length
 _EXIT_INTERNAL = 3  # the check's own exit code for a bug in vkdoctor
 _MAX_STDERR = 4096  # what NPD itself keeps of a plugin's stderr
 
