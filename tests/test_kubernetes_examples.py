@@ -10,13 +10,16 @@ for real here, on the real loader.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +140,45 @@ def test_daemonset_reaches_the_gpu_with_graphics_and_writes_to_the_host() -> Non
     assert args.prometheus.endswith(".prom")  # the textfile collector reads *.prom only
     sh = subprocess.run(["sh", "-n", "-c", script(daemonset)], capture_output=True, text=True)
     assert sh.returncode == 0, sh.stderr
+
+
+@needs_lavapipe
+def test_daemonset_loop_writes_both_files_and_stops_on_sigterm(
+    world: VkWorld, tmp_path: Path
+) -> None:
+    from test_prometheus import only, parse_exposition
+
+    world.lavapipe()
+    text = script(one(DAEMONSET, "DaemonSet"))
+    # The node's directories, here under tmp_path.
+    text = text.replace("/var/lib/node-exporter/textfile", str(tmp_path / "textfile"))
+    text = text.replace("/var/lib/vkdoctor", str(tmp_path / "reports"))
+    for directory in ("textfile", "reports"):
+        (tmp_path / directory).mkdir()
+    metrics = tmp_path / "textfile" / "vkdoctor.prom"
+    report = tmp_path / "reports" / "node-a.json"
+    path = f"{VENV_BIN}{os.pathsep}{world.environ.get('PATH', os.defpath)}"
+    shell = subprocess.Popen(
+        ["sh", "-c", text],
+        env={**world.environ, "PATH": path, "NODE_NAME": "node-a"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (metrics.exists() and report.exists()) and time.monotonic() < deadline:
+            assert shell.poll() is None, "the loop ended by itself"
+            time.sleep(0.2)
+        time.sleep(0.5)  # now in its 5-minute sleep
+        assert only(parse_exposition(metrics.read_text()), "vkdoctor_up").value == 1
+        assert json.loads(report.read_text())["summary"]["status"] == "ok"
+        shell.send_signal(signal.SIGTERM)
+        assert shell.wait(timeout=10) == 143  # the loop ends; it does not start another check
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(shell.pid, signal.SIGKILL)
+        shell.wait(timeout=10)
 
 
 def test_job_spreads_one_pod_per_node() -> None:
