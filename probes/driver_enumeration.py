@@ -9,6 +9,7 @@ The loader's own log (from loader-discovery) is compared with what we found.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -152,6 +153,16 @@ CODES = code_table(
             "driver. NVIDIA's driver does this when its kernel module or device nodes are missing.",
             ("NVIDIA kernel module not loaded", "/dev/nvidia* missing in a container"),
             "Load the kernel driver / pass the device nodes into the container.",
+        ),
+        CodeInfo(
+            "driver-is-the-loader",
+            Severity.FAIL,
+            "a driver manifest names the Vulkan loader as its driver",
+            "The manifest's library_path is libvulkan.so, the loader itself, not a driver. The "
+            "loader loads it as a driver and recurses into its own vkCreateInstance (it hangs "
+            "or fails). Installers that wrote a manifest for the wrong library do this.",
+            ("a hand-written manifest", "an installer that confused the loader with its driver"),
+            "Remove the manifest (it is no driver), or point library_path at the real driver.",
         ),
         CodeInfo(
             "driver-duplicate",
@@ -308,6 +319,22 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
         )
         outcome.findings += check.findings
         state = "other-abi" if check.other_abi else ("candidate" if check.loadable else "broken")
+        itself = _names_the_loader(env, check.resolution.path, loader.get("real_path"))
+        if itself:
+            outcome.findings.append(
+                make_finding(
+                    CODES,
+                    "driver-is-the-loader",
+                    f"{manifest.path} names {manifest.library_path}, the Vulkan loader itself, "
+                    "as its driver",
+                    evidence={"manifest": manifest.path, "resolved": check.resolution.path},
+                    commands=[f"sudo rm {manifest.path}  # it is no driver"],
+                )
+            )
+            records[manifest.path] = replace(
+                record, **check.fields(), state="broken", issues=(*record.issues, itself)
+            )
+            continue
         records[manifest.path] = replace(
             record,
             **check.fields(),
@@ -367,6 +394,17 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
     }
     outcome.drivers = final
     return outcome
+
+
+def _names_the_loader(env: Env, resolved: str | None, loader_real_path: str | None) -> str:
+    """``driver-is-the-loader`` when a driver manifest's library is the loader (the same file
+    as the loader this process gets, or any libvulkan.so)."""
+    if not resolved:
+        return ""
+    real = os.path.realpath(env.path(resolved))
+    same = bool(loader_real_path) and real == os.path.realpath(env.path(loader_real_path))
+    named = re.fullmatch(r"libvulkan\.so(\.\d+)*", os.path.basename(real)) is not None
+    return "driver-is-the-loader" if same or named else ""
 
 
 def _hidden_by_override(

@@ -278,9 +278,10 @@ async def test_kernel_view_runs_the_suite_on_lavapipe() -> None:
         await pilot.pause()
         assert backend.kernel_requests[0].devices == (0,)
         progress = [event for kind, event in app.seen if kind == "kernel"]
-        assert len(progress) >= 2 + 2 * 9  # devices, suite, and every kernel started and done
+        # devices, suite, and every kernel started and done (hgemm-coopmat: unsupported here)
+        assert len(progress) >= 2 + 2 * 10
         table = app.query_one("#kernel-table", DataTable)
-        assert table.row_count == 9
+        assert table.row_count == 10
         assert all(
             "GB/s" in cell(app, "#kernel-table", k, "result")
             or "GFLOP/s" in cell(app, "#kernel-table", k, "result")
@@ -289,7 +290,7 @@ async def test_kernel_view_runs_the_suite_on_lavapipe() -> None:
         assert "tiny sizes" in text_of(app, "#kernel-status")
         assert app.report is not None and app.report.probes[-1].id == "kernels"
         assert app.report.probes[-1].facts["seed"] == 5
-        assert cell(app, "#probes", "kernels", "status") == "ok"
+        assert cell(app, "#probes", "kernels", "status") == "info"  # hgemm-coopmat unsupported
 
 
 # -- save, reopen, open --------------------------------------------------------------------------

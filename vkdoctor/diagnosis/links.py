@@ -207,13 +207,39 @@ def _malformed_manifest_rule(report: Report, findings: list[Finding], links: Lin
     )
 
 
+# Manifests that break every instance the loader creates while it reads them.
+INSTANCE_BREAKING_CODES = frozenset({"driver-is-the-loader"})
+
+
+def _instance_breaking_rule(report: Report, findings: list[Finding], links: Links) -> None:
+    """A manifest that makes the loader load itself as a driver: the instance failures (and
+    any bisection verdict on that manifest) follow from it."""
+    for root in (f for f in findings if f.code in INSTANCE_BREAKING_CODES):
+        manifest = root.evidence.get("manifest")
+        links.add(
+            root,
+            [
+                f
+                for f in findings
+                if f.code in BISECTED_SYMPTOMS
+                or (f.code in BISECTION_CODES and f.evidence.get("manifest") == manifest)
+            ],
+        )
+
+
 def _bisection_rule(report: Report, findings: list[Finding], links: Links) -> None:
     """Bisection named the component that breaks a step: it explains that step's failure."""
     for culprit in (f for f in findings if f.code in BISECTION_CODES):
         links.add(culprit, [f for f in findings if f.code in BISECTED_SYMPTOMS])
 
 
-RULES = (_variable_rule, _malformed_manifest_rule, _bisection_rule, _driver_rule)
+RULES = (
+    _variable_rule,
+    _malformed_manifest_rule,
+    _instance_breaking_rule,
+    _bisection_rule,
+    _driver_rule,
+)
 
 
 def link(report: Report) -> Links:

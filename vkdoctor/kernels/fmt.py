@@ -7,7 +7,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from vkdoctor.kernels.peaks import BANDWIDTH, FP16, FP32, Figure, Peak
+from vkdoctor.kernels.peaks import BANDWIDTH, FP16, FP16_MATRIX, FP32, Figure, Peak
 from vkdoctor.report.records import DeviceRecord
 
 
@@ -105,6 +105,7 @@ def peak_text(peak: Peak | None) -> str:
             ("", BANDWIDTH, peak.bandwidth_gbs),
             ("FP32 ", FP32, peak.fp32_gflops),
             ("FP16 ", FP16, peak.fp16_gflops),
+            ("FP16 tensor ", FP16_MATRIX, peak.fp16_matrix_gflops),
         )
         if value
     ]

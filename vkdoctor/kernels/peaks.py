@@ -20,7 +20,8 @@ from typing import Any
 BANDWIDTH = "bandwidth"
 FP32 = "fp32"
 FP16 = "fp16"
-UNITS = {BANDWIDTH: "GB/s", FP32: "GFLOP/s", FP16: "GFLOP/s"}
+FP16_MATRIX = "fp16-matrix"  # dense FP16 on matrix units (tensor cores), FP32 accumulate
+UNITS = {BANDWIDTH: "GB/s", FP32: "GFLOP/s", FP16: "GFLOP/s", FP16_MATRIX: "GFLOP/s"}
 KERNEL_METRIC: Mapping[str, str] = {
     "copy": BANDWIDTH,
     "copy-vec4": BANDWIDTH,
@@ -31,6 +32,7 @@ KERNEL_METRIC: Mapping[str, str] = {
     "sgemm": FP32,
     "conv2d": FP32,
     "fma-fp16": FP16,
+    "hgemm-coopmat": FP16_MATRIX,
 }
 
 
@@ -44,12 +46,14 @@ class Peak:
     fp32_gflops: float | None = None
     fp16_gflops: float | None = None
     note: str = ""
+    fp16_matrix_gflops: float | None = None  # dense FP16 on tensor cores, FP32 accumulate
 
     def of(self, metric: str) -> float | None:
         return {
             BANDWIDTH: self.bandwidth_gbs,
             FP32: self.fp32_gflops,
             FP16: self.fp16_gflops,
+            FP16_MATRIX: self.fp16_matrix_gflops,
         }.get(metric)
 
     def to_dict(self) -> dict[str, Any]:
@@ -59,6 +63,7 @@ class Peak:
             "bandwidth_gbs": self.bandwidth_gbs,
             "fp32_gflops": self.fp32_gflops,
             "fp16_gflops": self.fp16_gflops,
+            "fp16_matrix_gflops": self.fp16_matrix_gflops,
             "note": self.note,
         }
 
@@ -75,6 +80,7 @@ class Peak:
             fp32_gflops=num("fp32_gflops"),
             fp16_gflops=num("fp16_gflops"),
             note=str(data.get("note", "")),
+            fp16_matrix_gflops=num("fp16_matrix_gflops"),
         )
 
 
@@ -90,6 +96,9 @@ class Datasheet:
     bandwidth_gbs: float
     fp16_factor: int  # non-tensor FP16 rate / FP32 rate, from the architecture whitepaper
     fp16_source: str
+    # Dense FP16 tensor-core rate with FP32 accumulation: the datasheet's "FP16 Tensor Core"
+    # figure, which is printed with sparsity, halved.
+    tensor_fp16_tflops: float = 0.0
 
     @property
     def fp32_gflops(self) -> float:
@@ -118,16 +127,17 @@ def _datasheet(name: str, fp32_tflops: float, sheet: Datasheet) -> Peak:
         bandwidth_gbs=sheet.bandwidth_gbs,
         fp32_gflops=fp32_tflops * 1000,
         fp16_gflops=sheet.fp16_factor * fp32_tflops * 1000,
-        note=note,
+        note=note + f"; FP16 tensor {sheet.tensor_fp16_tflops:g} TFLOP/s dense",
+        fp16_matrix_gflops=sheet.tensor_fp16_tflops * 1000 or None,
     )
 
 
-def _hopper(document: str, sms: int, mhz: int, bandwidth: float) -> Datasheet:
-    return Datasheet(document, sms, 128, mhz, bandwidth, 2, _HOPPER_FP16)
+def _hopper(document: str, sms: int, mhz: int, bandwidth: float, tensor: float) -> Datasheet:
+    return Datasheet(document, sms, 128, mhz, bandwidth, 2, _HOPPER_FP16, tensor)
 
 
 def _ampere(document: str, bandwidth: float) -> Datasheet:
-    return Datasheet(document, 108, 64, 1410, bandwidth, 4, _AMPERE_FP16)
+    return Datasheet(document, 108, 64, 1410, bandwidth, 4, _AMPERE_FP16, 312.0)
 
 
 # NVIDIA data-center datasheets (H100: nvidia.com/en-us/data-center/h100, H200: .../h200,
@@ -138,21 +148,31 @@ def _ampere(document: str, bandwidth: float) -> Datasheet:
 # first.  A device matching none gets no datasheet peak: its figures are shown against the best
 # of its own run (measured_peak), and a metric nobody measured stays "n/a".
 _TABLE: tuple[tuple[str, str, float, Datasheet], ...] = (
-    (r"\bH100\b.*\bNVL\b", "NVIDIA H100 NVL", 60.0, _hopper("H100 NVL datasheet", 132, 1785, 3900)),
+    (
+        r"\bH100\b.*\bNVL\b",
+        "NVIDIA H100 NVL",
+        60.0,
+        _hopper("H100 NVL datasheet", 132, 1785, 3900, 835.5),
+    ),
     (
         r"\bH100\b.*\bPCIe\b",
         "NVIDIA H100 PCIe",
         51.0,
-        _hopper("H100 PCIe datasheet", 114, 1755, 2000),
+        _hopper("H100 PCIe datasheet", 114, 1755, 2000, 756.5),
     ),
     (
         r"\bH100\b.*(\bSXM|HBM3)",
         "NVIDIA H100 SXM5",
         67.0,
-        _hopper("H100 SXM datasheet", 132, 1980, 3350),
+        _hopper("H100 SXM datasheet", 132, 1980, 3350, 989.5),
     ),
-    (r"\bH200\b.*\bNVL\b", "NVIDIA H200 NVL", 60.0, _hopper("H200 NVL datasheet", 132, 1785, 4800)),
-    (r"\bH200\b", "NVIDIA H200 SXM", 67.0, _hopper("H200 SXM datasheet", 132, 1980, 4800)),
+    (
+        r"\bH200\b.*\bNVL\b",
+        "NVIDIA H200 NVL",
+        60.0,
+        _hopper("H200 NVL datasheet", 132, 1785, 4800, 835.5),
+    ),
+    (r"\bH200\b", "NVIDIA H200 SXM", 67.0, _hopper("H200 SXM datasheet", 132, 1980, 4800, 989.5)),
     (
         r"\bA100\b.*80GB.*PCIe",
         "NVIDIA A100 80GB PCIe",
@@ -212,6 +232,7 @@ def measured_peak(device_name: str, results: Iterable[Mapping[str, Any]]) -> Pea
         fp32_gflops=best.get(FP32),
         fp16_gflops=best.get(FP16),
         note="no datasheet peak known for this device: the best figure of this run is 100 %",
+        fp16_matrix_gflops=best.get(FP16_MATRIX),
     )
 
 

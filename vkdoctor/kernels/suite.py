@@ -492,6 +492,67 @@ def _sgemm(job: _Job) -> _Outcome:
     )
 
 
+COOPMAT_TILE = 128  # hgemm_coopmat.comp's workgroup tile (BM = BN)
+COOPMAT_BK = 32  # its k step per shared-memory tile (specialization constant 0)
+COOPMAT_SHAPE = (16, 16, 16, "f16", "f16", "f32", "f32")  # M, N, K, A, B, C, result
+
+
+def _hgemm_coopmat(job: _Job) -> _Outcome:
+    """HGEMM on VK_KHR_cooperative_matrix: FP16 in, FP32 accumulate (the tensor cores)."""
+    ctx = job.ctx
+    if not ctx.cooperative_matrix:
+        raise UnsupportedFeature(
+            "the device lacks VK_KHR_cooperative_matrix (with vulkanMemoryModel and shaderFloat16)"
+            if not ctx.info.cooperative_matrix
+            else "the compute context was created without cooperative matrices"
+        )
+    shapes = {
+        (s.m, s.n, s.k, s.a, s.b, s.c, s.result)
+        for s in ctx.instance.cooperative_matrix_shapes(ctx.info.index)
+    }
+    if COOPMAT_SHAPE not in shapes:
+        raise UnsupportedFeature("the device lists no 16x16x16 f16 x f16 -> f32 subgroup shape")
+    if ctx.info.subgroup is None or ctx.info.subgroup.size != 32:
+        raise UnsupportedFeature("hgemm_coopmat.comp assumes 32-wide subgroups")
+    n = job.sizes.sgemm_n - job.sizes.sgemm_n % COOPMAT_TILE
+    if n == 0:
+        raise UnsupportedFeature(f"problem size below one {COOPMAT_TILE}-wide tile")
+    A = job.rng.standard_normal((n, n)).astype(np.float16)
+    B = job.rng.standard_normal((n, n)).astype(np.float16)
+    ba, bb = job.upload(A), job.upload(B)
+    bc = job.output(4 * n * n)
+    groups = (n // COOPMAT_TILE, n // COOPMAT_TILE, 1)
+    push = struct.pack("<III", n, n, n)
+    timing = job.run("hgemm_coopmat", [ba, bb, bc], groups, push, {0: COOPMAT_BK})
+    C = bc.read(np.float32, n * n).reshape(n, n)
+    # FP16 products are exact in FP32; the bound is the FP32 accumulation's, as for SGEMM.
+    tol = max(8 * math.sqrt(n) * _U, 2.0**-20)
+    A64, B64 = A.astype(np.float64), B.astype(np.float64)
+    rows = _stratified(job.rng, n, COOPMAT_TILE)
+    cols = _stratified(job.rng, n, COOPMAT_TILE)
+    ref = np.concatenate([(A64[rows] @ B64).ravel(), (A64 @ B64[:, cols]).T.ravel()])
+    scale = np.concatenate(
+        [
+            (np.abs(A64[rows]) @ np.abs(B64)).ravel(),
+            (np.abs(A64) @ np.abs(B64[:, cols])).T.ravel(),
+        ]
+    )
+    got = np.concatenate([C[rows].ravel(), C[:, cols].T.ravel()])
+    check = check_bound(got, job.expect("hgemm-coopmat/C", ref), scale, tol, "C")
+    return _Outcome(
+        sizes={"m": n, "n": n, "k": n},
+        params={
+            "tile": f"{COOPMAT_TILE}x{COOPMAT_TILE}x{COOPMAT_BK}",
+            "matrix": "16x16x16 f16*f16+f32",
+            "verified": f"{rows.size} rows + {cols.size} columns",
+        },
+        bytes_moved=2 * 2 * n * n + 4 * n * n,  # read A and B (f16) once, write C (f32)
+        flops=2 * n * n * n,
+        timing=timing,
+        check=check,
+    )
+
+
 def _conv2d(job: _Job) -> _Outcome:
     sizes = job.sizes
     shape, tiles = sizes.conv, sizes.conv_tiles
@@ -574,6 +635,7 @@ KERNELS: Mapping[str, Kernel] = {
         Kernel("fma-fp16", "FP16 FMA throughput", _fma16),
         Kernel("sgemm", "SGEMM (tiled)", _sgemm),
         Kernel("conv2d", "2-D convolution", _conv2d),
+        Kernel("hgemm-coopmat", "HGEMM (cooperative matrix)", _hgemm_coopmat),
     )
 }
 

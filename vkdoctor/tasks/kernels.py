@@ -104,7 +104,9 @@ def suite(payload: dict[str, Any], emit: Emitter) -> None:
             started = time.perf_counter()
             emit.crumb(f"device {index} ({info.name}): vkCreateDevice with a compute queue")
             try:
-                ctx = ComputeContext(instance, index, timeout_s=fence_timeout)
+                ctx = ComputeContext(
+                    instance, index, timeout_s=fence_timeout, cooperative_matrix=True
+                )
             except ComputeError as exc:
                 emit.result(
                     {

@@ -215,6 +215,19 @@ class Subgroup:
 
 
 @dataclass(frozen=True)
+class CooperativeMatrixShape:
+    """One VkCooperativeMatrixPropertiesKHR of subgroup scope: M x N x K and component types."""
+
+    m: int
+    n: int
+    k: int
+    a: str
+    b: str
+    c: str
+    result: str
+
+
+@dataclass(frozen=True)
 class DeviceInfo:
     index: int
     name: str
@@ -237,6 +250,9 @@ class DeviceInfo:
     queue_families: tuple[QueueFamily, ...]
     device_local_bytes: int  # the largest DEVICE_LOCAL heap
     extensions: tuple[str, ...] = field(repr=False, default=())
+    # VK_KHR_cooperative_matrix usable by a shader (the feature, vulkanMemoryModel and
+    # shaderFloat16 all supported), and the shapes it lists for subgroup scope.
+    cooperative_matrix: bool = False
 
     @property
     def is_cpu(self) -> bool:
@@ -536,6 +552,27 @@ class Instance:
             )
             get_feats2(physical, feats2)
             shader_float16 = bool(f16.shaderFloat16)
+        cooperative_matrix = False
+        if get_feats2 is not None and v12 and "VK_KHR_cooperative_matrix" in extensions:
+            coop = ffi.new(
+                "VkPhysicalDeviceCooperativeMatrixFeaturesKHR *",
+                {"sType": vk.VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR},
+            )
+            model = ffi.new(
+                "VkPhysicalDeviceVulkanMemoryModelFeatures *",
+                {
+                    "sType": vk.VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_MEMORY_MODEL_FEATURES,
+                    "pNext": coop,
+                },
+            )
+            feats2 = ffi.new(
+                "VkPhysicalDeviceFeatures2 *",
+                {"sType": vk.VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, "pNext": model},
+            )
+            get_feats2(physical, feats2)
+            cooperative_matrix = bool(
+                coop.cooperativeMatrix and model.vulkanMemoryModel and shader_float16
+            )
 
         count = ffi.new("uint32_t *")
         lib.vkGetPhysicalDeviceQueueFamilyProperties(physical, count, ffi.NULL)
@@ -596,6 +633,42 @@ class Instance:
             queue_families=families,
             device_local_bytes=max(local, default=0),
             extensions=extensions,
+            cooperative_matrix=cooperative_matrix,
+        )
+
+    def cooperative_matrix_shapes(self, device_index: int) -> tuple[CooperativeMatrixShape, ...]:
+        """The subgroup-scope shapes VK_KHR_cooperative_matrix lists for a device (empty when it
+        has none)."""
+        vk = self._vk
+        ffi, lib = vk.ffi, vk.lib
+        if not self.physical_devices()[device_index].cooperative_matrix:
+            return ()
+        name = b"vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR"
+        ptr = lib.vkGetInstanceProcAddr(self.handle, name)
+        if ptr == ffi.NULL:
+            return ()
+        fn = ffi.cast("PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR", ptr)
+        physical = self.physical_handles()[device_index]
+        count = ffi.new("uint32_t *")
+        _check(fn(physical, count, ffi.NULL), "vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR")
+        props = ffi.new("VkCooperativeMatrixPropertiesKHR[]", count[0])
+        for i in range(count[0]):
+            props[i].sType = vk.VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_KHR
+        _check(fn(physical, count, props), "vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR")
+        names = {0: "f16", 1: "f32", 2: "f64", 3: "s8", 4: "s16", 5: "s32", 6: "s64"}
+        names |= {7: "u8", 8: "u16", 9: "u32", 10: "u64"}
+        return tuple(
+            CooperativeMatrixShape(
+                m=p.MSize,
+                n=p.NSize,
+                k=p.KSize,
+                a=names.get(p.AType, str(p.AType)),
+                b=names.get(p.BType, str(p.BType)),
+                c=names.get(p.CType, str(p.CType)),
+                result=names.get(p.ResultType, str(p.ResultType)),
+            )
+            for p in props[0 : count[0]]
+            if p.scope == vk.VK_SCOPE_SUBGROUP_KHR
         )
 
     def context(self, device_index: int = 0, **kwargs: Any) -> ComputeContext:
@@ -836,8 +909,12 @@ class ComputeContext:
         enable_float16: bool | None = None,
         timeout_s: float = 10.0,
         staging: bool | None = None,
+        cooperative_matrix: bool = False,
     ) -> None:
         """``enable_float16``: True requires shaderFloat16, None enables it where supported.
+
+        ``cooperative_matrix``: enable VK_KHR_cooperative_matrix (with vulkanMemoryModel and
+        shaderFloat16, which its shaders need) where the device supports it.
 
         ``staging``: None maps memory directly only where device memory is host-cached (CPU
         drivers, most iGPUs) and stages transfers otherwise; True always stages, which lets a
@@ -903,6 +980,29 @@ class ComputeContext:
             effective = min(self.info.api_version_raw, instance.api_version) & ~0xFFF
             if effective < make_version(1, 2):
                 extensions.append("VK_KHR_shader_float16_int8")
+        self.cooperative_matrix = bool(cooperative_matrix and self.info.cooperative_matrix)
+        if self.cooperative_matrix and self.float16:
+            extensions.append("VK_KHR_cooperative_matrix")
+            coop = ffi.new(
+                "VkPhysicalDeviceCooperativeMatrixFeaturesKHR *",
+                {
+                    "sType": vk.VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR,
+                    "pNext": pnext,
+                    "cooperativeMatrix": 1,
+                },
+            )
+            model = ffi.new(
+                "VkPhysicalDeviceVulkanMemoryModelFeatures *",
+                {
+                    "sType": vk.VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_MEMORY_MODEL_FEATURES,
+                    "pNext": coop,
+                    "vulkanMemoryModel": 1,
+                },
+            )
+            keep += [coop, model]
+            pnext = model
+        else:
+            self.cooperative_matrix = False
         ext_array = _string_array(ffi, extensions, keep)
         info = ffi.new(
             "VkDeviceCreateInfo *",
