@@ -101,6 +101,7 @@ def check_destination(destination: str) -> None:
     try:
         mode = os.stat(destination).st_mode
     except FileNotFoundError:
+        _check_new_file(destination)
         return
     except (OSError, ValueError) as exc:  # ValueError: a NUL byte
         reason = getattr(exc, "strerror", None) or exc
@@ -109,6 +110,26 @@ def check_destination(destination: str) -> None:
         raise OutputError(
             f"{destination} is {describe_mode(mode)}; refusing to write a report onto it"
         )
+
+
+def _check_new_file(destination: str) -> None:
+    """A name that does not exist yet: its folder must exist and take a new file (the report
+    is written through a temporary file beside it)."""
+    folder = os.path.dirname(destination) or "."
+    try:
+        mode = os.stat(folder).st_mode
+    except FileNotFoundError:
+        raise OutputError(
+            f"cannot write the report to {destination}: {folder} does not exist"
+        ) from None
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write the report to {destination}: {exc.strerror or exc}"
+        ) from None
+    if not stat.S_ISDIR(mode):
+        raise OutputError(f"cannot write the report to {destination}: {folder} is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write the report to {destination}: {folder} is not writable")
 
 
 def write_atomic(path: str | os.PathLike[str], text: str) -> Path:
