@@ -32,6 +32,7 @@ class Option:
     choices: tuple[str, ...] = ()
     files: bool = False
     help: str = ""
+    metavar: str = ""  # what --help calls its value (PATH, SECONDS)
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,7 @@ def command_tree(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) ->
                 choices=_words(action),
                 files=action.nargs != 0 and not action.choices and _is_file(action),
                 help=str(action.help or "").replace("%(default)s", str(action.default)),
+                metavar=str(action.metavar or action.dest.upper()) if action.nargs != 0 else "",
             )
         )
     sub = _subparsers(parser)
@@ -287,6 +289,10 @@ def fish(tree: list[Command]) -> str:
         "    end",
         "    string join ' ' $path",
         "end",
+        f"function __{PROG}_at --description 'is the subcommand path typed so far $argv[1]?'",
+        f"    set -l path (__{PROG}_path)",
+        '    test "$path" = "$argv[1]"',
+        "end",
     ]
     for name, keep in (("subs", None), ("valued", True)):
         lines.append(f"function __{PROG}_{name}")
@@ -302,7 +308,7 @@ def fish(tree: list[Command]) -> str:
         lines.append("    end")
         lines.append("end")
     for command in tree:
-        condition = f"test (__{PROG}_path) = {_fish_quote(command.key)}"
+        condition = f"__{PROG}_at {_fish_quote(command.key)}"
         for name, text in command.subcommands:
             lines.append(
                 f"complete -c {PROG} -f -n {_fish_quote(condition)} -a {_fish_quote(name)}"
