@@ -33,7 +33,9 @@ def _report() -> Report:
         id="driver-enumeration.1",
         causes=("instance.1",),
     )
-    no_driver = Finding("no-usable-driver", Severity.FAIL, "no driver could be loaded", id="instance.1")
+    no_driver = Finding(
+        "no-usable-driver", Severity.FAIL, "no driver could be loaded", id="instance.1"
+    )
     absent = Finding(
         "driver-no-devices",
         Severity.INFO,

@@ -106,10 +106,10 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    """0 every report valid; 1 one is not a report or not valid (with the reason); 2 one cannot
-    be read at all (missing, unreadable)."""
+    """0 every report valid; 1 one is not a report or not valid (the reason on stdout); 2 one
+    cannot be judged at all (missing, not a regular file, unreadable, a newer schema)."""
     from vkdoctor.report.codes import all_codes
-    from vkdoctor.report.io import ReportError, load_report_dict
+    from vkdoctor.report.io import NewerReportError, ReportError, load_report_dict
     from vkdoctor.report.schema import check_consistency, validate
 
     known = set(all_codes())
@@ -118,19 +118,22 @@ def _validate(args: argparse.Namespace) -> int:
     quiet = args.json == "-"  # stdout carries the JSON only
     say = (lambda *a, **k: None) if quiet else print
     for path in args.reports:
-        if path != "-" and not os.access(path, os.R_OK):
-            reason = "no such file" if not os.path.lexists(path) else "cannot be read"
-            print(f"{path}: {reason}", file=sys.stderr)
-            results.append({"path": path, "valid": False, "readable": False, "problems": [reason]})
-            worst = max(worst, EXIT_UNREADABLE)
-            continue
+        reason = _unreadable(path)
         try:
-            data = load_report_dict(path)
+            if reason is None:
+                data = load_report_dict(path)
+        except NewerReportError as exc:
+            reason = _after_path(str(exc), path)
         except ReportError as exc:
             # Readable, but not a report: that is the answer validate exists to give.
             say(f"{path}: INVALID, {_after_path(str(exc), path)}")
             results.append({"path": path, "valid": False, "readable": True, "problems": [str(exc)]})
             worst = max(worst, EXIT_INVALID)
+            continue
+        if reason is not None:  # nothing to judge: missing, not a file, a newer schema
+            print(f"{path}: {reason}", file=sys.stderr)
+            results.append({"path": path, "valid": False, "readable": False, "problems": [reason]})
+            worst = max(worst, EXIT_UNREADABLE)
             continue
         errors = validate(data)
         if not errors:
@@ -170,6 +173,27 @@ def _validate(args: argparse.Namespace) -> int:
         if code:
             return code
     return worst
+
+
+def _unreadable(path: str) -> str | None:
+    """Why ``path`` cannot be read at all (exit 2), before anything judges its content."""
+    import stat
+
+    if path == "-":
+        return None
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "no such file"
+    except (OSError, ValueError) as exc:
+        return str(getattr(exc, "strerror", None) or exc)
+    if not stat.S_ISREG(mode):
+        from vkdoctor.report.io import describe_mode
+
+        return f"{describe_mode(mode)}, not a regular file; not a report"
+    if not os.access(path, os.R_OK):
+        return "permission denied"
+    return None
 
 
 def _after_path(message: str, path: str) -> str:

@@ -28,6 +28,10 @@ class ReportError(Exception):
     """A report file that cannot be used, with a message meant for the user."""
 
 
+class NewerReportError(ReportError):
+    """A report of a newer schema than this vkdoctor reads: it cannot be judged here."""
+
+
 # Above this many component records a report is written without indentation: nobody reads
 # 10 000 driver records by eye, and indentation is a sixth of such a file (10.3 MB -> 8.9 MB).
 INDENT_UP_TO_RECORDS = 1000
@@ -294,7 +298,7 @@ def load_report_dict(path: str) -> dict[str, Any]:
     if type(version) is not int:
         raise ReportError(f"{path}: a vkdoctor report without a valid schema_version")
     if version > SCHEMA_VERSION:
-        raise ReportError(
+        raise NewerReportError(
             f"{path}: written by a newer vkdoctor (report schema {version}; this vkdoctor reads "
             f"schema {SCHEMA_VERSION}); upgrade vkdoctor to read it"
         )
