@@ -159,7 +159,7 @@ def add_timeout(
         type=argtypes.seconds(*argtypes.TIMEOUT_RANGE),
         default=default,
         metavar="SECONDS",
-        help=f"{help} ({argtypes.TIMEOUT_RANGE[0]:g} to {argtypes.TIMEOUT_RANGE[1]:g})",
+        help=f"{help}; {argtypes.TIMEOUT_RANGE[0]:g} to {argtypes.TIMEOUT_RANGE[1]:g} seconds",
     )
 
 
@@ -177,7 +177,7 @@ def add_deadline(
         type=argtypes.seconds(argtypes.DURATION_RANGE[0], high),
         default=default,
         metavar="SECONDS",
-        help=f"{help} ({argtypes.DURATION_RANGE[0]:g} to {high:g})",
+        help=f"{help}; {argtypes.DURATION_RANGE[0]:g} to {high:g} seconds",
     )
     for alias in aliases:
         parser.add_argument(
