@@ -270,3 +270,20 @@ def test_every_command_shares_the_same_option_definitions() -> None:
     for path in (("check",), ("trace",), ("kernels",), ("explain",), ("report", "diff")):
         assert "-o" not in options_of(*path), path
     assert options_of("report", "markdown")["-o"].help is argparse.SUPPRESS
+
+
+@needs_lavapipe
+def test_kernels_take_the_shared_result_options(world: VkWorld, tmp_path) -> None:
+    world.lavapipe()
+    markdown = tmp_path / "kernels.md"
+    done = vkdoctor(
+        world,
+        "kernels",
+        *("--size", "tiny", "--kernels", "copy", "--device", "0"),
+        *("-q", "--fail-on", "fail", "--markdown", str(markdown), "--json", "-"),
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)  # stdout carries the JSON only
+    assert [p["id"] for p in report["probes"]] == ["kernels"]
+    assert done.stderr.splitlines() == ["vkdoctor kernels: every kernel that applies verified"]
+    assert "copy" in markdown.read_text()
