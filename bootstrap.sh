@@ -19,9 +19,10 @@ quiet() { "$@" >"$log" 2>&1 || { cat "$log" >&2; exit 1; }; }
 
 packages="python3 python3-venv python3-dev gcc libc6-dev libvulkan1 mesa-vulkan-drivers vulkan-tools glslang-tools"
 # The test suite also runs the real fleet engines: node_exporter (started by the tests on a free
-# port) and promtool (Debian ships it in the prometheus package).  Check mode stays lean.
+# port) and promtool (Debian ships it in the prometheus package); the completion scripts in zsh
+# and fish; the man page through groff and man.  Check mode stays lean.
 if [ "$mode" = test ]; then
-    packages="$packages prometheus-node-exporter prometheus"
+    packages="$packages prometheus-node-exporter prometheus zsh fish groff-base man-db git"
 fi
 missing=$(dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' $packages 2>/dev/null | awk '$1 != "ii" {print $2}')
 if [ -n "$missing" ] || ! dpkg-query -W $packages >/dev/null 2>&1; then
@@ -42,7 +43,8 @@ case "$mode" in
     check)
         step "installing vkdoctor into .venv (builds the native trace parts)"
         quiet .venv/bin/python -m pip install -q '.[tui]'
-        step "done: the tool is .venv/bin/vkdoctor; running .venv/bin/vkdoctor check"
+        step "done: the tool is $(pwd)/.venv/bin/vkdoctor (run it as .venv/bin/vkdoctor check, or put .venv/bin on PATH; 'vkdoctor --help' lists the commands, 'man vkdoctor' then works, 'source <(vkdoctor completion bash)' completes them)"
+        step "running .venv/bin/vkdoctor check"
         rm -f "$log"
         exec .venv/bin/vkdoctor check
         ;;

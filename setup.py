@@ -5,6 +5,7 @@ objects with no Python API (an LD_AUDIT module and a Vulkan layer), built throug
 that ``pip install .`` and ``pip install -e .`` produce them, and placed inside the package at
 ``vkdoctor/native/`` where ``vkdoctor.trace.native_paths`` finds them.  Both are optional: without a C
 compiler the install still succeeds and ``vkdoctor trace`` falls back to /proc polling.
+It also installs the committed man page, man/vkdoctor.1.
 """
 
 from __future__ import annotations
@@ -82,4 +83,7 @@ setup(
         native("vkdoctor.native.libVkLayer_vkdoctor_trace", "vkdoctor_layer.c", ["pthread", "dl"]),
     ],
     cmdclass={"build_ext": build_native},
+    # The man page generated from the parser (python -m vkdoctor.manpage --write); pip puts it
+    # in <prefix>/share/man/man1, where man(1) finds it next to <prefix>/bin on PATH.
+    data_files=[("share/man/man1", ["man/vkdoctor.1"])],
 )

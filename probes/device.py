@@ -106,6 +106,7 @@ CODES = code_table(
             "registry vkdoctor knows, so this is expected.",
             ("a driver older than the registry",),
             "Check the extension's specVersion before using them.",
+            audience="developer",
         ),
         CodeInfo(
             "gdpa-unexpected",
@@ -114,6 +115,7 @@ CODES = code_table(
             "Programs that rely on it break on conformant drivers.",
             ("driver or layer leniency",),
             "Applications must check versions and enabled extensions.",
+            audience="developer",
         ),
         CodeInfo(
             "device-command-only-via-gipa",
@@ -124,6 +126,7 @@ CODES = code_table(
             "support or enable their extension: calling them crashes or fails.",
             ("extensions the device does not support",),
             "Load device commands with vkGetDeviceProcAddr.",
+            audience="developer",
         ),
         CodeInfo(
             "software-device-only",

@@ -117,6 +117,7 @@ CODES = code_table(
             "vkGetInstanceProcAddr(instance, name) returned a pointer where the spec says NULL.",
             ("loader or layer leniency",),
             "Applications must not rely on it.",
+            audience="developer",
         ),
         CodeInfo(
             "instance-loader-message",

@@ -175,7 +175,7 @@ def test_explain_unknown_code_suggests_the_nearest(capsys: pytest.CaptureFixture
 def test_explain_json_is_the_code_table(capsys: pytest.CaptureFixture[str]) -> None:
     from vkdoctor.report.codes import all_codes
 
-    assert main(["explain", "--json", "no-usable-driver"]) == 0
+    assert main(["explain", "no-usable-driver", "--json", "-"]) == 0
     data = json.loads(capsys.readouterr().out)
     info = all_codes()["no-usable-driver"]
     assert (data["code"], data["severity"], data["remedy"]) == (
@@ -183,7 +183,7 @@ def test_explain_json_is_the_code_table(capsys: pytest.CaptureFixture[str]) -> N
         info.severity.value,
         info.remedy,
     )
-    assert main(["explain", "--json", "--list"]) == 0
+    assert main(["explain", "--list", "--json", "-"]) == 0
     assert len(json.loads(capsys.readouterr().out)) == len(all_codes())
 
 

@@ -110,7 +110,7 @@ def test_kernels_report_renders_its_table_everywhere(
     older = REPO / "tests/fixtures/v1/nvidia-h200-kernels.json"
     newer = tmp_path / "v2.json"
     newer.write_text(json.dumps(Report.from_dict(json.loads(older.read_text())).to_dict()))
-    assert main(["report", "diff", str(older), str(newer), "--json"]) == 0
+    assert main(["report", "diff", str(older), str(newer), "--json", "-"]) == 0
     diff = json.loads(capsys.readouterr().out)
     assert diff["identical"] is True
 

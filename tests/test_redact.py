@@ -272,7 +272,7 @@ def test_planted_secrets_reach_no_output(world: VkWorld, tmp_path: Path) -> None
             "-m",
             "vkdoctor",
             "check",
-            "-v",
+            "-vv",  # everything the console can show, facts and the loader log included
             "--json",
             str(out_json),
             "--markdown",
@@ -302,7 +302,7 @@ def test_planted_secrets_reach_no_output(world: VkWorld, tmp_path: Path) -> None
         return done.stdout + done.stderr
 
     redacted = subprocess.run(
-        [sys.executable, "-m", "vkdoctor", "check", "-v", "--redact", "--json", "-"],
+        [sys.executable, "-m", "vkdoctor", "check", "-vv", "--redact", "--json", "-"],
         env=environ,
         capture_output=True,
         text=True,
@@ -312,7 +312,7 @@ def test_planted_secrets_reach_no_output(world: VkWorld, tmp_path: Path) -> None
         "check console": check.stdout + check.stderr,
         "json": out_json.read_text(),
         "markdown": out_md.read_text(),
-        "report show -v": run("report", "show", "-v", str(out_json)),
+        "report show -vv": run("report", "show", "-vv", str(out_json)),
         "report markdown --no-redact": run("report", "markdown", "--no-redact", str(out_json)),
         "check --redact": redacted.stdout + redacted.stderr,
     }

@@ -147,7 +147,7 @@ def test_mutated_reports_never_crash_a_reader(
         ("report", "validate", str(path)),
         ("report", "markdown", str(path)),
         ("report", "diff", original, str(path)),
-        ("report", "diff", "--json", str(path), original),
+        ("report", "diff", "--json", "-", str(path), original),
     ):
         code, output = _run(*argv)
         assert code in (0, 1, 2), f"{' '.join(argv)} exited {code}:\n{output[-1500:]}"

@@ -14,7 +14,6 @@ import contextlib
 import errno
 import functools
 import json
-import math
 import os
 import signal
 import sys
@@ -24,6 +23,7 @@ from typing import Any
 
 import vkdoctor
 from vkdoctor import argtypes
+from vkdoctor import cli_options as options
 
 EXIT_OK = 0
 EXIT_ISSUES = 1
@@ -48,19 +48,21 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"vkdoctor {vkdoctor.__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    check = commands.add_parser("check", help="run the diagnostic pipeline")
-    check.add_argument(
+    check = commands.add_parser(
+        "check",
+        help="run the diagnostic pipeline",
+        description="Run the probes in order (loader, drivers, layers, instance, devices, a "
+        "compute dispatch), each native step in a child process, and print the verdict, what "
+        "needs action and the command that fixes it.",
+    )
+    probes = check.add_argument(
         "probes", nargs="*", metavar="PROBE", help="run only these probes (and what they require)"
     )
-    _add_output_options(check)
-    check.add_argument(
-        "--timeout",
-        type=argtypes.seconds(*argtypes.TIMEOUT_RANGE),
-        default=None,
-        metavar="SECONDS",
-        help="time limit for each native step (default 5; 0.1 to 3600)",
-    )
-    check.add_argument("--list-probes", action="store_true", help="list the probes and exit")
+    probes.complete_words = _probe_ids  # type: ignore[attr-defined]
+    options.add_result_options(check)
+    options.add_list(check, "probes and what each one runs", aliases=("--list-probes",))
+    options.add_timeout(check, None, "time limit for one native step (default 5)")
+    _add_deadline_option(check)
     check.add_argument(
         "--loader",
         metavar="PATH",
@@ -71,7 +73,6 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     check.add_argument(
         "--no-bisect", action="store_true", help="do not isolate culprits by re-running"
     )
-    _add_deadline_option(check)
     from vkdoctor.require.cli import add_arguments as add_require_arguments
 
     add_require_arguments(check)  # --require, --device-select, --github
@@ -79,12 +80,17 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
     add_fleet_arguments(check)  # --prometheus, --npd, --npd-max-output
 
-    explain = commands.add_parser("explain", help="explain a finding code")
-    explain.add_argument("code", nargs="?", help="the finding code, e.g. driver-library-missing")
-    explain.add_argument("--list", action="store_true", help="list every finding code")
-    explain.add_argument(
-        "--json", dest="explain_json", action="store_true", help="print it as JSON"
+    explain = commands.add_parser(
+        "explain",
+        help="explain a finding code",
+        description="What a finding code means, its usual causes and its remedy.",
     )
+    code = explain.add_argument(
+        "code", nargs="?", help="the finding code, e.g. driver-library-missing"
+    )
+    code.complete_words = _finding_codes  # type: ignore[attr-defined]
+    options.add_list(explain, "finding codes")
+    options.add_json(explain, "the explanation (or, with --list, every code)")
 
     trace = commands.add_parser(
         "trace",
@@ -92,23 +98,37 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         description="Run PROGRAM under vkdoctor's LD_AUDIT module and debug layer (or watch "
         "--pid) and report premature unloads, loader bypasses and destroy-order bugs.",
     )
+    trace.set_defaults(trace_parser=trace)
     if command in (None, "trace"):
         from vkdoctor.trace.command import add_arguments
 
         add_arguments(trace)
-        _add_output_options(trace)
+        options.add_result_options(trace)
 
     from vkdoctor.commands import report as reportcmd
 
     reportcmd.add_parser(commands)
 
     # Both modules keep textual, rich and the suite out of their import: `check` never pays.
-    from vkdoctor import tui
+    from vkdoctor import completion, tui
     from vkdoctor.commands import kernels as kernelcmd
 
     kernelcmd.add_parser(commands)
     tui.add_parser(commands)
+    completion.add_parser(commands)
     return parser
+
+
+def _probe_ids() -> tuple[str, ...]:
+    from vkdoctor.engine.runner import PIPELINE
+
+    return PIPELINE
+
+
+def _finding_codes() -> tuple[str, ...]:
+    from vkdoctor.report.codes import all_codes
+
+    return tuple(sorted(all_codes()))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -146,6 +166,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from vkdoctor import tui
 
             return tui.run(args)
+        if args.command == "completion":
+            from vkdoctor import completion
+
+            return completion.run(args, build_parser())
     except KeyboardInterrupt:
         print("vkdoctor: interrupted", file=sys.stderr)
         return 130
@@ -215,19 +239,74 @@ def _internal_error(tb: str, partial: Any, written: str | None = None) -> int:
     return EXIT_INTERNAL
 
 
-def _list_probes() -> int:
-    from vkdoctor.engine.runner import available_probes
+def probe_listing() -> list[dict[str, Any]]:
+    """Each probe with what it declares (requires, uses, consults) and what ``check PROBE``
+    therefore runs, derived from the ProbeSpecs (the runner's own resolve_selection)."""
+    from vkdoctor.engine.runner import available_probes, resolve_selection
 
-    for spec in available_probes():
-        requires = f"  (requires {', '.join(spec.requires)})" if spec.requires else ""
-        print(f"{spec.id:<20} {spec.title}{requires}")
+    return [
+        {
+            "id": spec.id,
+            "title": spec.title,
+            "requires": list(spec.requires),
+            "uses": list(spec.uses),
+            "consults": list(spec.consults),
+            "runs": resolve_selection([spec.id]),
+        }
+        for spec in available_probes()
+    ]
+
+
+def _list_probes(args: argparse.Namespace) -> int:
+    listing = probe_listing()
+    if args.json:
+        return _write_json(listing, args.json, "check --list")
+    what = {
+        "requires": "requires (skipped unless it succeeds)",
+        "uses": "uses (run first when present)",
+        "consults": "consults (runs alongside)",
+    }
+    import shutil
+    import textwrap
+
+    width = max(40, shutil.get_terminal_size((80, 24)).columns)
+
+    def say(text: str) -> None:
+        lines = textwrap.wrap(
+            text, width, initial_indent=" " * 4, subsequent_indent=" " * 6, break_on_hyphens=False
+        )
+        print("\n".join(lines))
+
+    for probe in listing:
+        print(f"{probe['id']:<20} {probe['title']}")
+        for key, words in what.items():
+            if probe[key]:
+                say(f"{words}: {', '.join(probe[key])}")
+        if len(probe["runs"]) > 1:
+            runs = probe["runs"]
+            say(f"`check {probe['id']}` runs {len(runs)} probes: {', '.join(runs)}")
+    return EXIT_OK
+
+
+def _write_json(data: Any, destination: str, command: str) -> int:
+    """A JSON result (a listing, an explanation) to a file or '-', through the safe writer."""
+    from vkdoctor.report.io import write_text
+
+    try:
+        write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n", destination)
+    except OSError as exc:
+        print(
+            f"vkdoctor {command}: cannot write {destination}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     return EXIT_OK
 
 
 def _check(args: argparse.Namespace, fleet: Any = None) -> int:
     """``fleet`` (a ``fleet.options.FleetRun``) receives the report the run ends with."""
-    if args.list_probes:
-        return _list_probes()
+    if args.list:
+        return _list_probes(args)
     from vkdoctor.engine.env import Env
     from vkdoctor.engine.runner import PIPELINE, Options, resolve_selection, run_pipeline
     from vkdoctor.render.console import make_console, probe_line
@@ -257,8 +336,8 @@ def _check(args: argparse.Namespace, fleet: Any = None) -> int:
         print(f"vkdoctor check: {problem}", file=sys.stderr)
         return EXIT_USAGE
     to_stdout = _to_stdout(args) or require.uses_stdout(args)
-    console = make_console(stderr=to_stdout, force_plain=args.no_color)
-    options = Options(
+    console = make_console(stderr=to_stdout, color=options.color_mode(args))
+    run_options = Options(
         timeout_s=args.timeout or Options().timeout_s,
         bisect=not args.no_bisect,
         loader=args.loader,
@@ -275,12 +354,13 @@ def _check(args: argparse.Namespace, fleet: Any = None) -> int:
 
     def on_result(result: Any) -> None:
         partial.probes.append(result)
-        _print(console, probe_line(result))
+        if not args.quiet:
+            _print(console, probe_line(result))
 
     _survive_closed_stdout(console)
     with _stop_on_signals():
         try:
-            run = run_pipeline(Env.current(), options, args.probes or None, on_start, on_result)
+            run = run_pipeline(Env.current(), run_options, args.probes or None, on_start, on_result)
         except OutputFailed:
             if status is not None:
                 status.stop()
@@ -298,7 +378,7 @@ def _check(args: argparse.Namespace, fleet: Any = None) -> int:
             fleet.finish(run.report)
             return _deliver_interrupted(run.report, args, console, interrupted)
         step = require.finish(run.report, requirements, args)
-        if step is not None:
+        if step is not None and not args.quiet:
             _print(console, probe_line(step))
         code = _deliver(run.report, args, console)
         if code is None and not fleet.finish(run.report):
@@ -318,7 +398,7 @@ def _check(args: argparse.Namespace, fleet: Any = None) -> int:
 def _deliver(report: Any, args: argparse.Namespace, console: Any) -> int | None:
     """Print the findings and write the --json/--markdown outputs (shared by check and trace).
     Returns an exit code only when an output cannot be written."""
-    from vkdoctor.render.console import findings_block
+    from vkdoctor.render.console import findings_block, verdict_line
     from vkdoctor.render.markdown import render_markdown
     from vkdoctor.report.io import write_report, write_text
     from vkdoctor.report.redact import redact_report, scrub_report
@@ -330,7 +410,10 @@ def _deliver(report: Any, args: argparse.Namespace, console: Any) -> int | None:
     wanted = args.redact or (redact_markdown and args.markdown)
     redacted = redact_report(report) if wanted else report
     shown = redacted if args.redact else report  # the console and the JSON
-    _print(console, findings_block(shown, args.verbose))
+    if getattr(args, "quiet", False):
+        _print(console, verdict_line(shown))
+    else:
+        _print(console, findings_block(shown, args.verbose))
     outputs = [
         (args.json, shown, functools.partial(write_report, scrubbed=True)),
         (
@@ -367,15 +450,26 @@ def _trace(args: argparse.Namespace) -> int:
     from vkdoctor.render.console import make_console, probe_line
     from vkdoctor.trace.command import build_report
 
+    program = [a for a in args.program or () if a != "--"][:1]
+    if not program and args.pid is None:
+        return options.usage_error(
+            "vkdoctor trace",
+            "nothing to trace; usage: vkdoctor trace [OPTIONS] -- PROGRAM [ARGS...] "
+            "or vkdoctor trace --pid PID",
+        )
+    if program and args.pid is not None:
+        return options.usage_error(
+            "vkdoctor trace", "give either a program (after --) or --pid, not both"
+        )
     problem = _output_problem(args)
     if problem:
         print(f"vkdoctor trace: {problem}", file=sys.stderr)
         return EXIT_USAGE
-    console = make_console(stderr=_to_stdout(args), force_plain=args.no_color)
+    console = make_console(stderr=_to_stdout(args), color=options.color_mode(args))
     _survive_closed_stdout(console)
     with _stop_on_signals(interrupt_main=True):
         report = build_report(args, Env.current())
-        for probe in report.probes:
+        for probe in report.probes if not args.quiet else ():
             _print(console, probe_line(probe))
         interrupted = _interrupting_signal()
         if interrupted is not None:
@@ -511,71 +605,14 @@ def _survive_closed_stdout(console: Any) -> None:
     console.on_broken_pipe = on_broken_pipe
 
 
-def _deadline_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError("must be a finite number of seconds greater than 0")
-    return value
-
-
 def _add_deadline_option(parser: argparse.ArgumentParser) -> None:
     from vkdoctor.engine.runner import DEFAULT_DEADLINE_S
 
-    parser.add_argument(
-        "--deadline",
-        type=_deadline_seconds,
-        default=DEFAULT_DEADLINE_S,
-        metavar="SECONDS",
-        help=f"time limit for the whole run, bisection included (default {DEFAULT_DEADLINE_S:g}); "
+    options.add_deadline(
+        parser,
+        DEFAULT_DEADLINE_S,
+        f"time limit for the whole run, bisection included (default {DEFAULT_DEADLINE_S:g}); "
         "what did not finish is reported as such",
-    )
-
-
-def _add_output_options(parser: argparse.ArgumentParser) -> None:
-    """--json/--markdown/--redact and friends, the same for check and trace."""
-    parser.add_argument(
-        "--json", metavar="PATH", help="write the JSON report to PATH ('-' for stdout)"
-    )
-    parser.add_argument(
-        "--markdown",
-        metavar="PATH",
-        help="write a Markdown report for an issue tracker to PATH ('-' for stdout); redacted "
-        "unless --no-redact",
-    )
-    redaction = parser.add_mutually_exclusive_group()
-    redaction.add_argument(
-        "--redact",
-        dest="redact",
-        action="store_true",
-        default=None,
-        help="replace home, user and host names in every output (the Markdown is always redacted "
-        "unless --no-redact)",
-    )
-    redaction.add_argument(
-        "--no-redact", dest="redact", action="store_false", help="do not redact the Markdown"
-    )
-    parser.add_argument(
-        "-v",
-        "--verbose",
-        action="store_true",
-        help="show details, evidence, facts and info findings",
-    )
-    parser.add_argument(
-        "--fail-on",
-        choices=("warn", "fail"),
-        default="warn",
-        help="exit 1 on warnings and failures (warn, the default) or on failures only (fail)",
-    )
-    parser.add_argument(
-        "--strict",
-        action="store_true",
-        help="the default (exit 1 on warnings too); kept for scripts",
-    )
-    parser.add_argument(
-        "--no-color", action="store_true", help="plain output (NO_COLOR is honoured too)"
     )
 
 
@@ -587,6 +624,7 @@ def _code_json(info: Any) -> dict[str, Any]:
         "explanation": info.explanation,
         "causes": list(info.causes),
         "remedy": info.remedy,
+        "audience": info.audience,
     }
 
 
@@ -594,10 +632,20 @@ def _explain(args: argparse.Namespace) -> int:
     from vkdoctor.report.codes import all_codes
 
     codes = all_codes()
-    if args.explain_json and (args.list or not args.code):
-        print(json.dumps([_code_json(i) for _, i in sorted(codes.items())], indent=2))
-        return EXIT_OK
+    if args.json in codes and args.code is None:
+        # The old spelling `explain --json CODE` (--json was a switch): explain CODE on stdout
+        # rather than write a file named after the code.
+        print(
+            f"vkdoctor explain: note: --json takes a PATH now; this is `vkdoctor explain "
+            f"{args.json} --json -`",
+            file=sys.stderr,
+        )
+        args.code, args.json = args.json, "-"
     if args.list or not args.code:
+        if args.json:
+            return _write_json(
+                [_code_json(i) for _, i in sorted(codes.items())], args.json, "explain"
+            )
         for code, info in sorted(codes.items()):
             print(f"{code:<40} {info.severity.value:<5} {info.title}")
         return EXIT_OK
@@ -609,9 +657,8 @@ def _explain(args: argparse.Namespace) -> int:
         hint = f"; did you mean {nearest}?" if nearest else "; `vkdoctor explain --list` lists them"
         print(f"vkdoctor explain: unknown finding code {args.code!r}{hint}", file=sys.stderr)
         return EXIT_USAGE
-    if args.explain_json:
-        print(json.dumps(_code_json(info), indent=2))
-        return EXIT_OK
+    if args.json:
+        return _write_json(_code_json(info), args.json, "explain")
     print(f"{info.code} ({info.severity.value}): {info.title}\n")
     print(info.explanation)
     if info.causes:

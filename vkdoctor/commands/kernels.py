@@ -17,7 +17,7 @@ import argparse
 import sys
 from typing import Any
 
-from vkdoctor import argtypes
+from vkdoctor import cli_options as options
 
 EXIT_OK, EXIT_ISSUES, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -68,7 +68,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "--kernels",
         default=None,
         metavar="K[,K...]",
-        help="run only these kernels (--list-kernels names them)",
+        help="run only these kernels (--list names them)",
     )
     parser.add_argument(
         "--size",
@@ -98,31 +98,33 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         metavar="N",
         help="timed dispatches per kernel (default: the preset's)",
     )
-    parser.add_argument(
-        "--timeout",
-        type=argtypes.seconds(*argtypes.TIMEOUT_RANGE),
-        default=120.0,
-        metavar="SECONDS",
-        help="a kernel still running after this is a hang (default 120)",
-    )
-    parser.add_argument(
-        "--json", metavar="PATH", help="write the JSON report to PATH ('-' for stdout)"
-    )
+    options.add_timeout(parser, 120.0, "a kernel still running after this is a hang (default 120)")
+    options.add_list(parser, "kernels", aliases=("--list-kernels",))
+    options.add_result_options(parser)
     from vkdoctor.fleet.options import add_kernels_arguments
 
     add_kernels_arguments(parser)  # --prometheus
-    parser.add_argument("--list-kernels", action="store_true", help="list the kernels and exit")
-    parser.add_argument("--no-color", action="store_true", help="plain output")
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     from vkdoctor.kernels.suite import KERNELS
 
-    if args.list_kernels:
+    if args.list:
+        if args.json:
+            from vkdoctor.cli import _write_json
+
+            listing = [{"name": name, "title": spec.title} for name, spec in KERNELS.items()]
+            return _write_json(listing, args.json, "kernels --list")
         for name, spec in KERNELS.items():
             print(f"{name:<10} {spec.title}")
         return EXIT_OK
+    from vkdoctor.cli import _output_problem
+
+    problem = _output_problem(args)
+    if problem:
+        print(f"vkdoctor kernels: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     kernels = None
     if args.kernels:
         kernels = tuple(dict.fromkeys(k.strip() for k in args.kernels.split(",") if k.strip()))
@@ -160,7 +162,6 @@ def run(args: argparse.Namespace) -> int:
 def _run(request: Any, args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from vkdoctor.engine.env import Env
     from vkdoctor.kernels.run import (
         DevicesSeen,
         KernelFinished,
@@ -171,12 +172,12 @@ def _run(request: Any, args: argparse.Namespace) -> int:
         kernel_report,
     )
     from vkdoctor.render.console import make_console
-    from vkdoctor.report.io import is_stdout, write_report
-    from vkdoctor.system.environment import collect_environment
+    from vkdoctor.report.io import is_stdout
 
-    to_stdout = any(d is not None and is_stdout(d) for d in (args.json, args.prometheus))
-    console = make_console(stderr=to_stdout, force_plain=args.no_color)
-    live = console.is_terminal
+    outputs = (args.json, args.markdown, args.prometheus)
+    to_stdout = any(d is not None and is_stdout(d) for d in outputs)
+    console = make_console(stderr=to_stdout, color=options.color_mode(args))
+    live = console.is_terminal and not args.quiet
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(bar_width=24),
@@ -198,14 +199,14 @@ def _run(request: Any, args: argparse.Namespace) -> int:
             label = f"device {event.index} {event.name[:28]}"
             if live and event.index not in tasks:
                 tasks[event.index] = progress.add_task(label, total=len(event.kernels))
-            elif not live:
+            elif not live and not args.quiet:
                 console.print(f"device {event.index}: {event.name} ({event.preset} sizes)")
         elif isinstance(event, KernelStarted) and event.index in tasks:
             progress.update(tasks[event.index], description=f"device {event.index}: {event.kernel}")
         elif isinstance(event, KernelFinished):
             if event.index in tasks:
                 progress.update(tasks[event.index], completed=event.position + 1)
-            else:
+            elif not args.quiet:
                 console.print(f"  {_row_line(event.row)}")
         elif isinstance(event, SuiteFinished) and event.run.index in tasks:
             progress.update(tasks[event.run.index], description=f"device {event.run.index}: done")
@@ -221,7 +222,19 @@ def _run(request: Any, args: argparse.Namespace) -> int:
     finally:
         if live:
             progress.stop()
-    console.print(_render(result))
+    from vkdoctor.report.model import Severity
+
+    findings = result.all_findings()
+    worst = max((f.severity.rank for f in findings), default=-1)
+    if args.quiet:  # the verdict only
+        problems = sum(f.severity is not Severity.INFO for f in findings)
+        console.print(
+            f"vkdoctor kernels: {problems} problem{'s' if problems != 1 else ''} found"
+            if problems
+            else "vkdoctor kernels: every kernel that applies verified"
+        )
+    else:
+        console.print(_render(result, args.verbose))
     if result.missing_devices:
         present = ", ".join(f"{i} ({d.name})" for i, d in enumerate(result.devices))
         print(
@@ -229,19 +242,10 @@ def _run(request: Any, args: argparse.Namespace) -> int:
             f"present: {present or 'none'}",
             file=sys.stderr,
         )
-    if args.json:
-        environment = collect_environment(Env.current()).facts
-        report = kernel_report(result, environment)
-        try:
-            write_report(report, args.json)
-        except OSError as exc:
-            print(
-                f"vkdoctor kernels: cannot write the report to {args.json}: {exc.strerror or exc}",
-                file=sys.stderr,
-            )
-            return EXIT_USAGE
-        if not to_stdout:
-            console.print(f"JSON report: {args.json}", style="dim")
+    if args.json or args.markdown:
+        code = _write_outputs(result, args, console, to_stdout)
+        if code is not None:
+            return code
     if args.prometheus:
         from vkdoctor.fleet.options import write_or_say
         from vkdoctor.fleet.prometheus import kernels_metrics
@@ -258,10 +262,43 @@ def _run(request: Any, args: argparse.Namespace) -> int:
         return EXIT_INTERNAL
     if result.missing_devices:
         return EXIT_USAGE
-    from vkdoctor.report.model import Severity
+    limit = Severity.WARN.rank if args.fail_on == "warn" else Severity.FAIL.rank
+    return EXIT_ISSUES if worst >= limit else EXIT_OK
 
-    failing = any(f.severity is Severity.FAIL for f in result.all_findings())
-    return EXIT_ISSUES if failing else EXIT_OK
+
+def _write_outputs(
+    result: Any, args: argparse.Namespace, console: Any, to_stdout: bool
+) -> int | None:
+    """--json and --markdown of the kernel report, redacted as ``check`` redacts its outputs."""
+    from vkdoctor.engine.env import Env
+    from vkdoctor.kernels.run import kernel_report
+    from vkdoctor.render.markdown import render_markdown
+    from vkdoctor.report.io import write_report, write_text
+    from vkdoctor.report.redact import redact_report, scrub_report
+    from vkdoctor.system.environment import collect_environment
+
+    environment = collect_environment(Env.current()).facts
+    report = scrub_report(kernel_report(result, environment))
+    redacted = redact_report(report) if args.redact is not False else report
+    outputs = [
+        (args.json, redacted if args.redact else report, write_report),
+        (args.markdown, redacted, lambda r, path: write_text(render_markdown(r), path)),
+    ]
+    for destination, output, write in outputs:
+        if not destination:
+            continue
+        try:
+            write(output, destination)
+        except OSError as exc:
+            print(
+                f"vkdoctor kernels: cannot write the report to {destination}: "
+                f"{exc.strerror or exc}",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+        if not to_stdout and not args.quiet:
+            console.print(f"report: {destination}", style="dim")
+    return None
 
 
 def _row_line(row: Any) -> str:
@@ -274,7 +311,7 @@ def _row_line(row: Any) -> str:
     )
 
 
-def _render(result: Any) -> Any:
+def _render(result: Any, verbose: int = 0) -> Any:
     """Per device: what ran where (device, driver, sizes, peak), a table, then the findings."""
     from rich.console import Group
     from rich.text import Text
@@ -289,7 +326,7 @@ def _render(result: Any) -> Any:
     unsupported = [f for f in result.all_findings() if f.severity is Severity.INFO]
     for finding in sorted(shown, key=lambda f: -f.severity.rank):
         parts.append(Text(""))
-        parts.append(finding_block(holder, finding))
+        parts.append(finding_block(holder, finding, verbose))
     if unsupported:
         parts.append(Text(""))
         for finding in unsupported:

@@ -5,15 +5,19 @@ vkdoctor or a file that is not a report ends in one clear line and exit code 2, 
 traceback.  ``show`` prints through the console renderer's ``render_report``, exactly what
 ``vkdoctor check`` printed for the same run.
 
-Exit codes: show and markdown 0; validate 0 valid, 1 invalid; diff 0 identical, 1 different
-(as diff(1)); 2 when a report cannot be read or the command line is wrong.
+Exit codes: show and markdown 0; validate 0 valid, 1 invalid or not a report (the reason is
+printed); diff 0 identical, 1 different (as diff(1)); 2 when a report cannot be read or the
+command line is wrong.  Flags are the shared ones of ``vkdoctor.cli_options``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
+
+from vkdoctor import cli_options as options
 
 EXIT_OK = 0
 EXIT_DIFFERENT = 1
@@ -35,13 +39,8 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
 
     show = sub.add_parser("show", help="print a stored report as `vkdoctor check` printed it")
     show.add_argument("report", metavar="REPORT.json", help="the report ('-' for stdin)")
-    show.add_argument(
-        "-v",
-        "--verbose",
-        action="store_true",
-        help="show details, evidence, facts and info findings",
-    )
-    show.add_argument("--no-color", action="store_true", help="plain output")
+    options.add_verbosity(show)
+    options.add_color(show)
     show.add_argument(
         "--redact",
         action="store_true",
@@ -53,29 +52,19 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
 
     validate = sub.add_parser("validate", help="check reports against the report schema")
     validate.add_argument("reports", nargs="+", metavar="REPORT.json")
+    options.add_json(validate, "each report's verdict (valid, problems)")
 
     diff = sub.add_parser("diff", help="what differs between two reports (working vs broken)")
     diff.add_argument("a", metavar="A.json", help="usually the working machine")
     diff.add_argument("b", metavar="B.json", help="usually the broken machine")
-    diff.add_argument("--json", action="store_true", help="print the differences as JSON")
-    diff.add_argument("--no-color", action="store_true", help="plain output")
+    options.add_json(diff, "the differences")
+    options.add_color(diff)
 
     markdown = sub.add_parser("markdown", help="Markdown for a GitHub/GitLab issue")
     markdown.add_argument("report", metavar="REPORT.json", help="the report ('-' for stdin)")
-    markdown.add_argument(
-        "-o", "--output", metavar="PATH", default="-", help="write to PATH instead of stdout"
-    )
-    redact = markdown.add_mutually_exclusive_group()
-    redact.add_argument(
-        "--redact",
-        dest="redact",
-        action="store_true",
-        default=True,
-        help="replace home, user, host and machine ids (the default)",
-    )
-    redact.add_argument(
-        "--no-redact", dest="redact", action="store_false", help="keep paths and names as recorded"
-    )
+    # -o/--output: the spelling before --markdown, documented in earlier READMEs.
+    options.add_markdown(markdown, default="-", aliases=("-o", "--output"))
+    options.add_redact(markdown, default=True)
     report.set_defaults(report_parser=report)
     return report
 
@@ -111,59 +100,138 @@ def _show(args: argparse.Namespace) -> int:
     met = apply(report, requirements).met if requirements else True
     if args.redact:
         report = redact_report(report)
-    render_report(make_console(force_plain=args.no_color), report, args.verbose)
+    console = make_console(color=options.color_mode(args))
+    render_report(console, report, args.verbose, quiet=args.quiet)
     return EXIT_OK if met else EXIT_DIFFERENT  # 1: the stored report fails the requirement
 
 
 def _validate(args: argparse.Namespace) -> int:
+    """0 every report valid; 1 one is not a report or not valid (the reason on stdout); 2 one
+    cannot be judged at all (missing, not a regular file, unreadable, a newer schema)."""
     from vkdoctor.report.codes import all_codes
-    from vkdoctor.report.io import ReportError, load_report_dict
+    from vkdoctor.report.io import NewerReportError, ReportError, load_report_dict
     from vkdoctor.report.schema import check_consistency, validate
 
     known = set(all_codes())
     worst = EXIT_OK
+    results: list[dict[str, Any]] = []
+    quiet = args.json == "-"  # stdout carries the JSON only
+    say = (lambda *a, **k: None) if quiet else print
     for path in args.reports:
+        reason = _unreadable(path)
         try:
-            data = load_report_dict(path)
+            if reason is None:
+                data = load_report_dict(path)
+        except NewerReportError as exc:
+            reason = _after_path(str(exc), path)
         except ReportError as exc:
-            print(f"{exc}", file=sys.stderr)
+            # Readable, but not a report: that is the answer validate exists to give.
+            say(f"{path}: INVALID, {_after_path(str(exc), path)}")
+            results.append({"path": path, "valid": False, "readable": True, "problems": [str(exc)]})
+            worst = max(worst, EXIT_INVALID)
+            continue
+        if reason is not None:  # nothing to judge: missing, not a file, a newer schema
+            print(f"{path}: {reason}", file=sys.stderr)
+            results.append({"path": path, "valid": False, "readable": False, "problems": [reason]})
             worst = max(worst, EXIT_UNREADABLE)
             continue
         errors = validate(data)
         if not errors:
             errors = check_consistency(data)
+        entry: dict[str, Any] = {
+            "path": path,
+            "valid": not errors,
+            "readable": True,
+            "schema_version": data["schema_version"],
+            "problems": [str(e) for e in errors],
+        }
+        results.append(entry)
         if errors:
-            print(
+            say(
                 f"{path}: INVALID, {len(errors)} problem{'s' if len(errors) != 1 else ''} "
                 f"against report schema {data['schema_version']}:"
             )
             for error in errors:
-                print(f"  {error}")
+                say(f"  {error}")
             worst = max(worst, EXIT_INVALID)
             continue
         summary = data["summary"]
-        print(
+        say(
             f"{path}: valid vkdoctor report (schema {data['schema_version']}, vkdoctor "
             f"{data['tool']['version']}, {data['created'] or 'partial'}, status "
             f"{summary['status']})"
         )
         unknown = sorted({f["code"] for p in data["probes"] for f in p["findings"]} - known)
+        entry["unknown_codes"] = unknown
         if unknown:
-            print(
+            say(
                 f"  note: finding codes this vkdoctor does not know (a newer version wrote "
                 f"them?): {', '.join(unknown)}"
             )
+    if args.json:
+        code = _write_json(results, args.json, "validate")
+        if code:
+            return code
     return worst
 
 
-def _diff(args: argparse.Namespace) -> int:
+def _unreadable(path: str) -> str | None:
+    """Why ``path`` cannot be read at all (exit 2), before anything judges its content."""
+    import stat
+
+    if path == "-":
+        return None
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "no such file"
+    except (OSError, ValueError) as exc:
+        return str(getattr(exc, "strerror", None) or exc)
+    if not stat.S_ISREG(mode):
+        from vkdoctor.report.io import describe_mode
+
+        return f"{describe_mode(mode)}, not a regular file; not a report"
+    if not os.access(path, os.R_OK):
+        return "permission denied"
+    return None
+
+
+def _after_path(message: str, path: str) -> str:
+    prefix = f"{path}: "
+    return message[len(prefix) :] if message.startswith(prefix) else message
+
+
+def _write_json(data: Any, destination: str, command: str) -> int:
     import json
 
+    from vkdoctor.report.io import write_text
+
+    try:
+        write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n", destination)
+    except OSError as exc:
+        print(
+            f"vkdoctor report {command}: cannot write {destination}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return EXIT_UNREADABLE
+    return EXIT_OK
+
+
+def _diff(args: argparse.Namespace) -> int:
+
     from vkdoctor.render.diff import diff_reports, render_lines, render_text
-    from vkdoctor.report.io import load_checked_report
+    from vkdoctor.report.io import load_checked_report, same_output
     from vkdoctor.report.redact import Identity, is_redacted, redact_dict
     from vkdoctor.report.shape import render_tolerant
 
+    for given in (args.a, args.b):
+        if args.json and args.json != "-" and given != "-" and same_output(given, args.json):
+            print(
+                f"vkdoctor report diff: --json {args.json} is one of the reports; writing there "
+                "would destroy it",
+                file=sys.stderr,
+            )
+            return EXIT_UNREADABLE
     a, _ = load_checked_report(args.a)
     b, _ = load_checked_report(args.b)
     # Placeholders only line up when both sides use them.
@@ -176,8 +244,13 @@ def _diff(args: argparse.Namespace) -> int:
     )
     _note_left_out("diff", left_out)
     if args.json:
-        sys.stdout.write(json.dumps(diff.to_dict(), indent=2, sort_keys=True, default=str) + "\n")
-    elif sys.stdout.isatty() and not args.no_color:
+        code = _write_json(diff.to_dict(), args.json, "diff")
+        if code:
+            return code
+        if args.json == "-":  # stdout carries the JSON only; a file leaves it the text
+            return EXIT_OK if diff.identical else EXIT_DIFFERENT
+    color = options.color_mode(args)
+    if color == "always" or (sys.stdout.isatty() and color == "auto"):
         from rich.text import Text
 
         from vkdoctor.render.console import make_console
@@ -190,7 +263,7 @@ def _diff(args: argparse.Namespace) -> int:
             "changed": "yellow",
             "detail": "dim",
         }
-        console = make_console()
+        console = make_console(color=color)
         for kind, line in render_lines(diff):
             console.print(Text(line, style=styles[kind]), soft_wrap=True)
     else:
@@ -232,14 +305,14 @@ def _markdown(args: argparse.Namespace) -> int:
     from vkdoctor.report.shape import render_tolerant
 
     try:
-        check_destination(args.output)
+        check_destination(args.markdown)
     except OutputError as exc:
-        print(f"vkdoctor report markdown: -o: {exc}", file=sys.stderr)
+        print(f"vkdoctor report markdown: --markdown: {exc}", file=sys.stderr)
         return EXIT_UNREADABLE
-    if args.report != "-" and same_output(args.report, args.output):
+    if args.report != "-" and same_output(args.report, args.markdown):
         print(
-            f"vkdoctor report markdown: -o {args.output} is the report itself; writing there "
-            "would destroy it",
+            f"vkdoctor report markdown: --markdown {args.markdown} is the report itself; "
+            "writing there would destroy it",
             file=sys.stderr,
         )
         return EXIT_UNREADABLE
@@ -250,10 +323,10 @@ def _markdown(args: argparse.Namespace) -> int:
     text, left_out = render_tolerant(lambda d: render_markdown(Report.from_dict(d)), data)
     _note_left_out("markdown", left_out)
     try:
-        write_text(text, args.output)
+        write_text(text, args.markdown)
     except OSError as exc:
         print(
-            f"vkdoctor report markdown: cannot write {args.output}: {exc.strerror or exc}",
+            f"vkdoctor report markdown: cannot write {args.markdown}: {exc.strerror or exc}",
             file=sys.stderr,
         )
         return EXIT_UNREADABLE

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import importlib
 import re
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from vkdoctor.report.model import Finding, Remedy, Severity
 
+AUDIENCES = ("user", "developer")
 _KEBAB = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 # Modules that declare a CODES table; explain and the catalogue test read exactly these.
@@ -47,6 +49,10 @@ class CodeInfo:
     explanation: str
     causes: tuple[str, ...] = ()
     remedy: str = ""
+    # Who acts on it: "user" (whoever runs vkdoctor) or "developer" (only someone writing a
+    # Vulkan program cares, e.g. driver leniency in vkGetDeviceProcAddr); the console groups
+    # developer-only info findings into one line below -vv.
+    audience: str = "user"
 
 
 def code_table(entries: Iterable[CodeInfo]) -> dict[str, CodeInfo]:
@@ -56,6 +62,8 @@ def code_table(entries: Iterable[CodeInfo]) -> dict[str, CodeInfo]:
             raise ValueError(f"finding code {entry.code!r} is not kebab-case")
         if entry.code in table:
             raise ValueError(f"finding code {entry.code!r} declared twice")
+        if entry.audience not in AUDIENCES:
+            raise ValueError(f"finding code {entry.code!r}: unknown audience {entry.audience!r}")
         table[entry.code] = entry
     return table
 
@@ -94,3 +102,18 @@ def all_codes() -> dict[str, CodeInfo]:
                 raise ValueError(f"finding code {code!r} declared in two modules")
             merged[code] = info
     return merged
+
+
+def code_info(code: str) -> CodeInfo | None:
+    """The declaration of ``code``: modules already imported are searched first, so a
+    renderer in a ``check`` run imports nothing new; unknown codes (a newer vkdoctor's) give
+    None."""
+    loaded = [name for name in CODE_MODULES if name in sys.modules]
+    for name in loaded + [name for name in CODE_MODULES if name not in sys.modules]:
+        try:
+            table = importlib.import_module(name).CODES
+        except ImportError:  # an optional part missing from this installation
+            continue
+        if code in table:
+            return table[code]
+    return None

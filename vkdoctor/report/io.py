@@ -28,6 +28,10 @@ class ReportError(Exception):
     """A report file that cannot be used, with a message meant for the user."""
 
 
+class NewerReportError(ReportError):
+    """A report of a newer schema than this vkdoctor reads: it cannot be judged here."""
+
+
 # Above this many component records a report is written without indentation: nobody reads
 # 10 000 driver records by eye, and indentation is a sixth of such a file (10.3 MB -> 8.9 MB).
 INDENT_UP_TO_RECORDS = 1000
@@ -101,6 +105,7 @@ def check_destination(destination: str) -> None:
     try:
         mode = os.stat(destination).st_mode
     except FileNotFoundError:
+        _check_new_file(destination)
         return
     except (OSError, ValueError) as exc:  # ValueError: a NUL byte
         reason = getattr(exc, "strerror", None) or exc
@@ -109,6 +114,26 @@ def check_destination(destination: str) -> None:
         raise OutputError(
             f"{destination} is {describe_mode(mode)}; refusing to write a report onto it"
         )
+
+
+def _check_new_file(destination: str) -> None:
+    """A name that does not exist yet: its folder must exist and take a new file (the report
+    is written through a temporary file beside it)."""
+    folder = os.path.dirname(destination) or "."
+    try:
+        mode = os.stat(folder).st_mode
+    except FileNotFoundError:
+        raise OutputError(
+            f"cannot write the report to {destination}: {folder} does not exist"
+        ) from None
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write the report to {destination}: {exc.strerror or exc}"
+        ) from None
+    if not stat.S_ISDIR(mode):
+        raise OutputError(f"cannot write the report to {destination}: {folder} is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write the report to {destination}: {folder} is not writable")
 
 
 def write_atomic(path: str | os.PathLike[str], text: str) -> Path:
@@ -273,7 +298,7 @@ def load_report_dict(path: str) -> dict[str, Any]:
     if type(version) is not int:
         raise ReportError(f"{path}: a vkdoctor report without a valid schema_version")
     if version > SCHEMA_VERSION:
-        raise ReportError(
+        raise NewerReportError(
             f"{path}: written by a newer vkdoctor (report schema {version}; this vkdoctor reads "
             f"schema {SCHEMA_VERSION}); upgrade vkdoctor to read it"
         )

@@ -196,12 +196,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PID",
         help="watch a running process instead (libraries only, by polling /proc/PID/maps)",
     )
-    parser.add_argument(
-        "--timeout",
-        type=argtypes.seconds(*argtypes.DURATION_RANGE),
-        metavar="S",
-        help="kill the program after S seconds (reported as a timeout)",
-    )
+    # The whole traced run: --deadline as everywhere (--timeout, its old name, is hidden).
+    for name, text in (
+        ("--deadline", "kill the program after S seconds (reported as a timeout)"),
+        ("--timeout", argparse.SUPPRESS),
+    ):
+        parser.add_argument(
+            name,
+            dest="timeout",
+            type=argtypes.seconds(*argtypes.DURATION_RANGE),
+            metavar="S",
+            help=text,
+        )
     parser.add_argument(
         "--duration",
         type=argtypes.seconds(*argtypes.DURATION_RANGE),
