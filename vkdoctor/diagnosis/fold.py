@@ -62,16 +62,15 @@ def _fold(rest: list[Finding], where: str) -> Finding:
         # One command per folded file is not something to paste; the examples above carry the
         # command, the text says it applies to each.
         remedy = Remedy(text=f"The same for each of them: {remedy.text}", commands=())
-    return Finding(
-        code=first.code,
-        severity=first.severity,
+    # A copy of the first folded finding (its code, severity and table entry), retold.
+    return replace(
+        first,
         summary=f"{count} more findings like this ({first.code}), the first: {first.summary}",
         detail=first.detail + (f" All of them: {where}." if where else ""),
         evidence={"examples": [dict(f.evidence) for f in rest[:SAMPLE]]},
         remedy=remedy,
-        id=first.id,
-        folded=count,
         causes=tuple(dict.fromkeys(c for f in rest for c in f.causes)),
+        folded=count,
     )
 
 

@@ -82,7 +82,8 @@ def _variable_rule(report: Report, findings: list[Finding], links: Links) -> Non
     """No driver is in use, and a variable is why: the variable is the root cause, and what it
     leads to (broken manifests it selects, the drivers it hides, 'no driver') its symptoms.
     Also when the drivers it leaves find no device (a driver forced for absent hardware)."""
-    if not report.drivers or (report.devices and any(d.in_use for d in report.drivers)):
+    no_device = any(f.code == "no-physical-devices" for f in findings)  # instance probe ran
+    if not report.drivers or (any(d.in_use for d in report.drivers) and not no_device):
         return
     reasons = [e for d in report.drivers for e in d.excluded_by if e.variable]
     for reason in reasons:
@@ -135,7 +136,7 @@ def _variable_headline(
 ) -> str:
     installed = _plural(len(hidden), "installed driver")
     left = [d for d in report.drivers if d.manifest not in hidden and d.in_use]
-    if left and not report.devices:
+    if left and not report.devices:  # the rule runs then only when no device was found
         names = ", ".join(os.path.basename(d.manifest) for d in left)
         finds = "finds" if len(left) == 1 else "find"
         return f"{variable} leaves only {names}, which {finds} no device here, and hides the {installed}"
