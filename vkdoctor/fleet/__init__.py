@@ -1,0 +1,1 @@
+"""Fleet integrations: many machines' reports summarised, metrics and scheduler health checks."""
