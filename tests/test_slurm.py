@@ -317,7 +317,9 @@ def test_a_node_drained_by_an_admin_is_never_touched(cluster: Cluster) -> None:
     assert healthy.returncode == 0, healthy.stderr
     assert cluster.node("vk2") == ("drained", admin)  # not resumed
 
-    broken = _run_wrapper("vk2", _config(cluster, "broken.conf", "VK_DRIVER_FILES=/nonexistent.json"))
+    broken = _run_wrapper(
+        "vk2", _config(cluster, "broken.conf", "VK_DRIVER_FILES=/nonexistent.json")
+    )
     assert broken.returncode == 1, broken.stderr
     assert cluster.node("vk2") == ("drained", admin)  # the admin's reason is kept
     assert "held for another reason (GPU swap, ticket 4711); left alone" in broken.stderr
@@ -332,7 +334,7 @@ def test_hostile_and_long_verdicts_reach_slurm_cut_and_quoted(cluster: Cluster) 
     run = _run_wrapper("vk1", _config(cluster, "hostile.conf", f"VK_ADD_DRIVER_FILES='{manifest}'"))
     assert run.returncode == 1, run.stderr
     verdict = _verdict(cluster, "vk1")
-    assert f"{manifest} points at /nonexistent/lib\"q.so, which does not exist" in verdict
+    assert f'{manifest} points at /nonexistent/lib"q.so, which does not exist' in verdict
     expected = "vkdoctor: " + verdict.replace('"', "'").replace("\x1b", "\\x1b")
     assert cluster.node("vk1") == ("drained", expected)
 

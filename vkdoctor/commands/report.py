@@ -295,7 +295,13 @@ def _summarize(args: argparse.Namespace) -> int:
     from vkdoctor.render.safe_text import ascii_fallback
     from vkdoctor.render.summary import render_markdown, render_text
     from vkdoctor.report.codec import to_json
-    from vkdoctor.report.io import OutputError, check_destination, is_stdout, same_output, write_text
+    from vkdoctor.report.io import (
+        OutputError,
+        check_destination,
+        is_stdout,
+        same_output,
+        write_text,
+    )
 
     outputs = [(o, d) for o, d in (("--json", args.json), ("--markdown", args.markdown)) if d]
     for option, destination in outputs:

@@ -164,7 +164,9 @@ def normalise(text: str, redactor: Redactor) -> str:
     return _VERSION.sub(VERSION_PLACEHOLDER, redactor.text(text))
 
 
-def _culprit(finding: Finding, components: Callable[[], Iterable[DriverRecord | LayerRecord]]) -> str:
+def _culprit(
+    finding: Finding, components: Callable[[], Iterable[DriverRecord | LayerRecord]]
+) -> str:
     for key in _CULPRIT_KEYS:
         value = finding.evidence.get(key)
         if isinstance(value, str) and value:
@@ -197,7 +199,9 @@ def _stack(report: Report, by: str) -> str:
         for driver in report.drivers:
             if not driver.in_use:
                 continue
-            devices = sorted({d.driver for d in report.devices if d.driver_manifest == driver.manifest})
+            devices = sorted(
+                {d.driver for d in report.devices if d.driver_manifest == driver.manifest}
+            )
             name = os.path.basename(driver.manifest)
             parts.append(f"{name} ({', '.join(devices)})" if devices else name)
         return "; ".join(sorted(parts)) if parts else "no usable driver"
@@ -371,4 +375,3 @@ def summarize(arguments: Sequence[str], by: str = "signature") -> Summary:
     for path in report_paths(arguments):
         summarizer.add_file(path)
     return summarizer.result()
-
