@@ -8,9 +8,11 @@ report's home, user and host become ``~``/``<user>``/``<host>``, dotted version 
 
 Streaming: reports are read one at a time and folded into per-group counters; memory grows with
 the number of groups and host labels, never with the reports' size.  Only the parts of a report
-the summary needs become typed records (``Report.from_dict`` over a copy without the probes'
-facts and loader log, the environment and the sections the grouping does not use): that is most
-of the work a full load does, and a 10 000-report fleet fits in a few seconds.
+the summary needs become typed records: ``Report.from_dict`` over a copy without the probes'
+facts and loader log, the environment, the sections the grouping does not use and the record
+fields it does not read (a device's extension list alone cost more than the rest of a load).
+The driver and layer records are read in full only when a root cause's culprit must be looked up
+there.  10 000 reports take a few seconds (benchmarks/bench_summarize.py).
 
 Hosts: a report does not record its host name, so a report's host label is its file name without
 ``.json`` (the Slurm sweep writes ``<node>.json``).  Machines are counted by label: the same node's
@@ -45,6 +47,22 @@ _SECTIONS: Mapping[str, tuple[str, ...]] = {
     "device": ("devices",),
     "driver": ("drivers", "devices"),
     "loader": ("loader",),
+}
+
+# The record fields each section's grouping reads; the others keep their defaults (the codec's
+# generic reading of a device's hundreds of extension names was most of a load's time).
+_FIELDS: Mapping[str, tuple[str, ...]] = {
+    "devices": (
+        "index",
+        "name",
+        "type",
+        "driver_name",
+        "driver_info",
+        "driver_version",
+        "driver_manifest",
+    ),
+    "drivers": ("manifest", "state", "excluded_by"),
+    "loader": ("soname", "version"),
 }
 
 # Evidence keys that name what a finding blames, most specific first.
@@ -253,10 +271,24 @@ def _slim_probe(probe: Any) -> Any:
     return probe
 
 
+def _slim_record(record: Any, fields: tuple[str, ...]) -> Any:
+    if isinstance(record, Mapping):
+        return {key: record[key] for key in fields if key in record}
+    return record
+
+
+def _slim_section(value: Any, fields: tuple[str, ...]) -> Any:
+    if isinstance(value, list):
+        return [_slim_record(r, fields) for r in value]
+    return _slim_record(value, fields)
+
+
 def read_sighting(path: str, host: str, by: str = "signature") -> Sighting:
     """Read one report file and fold it into a Sighting; ``ReportError`` when it is unusable."""
     data = load_report_dict(path)
-    slim: dict[str, Any] = {key: data.get(key) for key in (*_ALWAYS, *_SECTIONS[by])}
+    slim: dict[str, Any] = {key: data.get(key) for key in _ALWAYS}
+    for section in _SECTIONS[by]:
+        slim[section] = _slim_section(data.get(section), _FIELDS[section])
     slim["probes"] = [_slim_probe(p) for p in data.get("probes") or ()]
 
     def components() -> list[DriverRecord | LayerRecord]:
