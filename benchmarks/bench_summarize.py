@@ -7,7 +7,8 @@ The fleet is made from real reports: `vkdoctor check --json` runs on this machin
 temporary home).  Each of N files is one of them (about 1 in 20 broken) under its own host name
 and `created` time, plus a few truncated files.  Each summarize runs in a fresh process, timed
 from outside; its peak RSS comes from the kernel (`wait4`'s `ru_maxrss` of that child).  Memory that stays
-flat from 1 000 to 10 000 reports is what streaming means.  Nothing is asserted: it measures.
+flat from 1 000 to 10 000 reports is what streaming means; CPU time (user + system of the
+child) is printed too, since wall time on a shared machine measures the neighbours as well.  Nothing is asserted: it measures.
 """
 
 from __future__ import annotations
@@ -75,8 +76,8 @@ def generate(directory: Path, count: int, sources: list[dict[str, Any]]) -> None
         (directory / f"truncated{index}.json").write_text(healthy_text[:1000])
 
 
-def measure(directory: Path, by: str) -> tuple[float, float, int]:
-    """Wall seconds, peak RSS in MiB and exit code of one summarize process."""
+def measure(directory: Path, by: str) -> tuple[float, float, float, int]:
+    """Wall seconds, CPU seconds, peak RSS in MiB and exit code of one summarize process."""
     argv = [sys.executable, "-m", "vkdoctor", "report", "summarize", str(directory)]
     if by != "signature":
         argv += ["--by", by]
@@ -86,7 +87,7 @@ def measure(directory: Path, by: str) -> tuple[float, float, int]:
     _, status, usage = os.wait4(child.pid, 0)
     wall = time.perf_counter() - start
     child.returncode = os.waitstatus_to_exitcode(status)
-    return wall, usage.ru_maxrss / 1024, child.returncode
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, child.returncode
 
 
 def main() -> int:
@@ -100,19 +101,21 @@ def main() -> int:
         sources = real_reports(work)
         sizes = ", ".join(f"{len(json.dumps(s)) // 1024} KiB" for s in sources)
         print(f"real reports: healthy, VK_DRIVER_FILES override, missing library ({sizes})")
+        print(f"load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
         for count in sorted(args.counts):
             directory = work / f"fleet-{count}"
             directory.mkdir()
             generate(directory, count, sources)
             for by in args.by:
                 measure(directory, by)  # warm the page cache
-                walls = []
-                for _ in range(args.runs):
-                    wall, peak, code = measure(directory, by)
-                    walls.append(wall)
+                runs = [measure(directory, by) for _ in range(args.runs)]
+                walls = [r[0] for r in runs]
+                cpu = min(r[1] for r in runs)
+                peak, code = max(r[2] for r in runs), runs[-1][3]
                 print(
                     f"{count:>6} reports  --by {by:<9}  wall best {min(walls):6.2f} s  "
-                    f"worst {max(walls):6.2f} s  peak RSS {peak:6.1f} MiB  exit {code}"
+                    f"worst {max(walls):6.2f} s  CPU {cpu:6.2f} s  peak RSS {peak:6.1f} MiB  "
+                    f"exit {code}"
                 )
     return 0
 
