@@ -21,6 +21,8 @@ from typing import Any
 
 import pytest
 from conftest import needs_lavapipe
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 REPO = Path(__file__).resolve().parent.parent
 V1 = REPO / "tests" / "fixtures" / "v1"
@@ -260,3 +262,34 @@ def test_summarizer_streams_one_report_at_a_time(tmp_path: Path) -> None:
         summarizer.add_file(str(path))
     result = summarizer.result()
     assert len(result.groups) == 1 and result.groups[0].machines == 50
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+_BROKEN = json.loads((V1 / "broken-missing-library.json").read_text())
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    key=st.sampled_from(sorted({*_BROKEN, "root_causes", "verdict", "loader"})),
+    value=_JSON,
+    by=st.sampled_from(["signature", "device", "driver", "loader"]),
+)
+def test_any_shape_of_report_is_counted_or_listed_never_raised(
+    tmp_path: Path, key: str, value: Any, by: str
+) -> None:
+    from vkdoctor.fleet.summarize import Summarizer
+
+    path = tmp_path / "n.json"
+    path.write_text(json.dumps({**_BROKEN, key: value}))
+    summarizer = Summarizer(by)
+    summarizer.add_file(str(path))
+    result = summarizer.result()
+    assert result.reports + len(result.unreadable) == 1

@@ -286,16 +286,17 @@ def _slim_section(value: Any, fields: tuple[str, ...]) -> Any:
 def read_sighting(path: str, host: str, by: str = "signature") -> Sighting:
     """Read one report file and fold it into a Sighting; ``ReportError`` when it is unusable."""
     data = load_report_dict(path)
-    slim: dict[str, Any] = {key: data.get(key) for key in _ALWAYS}
-    for section in _SECTIONS[by]:
-        slim[section] = _slim_section(data.get(section), _FIELDS[section])
-    slim["probes"] = [_slim_probe(p) for p in data.get("probes") or ()]
 
     def components() -> list[DriverRecord | LayerRecord]:
         full = Report.from_dict({"schema_version": data["schema_version"], **_parts(data)})
         return [*full.drivers, *full.layers]
 
+    # A report from another machine may have any shape: every way it can be wrong is one line.
     try:
+        slim: dict[str, Any] = {key: data.get(key) for key in _ALWAYS}
+        for section in _SECTIONS[by]:
+            slim[section] = _slim_section(data.get(section), _FIELDS[section])
+        slim["probes"] = [_slim_probe(p) for p in data.get("probes") or ()]
         report = Report.from_dict(slim)
         mtime = os.stat(path).st_mtime if path != "-" and not report.created else None
         return sighting(report, host, by, Identity.of_report(data), components, mtime)
