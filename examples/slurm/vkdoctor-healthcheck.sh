@@ -19,7 +19,10 @@
 #   VKDOCTOR_REPORT_DIR=/var/lib/vkdoctor      where <node>.json and <node>.log go
 #   VKDOCTOR_DEADLINE=45                       seconds for the whole check (slurmd kills the
 #                                              health check after 60)
-#   VKDOCTOR_ARGS="--fail-on fail"             more `vkdoctor check` arguments (split on spaces)
+#   VKDOCTOR_FAIL_ON=fail                      drain on failures only (the default, as the
+#                                              Prometheus and NPD integrations' "up"); "warn"
+#                                              drains on warnings too
+#   VKDOCTOR_ARGS="--require dispatch"         more `vkdoctor check` arguments (split on spaces)
 #   SCONTROL=scontrol SINFO=sinfo              the Slurm commands
 # and anything the check must see (export VK_LOADER_DEBUG=..., a site's VK_* variables).
 #
@@ -37,6 +40,7 @@ fi
 py=${VKDOCTOR_PYTHON:-python3}
 dir=${VKDOCTOR_REPORT_DIR:-/var/lib/vkdoctor}
 deadline=${VKDOCTOR_DEADLINE:-45}
+fail_on=${VKDOCTOR_FAIL_ON:-fail}
 scontrol=${SCONTROL:-scontrol}
 sinfo=${SINFO:-sinfo}
 # SLURMD_NODENAME: the name slurmd runs as (several node names can share one host).
@@ -54,7 +58,8 @@ fi
 report="$dir/$node.json"
 
 # shellcheck disable=SC2086  # VKDOCTOR_ARGS is a list of words on purpose
-"$py" -m vkdoctor check --json "$report" --deadline "$deadline" --no-color ${VKDOCTOR_ARGS:-} \
+"$py" -m vkdoctor check --json "$report" --deadline "$deadline" --fail-on "$fail_on" --no-color \
+    ${VKDOCTOR_ARGS:-} \
     >"$dir/$node.log" 2>&1
 status=$?
 

@@ -737,9 +737,9 @@ def problem_finding(
 
     commands: list[str] = []
     if problem.code == "manifest-invalid-json":
-        commands = [
-            f"python3 -m json.tool {path}  # shows the syntax error",
+        commands = [  # the fix first: the verdict quotes the first command
             f"sudo mv {path} {path}.disabled  # the loader reads only *.json",
+            f"python3 -m json.tool {path}.disabled  # shows the syntax error, to repair it",
         ]
         if loader_version is not None and loader_version < MALFORMED_JSON_SKIPPED_SINCE:
             effect = (
