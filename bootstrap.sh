@@ -19,10 +19,11 @@ quiet() { "$@" >"$log" 2>&1 || { cat "$log" >&2; exit 1; }; }
 
 packages="python3 python3-venv python3-dev gcc libc6-dev libvulkan1 mesa-vulkan-drivers vulkan-tools glslang-tools"
 # The test suite also runs the real fleet engines: node_exporter (started by the tests on a free
-# port) and promtool (Debian ships it in the prometheus package); the completion scripts in zsh
-# and fish; the man page through groff and man.  Check mode stays lean.
+# port), promtool (Debian ships it in the prometheus package), munged, slurmctld and slurmd
+# (tests/test_slurm.py); the completion scripts in zsh and fish; the man page through groff and
+# man.  Check mode stays lean.
 if [ "$mode" = test ]; then
-    packages="$packages prometheus-node-exporter prometheus zsh fish groff-base man-db git"
+    packages="$packages prometheus-node-exporter prometheus slurm-wlm munge zsh fish groff-base man-db git"
 fi
 missing=$(dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' $packages 2>/dev/null | awk '$1 != "ii" {print $2}')
 if [ -n "$missing" ] || ! dpkg-query -W $packages >/dev/null 2>&1; then

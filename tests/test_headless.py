@@ -31,6 +31,9 @@ HEADLESS = [
     "vkdoctor.kernels.run",
     "vkdoctor.tasks.kernels",
     "vkdoctor.render.diff",
+    "vkdoctor.fleet.summarize",
+    "vkdoctor.fleet.slurm",
+    "vkdoctor.render.summary",
 ]
 
 

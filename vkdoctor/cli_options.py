@@ -60,7 +60,11 @@ def add_json(parser: argparse.ArgumentParser, what: str = "the JSON report") -> 
 
 
 def add_markdown(
-    parser: argparse.ArgumentParser, default: str | None = None, aliases: tuple[str, ...] = ()
+    parser: argparse.ArgumentParser,
+    default: str | None = None,
+    aliases: tuple[str, ...] = (),
+    what: str = "a Markdown report for an issue tracker",
+    redacted: bool = True,
 ) -> None:
     """``--markdown PATH``; ``aliases`` are old spellings kept hidden (``report markdown -o``)."""
     parser.add_argument(
@@ -68,8 +72,9 @@ def add_markdown(
         metavar="PATH",
         type=output_path("--markdown"),
         default=default,
-        help="write a Markdown report for an issue tracker to PATH ('-' for stdout); redacted "
-        "unless --no-redact" + (" (default: stdout)" if default == "-" else ""),
+        help=f"write {what} to PATH ('-' for stdout)"
+        + ("; redacted unless --no-redact" if redacted else "")
+        + (" (default: stdout)" if default == "-" else ""),
     )
     if aliases:
         parser.add_argument(

@@ -1,4 +1,4 @@
-"""``vkdoctor report``: work with stored reports (show, validate, diff, markdown).
+"""``vkdoctor report``: work with stored reports (show, validate, diff, markdown, summarize).
 
 Every subcommand reads reports through ``report_io``, so a truncated file, a file from a newer
 vkdoctor or a file that is not a report ends in one clear line and exit code 2, never a
@@ -6,8 +6,9 @@ traceback.  ``show`` prints through the console renderer's ``render_report``, ex
 ``vkdoctor check`` printed for the same run.
 
 Exit codes: show and markdown 0; validate 0 valid, 1 invalid or not a report (the reason is
-printed); diff 0 identical, 1 different (as diff(1)); 2 when a report cannot be read or the
-command line is wrong.  Flags are the shared ones of ``vkdoctor.cli_options``.
+printed); diff 0 identical, 1 different (as diff(1)); summarize 0 every report healthy, 1 a
+machine with a problem or an unreadable file, 2 nothing readable; 2 when a report cannot be read
+or the command line is wrong.  Flags are the shared ones of ``vkdoctor.cli_options``.
 """
 
 from __future__ import annotations
@@ -65,6 +66,23 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     # -o/--output: the spelling before --markdown, documented in earlier READMEs.
     options.add_markdown(markdown, default="-", aliases=("-o", "--output"))
     options.add_redact(markdown, default=True)
+    summarize = sub.add_parser(
+        "summarize",
+        help="many machines' reports: one line per failure signature (or per stack with --by)",
+        epilog="Exit codes: 0 every report healthy; 1 a machine with a problem or an unreadable "
+        "file (listed, not fatal); 2 no report could be read or the command line is wrong.",
+    )
+    summarize.add_argument(
+        "paths", nargs="+", metavar="DIR|REPORT.json", help="reports, or directories of *.json"
+    )
+    summarize.add_argument(
+        "--by",
+        choices=("device", "driver", "loader"),
+        default="signature",
+        help="group the machines by their devices, drivers in use or loader version instead",
+    )
+    options.add_json(summarize, "the summary as JSON")
+    options.add_markdown(summarize, what="the summary as Markdown", redacted=False)
     report.set_defaults(report_parser=report)
     return report
 
@@ -77,7 +95,13 @@ def run(args: argparse.Namespace) -> int:
     if command is None:
         args.report_parser.print_help(sys.stderr)
         return EXIT_UNREADABLE
-    handler = {"show": _show, "validate": _validate, "diff": _diff, "markdown": _markdown}[command]
+    handler = {
+        "show": _show,
+        "validate": _validate,
+        "diff": _diff,
+        "markdown": _markdown,
+        "summarize": _summarize,
+    }[command]
     try:
         return handler(args)
     except (ReportError, ShapeError) as exc:
@@ -331,3 +355,57 @@ def _markdown(args: argparse.Namespace) -> int:
         )
         return EXIT_UNREADABLE
     return EXIT_OK
+
+
+def _summarize(args: argparse.Namespace) -> int:
+    import json
+
+    from vkdoctor.fleet.summarize import summarize
+    from vkdoctor.render.safe_text import ascii_fallback
+    from vkdoctor.render.summary import render_markdown, render_text
+    from vkdoctor.report.codec import to_json
+    from vkdoctor.report.io import (
+        OutputError,
+        check_destination,
+        is_stdout,
+        same_output,
+        write_text,
+    )
+
+    outputs = [(o, d) for o, d in (("--json", args.json), ("--markdown", args.markdown)) if d]
+    for option, destination in outputs:
+        try:
+            check_destination(destination)
+        except OutputError as exc:
+            print(f"vkdoctor report summarize: {option}: {exc}", file=sys.stderr)
+            return EXIT_UNREADABLE
+    if len(outputs) == 2 and same_output(args.json, args.markdown):
+        print(
+            "vkdoctor report summarize: --json and --markdown write to the same place; give "
+            "each its own path",
+            file=sys.stderr,
+        )
+        return EXIT_UNREADABLE
+    summary = summarize(args.paths, args.by)
+    text = render_text(summary)
+    # The text goes where the data does not: with --json - it moves to stderr.
+    stream = sys.stderr if any(is_stdout(d) for _, d in outputs) else sys.stdout
+    stream.write(ascii_fallback(text, stream.encoding or "utf-8"))
+    stream.flush()
+    rendered = {
+        "--json": lambda: json.dumps(to_json(summary), indent=2, sort_keys=True) + "\n",
+        "--markdown": lambda: render_markdown(summary),
+    }
+    for option, destination in outputs:
+        try:
+            write_text(rendered[option](), destination)
+        except OSError as exc:
+            print(
+                f"vkdoctor report summarize: cannot write {destination}: {exc.strerror or exc}",
+                file=sys.stderr,
+            )
+            return EXIT_UNREADABLE
+    if summary.reports == 0:
+        print("vkdoctor report summarize: no report could be read", file=sys.stderr)
+        return EXIT_UNREADABLE
+    return EXIT_DIFFERENT if summary.with_problems or summary.unreadable else EXIT_OK
