@@ -18,6 +18,7 @@ from typing import Any
 from vkdoctor.engine.env import Env
 from vkdoctor.loader.libraries import can_access
 from vkdoctor.loader.search import SearchEntry, Version, parse_version
+from vkdoctor.loader.versions import Behaviour, since
 from vkdoctor.report.model import Finding, Severity
 from vkdoctor.system.safefile import FileRefused, describe_mode, read_regular
 
@@ -726,7 +727,8 @@ CODES = code_table(
 )
 
 
-MALFORMED_JSON_SKIPPED_SINCE = (1, 3, 268)  # before: vkCreateInstance fails with OUT_OF_HOST_MEMORY
+# Before it: vkCreateInstance fails with OUT_OF_HOST_MEMORY (the version table says since when).
+MALFORMED_JSON_SKIPPED_SINCE = since(Behaviour.MALFORMED_MANIFEST_SKIPPED)
 
 
 def problem_finding(

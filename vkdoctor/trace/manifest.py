@@ -8,6 +8,8 @@ the loader allows it, see layer_environment).
 
 from __future__ import annotations
 
+from vkdoctor.loader.versions import Behaviour, since
+
 import json
 import os
 import re
@@ -81,7 +83,7 @@ def _append(value: str, existing: str | None, sep: str = ":") -> str:
 
 
 # Loaders from 1.3.296 take extra implicit layer directories in VK_ADD_IMPLICIT_LAYER_PATH.
-ADD_IMPLICIT_SINCE = (1, 3, 296)
+ADD_IMPLICIT_SINCE = since(Behaviour.VK_ADD_IMPLICIT_LAYER_PATH)
 _LOADER_FILE = re.compile(r"libvulkan\.so\.(\d+)\.(\d+)\.(\d+)$")
 
 
