@@ -22,7 +22,6 @@ from vkdoctor.loader.libraries import (
     ld_cache_entries,
     ld_library_path,
 )
-from vkdoctor.loader.manifests import MALFORMED_JSON_SKIPPED_SINCE
 from vkdoctor.loader.search import (
     KNOWN_BY_NAME,
     parse_version,
@@ -31,6 +30,7 @@ from vkdoctor.loader.search import (
     unknown_loader_variables,
     version_str,
 )
+from vkdoctor.loader.versions import Behaviour, has
 from vkdoctor.report.codes import CodeInfo, code_table, make_finding
 from vkdoctor.report.model import Finding, Severity, Status
 from vkdoctor.report.records import LoaderRecord
@@ -511,7 +511,7 @@ def _enumeration_findings(
     if child.state in ("crashed", "timeout", "error") or (extensions and extensions["result"] < 0):
         result = extensions["result"] if extensions else None
         note = ""
-        if result == -1 and (version is None or version < MALFORMED_JSON_SKIPPED_SINCE):
+        if result == -1 and not has(Behaviour.MALFORMED_MANIFEST_SKIPPED, version):
             note = (
                 " VK_ERROR_OUT_OF_HOST_MEMORY from this loader usually means a malformed "
                 "manifest JSON, not memory."

@@ -27,8 +27,8 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from chroot import cache_dir, chroot_run, meta_path  # noqa: E402
-from releases import PYTHON_SOURCE, PYTHON_SOURCE_SHA256, RELEASES, Release, by_name  # noqa: E402
+from chroot import cache_dir, chroot_run, meta_path
+from releases import PYTHON_SOURCE, PYTHON_SOURCE_SHA256, RELEASES, Release, by_name
 
 PACKAGES = (
     "libvulkan1",
@@ -179,7 +179,8 @@ def _versions(root: Path) -> dict[str, str]:
     ).stdout
     versions = dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
     python = chroot_run(
-        root, [f"{VENV}/bin/python", "-c", "import platform;print(platform.python_version())"],
+        root,
+        [f"{VENV}/bin/python", "-c", "import platform;print(platform.python_version())"],
         capture=True,
         check=True,
     ).stdout.strip()

@@ -178,8 +178,8 @@ def test_malformed_manifest(tmp_path: Path) -> None:
     mentioned = [f for f in _findings(report) if str(broken) in f["summary"]]
     assert mentioned, "the malformed manifest is not named"
     if skipped:
-        assert code in (0, 1) and report["verdict"].startswith("Vulkan works")
-        assert all(f["severity"] != "fail" for f in _findings(report))
+        assert report["verdict"].startswith("Vulkan works")
+        assert all(f["severity"] != "fail" for f in mentioned), mentioned
     else:
         assert code == 1 and report["verdict"].startswith("Vulkan is unusable")
         assert str(broken) in report["verdict"]
@@ -221,7 +221,7 @@ def test_driver_crashing_in_negotiation(tmp_path: Path, fault_dir: Path) -> None
 def test_driver_with_a_missing_dependency(tmp_path: Path, fault_dir: Path) -> None:
     env, _ = _with_fault(tmp_path, fault_dir, "missing-dependency")
     assert _loader_works(tmp_path, **env)  # lavapipe still serves
-    code, report = _check(tmp_path, **env)
+    _, report = _check(tmp_path, **env)
     missing = next(f for f in _findings(report) if f["code"] == "driver-dependency-missing")
     assert faultlib.GONE_LIBRARY in missing["summary"]
     assert report["verdict"].startswith("Vulkan works")

@@ -3,9 +3,8 @@ the parent process never loads libvulkan)."""
 
 from __future__ import annotations
 
-from vkdoctor.loader.versions import Behaviour, has
-
 from vkdoctor.loader.search import Version
+from vkdoctor.loader.versions import Behaviour, has
 
 NAMES = {
     0: "VK_SUCCESS",

@@ -8,8 +8,6 @@ the loader allows it, see layer_environment).
 
 from __future__ import annotations
 
-from vkdoctor.loader.versions import Behaviour, since
-
 import json
 import os
 import re
@@ -17,6 +15,8 @@ import struct
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from vkdoctor.loader.versions import Behaviour, since
 
 LAYER_NAME = "VK_LAYER_VKDOCTOR_trace"
 MANIFEST_NAME = "VkLayer_vkdoctor_trace.json"
