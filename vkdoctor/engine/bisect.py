@@ -21,6 +21,9 @@ from typing import Any
 from vkdoctor.engine import child
 from vkdoctor.engine.child import ChildHandle, ChildOutcome
 from vkdoctor.engine.runner import ProbeContext
+from vkdoctor.loader.libcheck import disable_commands
+from vkdoctor.loader.search import parse_version
+from vkdoctor.loader.versions import reads_variable
 from vkdoctor.report.codes import CodeInfo, code_table, make_finding
 from vkdoctor.report.model import Finding, Severity
 from vkdoctor.report.records import LayerRecord
@@ -140,9 +143,14 @@ def bisect(
     all_drivers = list(groups) if drivers is None else list(dict.fromkeys(drivers))
     layers, drivers = all_layers[:MAX_CANDIDATES], all_drivers[:MAX_CANDIDATES]
     jobs: list[Mapping[str, str | None]] = [_disabled([r]) for r in layers]
-    jobs += [
-        {"VK_DRIVER_FILES": m, "VK_ICD_FILENAMES": None, **_disabled(all_layers)} for m in drivers
-    ]
+    # "This driver alone" through the override this loader reads: loaders before 1.3.207 ignore
+    # VK_DRIVER_FILES and would search everything (Debian 11's 1.2.162, tests/matrix).
+    loader_version = parse_version(ctx.facts("loader-discovery").get("version") or "")
+    if reads_variable("VK_DRIVER_FILES", loader_version):
+        alone = {"VK_ICD_FILENAMES": None}, "VK_DRIVER_FILES"
+    else:
+        alone = {"VK_DRIVER_FILES": None}, "VK_ICD_FILENAMES"
+    jobs += [{alone[1]: m, **alone[0], **_disabled(all_layers)} for m in drivers]
     outcomes = _run_bounded(ctx, task, payload, jobs)
     layer_runs = list(zip(layers, outcomes[: len(layers)], strict=True))
     driver_runs = list(zip(drivers, outcomes[len(layers) :], strict=True))
@@ -187,7 +195,7 @@ def bisect(
                         "same_library_count": len(same_library),
                     },
                     commands=[
-                        f"export VK_LOADER_DRIVERS_DISABLE={os.path.basename(manifest)}",
+                        *disable_commands("driver", manifest, None, loader_version)[:1],
                         f"sudo rm {manifest}  # if you do not need this driver",
                     ],
                 )

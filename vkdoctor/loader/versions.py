@@ -36,6 +36,7 @@ class Behaviour(enum.Enum):
     VK_LOADER_VENDOR_ID_FILTER = "VK_LOADER_VENDOR_ID_FILTER"
     VK_LOADER_DRIVER_ID_FILTER = "VK_LOADER_DRIVER_ID_FILTER"
     # Behaviour that is not a variable.
+    DRIVER_INTERFACE_5_POLICY = "a Vulkan 1.1+ driver below loader interface 5 is warned about"
     SETTINGS_FILE = "vk_loader_settings.json"
     MALFORMED_MANIFEST_SKIPPED = "a manifest that is not JSON is skipped"
     ZERO_DEVICE_DRIVERS_UNLOADED = "drivers with no physical device are unloaded"
@@ -50,6 +51,11 @@ class Entry:
 
 
 TABLE: tuple[Entry, ...] = (
+    Entry(
+        Behaviour.DRIVER_INTERFACE_5_POLICY,
+        (((1, 2, 203), None),),
+        "the Policy #LDP_DRIVER_7 warning in loader_scanned_icd_add (first in v1.2.203)",
+    ),
     Entry(Behaviour.VK_DRIVER_FILES, (((1, 3, 207), None),), "97bd8ea Add additive env vars"),
     Entry(Behaviour.VK_ADD_DRIVER_FILES, (((1, 3, 207), None),), "97bd8ea"),
     Entry(Behaviour.VK_ADD_LAYER_PATH, (((1, 3, 207), None),), "97bd8ea"),
