@@ -22,7 +22,7 @@ class Release:
 
 # bookworm's python3.11 source, fetched from the same Debian mirror the host's apt uses.
 PYTHON_SOURCE = "pool/main/p/python3.11/python3.11_3.11.2.orig.tar.gz"
-PYTHON_SOURCE_SHA256 = ""  # filled from the first download; checked when not empty
+PYTHON_SOURCE_SHA256 = "2411c74bda5bbcfcddaf4531f66d1adc73f247f529aee981b029513aefdbf849"
 
 RELEASES: tuple[Release, ...] = (
     Release("bullseye", "11", "1.2.162", "20.3", build_python="3.11.2"),
