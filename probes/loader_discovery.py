@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import sys
 from typing import Any
 
@@ -65,6 +66,20 @@ CODES = code_table(
                 "a missing dependency of the loader",
             ),
             "Reinstall the Vulkan loader.",
+        ),
+        CodeInfo(
+            "loader-needs-newer-libc",
+            Severity.FAIL,
+            "the Vulkan loader was built for a newer C library",
+            "The dynamic linker found a libvulkan.so.1 that needs symbol versions of glibc this "
+            "system's C library does not have: a loader from a newer distribution (an SDK, a "
+            "copied file) put ahead of the system's own, usually through LD_LIBRARY_PATH. "
+            "Reinstalling the distribution's loader changes nothing: it is not the one loaded.",
+            (
+                "LD_LIBRARY_PATH naming a directory with a loader from a newer release",
+                "a loader copied from another machine into /usr/local/lib",
+            ),
+            "Take that directory out of LD_LIBRARY_PATH, or use the distribution's loader.",
         ),
         CodeInfo(
             "loader-not-vulkan",
@@ -298,6 +313,55 @@ def _variable_findings(env: Env, version: tuple[int, int, int] | None) -> list[F
     return findings
 
 
+# glibc's dynamic linker: "/lib/.../libc.so.6: version `GLIBC_2.38' not found (required by X)".
+_LIBC_VERSION_MISSING = re.compile(
+    r"libc\.so\.6: version [`']GLIBC_([0-9.]+)' not found \(required by ([^)]+)\)"
+)
+
+
+def _libc_mismatch(dlerror: str) -> tuple[str, str] | None:
+    """(the library that needs it, the glibc version it needs) when dlopen failed for that."""
+    match = _LIBC_VERSION_MISSING.search(dlerror)
+    return (match[2], match[1]) if match else None
+
+
+def _system_libc() -> str:
+    try:
+        return os.confstr("CS_GNU_LIBC_VERSION") or "unknown"
+    except (ValueError, OSError):
+        return "unknown"
+
+
+def _newer_libc_finding(env: Env, asked: str, error: str, library: str, needs: str) -> Finding:
+    directory = os.path.dirname(library)
+    entries = [d for d in (env.get("LD_LIBRARY_PATH") or "").split(":") if d]
+    on_path = [d for d in entries if os.path.normpath(d) == os.path.normpath(directory)]
+    if on_path:
+        rest = [d for d in entries if d not in on_path]
+        commands = [f"export LD_LIBRARY_PATH={':'.join(rest)}" if rest else "unset LD_LIBRARY_PATH"]
+        where = f"; LD_LIBRARY_PATH contains {directory}"
+    elif asked != LOADER_SONAME:
+        commands = ["vkdoctor check  # the distribution's loader, what applications load"]
+        where = ""
+    else:
+        commands = [f"sudo mv {library} {library}.disabled  # a loader for a newer glibc"]
+        where = ""
+    return make_finding(
+        CODES,
+        "loader-needs-newer-libc",
+        f"{library} needs glibc {needs}, and this system has {_system_libc()}: it is a loader "
+        f"built for a newer distribution{where}",
+        evidence={
+            "dlerror": error,
+            "library": library,
+            "needs": f"GLIBC_{needs}",
+            "system_libc": _system_libc(),
+            "ld_library_path_entry": on_path[0] if on_path else None,
+        },
+        commands=commands,
+    )
+
+
 def _stage(results: tuple[dict[str, Any], ...], stage: str) -> dict[str, Any] | None:
     for message in results:
         data = message.get("data") or {}
@@ -348,6 +412,19 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
         return outcome
     if loaded is None:
         error = (failed_open or {}).get("dlerror") or child.describe()
+        libc = _libc_mismatch(error)
+        if libc is not None:
+            facts["dlerror"] = error
+            outcome.findings.append(_newer_libc_finding(env, ctx.options.loader, error, *libc))
+            outcome.loader = LoaderRecord(
+                soname=ctx.options.loader,
+                path=libc[0],
+                secure_execution=env.secure,
+                settings_files=tuple(settings),
+                issues=("loader-needs-newer-libc",),
+            )
+            outcome.findings += scan.findings
+            return outcome
         code = "loader-missing" if "No such file or directory" in error else "loader-unloadable"
         facts["dlerror"] = error
         outcome.findings.append(
@@ -393,7 +470,10 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
         version=loaded.get("version"),
         mapped_loaders=loaded.get("mapped_loaders", []),
     )
-    own = _loader_findings(env, loaded, copies, version)
+    # With --loader PATH the user chose this loader: that it is not the system's is the point,
+    # not a finding ("shadowing" is about what applications get by default).
+    chosen = ctx.options.loader != LOADER_SONAME
+    own = _loader_findings(env, loaded, copies, version, chosen=chosen)
     outcome.findings += own
     outcome.loader = LoaderRecord(
         soname=ctx.options.loader,
@@ -427,6 +507,8 @@ def _loader_findings(
     loaded: dict[str, Any],
     copies: list[dict[str, Any]],
     version: tuple[int, int, int] | None,
+    *,
+    chosen: bool = False,
 ) -> list[Finding]:
     findings: list[Finding] = []
     real = (
@@ -439,7 +521,7 @@ def _loader_findings(
         for soname, target in ld_cache_entries(env)
         if soname == LOADER_SONAME and check_file(env, target).arch_ok
     ]
-    if system and real not in system:
+    if system and real not in system and not chosen:
         via = next(
             (d for d in ld_library_path(env) if loaded["path"].startswith(d.rstrip("/") + "/")),
             None,
