@@ -229,6 +229,25 @@ def test_driver_crashing_in_negotiation(tmp_path: Path, fault_dir: Path) -> None
         assert first.startswith(f"mv {manifest} {manifest}.disabled")
 
 
+def test_implicit_layer_older_than_vkdoctors_api_request(tmp_path: Path, fault_dir: Path) -> None:
+    """A working implicit layer for Vulkan 1.1: loaders from 1.3.228 warn because vkdoctor asks
+    for the loader's own version, which is vkdoctor's doing, not a problem of the machine."""
+    layers = tmp_path / "data" / "vulkan" / "implicit_layer.d"
+    library = faultlib.build_layer(fault_dir, "ok")
+    faultlib.write_layer_manifest(
+        layers,
+        name=faultlib.layer_name("ok"),
+        library_path=str(library),
+        implicit=True,
+        api_version="1.1.0",
+    )
+    env = {"XDG_DATA_HOME": str(tmp_path / "data")}
+    assert _loader_works(tmp_path, **env)
+    code, report = _check(tmp_path, **env)
+    _assert_healthy(code, report)
+    assert "layer-old-api-version" in [f["code"] for f in _findings(report)]
+
+
 def test_driver_with_a_missing_dependency(tmp_path: Path, fault_dir: Path) -> None:
     env, _ = _with_fault(tmp_path, fault_dir, "missing-dependency")
     assert _loader_works(tmp_path, **env)  # lavapipe still serves
