@@ -129,10 +129,10 @@ def run_release(name: str, pytest_args: list[str], reports: Path | None) -> Outc
     if failed:
         sys.stderr.write(test.stdout[-8000:])
     if reports is not None:
-        report = out_dir / f"matrix-{name}.json"
-        if report.is_file():
-            reports.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(report, reports / report.name)
+        for report in (out_dir / f"matrix-{name}.json", out_dir / f"matrix-{name}.md"):
+            if report.is_file():
+                reports.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(report, reports / report.name)
     return Outcome(name, total - failed - skipped, failed, skipped, seconds)
 
 

@@ -120,6 +120,22 @@ def test_healthy_check_verifies_the_dispatch(tmp_path: Path) -> None:
     out = OUT / f"matrix-{RELEASE}.json"
     code, report = _check(tmp_path, "--redact")
     shutil.copyfile(tmp_path / "report.json", out)
+    # Its Markdown beside it, as for every example in reports/ (tests/test_markdown.py).
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vkdoctor",
+            "report",
+            "markdown",
+            str(out),
+            "-o",
+            str(out.with_suffix(".md")),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     assert report["loader"]["version"].startswith(".".join(map(str, _loader())))
     _assert_healthy(code, report)
 
