@@ -31,7 +31,7 @@ from vkdoctor.loader.search import (
     unknown_loader_variables,
     version_str,
 )
-from vkdoctor.loader.versions import Behaviour, has
+from vkdoctor.loader.versions import Behaviour, has, since
 from vkdoctor.report.codes import CodeInfo, code_table, make_finding
 from vkdoctor.report.model import Finding, Severity, Status
 from vkdoctor.report.records import LoaderRecord
@@ -40,7 +40,7 @@ from vkdoctor.system import distro
 from vkdoctor.system.environment import collect_environment
 
 LOADER_SONAME = "libvulkan.so.1"
-SETTINGS_SINCE = (1, 3, 251)
+SETTINGS_SINCE = since(Behaviour.SETTINGS_FILE)  # the version table (loader/versions.py)
 
 CODES = code_table(
     [
