@@ -34,6 +34,7 @@ from vkdoctor.loader.search import (
     search_entries,
     version_str,
 )
+from vkdoctor.loader.versions import Behaviour, has
 from vkdoctor.report.codes import CodeInfo, code_table, make_finding
 from vkdoctor.report.model import Finding, LogEntry, Severity
 from vkdoctor.report.records import DriverRecord, Exclusion, ExclusionReason, LoadOutcome
@@ -219,12 +220,15 @@ def _filtered_reason(env: Env, manifest: str, version: tuple[int, int, int] | No
 
 
 def _driver_findings(
-    manifest: DriverManifest, record: DriverRecord, result: dict[str, Any]
+    manifest: DriverManifest,
+    record: DriverRecord,
+    result: dict[str, Any],
+    loader_version: tuple[int, int, int] | None = None,
 ) -> list[Finding]:
     path = manifest.path
     library = record.resolved
     findings: list[Finding] = []
-    commands = libcheck.disable_commands("driver", path)
+    commands = libcheck.disable_commands("driver", path, loader_version=loader_version)
     exports = result.get("exports") or {}
     evidence = {"manifest": path, "library": library, "exports": exports}
     if not any(exports.values()) and "negotiate_via_gipa" not in result:
@@ -270,6 +274,11 @@ def _driver_findings(
                 f"{library} claims Vulkan {manifest.api_version} but supports only "
                 f"loader interface {version} (5 or newer required)",
                 evidence=evidence,
+                # Loaders before 1.2.203 have no such policy and use the driver as it is
+                # (Debian 11's 1.2.162 with its own Mesa 20.3, tests/matrix): not a problem there.
+                severity=None
+                if has(Behaviour.DRIVER_INTERFACE_5_POLICY, loader_version)
+                else Severity.INFO,
             )
         )
     if result.get("gipa_create_instance") is False:
@@ -353,7 +362,9 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
     by_path = {m.path: m for m in manifests}
     for item in item_outcomes:
         record = records[item.key]
-        native = libcheck.native_findings(env, "driver", item.key, record.resolved or "", item)
+        native = libcheck.native_findings(
+            env, "driver", item.key, record.resolved or "", item, loader_version=version
+        )
         result = item.result or {}
         record = replace(
             record,
@@ -371,7 +382,7 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
         )
         outcome.loader_log += loaderlog.parse(item.stderr)
         if not native and result.get("loaded"):
-            native = _driver_findings(by_path[item.key], record, result)
+            native = _driver_findings(by_path[item.key], record, result, version)
         outcome.findings += native
         hard = [f for f in native if f.severity is Severity.FAIL]
         records[item.key] = replace(

@@ -23,7 +23,6 @@ from vkdoctor.loader.libraries import (
     ld_cache_entries,
     ld_library_path,
 )
-from vkdoctor.loader.manifests import MALFORMED_JSON_SKIPPED_SINCE
 from vkdoctor.loader.search import (
     KNOWN_BY_NAME,
     parse_version,
@@ -32,6 +31,7 @@ from vkdoctor.loader.search import (
     unknown_loader_variables,
     version_str,
 )
+from vkdoctor.loader.versions import Behaviour, has, since
 from vkdoctor.report.codes import CodeInfo, code_table, make_finding
 from vkdoctor.report.model import Finding, Severity, Status
 from vkdoctor.report.records import LoaderRecord
@@ -40,7 +40,7 @@ from vkdoctor.system import distro
 from vkdoctor.system.environment import collect_environment
 
 LOADER_SONAME = "libvulkan.so.1"
-SETTINGS_SINCE = (1, 3, 251)
+SETTINGS_SINCE = since(Behaviour.SETTINGS_FILE)  # the version table (loader/versions.py)
 
 CODES = code_table(
     [
@@ -66,6 +66,20 @@ CODES = code_table(
                 "a missing dependency of the loader",
             ),
             "Reinstall the Vulkan loader.",
+        ),
+        CodeInfo(
+            "loader-needs-newer-libc",
+            Severity.FAIL,
+            "the Vulkan loader was built for a newer C library",
+            "The dynamic linker found a libvulkan.so.1 that needs symbol versions of glibc this "
+            "system's C library does not have: a loader from a newer distribution (an SDK, a "
+            "copied file) put ahead of the system's own, usually through LD_LIBRARY_PATH. "
+            "Reinstalling the distribution's loader changes nothing: it is not the one loaded.",
+            (
+                "LD_LIBRARY_PATH naming a directory with a loader from a newer release",
+                "a loader copied from another machine into /usr/local/lib",
+            ),
+            "Take that directory out of LD_LIBRARY_PATH, or use the distribution's loader.",
         ),
         CodeInfo(
             "loader-not-vulkan",
@@ -307,6 +321,55 @@ def _variable_findings(env: Env, version: tuple[int, int, int] | None) -> list[F
     return findings
 
 
+# glibc's dynamic linker: "/lib/.../libc.so.6: version `GLIBC_2.38' not found (required by X)".
+_LIBC_VERSION_MISSING = re.compile(
+    r"libc\.so\.6: version [`']GLIBC_([0-9.]+)' not found \(required by ([^)]+)\)"
+)
+
+
+def _libc_mismatch(dlerror: str) -> tuple[str, str] | None:
+    """(the library that needs it, the glibc version it needs) when dlopen failed for that."""
+    match = _LIBC_VERSION_MISSING.search(dlerror)
+    return (match[2], match[1]) if match else None
+
+
+def _system_libc() -> str:
+    try:
+        return os.confstr("CS_GNU_LIBC_VERSION") or "unknown"
+    except (ValueError, OSError):
+        return "unknown"
+
+
+def _newer_libc_finding(env: Env, asked: str, error: str, library: str, needs: str) -> Finding:
+    directory = os.path.dirname(library)
+    entries = [d for d in (env.get("LD_LIBRARY_PATH") or "").split(":") if d]
+    on_path = [d for d in entries if os.path.normpath(d) == os.path.normpath(directory)]
+    if on_path:
+        rest = [d for d in entries if d not in on_path]
+        commands = [f"export LD_LIBRARY_PATH={':'.join(rest)}" if rest else "unset LD_LIBRARY_PATH"]
+        where = f"; LD_LIBRARY_PATH contains {directory}"
+    elif asked != LOADER_SONAME:
+        commands = ["vkdoctor check  # the distribution's loader, what applications load"]
+        where = ""
+    else:
+        commands = [f"sudo mv {library} {library}.disabled  # a loader for a newer glibc"]
+        where = ""
+    return make_finding(
+        CODES,
+        "loader-needs-newer-libc",
+        f"{library} needs glibc {needs}, and this system has {_system_libc()}: it is a loader "
+        f"built for a newer distribution{where}",
+        evidence={
+            "dlerror": error,
+            "library": library,
+            "needs": f"GLIBC_{needs}",
+            "system_libc": _system_libc(),
+            "ld_library_path_entry": on_path[0] if on_path else None,
+        },
+        commands=commands,
+    )
+
+
 def _stage(results: tuple[dict[str, Any], ...], stage: str) -> dict[str, Any] | None:
     for message in results:
         data = message.get("data") or {}
@@ -357,6 +420,19 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
         return outcome
     if loaded is None:
         error = (failed_open or {}).get("dlerror") or child.describe()
+        libc = _libc_mismatch(error)
+        if libc is not None:
+            facts["dlerror"] = error
+            outcome.findings.append(_newer_libc_finding(env, ctx.options.loader, error, *libc))
+            outcome.loader = LoaderRecord(
+                soname=ctx.options.loader,
+                path=libc[0],
+                secure_execution=env.secure,
+                settings_files=tuple(settings),
+                issues=("loader-needs-newer-libc",),
+            )
+            outcome.findings += scan.findings
+            return outcome
         code = "loader-missing" if "No such file or directory" in error else "loader-unloadable"
         facts["dlerror"] = error
         outcome.findings.append(
@@ -403,7 +479,10 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
         version=version_text,
         mapped_loaders=loaded.get("mapped_loaders", []),
     )
-    own = _loader_findings(env, loaded, copies, version)
+    # With --loader PATH the user chose this loader: that it is not the system's is the point,
+    # not a finding ("shadowing" is about what applications get by default).
+    chosen = ctx.options.loader != LOADER_SONAME
+    own = _loader_findings(env, loaded, copies, version, chosen=chosen)
     outcome.findings += own
     outcome.loader = LoaderRecord(
         soname=ctx.options.loader,
@@ -437,6 +516,8 @@ def _loader_findings(
     loaded: dict[str, Any],
     copies: list[dict[str, Any]],
     version: tuple[int, int, int] | None,
+    *,
+    chosen: bool = False,
 ) -> list[Finding]:
     findings: list[Finding] = []
     real = (
@@ -449,7 +530,7 @@ def _loader_findings(
         for soname, target in ld_cache_entries(env)
         if soname == LOADER_SONAME and check_file(env, target).arch_ok
     ]
-    if system and real not in system:
+    if system and real not in system and not chosen:
         via = next(
             (d for d in ld_library_path(env) if loaded["path"].startswith(d.rstrip("/") + "/")),
             None,
@@ -521,7 +602,7 @@ def _enumeration_findings(
     if child.state in ("crashed", "timeout", "error") or (extensions and extensions["result"] < 0):
         result = extensions["result"] if extensions else None
         note = ""
-        if result == -1 and (version is None or version < MALFORMED_JSON_SKIPPED_SINCE):
+        if result == -1 and not has(Behaviour.MALFORMED_MANIFEST_SKIPPED, version):
             note = (
                 " VK_ERROR_OUT_OF_HOST_MEMORY from this loader usually means a malformed "
                 "manifest JSON, not memory."

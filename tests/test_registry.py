@@ -569,3 +569,22 @@ def test_real_loader_gdpa(table: CommandTable, real_loader: Observed) -> None:
     ]
     assert violations == []
     assert not got["vkGetPhysicalDeviceProperties"] and not got["vkCreateSwapchainKHR"]
+
+
+def test_provisional_and_other_platform_commands_are_not_required(table: CommandTable) -> None:
+    # Mesa 25's lavapipe (Debian 13) lists both extensions and returns NULL for their commands.
+    for ext, name in [
+        ("VK_AMDX_shader_enqueue", "vkCmdDispatchGraphAMDX"),
+        (
+            "VK_ANDROID_external_memory_android_hardware_buffer",
+            "vkGetMemoryAndroidHardwareBufferANDROID",
+        ),
+    ]:
+        verdict = table.gdpa_verdict(name, (1, 3), {ext}, set())
+        assert verdict.expect is Expect.EITHER, verdict
+    assert (
+        table.gdpa_verdict(
+            "vkCmdPushDescriptorSetKHR", (1, 3), {"VK_KHR_push_descriptor"}, set()
+        ).expect
+        is Expect.NON_NULL
+    )

@@ -11,8 +11,8 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
-from vkdoctor.loader.manifests import MALFORMED_JSON_SKIPPED_SINCE
 from vkdoctor.loader.search import parse_version
+from vkdoctor.loader.versions import Behaviour, has
 from vkdoctor.report.model import Finding, ProbeResult, Report, Severity
 from vkdoctor.report.records import DriverRecord, ExclusionReason
 
@@ -188,7 +188,7 @@ def _malformed_manifest_rule(report: Report, findings: list[Finding], links: Lin
     """Before 1.3.268 one malformed manifest fails every vkCreateInstance (as out of memory), so
     every driver alone fails too: the manifest is the cause of all of it."""
     version = parse_version(report.loader.version or "") if report.loader else None
-    if version is None or version >= MALFORMED_JSON_SKIPPED_SINCE:
+    if version is None or has(Behaviour.MALFORMED_MANIFEST_SKIPPED, version):
         return
     malformed = [f for f in findings if f.code == "manifest-invalid-json"]
     failures = [f for f in findings if f.code in BISECTED_SYMPTOMS | MALFORMED_SYMPTOMS]

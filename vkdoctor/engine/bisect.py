@@ -21,7 +21,9 @@ from typing import Any
 from vkdoctor.engine import child
 from vkdoctor.engine.child import ChildHandle, ChildOutcome
 from vkdoctor.engine.runner import ProbeContext
-from vkdoctor.loader.search import filter_list, glob_match
+from vkdoctor.loader.libcheck import disable_commands
+from vkdoctor.loader.search import filter_list, glob_match, parse_version
+from vkdoctor.loader.versions import reads_variable
 from vkdoctor.report.codes import CodeInfo, code_table, make_finding
 from vkdoctor.report.model import Finding, Severity
 from vkdoctor.report.records import LayerRecord
@@ -208,10 +210,14 @@ def bisect(
     layers, drivers = all_layers[:MAX_CANDIDATES], all_drivers[:MAX_CANDIDATES]
     layer_jobs = [_layer_job(ctx, r) for r in layers]
     jobs: list[Mapping[str, str | None]] = list(layer_jobs)
-    jobs += [
-        {"VK_DRIVER_FILES": m, "VK_ICD_FILENAMES": None, **_no_layers(all_implicit)}
-        for m in drivers
-    ]
+    # "This driver alone" through the override this loader reads: loaders before 1.3.207 ignore
+    # VK_DRIVER_FILES and would search everything (Debian 11's 1.2.162, tests/matrix).
+    loader_version = parse_version(ctx.facts("loader-discovery").get("version") or "")
+    if reads_variable("VK_DRIVER_FILES", loader_version):
+        alone = {"VK_ICD_FILENAMES": None}, "VK_DRIVER_FILES"
+    else:
+        alone = {"VK_DRIVER_FILES": None}, "VK_ICD_FILENAMES"
+    jobs += [{alone[1]: m, **alone[0], **_no_layers(all_implicit)} for m in drivers]
     outcomes = _run_bounded(ctx, task, payload, jobs)
     layer_runs = list(zip(layers, layer_jobs, outcomes[: len(layers)], strict=True))
     driver_runs = list(zip(drivers, outcomes[len(layers) :], strict=True))
@@ -271,7 +277,7 @@ def bisect(
                     "same_library_count": len(same_library),
                 },
                 commands=[
-                    f"export VK_LOADER_DRIVERS_DISABLE={os.path.basename(manifest)}",
+                    *disable_commands("driver", manifest, None, loader_version)[:1],
                     f"sudo rm {manifest}  # if you do not need this driver",
                 ],
             )

@@ -21,6 +21,7 @@ from vkdoctor.loader.libraries import (
     missing_dependencies,
     resolve_library_path,
 )
+from vkdoctor.loader.versions import reads_variable
 from vkdoctor.report.codes import CodeInfo, code_table, make_finding
 from vkdoctor.report.model import Finding, LogEntry, Severity
 from vkdoctor.report.records import DriverRecord, LayerRecord
@@ -141,10 +142,21 @@ class StaticCheck:
 
 
 def disable_commands(
-    kind: str, manifest: str, disable_env: dict[str, str] | None = None
+    kind: str,
+    manifest: str,
+    disable_env: dict[str, str] | None = None,
+    loader_version: tuple[int, int, int] | None = None,
 ) -> list[str]:
     name = os.path.basename(manifest)
     if kind == "driver":
+        if not reads_variable("VK_LOADER_DRIVERS_DISABLE", loader_version):
+            # This loader ignores the variable (Debian 11's 1.2.162): the loader reads only
+            # *.json, so renaming the manifest is what takes the driver out.
+            return [
+                f"sudo mv {manifest} {manifest}.disabled  # this loader has no "
+                "VK_LOADER_DRIVERS_DISABLE",
+                f"sudo rm {manifest}  # if it is stale",
+            ]
         return [f"export VK_LOADER_DRIVERS_DISABLE={name}", f"sudo rm {manifest}  # if it is stale"]
     commands = [f"export {k}={v or 1}" for k, v in (disable_env or {}).items()][:1]
     return [*commands, f"sudo rm {manifest}  # if it is stale"]
@@ -271,9 +283,10 @@ def native_findings(
     library: str,
     item: ItemOutcome,
     disable_env: dict[str, str] | None = None,
+    loader_version: tuple[int, int, int] | None = None,
 ) -> list[Finding]:
     """Findings from the child's dlopen of one library (crash, hang, dlerror, missing deps)."""
-    commands = disable_commands(kind, manifest, disable_env)
+    commands = disable_commands(kind, manifest, disable_env, loader_version)
     evidence: dict[str, Any] = {
         "manifest": manifest,
         "library": library,

@@ -36,6 +36,14 @@ _HARMLESS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("harmless:wayland-xdg-runtime-dir", re.compile(r"XDG_RUNTIME_DIR is invalid or not set")),
     ("harmless:other-abi", re.compile(r"wrong ELF class|was wrong bit-type")),
     ("harmless:lavapipe-nonconformant", re.compile(r"lavapipe is not a conformant")),
+    # Loaders from 1.3.228 warn when an implicit layer's api_version is below the program's
+    # apiVersion.  vkdoctor asks for the loader's own version (1.4 on Debian 13), so the warning
+    # is about vkdoctor's request, not the user's programs (layer-old-api-version states the
+    # layer's version as information).
+    (
+        "harmless:vkdoctor-api-version-request",
+        re.compile(r"uses API version \d+\.\d+ which is older than the application specified"),
+    ),
 )
 
 

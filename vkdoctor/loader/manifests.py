@@ -18,6 +18,7 @@ from typing import Any
 from vkdoctor.engine.env import Env
 from vkdoctor.loader.libraries import can_access
 from vkdoctor.loader.search import SearchEntry, Version, parse_version
+from vkdoctor.loader.versions import Behaviour, has
 from vkdoctor.report.model import Finding, Severity
 from vkdoctor.system.safefile import FileRefused, describe_mode, read_regular
 
@@ -726,9 +727,6 @@ CODES = code_table(
 )
 
 
-MALFORMED_JSON_SKIPPED_SINCE = (1, 3, 268)  # before: vkCreateInstance fails with OUT_OF_HOST_MEMORY
-
-
 def problem_finding(
     problem: Problem, kind: str, path: str, loader_version: Version | None
 ) -> Finding:
@@ -736,18 +734,25 @@ def problem_finding(
     from vkdoctor.report.codes import make_finding
 
     commands: list[str] = []
+    severity = problem.severity
     if problem.code == "manifest-invalid-json":
         commands = [  # the fix first: the verdict quotes the first command
             f"sudo mv {path} {path}.disabled  # the loader reads only *.json",
             f"python3 -m json.tool {path}.disabled  # shows the syntax error, to repair it",
         ]
-        if loader_version is not None and loader_version < MALFORMED_JSON_SKIPPED_SINCE:
+        if loader_version is not None and not has(
+            Behaviour.MALFORMED_MANIFEST_SKIPPED, loader_version
+        ):
             effect = (
                 f" This loader ({'.'.join(map(str, loader_version))}) then fails every "
                 "vkCreateInstance with VK_ERROR_OUT_OF_HOST_MEMORY, even with valid drivers."
             )
         else:
             effect = " The loader skips it."
+            # Only this file's driver or layer is lost (measured on Debian 13's 1.4.309 and
+            # sid's 1.4.363 by tests/matrix): a warning; no-usable-driver fails on its own.
+            if loader_version is not None:
+                severity = Severity.WARN
     else:
         effect = " The loader skips it." if problem.skipped_by_loader else ""
     return make_finding(
@@ -756,5 +761,5 @@ def problem_finding(
         f"{kind} manifest: {problem.message}.{effect}",
         evidence={"problem": problem.message, "manifest": path},
         commands=commands or problem.commands,
-        severity=problem.severity,
+        severity=severity,
     )

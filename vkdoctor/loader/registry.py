@@ -97,6 +97,10 @@ class ExtensionKind(str, Enum):
     DEVICE = "device"
 
 
+# vk.xml's platforms whose extensions a Linux build of a driver compiles in ("linux": none).
+_LINUX_PLATFORMS = frozenset({"linux", "xlib", "xlib_xrandr", "xcb", "wayland", "directfb"})
+
+
 class Expect(str, Enum):
     NON_NULL = "non-null"
     NULL = "null"
@@ -311,6 +315,8 @@ class CommandTable:
         dev = _opt_set(available_device_extensions)
         state = self._provided(cmd, api, inst, dev)
         if state is True:
+            if self._off_platform(cmd):
+                return Verdict(Expect.EITHER, "other-platform-or-provisional", cmd.extensions)
             return Verdict(Expect.NON_NULL, "extension-enabled")
         if state is None:
             return Verdict(Expect.EITHER, "depends-unknown", cmd.extensions)
@@ -375,6 +381,8 @@ class CommandTable:
         inst = _opt_set(enabled_instance_extensions)
         state = self._provided(cmd, api, inst, dev)
         if state is True:
+            if self._off_platform(cmd):
+                return Verdict(Expect.EITHER, "other-platform-or-provisional", cmd.extensions)
             return Verdict(Expect.NON_NULL, "extension-enabled")
         if state is None:
             return Verdict(Expect.EITHER, "depends-unknown", cmd.extensions)
@@ -426,6 +434,21 @@ class CommandTable:
             for cmd in self.commands.values()
             if self.gdpa_verdict(cmd.name, api_version, dev, inst).expect is Expect.NON_NULL
         ]
+
+    def _off_platform(self, cmd: Command) -> bool:
+        """Every provider is a provisional extension or one of a platform other than Linux's.
+
+        Their commands are compiled only into builds for that platform or with
+        VK_ENABLE_BETA_EXTENSIONS, while drivers may list the extension anyway: Debian 13's and
+        sid's lavapipe (Mesa 25.0, 26.2) advertise VK_AMDX_shader_enqueue and
+        VK_ANDROID_external_memory_android_hardware_buffer and return NULL for their commands
+        (tests/matrix), which is no fault a user on Linux can fix.
+        """
+        exts = [self.extensions.get(p.extension) for p in cmd.providers]
+        return bool(exts) and all(
+            e is not None and (e.provisional or (e.platform or "linux") not in _LINUX_PLATFORMS)
+            for e in exts
+        )
 
     def _provided(
         self,

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from vkdoctor.engine.env import Env
+from vkdoctor.loader.versions import variable_since
 from vkdoctor.report.redact import record_value
 
 Version = tuple[int, int, int]
@@ -21,39 +22,100 @@ Version = tuple[int, int, int]
 class LoaderVariable:
     name: str
     purpose: str
-    since: Version | None = None  # first loader release that reads it; None: always
+    # The first loader release that reads it (None: every release); looked up in
+    # loader/versions.py, the one table of version-dependent behaviour.
+    since: Version | None = None
     secure: bool = False  # read with secure_getenv: ignored under elevated privileges
     deprecated_by: str | None = None
 
 
 KNOWN_VARIABLES: tuple[LoaderVariable, ...] = (
     LoaderVariable("VK_LOADER_DEBUG", "loader log filter"),
-    LoaderVariable("VK_DRIVER_FILES", "replaces the driver manifest search", (1, 3, 207), True),
+    LoaderVariable(
+        "VK_DRIVER_FILES",
+        "replaces the driver manifest search",
+        variable_since("VK_DRIVER_FILES"),
+        True,
+    ),
     LoaderVariable(
         "VK_ICD_FILENAMES", "replaces the driver manifest search", None, True, "VK_DRIVER_FILES"
     ),
-    LoaderVariable("VK_ADD_DRIVER_FILES", "adds driver manifests", (1, 3, 207), True),
-    LoaderVariable("VK_LAYER_PATH", "replaces the explicit layer search", None, True),
-    LoaderVariable("VK_ADD_LAYER_PATH", "adds explicit layer paths", (1, 3, 207), True),
     LoaderVariable(
-        "VK_IMPLICIT_LAYER_PATH", "replaces the implicit layer search", (1, 3, 296), True
+        "VK_ADD_DRIVER_FILES", "adds driver manifests", variable_since("VK_ADD_DRIVER_FILES"), True
     ),
-    LoaderVariable("VK_ADD_IMPLICIT_LAYER_PATH", "adds implicit layer paths", (1, 3, 296), True),
+    LoaderVariable("VK_LAYER_PATH", "replaces the explicit layer search", None, True),
+    LoaderVariable(
+        "VK_ADD_LAYER_PATH", "adds explicit layer paths", variable_since("VK_ADD_LAYER_PATH"), True
+    ),
+    LoaderVariable(
+        "VK_IMPLICIT_LAYER_PATH",
+        "replaces the implicit layer search",
+        variable_since("VK_IMPLICIT_LAYER_PATH"),
+        True,
+    ),
+    LoaderVariable(
+        "VK_ADD_IMPLICIT_LAYER_PATH",
+        "adds implicit layer paths",
+        variable_since("VK_ADD_IMPLICIT_LAYER_PATH"),
+        True,
+    ),
     LoaderVariable("VK_INSTANCE_LAYERS", "enables layers (deprecated)", None, False),
-    LoaderVariable("VK_LOADER_LAYERS_ENABLE", "force-enables layers", (1, 3, 234), True),
-    LoaderVariable("VK_LOADER_LAYERS_DISABLE", "force-disables layers", (1, 3, 234), True),
-    LoaderVariable("VK_LOADER_LAYERS_ALLOW", "exempts layers from DISABLE", (1, 3, 262), True),
-    LoaderVariable("VK_LOADER_DRIVERS_SELECT", "keeps only matching drivers", (1, 3, 234), True),
-    LoaderVariable("VK_LOADER_DRIVERS_DISABLE", "removes matching drivers", (1, 3, 234), True),
+    LoaderVariable(
+        "VK_LOADER_LAYERS_ENABLE",
+        "force-enables layers",
+        variable_since("VK_LOADER_LAYERS_ENABLE"),
+        True,
+    ),
+    LoaderVariable(
+        "VK_LOADER_LAYERS_DISABLE",
+        "force-disables layers",
+        variable_since("VK_LOADER_LAYERS_DISABLE"),
+        True,
+    ),
+    LoaderVariable(
+        "VK_LOADER_LAYERS_ALLOW",
+        "exempts layers from DISABLE",
+        variable_since("VK_LOADER_LAYERS_ALLOW"),
+        True,
+    ),
+    LoaderVariable(
+        "VK_LOADER_DRIVERS_SELECT",
+        "keeps only matching drivers",
+        variable_since("VK_LOADER_DRIVERS_SELECT"),
+        True,
+    ),
+    LoaderVariable(
+        "VK_LOADER_DRIVERS_DISABLE",
+        "removes matching drivers",
+        variable_since("VK_LOADER_DRIVERS_DISABLE"),
+        True,
+    ),
     LoaderVariable("VK_LOADER_DEVICE_SELECT", "moves a device first"),
     LoaderVariable("VK_LOADER_DISABLE_SELECT", "disables the loader's device sort"),
     LoaderVariable("VK_LOADER_DISABLE_INST_EXT_FILTER", "stops instance extension filtering"),
     LoaderVariable(
-        "VK_LOADER_DISABLE_DYNAMIC_LIBRARY_UNLOADING", "never dlclose libraries", (1, 3, 260)
+        "VK_LOADER_DISABLE_DYNAMIC_LIBRARY_UNLOADING",
+        "never dlclose libraries",
+        variable_since("VK_LOADER_DISABLE_DYNAMIC_LIBRARY_UNLOADING"),
     ),
-    LoaderVariable("VK_LOADER_DEVICE_ID_FILTER", "filters devices by id", (1, 4, 326), True),
-    LoaderVariable("VK_LOADER_VENDOR_ID_FILTER", "filters devices by vendor", (1, 4, 326), True),
-    LoaderVariable("VK_LOADER_DRIVER_ID_FILTER", "filters drivers by id", (1, 4, 326), True),
+    LoaderVariable(
+        "VK_LOADER_DEVICE_ID_FILTER",
+        "filters devices by id",
+        variable_since("VK_LOADER_DEVICE_ID_FILTER"),
+        True,
+    ),
+    LoaderVariable(
+        "VK_LOADER_VENDOR_ID_FILTER",
+        "filters devices by vendor",
+        variable_since("VK_LOADER_VENDOR_ID_FILTER"),
+        True,
+    ),
+    LoaderVariable(
+        "VK_LOADER_DRIVER_ID_FILTER",
+        "filters drivers by id",
+        variable_since("VK_LOADER_DRIVER_ID_FILTER"),
+        True,
+    ),
 )
 KNOWN_BY_NAME = {v.name: v for v in KNOWN_VARIABLES}
 

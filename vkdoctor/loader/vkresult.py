@@ -4,6 +4,7 @@ the parent process never loads libvulkan)."""
 from __future__ import annotations
 
 from vkdoctor.loader.search import Version
+from vkdoctor.loader.versions import Behaviour, has
 
 NAMES = {
     0: "VK_SUCCESS",
@@ -50,7 +51,7 @@ def explain_result(
 ) -> str:
     """What a VkResult from vkCreateInstance usually means; ``malformed`` lists manifests that
     are not valid JSON (the real cause of OUT_OF_HOST_MEMORY on loaders before 1.3.268)."""
-    if code == -1 and (loader_version is None or loader_version < (1, 3, 268)):
+    if code == -1 and not has(Behaviour.MALFORMED_MANIFEST_SKIPPED, loader_version):
         if malformed:
             return f"this loader reports the malformed manifest {', '.join(malformed)} this way"
         return (

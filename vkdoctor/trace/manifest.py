@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from vkdoctor.loader.versions import Behaviour, since
+
 LAYER_NAME = "VK_LAYER_VKDOCTOR_trace"
 MANIFEST_NAME = "VkLayer_vkdoctor_trace.json"
 # The loader honours these two only for implicit layers; the library itself also treats
@@ -81,7 +83,7 @@ def _append(value: str, existing: str | None, sep: str = ":") -> str:
 
 
 # Loaders from 1.3.296 take extra implicit layer directories in VK_ADD_IMPLICIT_LAYER_PATH.
-ADD_IMPLICIT_SINCE = (1, 3, 296)
+ADD_IMPLICIT_SINCE = since(Behaviour.VK_ADD_IMPLICIT_LAYER_PATH)
 _LOADER_FILE = re.compile(r"libvulkan\.so\.(\d+)\.(\d+)\.(\d+)$")
 
 
