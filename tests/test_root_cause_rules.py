@@ -198,3 +198,47 @@ def test_manifest_naming_the_loader_as_its_driver(tmp_path: Path) -> None:
     assert "culprit-driver" not in _codes(report)
     subprocess.run(_first_root(report)["remedy"]["commands"][0], shell=True, check=True, env=env)
     assert _vulkaninfo_works(env)
+
+
+LLVM = Path("/usr/lib/x86_64-linux-gnu/libLLVM-15.so.1")
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("unshare") is None or not LLVM.exists(),
+    reason="needs root, unshare(1) and Debian 12's libLLVM-15 (lavapipe's dependency)",
+)
+def test_truncated_dependency_is_reinstalled_by_its_package(tmp_path: Path) -> None:
+    """A truncated libLLVM-15.so.1 (an interrupted upgrade), made real in a private mount
+    namespace: a 4 KiB copy bind-mounted over the library, the machine's own file untouched."""
+    real = Path(os.path.realpath(LLVM))
+    cut = tmp_path / "libLLVM-15.truncated"
+    with open(real, "rb") as handle:
+        cut.write_bytes(handle.read(4096))
+    owner = subprocess.run(
+        ["dpkg-query", "-S", str(real)], capture_output=True, text=True, check=True
+    ).stdout.split(":")[0]
+    out = tmp_path / "r.json"
+    script = (
+        f"mount --bind {cut} {real} && "
+        f"! vulkaninfo --summary >/dev/null 2>&1 && "  # the real loader: broken too
+        f"{sys.executable} -m vkdoctor check --json {out}"
+    )
+    done = subprocess.run(
+        ["unshare", "-m", "sh", "-c", script],
+        env=_environ(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 1, done.stderr
+    report = json.loads(out.read_text())
+    root = _first_root(report)
+    assert root["code"] == "driver-dependency-truncated"
+    assert root["remedy"]["commands"][0] == (
+        f"apt-get install --reinstall {owner}  # {root['evidence']['truncated'][0]['path']} "
+        f"belongs to {owner}"
+    )
+    assert report["verdict"].startswith("Vulkan is unusable: ")
+    assert f"is truncated (4096 of {real.stat().st_size} bytes)" in report["verdict"]
+    assert "culprit-driver" not in _codes(report)
+    assert real.stat().st_size > 4096  # outside the namespace nothing changed

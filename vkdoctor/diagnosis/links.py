@@ -209,12 +209,14 @@ def _malformed_manifest_rule(report: Report, findings: list[Finding], links: Lin
 
 
 # Manifests that break every instance the loader creates while it reads them.
-INSTANCE_BREAKING_CODES = frozenset({"driver-is-the-loader"})
+INSTANCE_BREAKING_CODES = frozenset(
+    {"driver-is-the-loader", "driver-dependency-truncated", "layer-dependency-truncated"}
+)
 
 
 def _instance_breaking_rule(report: Report, findings: list[Finding], links: Links) -> None:
-    """A manifest that makes the loader load itself as a driver: the instance failures (and
-    any bisection verdict on that manifest) follow from it."""
+    """A manifest that makes the loader load itself as a driver, or a library whose dependency
+    is truncated: the instance failures (and any bisection verdict on that manifest) follow."""
     for root in (f for f in findings if f.code in INSTANCE_BREAKING_CODES):
         manifest = root.evidence.get("manifest")
         links.add(

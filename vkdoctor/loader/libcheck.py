@@ -20,6 +20,7 @@ from vkdoctor.loader.libraries import (
     check_file,
     missing_dependencies,
     resolve_library_path,
+    truncated_in_closure,
 )
 from vkdoctor.loader.versions import reads_variable
 from vkdoctor.report.codes import CodeInfo, code_table, make_finding
@@ -72,6 +73,16 @@ _TEMPLATES = (
         "The library exists but one of the shared objects it needs cannot be found, so dlopen fails.",
         ("a partial driver injection in a container", "a partial upgrade", "sandbox rules"),
         "Install the package that provides the missing library.",
+    ),
+    (
+        "dependency-truncated",
+        Severity.FAIL,
+        "the library or one it needs is truncated",
+        "A shared object in the library's dependency closure is shorter than its own ELF headers "
+        "say: mapping it faults (SIGBUS while loading) or dlopen reports 'file too short'. The "
+        "library itself is fine; reinstalling the package that owns the damaged file repairs it.",
+        ("an interrupted upgrade or a full disk during install", "a damaged file system"),
+        "Reinstall the package that owns the truncated file.",
     ),
     (
         "dlopen-failed",
@@ -292,6 +303,28 @@ def native_findings(
         "library": library,
         "last_step": item.last_crumb,
     }
+    if item.state == "crashed" or (item.state == "ok" and not (item.result or {}).get("loaded")):
+        # A crash or refusal while loading: a truncated object in the closure explains both.
+        damaged = truncated_in_closure(env, library)
+        if damaged:
+            first = damaged[0]
+            return [
+                make_finding(
+                    CODES,
+                    f"{kind}-dependency-truncated",
+                    f"{library} (from {manifest}) cannot load: {first.path} is truncated "
+                    f"({first.size} of {first.expected} bytes)",
+                    evidence={
+                        **evidence,
+                        "signal": item.signal,
+                        "truncated": [
+                            {"path": t.path, "size": t.size, "expected": t.expected}
+                            for t in damaged
+                        ],
+                    },
+                    commands=[f"dpkg -S {t.path}" for t in damaged][:3],
+                )
+            ]
     if item.state == "crashed":
         return [
             make_finding(

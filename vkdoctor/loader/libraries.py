@@ -238,8 +238,71 @@ class MissingDependency:
     needed_by: str
 
 
+@dataclass(frozen=True)
+class TruncatedLibrary:
+    """A shared object shorter than its own headers say: mapping it faults (SIGBUS) or dlopen
+    reports 'file too short'."""
+
+    path: str
+    size: int
+    expected: int  # the end of the furthest section or segment the headers describe
+
+
+def elf_end(path: Path) -> tuple[int, int] | None:
+    """(file size, bytes the ELF headers describe) or None when it is no readable ELF file."""
+    try:
+        with open(path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            head = handle.read(64)
+            if len(head) < 52 or head[:4] != ELF_MAGIC or head[4] not in (1, 2):
+                return None
+            wide, endian = head[4] == 2, "<" if head[5] == 1 else ">"
+            if wide and len(head) < 64:
+                return None
+            fields = struct.unpack(
+                endian + ("QQ" if wide else "II"), head[32:48] if wide else head[28:36]
+            )
+            phoff, shoff = fields
+            at = 54 if wide else 42
+            phentsize, phnum, shentsize, shnum = struct.unpack(endian + "HHHH", head[at : at + 8])
+            end = max(phoff + phentsize * phnum, shoff + shentsize * shnum)
+            handle.seek(phoff)
+            table = handle.read(phentsize * phnum)
+    except (OSError, struct.error):
+        return None
+    entry = "IIQQQQQQ" if wide else "IIIIIIII"
+    for index in range(len(table) // max(phentsize, 1)):
+        raw = table[index * phentsize : index * phentsize + struct.calcsize(endian + entry)]
+        if len(raw) < struct.calcsize(endian + entry):
+            break
+        values = struct.unpack(endian + entry, raw)
+        kind, offset, filesz = (
+            (values[0], values[2], values[5]) if wide else (values[0], values[1], values[4])
+        )
+        if kind == 1:  # PT_LOAD: the bytes the dynamic linker maps
+            end = max(end, offset + filesz)
+    return size, end
+
+
+def truncated(env: Env, logical: str) -> TruncatedLibrary | None:
+    found = elf_end(env.path(logical))
+    if found is None or found[0] >= found[1]:
+        return None
+    return TruncatedLibrary(logical, found[0], found[1])
+
+
+def truncated_in_closure(env: Env, logical: str, limit: int = 200) -> list[TruncatedLibrary]:
+    """The library and every object of its DT_NEEDED closure that is shorter than its headers."""
+    return [t for t in (truncated(env, p) for p in _closure(env, logical, limit)[0]) if t]
+
+
 def missing_dependencies(env: Env, logical: str, limit: int = 200) -> list[MissingDependency]:
     """Walk the DT_NEEDED closure with the linker's rules and list what cannot be found."""
+    return _closure(env, logical, limit)[1]
+
+
+def _closure(env: Env, logical: str, limit: int) -> tuple[list[str], list[MissingDependency]]:
+    """(every object of the DT_NEEDED closure that was found, in walk order; what was not)."""
     from elftools.common.exceptions import ELFError
     from elftools.elf.dynamic import DynamicSection
     from elftools.elf.elffile import ELFFile
@@ -277,7 +340,7 @@ def missing_dependencies(env: Env, logical: str, limit: int = 200) -> list[Missi
                 missing.append(MissingDependency(soname, current))
             else:
                 queue.append(found)
-    return missing
+    return list(seen), missing
 
 
 def static_exports(env: Env, logical: str, prefix: str = "vk") -> list[str]:
