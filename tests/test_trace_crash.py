@@ -76,6 +76,18 @@ def test_dlsym_trampoline_on_device_without_the_command(bins):
     # not the misattribution of issue 12: the NULL the program got and never called
     assert "null-proc-addr-called" not in codes(report), describe(report)
     assert "program-crashed" not in codes(report)
+    # the dlsym is the cause (vkGetDeviceProcAddr would have said NULL), the crash its symptom
+    cause = finding(report, "dlsym-entry-point")
+    assert report.root_causes[0] == cause.id and found.id in cause.causes
+    assert cause.severity.value == "fail"  # promoted from info: it explains a crash
+    assert report.verdict.startswith(
+        "The traced program has problems: the program called vkGetBufferDeviceAddress from "
+        f"upload_buffer() at dlsym_bda.c:{line}, taken with dlsym"
+    ), report.verdict
+    assert report.verdict.endswith(
+        "; it took the pointer with dlsym from libvulkan instead of vkGetDeviceProcAddr, "
+        "which returns NULL for it"
+    )
 
 
 def test_null_pointer_actually_called_is_blamed_not_the_last_lookup(bins):

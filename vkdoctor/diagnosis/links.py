@@ -230,6 +230,32 @@ def _instance_breaking_rule(report: Report, findings: list[Finding], links: Link
         )
 
 
+# Trace diagnoses of a call through a pointer the program took with dlsym from libvulkan.
+DLSYM_SYMPTOMS = frozenset({"unsupported-command-called", "null-proc-addr-called"})
+
+
+def _dlsym_rule(report: Report, findings: list[Finding], links: Links) -> None:
+    """vkdoctor trace: the program took a command with dlsym from libvulkan, and the call
+    through that pointer crashed.  vkGet*ProcAddr would have returned NULL for it, so the dlsym
+    is the cause; the crash (which names the call site) is what it led to and the headline."""
+    root = next((f for f in findings if f.code == "dlsym-entry-point"), None)
+    if root is None:
+        return
+    crashes = [
+        f
+        for f in findings
+        if f.code in DLSYM_SYMPTOMS and (f.evidence.get("pointer") or {}).get("how") == "dlsym"
+    ]
+    if not crashes:
+        return
+    links.promoted.add(root.id)
+    links.add(root, crashes)
+    links.headline = links.headline or (
+        f"{crashes[0].summary}; it took the pointer with dlsym from libvulkan instead of "
+        "vkGetDeviceProcAddr, which returns NULL for it"
+    )
+
+
 def _bisection_rule(report: Report, findings: list[Finding], links: Links) -> None:
     """Bisection named the component that breaks a step: it explains that step's failure."""
     for culprit in (f for f in findings if f.code in BISECTION_CODES):
@@ -240,6 +266,7 @@ RULES = (
     _variable_rule,
     _malformed_manifest_rule,
     _instance_breaking_rule,
+    _dlsym_rule,
     _bisection_rule,
     _driver_rule,
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 from vkdoctor.diagnosis import fold, links, verdict
@@ -9,7 +10,11 @@ from vkdoctor.diagnosis.remedies import Machine, fit_finding
 from vkdoctor.report.model import Report
 
 
-def diagnose(report: Report, machine: Machine | None) -> Report:
+def diagnose(
+    report: Report,
+    machine: Machine | None,
+    verdict_of: Callable[[Report, str], str] = verdict.verdict,
+) -> Report:
     """``report`` with every finding given an id, the cause-and-symptom links, ``root_causes``,
     long runs of same-kind findings folded, remedies fitted to ``machine`` (when known) and the
     ``verdict``.  In place.  Remedies are fitted after folding: fitting costs a shell parse per
@@ -27,5 +32,11 @@ def diagnose(report: Report, machine: Machine | None) -> Report:
     if machine:
         for probe in report.probes:
             probe.findings = [fit_finding(f, machine) for f in probe.findings]
-    report.verdict = verdict.verdict(report, found.headline)
+    report.verdict = verdict_of(report, found.headline)
     return report
+
+
+def diagnose_trace(report: Report, machine: Machine | None) -> Report:
+    """A ``vkdoctor trace`` report diagnosed like a check (ids, links, remedies fitted), with
+    the verdict in the traced program's terms.  In place."""
+    return diagnose(report, machine, verdict.trace_verdict)

@@ -50,3 +50,15 @@ def verdict(report: Report, headline: str = "") -> str:
     others = sum(max(1, f.folded) for f in roots[1:])  # a fold stands for many problems
     more = f" (and {others} more problem{'s' if others > 1 else ''})" if others else ""
     return f"{state}: {headline or first.summary}{_fix(first)}{more}"
+
+
+def trace_verdict(report: Report, headline: str = "") -> str:
+    """``The program ran clean`` or ``The program has problems: <first root cause> — fix: …``."""
+    by_id = report.findings_by_id()
+    roots = [by_id[i][1] for i in report.root_causes if i in by_id]
+    if not roots:
+        return "The traced program ran clean: no Vulkan library or entry-point problem"
+    first = roots[0]
+    others = sum(max(1, f.folded) for f in roots[1:])
+    more = f" (and {others} more problem{'s' if others > 1 else ''})" if others else ""
+    return f"The traced program has problems: {headline or first.summary}{_fix(first)}{more}"

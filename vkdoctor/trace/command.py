@@ -517,7 +517,10 @@ def build_report(args: argparse.Namespace, env: Env) -> Report:
     )
     if getattr(args, "redact", None) and command:
         report = _without_argv_secrets(report, command)
-    return report
+    from vkdoctor.diagnosis.remedies import Machine
+    from vkdoctor.diagnosis.run import diagnose_trace
+
+    return diagnose_trace(report, Machine.of(env))
 
 
 def _interrupted_findings(findings: list[Finding], signal_name: str | None) -> list[Finding]:
