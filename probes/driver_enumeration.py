@@ -192,7 +192,10 @@ CODES = code_table(
                 "a difference between RTLD_NOW and the loader's conditions",
                 "a driver failing only inside the loader",
             ),
-            "Read the quoted loader line; run with VK_LOADER_DEBUG=all for more.",
+            "The loader will not use this driver although it loads here: the quoted loader "
+            "line is its reason. Update the driver, or disable it with VK_LOADER_DRIVERS_DISABLE "
+            "set to the manifest's file name if another driver serves the device; "
+            "`VK_LOADER_DEBUG=all vulkaninfo --summary` shows the loader's full account.",
         ),
         CodeInfo(
             "loader-search-differs",

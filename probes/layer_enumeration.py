@@ -119,8 +119,9 @@ CODES = code_table(
             Severity.WARN,
             "the loader reports a problem with a layer",
             "The loader's log names this layer's manifest or library in a warning or error.",
-            ("see the quoted line",),
-            "Read the quoted loader line.",
+            ("a layer built for another loader interface", "a layer library that fails to load"),
+            "The quoted loader line is the loader's reason. Turn the layer off (its disable "
+            "variable, or VK_LOADER_LAYERS_DISABLE=<layer name>) and update or remove it.",
         ),
     ]
 )
