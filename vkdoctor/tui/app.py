@@ -1,4 +1,5 @@
-"""The vkdoctor TUI: four views over one report (pipeline, findings, devices, trace).
+"""The vkdoctor TUI: views over one report (pipeline, findings, devices, trace) and a compare
+view of it against a second report.
 
 The app gets its backend injected (``backend.Backend``): runs happen in thread workers that post
 immutable results as messages (``messages``); the app alone holds the report, derives what each
@@ -33,14 +34,15 @@ from vkdoctor.tui.messages import (
     ProbeFinished,
     ProbeStarted,
 )
-from vkdoctor.tui.screens import HelpScreen, OpenScreen, SaveScreen
+from vkdoctor.tui.screens import ConfirmScreen, HelpScreen, OpenScreen, SaveScreen
 from vkdoctor.tui.viewmodel import device_models, finding_items, no_device_reason
+from vkdoctor.tui.views.compare import CompareView
 from vkdoctor.tui.views.devices import DevicesView
 from vkdoctor.tui.views.findings import FindingsView
 from vkdoctor.tui.views.pipeline import PipelineView
 from vkdoctor.tui.views.trace import TraceView
 
-VIEWS = ("pipeline", "findings", "devices", "trace")
+VIEWS = ("pipeline", "findings", "devices", "trace", "compare")
 
 
 # The widget that takes focus when a view is shown, so its keys work at once.
@@ -49,6 +51,7 @@ _FOCUS = {
     "findings": "#finding-list",
     "devices": "#device-select",
     "trace": "#trace-events",
+    "compare": "#compare-body",
 }
 
 
@@ -69,9 +72,11 @@ class VkDoctorApp(App[int]):
         Binding("2", "view('findings')", "Findings", show=False),
         Binding("3", "view('devices')", "Devices", show=False),
         Binding("4", "view('trace')", "Trace", show=False),
+        Binding("5", "view('compare')", "Compare", show=False),
         Binding("r", "rerun", "Re-run"),
         Binding("s", "save", "Save"),
         Binding("o", "open", "Open"),
+        Binding("d", "compare", "Diff"),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
     ]
@@ -115,6 +120,8 @@ class VkDoctorApp(App[int]):
                 yield DevicesView(id="devices-view")
             with TabPane("4 Trace", id="trace"):
                 yield TraceView(id="trace-view")
+            with TabPane("5 Compare", id="compare"):
+                yield CompareView(id="compare-view")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -289,7 +296,58 @@ class VkDoctorApp(App[int]):
             target.first().focus()
 
     def action_rerun(self) -> None:
-        self.start_pipeline()
+        if self.source is None or self.report is None or self.backend is None:
+            self.start_pipeline()
+            return
+
+        # An opened report may be the only copy of another machine's state: ask first.
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.start_pipeline()
+
+        self.push_screen(
+            ConfirmScreen(
+                f"Replace {Path(self.source).name} with a live run on this machine? "
+                "The opened report stays on disk; s saves a copy first.",
+                yes="Run here",
+            ),
+            answered,
+        )
+
+    def action_compare(self) -> None:
+        if self.report is None:
+            self.notify("Open or run a report first, then compare it.", severity="warning")
+            return
+
+        def done(path: str | None) -> None:
+            if path:
+                self.compare_with(path)
+
+        self.push_screen(OpenScreen(title="Compare with a second report"), done)
+
+    def compare_with(self, path: str) -> None:
+        """Show what differs between the report on screen (A) and the one at ``path`` (B)."""
+        from vkdoctor.render.diff import diff_reports, render_lines
+
+        assert self.report is not None
+        try:
+            other, _ = open_document(path)
+        except DocumentError as exc:
+            self.notify(str(exc), severity="error", timeout=8)
+            return
+        if other is None:
+            self.notify(f"{Path(path).name} is a trace, not a report.", severity="error")
+            return
+        label = Path(self.source).name if self.source else "this machine"
+        try:
+            diff = diff_reports(self.report.to_dict(), other.to_dict(), label, Path(path).name)
+            render_lines(diff)  # an odd shape must fail here, not while the view paints
+        except Exception:  # a valid report of a shape the diff trips over: say so, stay up
+            self.log.error(traceback.format_exc())
+            self.notify(f"Cannot compare with {Path(path).name}.", severity="error")
+            return
+        self.query_one(CompareView).show(diff)
+        self.action_view("compare")
 
     def action_save(self) -> None:
         if self.report is None:
@@ -388,10 +446,11 @@ class VkDoctorApp(App[int]):
 
 # Longer words for the help screen than the footer has room for.
 _HELP = {
-    "view": "pipeline, findings, devices, trace",
+    "view": "pipeline, findings, devices, trace, compare",
     "rerun": "run the diagnosis again, on this machine",
     "save": "save the report: JSON or Markdown, redacted",
     "open": "open a report or a `vkdoctor trace` file",
+    "compare": "compare the report with a second one (as `report diff`)",
     "help": "this help",
     "quit": "quit",
     "copy": "copy the remedy command (works over SSH too)",
@@ -408,8 +467,8 @@ def help_sections() -> list[tuple[str, list[tuple[str, str]]]]:
                 continue
             action = binding.action.split("(")[0]
             if action == "view":
-                if not any(key == "1-4" for key, _ in rows):
-                    rows.append(("1-4", _HELP["view"]))
+                if not any(key == "1-5" for key, _ in rows):
+                    rows.append(("1-5", _HELP["view"]))
                 continue
             rows.append(
                 (binding.key_display or binding.key, _HELP.get(action, binding.description))
