@@ -76,7 +76,9 @@ class VkDoctorApp(App[int]):
         Binding("r", "rerun", "Re-run"),
         Binding("s", "save", "Save"),
         Binding("o", "open", "Open"),
-        Binding("d", "compare", "Diff"),
+        # Not in the footer: the Devices view's 80-column footer would lose q Quit; the tab
+        # "5 Compare" and the help screen name the key.
+        Binding("d", "compare", "Compare", show=False),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
     ]
