@@ -38,11 +38,12 @@ from pathlib import Path
 from typing import Any
 
 import vkdoctor
-
-ITEM_MARKER = "\x1evkdoctor-item "  # written to the child's stderr so noise can be split per item
-PROTO_FD_VAR = "VKDOCTOR_CHILD_FD"
-PARENT_PID_VAR = "VKDOCTOR_PARENT_PID"  # the child exits at once if its parent is already gone
-LIFELINE_FD_VAR = "VKDOCTOR_LIFELINE_FD"  # EOF on it: vkdoctor died, the child kills its group
+from vkdoctor.engine.protocol import (  # the parent side uses these names too
+    ITEM_MARKER,
+    LIFELINE_FD_VAR,
+    PARENT_PID_VAR,
+    PROTO_FD_VAR,
+)
 
 
 @dataclass(frozen=True)
