@@ -309,19 +309,26 @@ class ChildPool:
     applied (putenv) before anything reads them.  Owned by one pipeline run; ``close`` ends idle
     children."""
 
-    def __init__(self, environ: Mapping[str, str], size: int = 2) -> None:
+    def __init__(
+        self, environ: Mapping[str, str], size: int = 2, budget: int | None = None
+    ) -> None:
         self.environ = dict(environ)
         self.size = size
+        self.budget = budget  # children this pool may start in all (None: no limit)
         self._idle: list[Spawned] = []
         self._lock = threading.Lock()
         self._fill()
 
     def _fill(self) -> None:
         while len(self._idle) < self.size and _REGISTRY.stop_reason is None:
+            if self.budget is not None and self.budget <= 0:
+                return
             try:
                 self._idle.append(spawn(self.environ))
             except OSError:
                 return
+            if self.budget is not None:
+                self.budget -= 1
 
     def take(self, overrides: Mapping[str, str | None]) -> Spawned | None:
         if any(key.startswith(_EARLY_ONLY) for key in overrides):
