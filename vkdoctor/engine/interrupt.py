@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -29,13 +29,16 @@ def interrupting_signal() -> signal.Signals | None:
 
 
 @contextlib.contextmanager
-def stop_on_signals(interrupt_main: bool = False) -> Iterator[None]:
+def stop_on_signals(
+    interrupt_main: bool = False, on_stop: Callable[[signal.Signals], None] | None = None
+) -> Iterator[None]:
     """While the body runs, SIGINT/SIGTERM/SIGHUP stop the run instead of killing vkdoctor:
     every child's process group is killed at once, no new child starts, and the runner marks
     what did not finish, so the caller can still write the report and exit 128+signal.
 
     ``interrupt_main`` also raises KeyboardInterrupt once in the main thread (``trace`` waits for
-    its program there and must stop waiting)."""
+    its program there and must stop waiting); ``on_stop`` is called with the signal after the
+    stop (the TUI ends its event loop there; it must only schedule work, it runs in a handler)."""
     from vkdoctor.engine import child
 
     raised = False
@@ -47,6 +50,8 @@ def stop_on_signals(interrupt_main: bool = False) -> Iterator[None]:
             child.kill_all()
             os._exit(128 + signum)
         child.request_stop(signal.Signals(signum).name)
+        if on_stop is not None:
+            on_stop(signal.Signals(signum))
         if interrupt_main and not raised:
             raised = True
             raise KeyboardInterrupt

@@ -9,8 +9,11 @@ another.  Styles live in ``app.tcss``.
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import traceback
 from dataclasses import replace
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import ClassVar
 
@@ -23,7 +26,7 @@ from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 import vkdoctor
 from vkdoctor.kernels.run import KernelRequest, KernelRun, merge_into_report
 from vkdoctor.render.safe_text import clean_report, clean_result
-from vkdoctor.report.model import Report, Severity
+from vkdoctor.report.model import ProbeResult, Report, Severity
 from vkdoctor.tui import export
 from vkdoctor.tui.backend import Backend, KernelJob, PipelineRun
 from vkdoctor.tui.documents import DocumentError, TraceDoc, open_document
@@ -105,6 +108,9 @@ class VkDoctorApp(App[int]):
         self.kernel_job: KernelJob | None = None
         self.live_results = 0
         self.saved_to: Path | None = None
+        self.interrupted: signal.Signals | None = None
+        self._live: list[ProbeResult] = []  # the results of the run in flight, as they came
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- layout
 
@@ -127,6 +133,7 @@ class VkDoctorApp(App[int]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self._loop = asyncio.get_running_loop()
         self.sub_title = self._source_label()
         self.query_one(TraceView).show(self.trace)
         if self.autorun:
@@ -156,6 +163,7 @@ class VkDoctorApp(App[int]):
             return
         self.pipeline_running = True
         self.live_results = 0
+        self._live = []
         self.query_one(PipelineView).reset(self.backend.probes())
         self._status()
         self._pipeline_worker()
@@ -177,6 +185,7 @@ class VkDoctorApp(App[int]):
         self.query_one(PipelineView).started(message.probe_id)
 
     def on_probe_finished(self, message: ProbeFinished) -> None:
+        self._live.append(message.result)
         self.live_results += 1
         self.query_one(PipelineView).finished(clean_result(message.result))
         self._status()
@@ -416,6 +425,29 @@ class VkDoctorApp(App[int]):
     def on_unmount(self) -> None:
         if self.kernel_job is not None:
             self.kernel_job.cancel()
+
+    # -- signals (installed by run_tui around app.run)
+
+    def stop_for_signal(self, signum: signal.Signals) -> None:
+        """Called in the signal handler, after every child was killed: end the app soon."""
+        self.interrupted = signum
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._end_for_signal, signum)
+
+    def _end_for_signal(self, signum: signal.Signals) -> None:
+        if self.kernel_job is not None:
+            self.kernel_job.cancel()
+        self.exit(128 + int(signum))
+
+    def report_so_far(self) -> Report | None:
+        """What an interrupted session has: the run in flight's results, else the report."""
+        if self.pipeline_running:
+            return Report(
+                tool_version=vkdoctor.__version__,
+                created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                probes=list(self._live),
+            )
+        return self.report
 
     # -- the status line
 
