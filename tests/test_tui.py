@@ -557,8 +557,8 @@ def test_a_second_report_is_compared_with_the_first(size: tuple[int, int]) -> No
             await pilot.press("d")
             assert isinstance(app.screen, OpenScreen)
             await pilot.press(*str(FIXTURES / "broken.json"), "enter")
-            await pilot.pause()
-            assert app.query_one(TabbedContent).active == "compare"
+            # Under load the diff and the repaint take a while: wait for them, do not sleep.
+            await until(pilot, lambda: app.query_one(TabbedContent).active == "compare")
             content = app.query_one("#compare-text", Static).content
             shown = content.plain if hasattr(content, "plain") else str(content)
             assert app.report is not None and app.source == "healthy.json"  # A stays open
