@@ -62,3 +62,29 @@ def test_trace_80x24(snap_compare: Any) -> None:
 
 def test_help_80x24(snap_compare: Any) -> None:
     assert snap_compare(viewer("healthy.json"), press=["question_mark"], terminal_size=(80, 24))
+
+
+def test_main_screen_200x50(snap_compare: Any) -> None:
+    assert snap_compare(viewer("broken.json"), terminal_size=(200, 50))
+
+
+def test_finding_detail_200x50(snap_compare: Any) -> None:
+    assert snap_compare(viewer("broken.json"), press=["2"], terminal_size=(200, 50))
+
+
+def test_rerun_asks_before_replacing_an_opened_report_80x24(snap_compare: Any) -> None:
+    from vkdoctor.tui.backend import LiveBackend
+
+    # The live backend is never called: the snapshot is the question, answered by nobody.
+    app = VkDoctorApp(
+        LiveBackend(), report=load_report(str(FIXTURES / "broken.json")), source="broken.json"
+    )
+    assert snap_compare(app, press=["r"], terminal_size=(80, 24))
+
+
+def test_compare_80x24(snap_compare: Any) -> None:
+    async def compare(pilot: Any) -> None:
+        pilot.app.compare_with(str(FIXTURES / "broken.json"))
+        await pilot.pause()
+
+    assert snap_compare(viewer("healthy.json"), run_before=compare, terminal_size=(80, 24))

@@ -18,12 +18,14 @@ import os
 import signal
 import sys
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import vkdoctor
 from vkdoctor import argtypes
 from vkdoctor import cli_options as options
+from vkdoctor.engine.interrupt import interrupting_signal as _interrupting_signal
+from vkdoctor.engine.interrupt import stop_on_signals as _stop_on_signals
 
 EXIT_OK = 0
 EXIT_ISSUES = 1
@@ -504,55 +506,6 @@ def _output_problem(args: argparse.Namespace) -> str | None:
 
 
 # -- signals, closed pipes and the deadline (DESIGN.md, robustness) --
-
-_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-
-def _interrupting_signal() -> signal.Signals | None:
-    """The signal that stopped this run, if one did."""
-    from vkdoctor.engine import child
-
-    reason = child.stop_reason() or ""
-    try:
-        return signal.Signals[reason]
-    except KeyError:
-        return None
-
-
-@contextlib.contextmanager
-def _stop_on_signals(interrupt_main: bool = False) -> Iterator[None]:
-    """While the body runs, SIGINT/SIGTERM/SIGHUP stop the run instead of killing vkdoctor:
-    every child's process group is killed at once, no new child starts, and the runner marks
-    what did not finish, so the caller can still write the report and exit 128+signal.
-
-    ``interrupt_main`` also raises KeyboardInterrupt once in the main thread (``trace`` waits for
-    its program there and must stop waiting)."""
-    from vkdoctor.engine import child
-
-    raised = False
-
-    def handler(signum: int, frame: Any) -> None:
-        nonlocal raised
-        if child.stop_reason() in signal.Signals.__members__:
-            # A second signal: the user does not want to wait for the report any more.
-            child.kill_all()
-            os._exit(128 + signum)
-        child.request_stop(signal.Signals(signum).name)
-        if interrupt_main and not raised:
-            raised = True
-            raise KeyboardInterrupt
-
-    previous: dict[int, Any] = {}
-    try:
-        for signum in _STOP_SIGNALS:
-            previous[signum] = signal.signal(signum, handler)
-    except ValueError:  # not the main thread (an embedding program): leave its handlers alone
-        pass
-    try:
-        yield
-    finally:
-        for signum, old in previous.items():
-            signal.signal(signum, old)
 
 
 def _deliver_interrupted(

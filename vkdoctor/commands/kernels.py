@@ -160,70 +160,32 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(request: Any, args: argparse.Namespace) -> int:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    import dataclasses
 
-    from vkdoctor.kernels.run import (
-        DevicesSeen,
-        KernelFinished,
-        KernelSession,
-        KernelStarted,
-        SuiteFinished,
-        SuiteStarted,
-        kernel_report,
-    )
+    from vkdoctor.engine.interrupt import interrupting_signal, stop_on_signals
+    from vkdoctor.kernels.run import KernelSession, kernel_report
     from vkdoctor.render.console import make_console
     from vkdoctor.report.io import is_stdout
+    from vkdoctor.report.model import Severity
 
     outputs = (args.json, args.markdown, args.prometheus)
     to_stdout = any(d is not None and is_stdout(d) for d in outputs)
     console = make_console(stderr=to_stdout, color=options.color_mode(args))
-    live = console.is_terminal and not args.quiet
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(bar_width=24),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    )
-    tasks: dict[int, Any] = {}
-    starting = (
-        progress.add_task("starting the kernel suite's process", total=None) if live else None
-    )
-
-    def on_event(event: Any) -> None:
-        if isinstance(event, DevicesSeen):
-            if starting is not None:
-                progress.remove_task(starting)
-        elif isinstance(event, SuiteStarted):
-            label = f"device {event.index} {event.name[:28]}"
-            if live and event.index not in tasks:
-                tasks[event.index] = progress.add_task(label, total=len(event.kernels))
-            elif not live and not args.quiet:
-                console.print(f"device {event.index}: {event.name} ({event.preset} sizes)")
-        elif isinstance(event, KernelStarted) and event.index in tasks:
-            progress.update(tasks[event.index], description=f"device {event.index}: {event.kernel}")
-        elif isinstance(event, KernelFinished):
-            if event.index in tasks:
-                progress.update(tasks[event.index], completed=event.position + 1)
-            elif not args.quiet:
-                console.print(f"  {_row_line(event.row)}")
-        elif isinstance(event, SuiteFinished) and event.run.index in tasks:
-            progress.update(tasks[event.run.index], description=f"device {event.run.index}: done")
-
-    session = KernelSession(request, on_event=on_event)
-    if live:
-        progress.start()
-    try:
-        result = session.run()
-    except KeyboardInterrupt:
-        session.cancel()
-        raise
-    finally:
-        if live:
-            progress.stop()
-    from vkdoctor.report.model import Severity
-
+    # Live progress is for a person watching a terminal; into a pipe or a file only the final
+    # table goes (printing each row as it came and then the table showed every result twice).
+    progress = _LiveProgress(console) if console.is_terminal and not args.quiet else None
+    session = KernelSession(request, on_event=progress.on_event if progress else None)
+    with stop_on_signals():
+        if progress is not None:
+            progress.start()
+        try:
+            result = session.run()
+        finally:
+            if progress is not None:
+                progress.stop()
+        interrupted = interrupting_signal()
+    if interrupted is not None:
+        result = dataclasses.replace(result, cancelled=True)
     findings = result.all_findings()
     worst = max((f.severity.rank for f in findings), default=-1)
     if args.quiet:  # the verdict only
@@ -235,6 +197,8 @@ def _run(request: Any, args: argparse.Namespace) -> int:
         )
     else:
         console.print(_render(result, args.verbose))
+    if interrupted is not None:
+        return _deliver_interrupted(result, args, interrupted)
     if result.missing_devices:
         present = ", ".join(f"{i} ({d.name})" for i, d in enumerate(result.devices))
         print(
@@ -301,14 +265,100 @@ def _write_outputs(
     return None
 
 
-def _row_line(row: Any) -> str:
-    from vkdoctor.kernels import fmt as kernelfmt
+def _write_json(result: Any, destination: str) -> bool:
+    from vkdoctor.engine.env import Env
+    from vkdoctor.kernels.run import kernel_report
+    from vkdoctor.report.io import write_report
+    from vkdoctor.system.environment import collect_environment
 
-    fig = kernelfmt.figure_text(row.figure)
-    return (
-        f"{row.kernel:<10} {row.status:<12} {kernelfmt.time_ns(row.timing.get('median_ns')):>10}"
-        f"  {fig}"
+    environment = collect_environment(Env.current()).facts
+    try:
+        write_report(kernel_report(result, environment), destination)
+    except OSError as exc:
+        print(
+            f"vkdoctor kernels: cannot write the report to {destination}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return False
+    return True
+
+
+def _deliver_interrupted(result: Any, args: argparse.Namespace, signum: Any) -> int:
+    """What was measured before ``signum`` stopped the run goes to the --json/--markdown paths,
+    or to the partial-report path when none was given (as ``check`` does); exit 128+signal."""
+    from vkdoctor.report.io import partial_report_path
+
+    if args.json or args.markdown:
+        written = _write_outputs(result, args, None, True) is None
+        where = " and ".join("stdout" if d == "-" else d for d in (args.json, args.markdown) if d)
+    else:
+        where = str(partial_report_path())
+        written = _write_json(result, where)
+    print(
+        f"vkdoctor kernels: interrupted by {signum.name}; "
+        + (
+            f"the report with what was measured so far is in {where}"
+            if written
+            else "no report written"
+        ),
+        file=sys.stderr,
     )
+    return 128 + int(signum)
+
+
+class _LiveProgress:
+    """A progress bar per device on the terminal, fed by the session's events."""
+
+    def __init__(self, console: Any) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(bar_width=24),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
+        self.tasks: dict[int, Any] = {}
+        self.starting: Any = self.progress.add_task(
+            "starting the kernel suite's process", total=None
+        )
+
+    def start(self) -> None:
+        self.progress.start()
+
+    def stop(self) -> None:
+        self.progress.stop()
+
+    def on_event(self, event: Any) -> None:
+        from vkdoctor.kernels.run import (
+            DevicesSeen,
+            KernelFinished,
+            KernelStarted,
+            SuiteFinished,
+            SuiteStarted,
+        )
+
+        progress, tasks = self.progress, self.tasks
+        if isinstance(event, DevicesSeen) and self.starting is not None:
+            progress.remove_task(self.starting)
+            self.starting = None
+        elif isinstance(event, SuiteStarted) and event.index not in tasks:
+            label = f"device {event.index} {event.name[:28]}"
+            tasks[event.index] = progress.add_task(label, total=len(event.kernels))
+        elif isinstance(event, KernelStarted) and event.index in tasks:
+            progress.update(tasks[event.index], description=f"device {event.index}: {event.kernel}")
+        elif isinstance(event, KernelFinished) and event.index in tasks:
+            progress.update(tasks[event.index], completed=event.position + 1)
+        elif isinstance(event, SuiteFinished) and event.run.index in tasks:
+            progress.update(tasks[event.run.index], description=f"device {event.run.index}: done")
 
 
 def _render(result: Any, verbose: int = 0) -> Any:

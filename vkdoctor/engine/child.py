@@ -38,11 +38,12 @@ from pathlib import Path
 from typing import Any
 
 import vkdoctor
-
-ITEM_MARKER = "\x1evkdoctor-item "  # written to the child's stderr so noise can be split per item
-PROTO_FD_VAR = "VKDOCTOR_CHILD_FD"
-PARENT_PID_VAR = "VKDOCTOR_PARENT_PID"  # the child exits at once if its parent is already gone
-LIFELINE_FD_VAR = "VKDOCTOR_LIFELINE_FD"  # EOF on it: vkdoctor died, the child kills its group
+from vkdoctor.engine.protocol import (  # the parent side uses these names too
+    ITEM_MARKER,
+    LIFELINE_FD_VAR,
+    PARENT_PID_VAR,
+    PROTO_FD_VAR,
+)
 
 
 @dataclass(frozen=True)
@@ -308,19 +309,26 @@ class ChildPool:
     applied (putenv) before anything reads them.  Owned by one pipeline run; ``close`` ends idle
     children."""
 
-    def __init__(self, environ: Mapping[str, str], size: int = 2) -> None:
+    def __init__(
+        self, environ: Mapping[str, str], size: int = 2, budget: int | None = None
+    ) -> None:
         self.environ = dict(environ)
         self.size = size
+        self.budget = budget  # children this pool may start in all (None: no limit)
         self._idle: list[Spawned] = []
         self._lock = threading.Lock()
         self._fill()
 
     def _fill(self) -> None:
         while len(self._idle) < self.size and _REGISTRY.stop_reason is None:
+            if self.budget is not None and self.budget <= 0:
+                return
             try:
                 self._idle.append(spawn(self.environ))
             except OSError:
                 return
+            if self.budget is not None:
+                self.budget -= 1
 
     def take(self, overrides: Mapping[str, str | None]) -> Spawned | None:
         if any(key.startswith(_EARLY_ONLY) for key in overrides):

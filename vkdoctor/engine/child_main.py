@@ -23,7 +23,7 @@ import time
 import traceback
 from typing import Any
 
-from vkdoctor.engine.child import ITEM_MARKER, LIFELINE_FD_VAR, PARENT_PID_VAR, PROTO_FD_VAR
+from vkdoctor.engine.protocol import ITEM_MARKER, LIFELINE_FD_VAR, PARENT_PID_VAR, PROTO_FD_VAR
 
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 

@@ -338,7 +338,12 @@ def run_pipeline(
         if options.deadline_s is not None and math.isfinite(options.deadline_s)
         else None
     )
-    pool = child.ChildPool(child.child_environ(env.environ, {}), size=options.warm_children)
+    # At most one warm child per probe to run: a healthy check takes one per probe, and refilling
+    # past that started two children at the end that were killed unused (Python's start-up in
+    # each, ~50 ms of CPU on a 2-core machine; a failing run's bisection starts its own).
+    pool = child.ChildPool(
+        child.child_environ(env.environ, {}), size=options.warm_children, budget=len(order)
+    )
     try:
         _run_probes(
             env,

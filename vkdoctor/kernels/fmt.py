@@ -50,6 +50,14 @@ def fraction(value: float | None) -> str:
     return f"{percent:.0f}%" if percent >= 10 else f"{percent:.1f}%"
 
 
+def of_peak(fig: Figure | None) -> str:
+    """The "of peak" cell: ``-`` without a figure (the kernel failed or was skipped), ``n/a``
+    with a figure but no datasheet peak to compare it with."""
+    if fig is None:
+        return "-"
+    return fraction(fig.fraction) if fig.fraction is not None else "n/a"
+
+
 def spread(timing: Mapping[str, Any] | None) -> str:
     """(max - min) / median of the timed repetitions: 2% means they agree within 2 %."""
     if not timing or timing.get("spread") is None:

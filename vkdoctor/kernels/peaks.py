@@ -1,8 +1,9 @@
 """Device peaks: what a kernel's figure is measured against.
 
-A small table of vendor datasheet peaks keyed by Vulkan device-name patterns; a device not in it
-is measured against the best figure of its own run ("measured peak"), which still shows how far
-each kernel is from the best this device did.  Datasheet peaks are boost-clock figures: a
+A small table of vendor datasheet peaks keyed by Vulkan device-name patterns.  A device not in it
+gets the best figure of its own run ("measured peak"), shown for scale; a fraction of that is not a
+fraction of any peak (the best kernel of each kind would read "100 %" on every CPU driver), so a
+figure has a fraction only against a datasheet peak and renderers say "n/a" otherwise.  Datasheet peaks are boost-clock figures: a
 sustained Vulkan kernel reaching 70-90 % of them is healthy, a few percent is a problem.
 
 Headless: no rich/textual.
@@ -231,7 +232,7 @@ def measured_peak(device_name: str, results: Iterable[Mapping[str, Any]]) -> Pea
         bandwidth_gbs=best.get(BANDWIDTH),
         fp32_gflops=best.get(FP32),
         fp16_gflops=best.get(FP16),
-        note="no datasheet peak known for this device: the best figure of this run is 100 %",
+        note="no datasheet peak known for this device: fractions of peak are n/a",
         fp16_matrix_gflops=best.get(FP16_MATRIX),
     )
 
@@ -251,7 +252,10 @@ class Figure:
 
     @property
     def fraction(self) -> float | None:
-        return self.value / self.peak if self.peak else None
+        """Of the datasheet peak only: the best figure of the same run is no independent peak."""
+        if not self.peak or self.peak_source != "datasheet":
+            return None
+        return self.value / self.peak
 
     def to_dict(self) -> dict[str, Any]:
         return {

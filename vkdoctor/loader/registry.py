@@ -21,8 +21,8 @@ installed.
 
 The cache key is the installed vulkan-object version, read from its ``.dist-info`` directory name
 (``importlib.metadata`` alone costs ~40 ms to import and scan), plus the size and mtime of its
-``vk.xml``, this module's ``TABLE_FORMAT`` and the vkdoctor version.  The vulkan-object version is
-in the file name, so virtual environments with different versions share one cache directory
+``vk.xml``, this module's ``TABLE_FORMAT`` and the vkdoctor version.  The vulkan-object version and a
+short hash of the key are in the file name, so virtual environments share one cache directory
 without thrashing; the full key is stored inside the file and compared on load.  A missing,
 stale, truncated or otherwise corrupt file is regenerated; writes go to a temporary file in the
 same directory and are renamed into place, so a concurrent reader sees either the old or the new
@@ -786,9 +786,16 @@ def default_cache_dir(environ: Mapping[str, str] | None = None) -> Path | None:
     return Path(home) / ".cache" / "vkdoctor"
 
 
-def cache_file_name(source_version: str) -> str:
-    safe = re.sub(r"[^A-Za-z0-9._+-]", "_", source_version)
-    return f"commands-{safe}-f{TABLE_FORMAT}.json"
+def cache_file_name(source: _Source) -> str:
+    """The version, and a short hash of the whole key: two environments with the same
+    vulkan-object version installed at different times (another venv, a reinstall) differ in
+    vk.xml's mtime, and with one file for both each run of one rebuilt the other's table
+    (~1 s per run, measured with two venvs used in turn)."""
+    import hashlib
+
+    safe = re.sub(r"[^A-Za-z0-9._+-]", "_", source.version)
+    digest = hashlib.sha256(repr(source.key).encode()).hexdigest()[:8]
+    return f"commands-{safe}-{digest}-f{TABLE_FORMAT}.json"
 
 
 def _read_cache(path: Path, source: _Source) -> CommandTable:
@@ -854,7 +861,7 @@ def load_commands(
     """
     source = _locate_source()
     directory = cache_dir if cache_dir is not None else default_cache_dir(environ)
-    path = None if directory is None else directory / cache_file_name(source.version)
+    path = None if directory is None else directory / cache_file_name(source)
     note: str | None = None
     if path is None:
         note = "no cache directory (neither XDG_CACHE_HOME nor HOME is set)"

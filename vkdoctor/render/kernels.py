@@ -54,7 +54,7 @@ def kernel_run_parts(result: KernelRun) -> list[Any]:
                 kernelfmt.time_ns(row.timing.get("median_ns")),
                 kernelfmt.spread(row.timing),
                 kernelfmt.figure_text(row.figure),
-                kernelfmt.fraction(row.figure.fraction if row.figure else None),
+                kernelfmt.of_peak(row.figure),
             )
         parts.append(table)
     return parts

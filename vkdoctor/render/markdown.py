@@ -380,7 +380,7 @@ def kernels_markdown(run: KernelRun) -> str:
                 kernelfmt.time_ns(row.timing.get("median_ns")),
                 kernelfmt.spread(row.timing),
                 kernelfmt.figure_text(row.figure),
-                kernelfmt.fraction(row.figure.fraction if row.figure else None),
+                kernelfmt.of_peak(row.figure),
             )
             lines.append("| " + " | ".join(_cell(escape(c)) for c in cells) + " |")
         lines.append("")

@@ -102,5 +102,30 @@ def run_tui(
         kernel_request=replace(KernelRequest(), size=kernel_size),
         autorun=path is None,
     )
-    app.run()
+    from vkdoctor.engine.interrupt import stop_on_signals
+
+    # SIGINT/SIGTERM/SIGHUP (a closed SSH session, `timeout`): children die at once, the app
+    # ends, and what it has is written like check's partial report; exit 128+signal.
+    with stop_on_signals(on_stop=app.stop_for_signal):
+        app.run()
+    if app.interrupted is not None:
+        return _write_interrupted(app)
     return app.return_code or EXIT_OK
+
+
+def _write_interrupted(app: Any) -> int:
+    from vkdoctor.report.io import partial_report_path, write_report
+
+    signum = app.interrupted
+    report = app.report_so_far()
+    if report is None:
+        print(f"vkdoctor tui: interrupted by {signum.name}; nothing to write", file=sys.stderr)
+        return 128 + int(signum)
+    try:
+        path = partial_report_path()
+        write_report(report, str(path))
+        where = f"the report with what was found so far is in {path}"
+    except OSError as exc:
+        where = f"no report written: {exc.strerror or exc}"
+    print(f"vkdoctor tui: interrupted by {signum.name}; {where}", file=sys.stderr)
+    return 128 + int(signum)

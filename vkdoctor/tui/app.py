@@ -1,4 +1,5 @@
-"""The vkdoctor TUI: four views over one report (pipeline, findings, devices, trace).
+"""The vkdoctor TUI: views over one report (pipeline, findings, devices, trace) and a compare
+view of it against a second report.
 
 The app gets its backend injected (``backend.Backend``): runs happen in thread workers that post
 immutable results as messages (``messages``); the app alone holds the report, derives what each
@@ -8,8 +9,11 @@ another.  Styles live in ``app.tcss``.
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import traceback
 from dataclasses import replace
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import ClassVar
 
@@ -22,7 +26,7 @@ from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 import vkdoctor
 from vkdoctor.kernels.run import KernelRequest, KernelRun, merge_into_report
 from vkdoctor.render.safe_text import clean_report, clean_result
-from vkdoctor.report.model import Report, Severity
+from vkdoctor.report.model import ProbeResult, Report, Severity
 from vkdoctor.tui import export
 from vkdoctor.tui.backend import Backend, KernelJob, PipelineRun
 from vkdoctor.tui.documents import DocumentError, TraceDoc, open_document
@@ -33,14 +37,15 @@ from vkdoctor.tui.messages import (
     ProbeFinished,
     ProbeStarted,
 )
-from vkdoctor.tui.screens import HelpScreen, OpenScreen, SaveScreen
+from vkdoctor.tui.screens import ConfirmScreen, HelpScreen, OpenScreen, SaveScreen
 from vkdoctor.tui.viewmodel import device_models, finding_items, no_device_reason
+from vkdoctor.tui.views.compare import CompareView
 from vkdoctor.tui.views.devices import DevicesView
 from vkdoctor.tui.views.findings import FindingsView
 from vkdoctor.tui.views.pipeline import PipelineView
 from vkdoctor.tui.views.trace import TraceView
 
-VIEWS = ("pipeline", "findings", "devices", "trace")
+VIEWS = ("pipeline", "findings", "devices", "trace", "compare")
 
 
 # The widget that takes focus when a view is shown, so its keys work at once.
@@ -49,6 +54,7 @@ _FOCUS = {
     "findings": "#finding-list",
     "devices": "#device-select",
     "trace": "#trace-events",
+    "compare": "#compare-body",
 }
 
 
@@ -69,9 +75,13 @@ class VkDoctorApp(App[int]):
         Binding("2", "view('findings')", "Findings", show=False),
         Binding("3", "view('devices')", "Devices", show=False),
         Binding("4", "view('trace')", "Trace", show=False),
+        Binding("5", "view('compare')", "Compare", show=False),
         Binding("r", "rerun", "Re-run"),
         Binding("s", "save", "Save"),
         Binding("o", "open", "Open"),
+        # Not in the footer: the Devices view's 80-column footer would lose q Quit; the tab
+        # "5 Compare" and the help screen name the key.
+        Binding("d", "compare", "Compare", show=False),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
     ]
@@ -98,6 +108,9 @@ class VkDoctorApp(App[int]):
         self.kernel_job: KernelJob | None = None
         self.live_results = 0
         self.saved_to: Path | None = None
+        self.interrupted: signal.Signals | None = None
+        self._live: list[ProbeResult] = []  # the results of the run in flight, as they came
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- layout
 
@@ -115,9 +128,12 @@ class VkDoctorApp(App[int]):
                 yield DevicesView(id="devices-view")
             with TabPane("4 Trace", id="trace"):
                 yield TraceView(id="trace-view")
+            with TabPane("5 Compare", id="compare"):
+                yield CompareView(id="compare-view")
         yield Footer()
 
     def on_mount(self) -> None:
+        self._loop = asyncio.get_running_loop()
         self.sub_title = self._source_label()
         self.query_one(TraceView).show(self.trace)
         if self.autorun:
@@ -147,6 +163,7 @@ class VkDoctorApp(App[int]):
             return
         self.pipeline_running = True
         self.live_results = 0
+        self._live = []
         self.query_one(PipelineView).reset(self.backend.probes())
         self._status()
         self._pipeline_worker()
@@ -168,6 +185,7 @@ class VkDoctorApp(App[int]):
         self.query_one(PipelineView).started(message.probe_id)
 
     def on_probe_finished(self, message: ProbeFinished) -> None:
+        self._live.append(message.result)
         self.live_results += 1
         self.query_one(PipelineView).finished(clean_result(message.result))
         self._status()
@@ -289,7 +307,58 @@ class VkDoctorApp(App[int]):
             target.first().focus()
 
     def action_rerun(self) -> None:
-        self.start_pipeline()
+        if self.source is None or self.report is None or self.backend is None:
+            self.start_pipeline()
+            return
+
+        # An opened report may be the only copy of another machine's state: ask first.
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.start_pipeline()
+
+        self.push_screen(
+            ConfirmScreen(
+                f"Replace {Path(self.source).name} with a live run on this machine? "
+                "The opened report stays on disk; s saves a copy first.",
+                yes="Run here",
+            ),
+            answered,
+        )
+
+    def action_compare(self) -> None:
+        if self.report is None:
+            self.notify("Open or run a report first, then compare it.", severity="warning")
+            return
+
+        def done(path: str | None) -> None:
+            if path:
+                self.compare_with(path)
+
+        self.push_screen(OpenScreen(title="Compare with a second report"), done)
+
+    def compare_with(self, path: str) -> None:
+        """Show what differs between the report on screen (A) and the one at ``path`` (B)."""
+        from vkdoctor.render.diff import diff_reports, render_lines
+
+        assert self.report is not None
+        try:
+            other, _ = open_document(path)
+        except DocumentError as exc:
+            self.notify(str(exc), severity="error", timeout=8)
+            return
+        if other is None:
+            self.notify(f"{Path(path).name} is a trace, not a report.", severity="error")
+            return
+        label = Path(self.source).name if self.source else "this machine"
+        try:
+            diff = diff_reports(self.report.to_dict(), other.to_dict(), label, Path(path).name)
+            render_lines(diff)  # an odd shape must fail here, not while the view paints
+        except Exception:  # a valid report of a shape the diff trips over: say so, stay up
+            self.log.error(traceback.format_exc())
+            self.notify(f"Cannot compare with {Path(path).name}.", severity="error")
+            return
+        self.query_one(CompareView).show(diff)
+        self.action_view("compare")
 
     def action_save(self) -> None:
         if self.report is None:
@@ -357,6 +426,29 @@ class VkDoctorApp(App[int]):
         if self.kernel_job is not None:
             self.kernel_job.cancel()
 
+    # -- signals (installed by run_tui around app.run)
+
+    def stop_for_signal(self, signum: signal.Signals) -> None:
+        """Called in the signal handler, after every child was killed: end the app soon."""
+        self.interrupted = signum
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._end_for_signal, signum)
+
+    def _end_for_signal(self, signum: signal.Signals) -> None:
+        if self.kernel_job is not None:
+            self.kernel_job.cancel()
+        self.exit(128 + int(signum))
+
+    def report_so_far(self) -> Report | None:
+        """What an interrupted session has: the run in flight's results, else the report."""
+        if self.pipeline_running:
+            return Report(
+                tool_version=vkdoctor.__version__,
+                created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                probes=list(self._live),
+            )
+        return self.report
+
     # -- the status line
 
     def _status(self) -> None:
@@ -388,10 +480,11 @@ class VkDoctorApp(App[int]):
 
 # Longer words for the help screen than the footer has room for.
 _HELP = {
-    "view": "pipeline, findings, devices, trace",
+    "view": "pipeline, findings, devices, trace, compare",
     "rerun": "run the diagnosis again, on this machine",
     "save": "save the report: JSON or Markdown, redacted",
     "open": "open a report or a `vkdoctor trace` file",
+    "compare": "compare the report with a second one (as `report diff`)",
     "help": "this help",
     "quit": "quit",
     "copy": "copy the remedy command (works over SSH too)",
@@ -408,8 +501,8 @@ def help_sections() -> list[tuple[str, list[tuple[str, str]]]]:
                 continue
             action = binding.action.split("(")[0]
             if action == "view":
-                if not any(key == "1-4" for key, _ in rows):
-                    rows.append(("1-4", _HELP["view"]))
+                if not any(key == "1-5" for key, _ in rows):
+                    rows.append(("1-5", _HELP["view"]))
                 continue
             rows.append(
                 (binding.key_display or binding.key, _HELP.get(action, binding.description))

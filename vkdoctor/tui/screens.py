@@ -1,4 +1,4 @@
-"""Modal screens: help (the key bindings), save, open."""
+"""Modal screens: help (the key bindings), save, open, and a yes/no question."""
 
 from __future__ import annotations
 
@@ -115,13 +115,14 @@ class SaveScreen(ModalScreen[SaveRequest | None]):
 class OpenScreen(ModalScreen[str | None]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, path: str = "") -> None:
+    def __init__(self, path: str = "", title: str = "Open a report or a trace") -> None:
         super().__init__()
         self._path = path
+        self._title = title
 
     def compose(self) -> ComposeResult:
         with Vertical(id="open-box", classes="dialog"):
-            yield Label("Open a report or a trace", classes="dialog-title")
+            yield Label(self._title, classes="dialog-title")
             yield Input(self._path, id="open-path", placeholder="report.json or trace.jsonl")
             with Horizontal(classes="buttons"):
                 yield Button("Open", variant="primary", id="open")
@@ -142,3 +143,35 @@ class OpenScreen(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """A yes/no question; the default answer (enter on the focused button) is No."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "answer(False)", "No"),
+        Binding("n", "answer(False)", "No"),
+        Binding("y", "answer(True)", "Yes"),
+    ]
+
+    def __init__(self, question: str, yes: str = "Yes") -> None:
+        super().__init__()
+        self.question = question
+        self.yes = yes
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="confirm-box", classes="dialog"):
+            yield Label(self.question, id="confirm-question")
+            with Horizontal(classes="buttons"):
+                yield Button(f"{self.yes} (y)", variant="warning", id="yes")
+                yield Button("Keep it (n)", id="no")
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(event.button.id == "yes")
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)

@@ -49,8 +49,10 @@ def peak_cell(row: KernelRow, width: int = 8) -> Text:
     """The kernel's fraction of peak as a bar and a percentage: the column is the chart."""
     fig = row.figure
     text = Text()
-    if fig is None or fig.fraction is None:
+    if fig is None:
         return text
+    if fig.fraction is None:  # no datasheet peak: the bar would only restate the best figure
+        return Text(kernelfmt.of_peak(fig), style="dim")
     filled, empty = bar(fig.fraction, width)
     text.append(filled, style=_METRIC_STYLE.get(fig.metric, "green"))
     text.append(empty, style="dim")

@@ -1,5 +1,6 @@
 """The finding view: the list (failures first) and, for the highlighted finding, its summary,
-detail, evidence, remedy commands (copyable) and the loader-log lines that bear on it."""
+remedy and copyable commands first (at 80x24 nothing else fits above the fold), then the detail,
+evidence and the loader-log lines that bear on it."""
 
 from __future__ import annotations
 
@@ -23,8 +24,8 @@ from vkdoctor.tui.viewmodel import SEVERITY_ICON, FindingItem, one_line
 _LOG_STYLE = {"error": "bold red", "warn": "yellow", "info": "cyan", "debug": "dim"}
 
 
-def finding_detail(item: FindingItem) -> RenderableType:
-    """Everything about one finding but its commands (those are an option list: copyable)."""
+def finding_head(item: FindingItem) -> RenderableType:
+    """What is wrong and what fixes it: shown above the commands."""
     finding = item.finding
     style = SEVERITY_STYLE[finding.severity]
     parts: list[RenderableType] = []
@@ -33,14 +34,17 @@ def finding_detail(item: FindingItem) -> RenderableType:
     head.append(finding.summary, style="bold")
     parts.append(head)
     parts.append(Text(f"{finding.code} · probe {item.probe_id}", style="dim"))
+    if finding.remedy and finding.remedy.text:
+        parts.append(Text("→ " + finding.remedy.text))
+    return Group(*parts)
+
+
+def finding_detail(item: FindingItem) -> RenderableType:
+    """Below the commands: why, the evidence and the loader log."""
+    finding = item.finding
+    parts: list[RenderableType] = []
     if finding.detail:
         parts += [Text(""), Text(finding.detail)]
-    if finding.remedy and finding.remedy.text:
-        parts += [
-            Text(""),
-            Text("Remedy", style="bold underline"),
-            Text("→ " + finding.remedy.text),
-        ]
     if finding.evidence:
         evidence = json.dumps(finding.evidence, indent=2, sort_keys=True, default=str)
         parts += [Text(""), Text("Evidence", style="bold underline"), Text(evidence, style="dim")]
@@ -77,6 +81,7 @@ class FindingsView(Vertical):
             yield Static("", id="finding-text")
             yield Static("Commands (enter or c copies)", id="commands-title")
             yield OptionList(id="remedy-commands")
+            yield Static("", id="finding-more")
 
     def on_mount(self) -> None:
         table = self.query_one("#finding-list", DataTable)
@@ -129,12 +134,15 @@ class FindingsView(Vertical):
         text = self.query_one("#finding-text", Static)
         commands = self.query_one("#remedy-commands", OptionList)
         title = self.query_one("#commands-title", Static)
+        more = self.query_one("#finding-more", Static)
         commands.clear_options()
         if item is None:
             text.update(Text("No findings.", style="dim"))
+            more.update("")
             title.display = commands.display = False
             return
-        text.update(finding_detail(item))
+        text.update(finding_head(item))
+        more.update(finding_detail(item))
         remedy = item.finding.remedy
         lines = list(remedy.commands) if remedy else []
         title.display = commands.display = bool(lines)

@@ -39,6 +39,7 @@ class PipelineView(Vertical):
         self._probe_titles: dict[str, str] = {}
         self._in_flight: dict[str, float] = {}
         self._probe_results: dict[str, ProbeResult] = {}
+        self._problems: tuple[tuple[FindingItem, ...], str] = ((), "")
         self._spin = 0
 
     def compose(self) -> ComposeResult:
@@ -101,17 +102,38 @@ class PipelineView(Vertical):
         self._show_detail()
 
     def show_problems(self, items: Sequence[FindingItem], verdict: str = "") -> None:
-        """Under the probes: the verdict, what is wrong and the first command that fixes it."""
+        """Under the probes: the verdict, what is wrong and the first command that fixes it, then
+        the informational findings.  Where the area has room (a tall terminal) each finding also
+        gets its detail; at 80x24 the list stays compact, so every fix shows first."""
+        self._problems = (tuple(items), verdict)
+        self._render_problems()
+
+    def on_resize(self) -> None:
+        if self._problems[0] or self._problems[1]:
+            self._render_problems()
+
+    def _render_problems(self) -> None:
+        items, verdict = self._problems
+        area = self.query_one("#problems", VerticalScroll)
+        compact = self._problem_text(items, verdict, detail=False)
+        full = self._problem_text(items, verdict, detail=True)
+        room = area.size.height
+        fits = room > 0 and len(full.wrap(self.app.console, max(20, area.size.width - 2))) <= room
+        self.query_one("#problem-list", Static).update(full if fits else compact)
+
+    @staticmethod
+    def _problem_text(items: Sequence[FindingItem], verdict: str, detail: bool) -> Text:
         problems = [i for i in items if i.finding.severity is not Severity.INFO]
+        infos = [i for i in items if i.finding.severity is Severity.INFO]
         text = Text()
         if verdict:
             text.append(one_line(verdict, 240) + "\n", style="bold")
         if not problems:
-            info = len(items)
             text.append("No problems found.", style="green")
-            if info:
+            if infos:
                 text.append(
-                    f" {info} informational finding{'s' if info != 1 else ''}: press 2.",
+                    f" {len(infos)} informational finding{'s' if len(infos) != 1 else ''}: "
+                    "press 2.",
                     style="dim",
                 )
         for n, item in enumerate(problems):
@@ -124,7 +146,20 @@ class PipelineView(Vertical):
             text.append(one_line(finding.summary, 240))
             if finding.remedy and finding.remedy.commands:
                 text.append(f"\n  $ {finding.remedy.commands[0]}", style="bold")
-        self.query_one("#problem-list", Static).update(text)
+            if detail and finding.detail:
+                text.append(f"\n  {one_line(finding.detail, 480)}", style="dim")
+        if infos:
+            text.append("\n\nInformational (2 shows each in full)", style="bold underline")
+        for item in infos:
+            finding = item.finding
+            text.append(
+                f"\n{SEVERITY_ICON[finding.severity]} ", style=SEVERITY_STYLE[finding.severity]
+            )
+            text.append(one_line(finding.summary, 240))
+            text.append(f"  {finding.code}", style="dim")
+            if detail and finding.detail:
+                text.append(f"\n  {one_line(finding.detail, 480)}", style="dim")
+        return text
 
     def show_report(self, report: Report) -> None:
         """A finished report (opened from a file, or the end of a run)."""
