@@ -33,6 +33,7 @@ from vkdoctor.loader.search import (
     search_entries,
     version_str,
 )
+from vkdoctor.report import shell
 from vkdoctor.report.codes import CodeInfo, code_table, make_finding
 from vkdoctor.report.model import Finding, LogEntry, Severity
 from vkdoctor.report.records import DriverRecord, Exclusion, ExclusionReason, LoadOutcome
@@ -463,7 +464,9 @@ def _cross_findings(
                         "value": record_value("XDG_DATA_DIRS", value),
                         "hidden": hidden,
                     },
-                    commands=[f"export XDG_DATA_DIRS={value}:/usr/local/share:/usr/share"],
+                    commands=[
+                        shell.export("XDG_DATA_DIRS", f"{value}:/usr/local/share:/usr/share")
+                    ],
                     severity=hiding,
                 )
             )
@@ -477,7 +480,7 @@ def _cross_findings(
                     "variable": override,
                     "value": record_value(override, env.get(override) or ""),
                 },
-                commands=[f"unset {override}"],
+                commands=[shell.unset(override)],
             )
         )
         if hidden:
@@ -488,7 +491,7 @@ def _cross_findings(
                     f"{override} hides {len(hidden)} installed driver manifest(s): "
                     + ", ".join(hidden),
                     evidence={"variable": override, "hidden": hidden},
-                    commands=[f"unset {override}"],
+                    commands=[shell.unset(override)],
                     severity=hiding,
                 )
             )
@@ -501,7 +504,7 @@ def _cross_findings(
                     f"{record.manifest} is ignored: {record.filtered}",
                     evidence={"manifest": record.manifest, "reason": record.filtered},
                     # The variable the verdict names ("disabled by VK_LOADER_DRIVERS_DISABLE=*").
-                    commands=["unset " + record.filtered.rpartition(" by ")[2].partition("=")[0]],
+                    commands=[shell.unset(record.filtered.rpartition(" by ")[2].partition("=")[0])],
                 )
             )
         if record.is_portability_driver:
@@ -525,7 +528,7 @@ def _cross_findings(
                     "driver-duplicate",
                     f"{len(owners)} manifests load {library}: {', '.join(owners)}",
                     evidence={"library": library, "manifests": owners},
-                    commands=[f"sudo rm {owners[-1]}  # keep one"],
+                    commands=[shell.command("sudo", "rm", owners[-1], comment="keep one")],
                 )
             )
     findings += _agreement(records, searched, loader_log)

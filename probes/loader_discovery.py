@@ -31,6 +31,7 @@ from vkdoctor.loader.search import (
     unknown_loader_variables,
     version_str,
 )
+from vkdoctor.report import shell
 from vkdoctor.report.codes import CodeInfo, code_table, make_finding
 from vkdoctor.report.model import Finding, Severity, Status
 from vkdoctor.report.records import LoaderRecord
@@ -243,7 +244,7 @@ def _variable_findings(env: Env, version: tuple[int, int, int] | None) -> list[F
                 remedy=f"Rename it to {nearest}."
                 if nearest
                 else "Unset it if you meant the loader.",
-                commands=[f"unset {name}"],
+                commands=[shell.unset(name)],
                 severity=Severity.WARN if nearest else Severity.INFO,
             )
         )
@@ -414,7 +415,7 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
                 f"loader settings file {settings[0]} "
                 + ("is in effect" if in_effect else f"is ignored by loader {version_str(version)}"),
                 evidence={"files": settings, "in_effect": in_effect},
-                commands=[f"cat {settings[0]}"],
+                commands=[shell.command("cat", settings[0])],
             )
         )
     outcome.findings += _enumeration_findings(child, version, facts)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
+import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,10 +20,23 @@ from typing import Any
 
 import pytest
 
-from vkdoctor.engine.env import Env
-from vkdoctor.engine.runner import Options, run_pipeline
-from vkdoctor.report.model import Finding, ProbeResult, Report
-from vkdoctor.vulkan.compute import ComputeContext, ComputeError, Instance
+# Before any vkdoctor module binds make_finding: record every finding code this session's
+# processes build (tests/codes_seen.py and tests/test_codes_produced.py read the log).
+_CODECOLLECT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "codecollect")
+if "VKDOCTOR_TEST_CODE_LOG" not in os.environ:
+    _fd, _log = tempfile.mkstemp(prefix="vkdoctor-codes-", suffix=".log")
+    os.close(_fd)
+    os.environ["VKDOCTOR_TEST_CODE_LOG"] = _log
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (_CODECOLLECT, os.environ.get("PYTHONPATH", "")) if p
+)
+sys.path.insert(0, _CODECOLLECT)
+import codes_seen_hook  # noqa: E402, F401
+
+from vkdoctor.engine.env import Env  # noqa: E402
+from vkdoctor.engine.runner import Options, run_pipeline  # noqa: E402
+from vkdoctor.report.model import Finding, ProbeResult, Report  # noqa: E402
+from vkdoctor.vulkan.compute import ComputeContext, ComputeError, Instance  # noqa: E402
 
 LAVAPIPE_MANIFEST = Path("/usr/share/vulkan/icd.d/lvp_icd.x86_64.json")
 needs_lavapipe = pytest.mark.skipif(
@@ -191,3 +206,35 @@ def cpu_index(instance: Instance) -> int:
 def ctx(instance: Instance, cpu_index: int) -> Iterator[ComputeContext]:
     with instance.context(cpu_index) as context:
         yield context
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # The catalogue of produced codes reads what every other test made: it runs last.
+    last = [i for i in items if i.nodeid.startswith("tests/test_codes_produced.py")]
+    items[:] = [i for i in items if i not in last] + last
+    config.stash[_WHOLE_SUITE] = _is_whole_suite(config, items)
+
+
+_WHOLE_SUITE = pytest.StashKey[bool]()
+
+
+def _is_whole_suite(config: pytest.Config, items: list[pytest.Item]) -> bool:
+    """True when the run named the whole tests/ folder (or the project) and nothing was
+    deselected by -k or -m: only then is "no test produced code X" a fact about the suite."""
+    if (
+        config.getoption("keyword")
+        or config.getoption("markexpr")
+        or config.getoption("lf", default=False)
+    ):
+        return False
+    here = Path(__file__).resolve().parent
+    for arg in config.args:
+        path = (config.invocation_params.dir / arg.split("::")[0]).resolve()
+        if path not in (here, here.parent) or "::" in arg:
+            return False
+    return bool(items)
+
+
+@pytest.fixture
+def whole_suite(request: pytest.FixtureRequest) -> bool:
+    return request.config.stash.get(_WHOLE_SUITE, False)

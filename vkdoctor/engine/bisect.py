@@ -21,6 +21,7 @@ from typing import Any
 from vkdoctor.engine import child
 from vkdoctor.engine.child import ChildHandle, ChildOutcome
 from vkdoctor.engine.runner import ProbeContext
+from vkdoctor.report import shell
 from vkdoctor.report.codes import CodeInfo, code_table, make_finding
 from vkdoctor.report.model import Finding, Severity
 from vkdoctor.report.records import LayerRecord
@@ -165,8 +166,13 @@ def bisect(
                         "library": row.resolved,
                     },
                     commands=[
-                        f"export {variable}={value or 1}",
-                        f"sudo rm {row.manifest}  # or update the package that owns it",
+                        shell.export(variable, value or "1"),
+                        shell.command(
+                            "sudo",
+                            "rm",
+                            row.manifest,
+                            comment="or update the package that owns it",
+                        ),
                     ],
                 )
             )
@@ -187,8 +193,10 @@ def bisect(
                         "same_library_count": len(same_library),
                     },
                     commands=[
-                        f"export VK_LOADER_DRIVERS_DISABLE={os.path.basename(manifest)}",
-                        f"sudo rm {manifest}  # if you do not need this driver",
+                        shell.export("VK_LOADER_DRIVERS_DISABLE", os.path.basename(manifest)),
+                        shell.command(
+                            "sudo", "rm", manifest, comment="if you do not need this driver"
+                        ),
                     ],
                 )
             )

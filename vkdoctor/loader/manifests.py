@@ -18,6 +18,7 @@ from typing import Any
 from vkdoctor.engine.env import Env
 from vkdoctor.loader.libraries import can_access
 from vkdoctor.loader.search import SearchEntry, Version, parse_version
+from vkdoctor.report import shell
 from vkdoctor.report.model import Finding, Severity
 from vkdoctor.system.safefile import FileRefused, describe_mode, read_regular
 
@@ -139,7 +140,7 @@ def _refused(path: str, origin: str, refused: FileRefused, mode: int, rdev: int)
             ),
         )
     what = describe_mode(mode)
-    commands = (f"ls -lL {path}  # {what} is never a manifest",)
+    commands = (shell.command("ls", "-lL", path, comment=f"{what} is never a manifest"),)
     # Debian's loader 1.3.239 fopen()s and reads whatever the path is: a FIFO blocks the open
     # until a writer comes, /dev/zero is read forever (vulkaninfo hangs on both); a socket
     # cannot be opened and /dev/null reads as an empty file, so the loader skips those.
@@ -738,8 +739,10 @@ def problem_finding(
     commands: list[str] = []
     if problem.code == "manifest-invalid-json":
         commands = [
-            f"python3 -m json.tool {path}  # shows the syntax error",
-            f"sudo mv {path} {path}.disabled  # the loader reads only *.json",
+            shell.command("python3", "-m", "json.tool", path, comment="shows the syntax error"),
+            shell.command(
+                "sudo", "mv", path, f"{path}.disabled", comment="the loader reads only *.json"
+            ),
         ]
         if loader_version is not None and loader_version < MALFORMED_JSON_SKIPPED_SINCE:
             effect = (
