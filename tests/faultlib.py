@@ -71,6 +71,8 @@ DRIVER_VARIANTS: tuple[str, ...] = (
     "create-device-hang",
     "gdpa-null",
     "no-compute",
+    "dispatch-crash",
+    "dispatch-hang",
 )
 
 LAYER_VARIANTS: tuple[str, ...] = (
