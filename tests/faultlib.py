@@ -73,6 +73,8 @@ DRIVER_VARIANTS: tuple[str, ...] = (
     "no-compute",
     "dispatch-crash",
     "dispatch-hang",
+    "create-device-fail",
+    "gipa-no-create-instance",
 )
 
 LAYER_VARIANTS: tuple[str, ...] = (

@@ -219,3 +219,39 @@ def test_loader_copy_on_ld_library_path_shadows_the_system_one(
     others = finding(report, "loader-other-copies")
     assert f"{second}/libvulkan.so.1" in others.summary
     assert shlex.split(_first_command(shadowed) or "") == ["unset", "LD_LIBRARY_PATH"]
+
+
+def test_device_creation_fails_with_a_vkresult(world: VkWorld, fault_driver) -> None:
+    manifest, _lib = fault_driver("create-device-fail")
+    report = world.run(
+        ["loader-discovery", "driver-enumeration", "instance", "device"], **_only(world, manifest)
+    )
+    got = finding(report, "device-creation-failed")
+    device = got.summary.split(": ", 1)[0]
+    assert device.startswith("device 0 (llvmpipe")
+    assert got.summary == f"{device}: vkCreateDevice returned VK_ERROR_INITIALIZATION_FAILED"
+
+
+def test_nvidia_like_driver_without_vkcreateinstance(
+    world: VkWorld, fault_build_dir: Path, tmp_path: Path
+) -> None:
+    """The README's NVIDIA case: the driver answers NULL for vkCreateInstance (it does so when
+    its device nodes are missing).  A real library named like NVIDIA's, a real loader refusing
+    it; the first remedy looks at the NVIDIA kernel driver."""
+    built = faultlib.build_driver(fault_build_dir, "gipa-no-create-instance")
+    library = tmp_path / "libGLX_nvidia.so.0"
+    shutil.copy(built, library)
+    manifest = faultlib.write_driver_manifest(world.icd_dir, str(library), name="nvidia_icd")
+    report = world.run(
+        ["loader-discovery", "driver-enumeration", "instance"], **_only(world, manifest)
+    )
+    got = finding(report, "driver-gipa-incomplete")
+    assert got.summary == (
+        f"{library} (from {manifest}) returns NULL for vkCreateInstance from "
+        "vk_icdGetInstanceProcAddr"
+    )
+    assert got.remedy is not None
+    assert got.remedy.commands == ("cat /proc/driver/nvidia/version", "ls -l /dev/nvidia*")
+    # The real loader agrees that no driver is left.
+    failed = finding(report, "instance-creation-failed")
+    assert "Found no drivers!" in failed.summary

@@ -38,6 +38,9 @@
  *   FAULT_NO_COMPUTE             no-compute
  *   FAULT_DISPATCH_CRASH         dispatch-crash (vkCmdDispatch dereferences NULL)
  *   FAULT_DISPATCH_HANG          dispatch-hang (vkQueueSubmit never returns)
+ *   FAULT_CREATE_DEVICE_FAIL     create-device-fail (VK_ERROR_INITIALIZATION_FAILED)
+ *   FAULT_GIPA_NO_CREATE_INSTANCE gipa-no-create-instance (GIPA(NULL, "vkCreateInstance")
+ *                                is NULL, as the NVIDIA driver answers without its nodes)
  */
 
 /* Every variant exports this, so a test (or a human with `nm -D`) can tell
@@ -255,12 +258,16 @@ static VkResult wrap_vkEnumeratePhysicalDeviceGroupsKHR(VkInstance instance, uin
 }
 #endif
 
-#if defined(FAULT_CREATE_DEVICE_CRASH) || defined(FAULT_CREATE_DEVICE_HANG)
+#if defined(FAULT_CREATE_DEVICE_CRASH) || defined(FAULT_CREATE_DEVICE_HANG) || \
+    defined(FAULT_CREATE_DEVICE_FAIL)
 #define WRAP_CREATE_DEVICE 1
 static VkResult wrap_vkCreateDevice(VkPhysicalDevice gpu, const VkDeviceCreateInfo *info,
                                     const VkAllocationCallbacks *alloc, VkDevice *device) {
 #if defined(FAULT_CREATE_DEVICE_CRASH)
     vkfault_crash("vkCreateDevice");
+#elif defined(FAULT_CREATE_DEVICE_FAIL)
+    (void)gpu, (void)info, (void)alloc, (void)device;
+    return VK_ERROR_INITIALIZATION_FAILED;
 #else
     vkfault_hang("vkCreateDevice");
 #endif
@@ -417,6 +424,9 @@ EXPORT_GIPA PFN_vkVoidFunction vk_icdGetInstanceProcAddr(VkInstance instance, co
         return (PFN_vkVoidFunction)vk_icdGetPhysicalDeviceProcAddr;
     if (strcmp(name, "vkGetInstanceProcAddr") == 0)
         return (PFN_vkVoidFunction)vk_icdGetInstanceProcAddr;
+#if defined(FAULT_GIPA_NO_CREATE_INSTANCE)
+    if (instance == NULL && strcmp(name, "vkCreateInstance") == 0) return NULL;
+#endif
     return proc_addr(lvp_gipa, instance, name);
 }
 
