@@ -7,17 +7,22 @@ tests/test_codes_produced.py checks, at the end of a whole-suite run, that every
 
 from __future__ import annotations
 
+import json
 import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import faultlib
 import pytest
 from conftest import VkWorld, finding, needs_lavapipe
 
+from vkdoctor.report.model import Report
+
 pytestmark = needs_lavapipe
 
+KERNELS = (sys.executable, "-m", "vkdoctor", "kernels")
 SYSTEM_LOADER = Path("/usr/lib/x86_64-linux-gnu/libvulkan.so.1")
 
 
@@ -255,3 +260,52 @@ def test_nvidia_like_driver_without_vkcreateinstance(
     # The real loader agrees that no driver is left.
     failed = finding(report, "instance-creation-failed")
     assert "Found no drivers!" in failed.summary
+
+
+def test_kernels_on_a_device_that_cannot_be_created(
+    world: VkWorld, fault_driver, tmp_path: Path
+) -> None:
+    manifest, _lib = fault_driver("create-device-fail")
+    out = tmp_path / "k.json"
+    done = subprocess.run(
+        [*KERNELS, "--size", "tiny", "--kernels", "saxpy", "--json", str(out)],
+        env={**world.environ, "VK_DRIVER_FILES": str(manifest)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stderr
+    report = Report.from_dict(json.loads(out.read_text()))
+    got = finding(report, "kernel-device-unusable")
+    assert got.summary.endswith("): vkCreateDevice returned VK_ERROR_INITIALIZATION_FAILED")
+    assert _first_command(got) == "vkdoctor check device dispatch"
+
+
+@pytest.mark.slow
+def test_layer_whose_constructor_never_returns(world: VkWorld, tmp_path: Path) -> None:
+    source = tmp_path / "hang.c"
+    source.write_text(
+        "#include <unistd.h>\n"
+        "__attribute__((constructor)) static void stuck(void) { for (;;) pause(); }\n"
+    )
+    library = tmp_path / "libhang_ctor.so"
+    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(library), str(source)], check=True)
+    manifest = world.layer("VK_LAYER_stuck", str(library))
+    report = world.run(
+        ["loader-discovery", "driver-enumeration", "layer-enumeration"], timeout_s=1.5
+    )
+    got = finding(report, "layer-load-hung")
+    assert got.summary.startswith(f"{library} (from {manifest}) did not return within ")
+    assert got.summary.endswith(f"s from: dlopen({library}, RTLD_NOW): running its constructors")
+    assert _first_command(got) == "export DISABLE_VK_LAYER_STUCK=1"
+
+
+def test_other_architecture_loader_copy_on_ld_library_path(
+    world: VkWorld, fault_build_dir: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "lib32"
+    folder.mkdir()
+    shutil.copy(faultlib.build_driver(fault_build_dir, "wrong-arch"), folder / "libvulkan.so.1")
+    report = world.run(["loader-discovery"], LD_LIBRARY_PATH=str(folder))
+    got = finding(report, "loader-wrong-arch-copy")
+    assert f"{folder}/libvulkan.so.1" in got.summary
