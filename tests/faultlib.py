@@ -75,6 +75,9 @@ DRIVER_VARIANTS: tuple[str, ...] = (
     "dispatch-hang",
     "create-device-fail",
     "gipa-no-create-instance",
+    "dispatch-lost",
+    "submit-oom",
+    "submit-dropped",
 )
 
 LAYER_VARIANTS: tuple[str, ...] = (

@@ -309,3 +309,53 @@ def test_other_architecture_loader_copy_on_ld_library_path(
     report = world.run(["loader-discovery"], LD_LIBRARY_PATH=str(folder))
     got = finding(report, "loader-wrong-arch-copy")
     assert f"{folder}/libvulkan.so.1" in got.summary
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("variant", "code", "headline"),
+    [
+        (
+            "dispatch-lost",
+            "dispatch-device-lost",
+            "vkQueueSubmit (vkCmdFillBuffer) returned VK_ERROR_DEVICE_LOST",
+        ),
+        (
+            "submit-oom",
+            "dispatch-vulkan-error",
+            "vkQueueSubmit (vkCmdFillBuffer) returned VK_ERROR_OUT_OF_DEVICE_MEMORY",
+        ),
+        (
+            "submit-dropped",
+            "dispatch-timeout",
+            "vkWaitForFences (vkCmdFillBuffer) timed out after 1.8 s (VK_TIMEOUT)",
+        ),
+    ],
+)
+def test_smoke_dispatch_failures_from_a_real_driver(
+    world: VkWorld, fault_driver, variant: str, code: str, headline: str
+) -> None:
+    """The smoke statuses DEVICE_LOST, VULKAN_ERROR and TIMEOUT from real vkQueueSubmit results
+    (the fault driver answers for lavapipe), not set on hand-built results."""
+    manifest, _lib = fault_driver(variant)
+    report = world.run(timeout_s=3.0, **_only(world, manifest))
+    got = finding(report, code)
+    device = got.summary.split(": ", 1)[0]
+    assert device.startswith("llvmpipe")
+    assert got.summary.startswith(f"{device}: {headline}")
+    assert got.evidence["driver_manifest"] == str(manifest)
+
+
+def test_kernels_on_a_device_that_is_lost(world: VkWorld, fault_driver, tmp_path: Path) -> None:
+    manifest, _lib = fault_driver("dispatch-lost")
+    out = tmp_path / "k.json"
+    subprocess.run(
+        [*KERNELS, "--size", "tiny", "--kernels", "saxpy", "--json", str(out)],
+        env={**world.environ, "VK_DRIVER_FILES": str(manifest)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    report = Report.from_dict(json.loads(out.read_text()))
+    got = finding(report, "kernel-device-lost")
+    assert "VK_ERROR_DEVICE_LOST" in got.summary, got.summary

@@ -23,7 +23,6 @@ from vkdoctor.report.codes import all_codes
 CANNOT_PRODUCE: dict[str, str] = {
     "gpu-not-exposed": "needs a hardware GPU on the PCI bus; the test machines have none",
     "software-device-only": "needs a hardware GPU on the PCI bus next to lavapipe",
-    "kernel-device-lost": "VK_ERROR_DEVICE_LOST from a real GPU; lavapipe never loses a device",
     "loader-old": "needs a libvulkan older than 1.1; only 1.3.239 is installed",
     "kernels-internal-error": "raised only by a bug in vkdoctor's kernel suite process",
     "probe-unavailable": "a probe module missing from the installation (a broken install)",

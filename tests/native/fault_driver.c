@@ -38,6 +38,10 @@
  *   FAULT_NO_COMPUTE             no-compute
  *   FAULT_DISPATCH_CRASH         dispatch-crash (vkCmdDispatch dereferences NULL)
  *   FAULT_DISPATCH_HANG          dispatch-hang (vkQueueSubmit never returns)
+ *   FAULT_DISPATCH_LOST          dispatch-lost (vkQueueSubmit: VK_ERROR_DEVICE_LOST)
+ *   FAULT_SUBMIT_OOM             submit-oom (vkQueueSubmit: VK_ERROR_OUT_OF_DEVICE_MEMORY)
+ *   FAULT_SUBMIT_DROPPED         submit-dropped (vkQueueSubmit succeeds, runs nothing:
+ *                                the fence never signals, as on a hung GPU)
  *   FAULT_CREATE_DEVICE_FAIL     create-device-fail (VK_ERROR_INITIALIZATION_FAILED)
  *   FAULT_GIPA_NO_CREATE_INSTANCE gipa-no-create-instance (GIPA(NULL, "vkCreateInstance")
  *                                is NULL, as the NVIDIA driver answers without its nodes)
@@ -315,7 +319,8 @@ static void wrap_vkGetPhysicalDeviceQueueFamilyProperties2KHR(VkPhysicalDevice g
 }
 #endif
 
-#if defined(FAULT_DISPATCH_CRASH) || defined(FAULT_DISPATCH_HANG)
+#if defined(FAULT_DISPATCH_CRASH) || defined(FAULT_DISPATCH_HANG) || \
+    defined(FAULT_DISPATCH_LOST) || defined(FAULT_SUBMIT_OOM) || defined(FAULT_SUBMIT_DROPPED)
 #define WRAP_DISPATCH 1
 /* Device-level commands reach the loader's dispatch table through the driver's
  * vkGetDeviceProcAddr, so that is where the two wrappers are handed out.  The
@@ -337,6 +342,13 @@ static VkResult wrap_vkQueueSubmit(void *queue, uint32_t count, const void *subm
                                    uint64_t fence) {
 #if defined(FAULT_DISPATCH_HANG)
     vkfault_hang("vkQueueSubmit");
+#elif defined(FAULT_DISPATCH_LOST)
+    return -4; /* VK_ERROR_DEVICE_LOST */
+#elif defined(FAULT_SUBMIT_OOM)
+    return -2; /* VK_ERROR_OUT_OF_DEVICE_MEMORY */
+#elif defined(FAULT_SUBMIT_DROPPED)
+    (void)queue, (void)count, (void)submits, (void)fence;
+    return VK_SUCCESS;
 #endif
     return LOAD_NEXT(next_vkQueueSubmit)(queue, count, submits, fence);
 }
