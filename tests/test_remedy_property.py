@@ -11,8 +11,8 @@ remedy rules are designed around (DESIGN.md), and dpkg cannot be made to own a g
 
 from __future__ import annotations
 
+import os
 import shlex
-from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -115,7 +115,7 @@ def test_every_built_command_is_safe_to_paste(
             "dpkg": ["dpkg", "-S", words[2] if len(words) == 3 else None],
             "export": [
                 "export",
-                f"VK_LOADER_DRIVERS_DISABLE={Path(path).name}"
+                f"VK_LOADER_DRIVERS_DISABLE={os.path.basename(path)}"
                 if words[1:2] and words[1].startswith("VK_LOADER_DRIVERS_DISABLE=")
                 else f"{variable}={value if words[-1:] != [f'{variable}=1'] else '1'}",
             ],
@@ -166,3 +166,51 @@ def test_a_packaged_manifest_on_this_machine_is_reinstalled_not_removed() -> Non
     assert fit_command(shell.command("sudo", "rm", lvp, comment="if it is stale"), machine) == (
         f"apt-get install --reinstall mesa-vulkan-drivers  # {lvp} belongs to mesa-vulkan-drivers"
     )
+
+
+def test_installed_packages_are_asked_of_the_real_dpkg() -> None:
+    machine = Machine.of(Env.current())
+    assert machine.is_installed("mesa-vulkan-drivers")  # the suite's own prerequisite
+    assert not machine.is_installed("vkdoctor-no-such-package")
+    assert fit_command("sudo apt-get install mesa-vulkan-drivers", machine) is None
+    assert fit_command("sudo apt-get install vkdoctor-no-such-package", machine) == (
+        "apt-get install vkdoctor-no-such-package"
+    )
+
+
+def _user(*, apt_file: bool) -> Machine:
+    return Machine(
+        is_root=False,
+        has_program=lambda name: name == "sudo" or (apt_file and name == "apt-file"),
+        package_of=lambda _p: None,
+        is_installed=lambda _p: False,
+    )
+
+
+def test_apt_file_is_set_up_only_where_it_is_missing_and_only_for_apt_file() -> None:
+    search = shell.command("apt-file", "search", "libfoo.so.1", comment="which package")
+    assert fit_command(search, _user(apt_file=False)) == (
+        "sudo apt-get install apt-file && sudo apt-file update && "
+        "apt-file search libfoo.so.1  # which package"
+    )
+    assert fit_command(search, _user(apt_file=True)) == search
+    other = shell.command("ls", "-l", "/dev/dri")
+    assert fit_command(other, _user(apt_file=False)) == other
+
+
+def test_fit_finding_keeps_a_finding_without_commands_and_fits_the_rest() -> None:
+    from vkdoctor.diagnosis.remedies import fit_finding
+    from vkdoctor.report.model import Finding, Remedy, Severity
+
+    bare = Finding("x", Severity.INFO, "s")
+    assert fit_finding(bare, _user(apt_file=True)) is bare
+    text_only = Finding("x", Severity.INFO, "s", remedy=Remedy("read the log"))
+    assert fit_finding(text_only, _user(apt_file=True)) is text_only
+    unchanged = Finding("x", Severity.INFO, "s", remedy=Remedy("t", ("ls",)))
+    assert fit_finding(unchanged, _user(apt_file=True)) is unchanged
+    root = Machine(True, lambda _n: True, lambda _p: None, lambda _p: False)
+    fixed = fit_finding(
+        Finding("x", Severity.FAIL, "s", remedy=Remedy("t", ("sudo rm /tmp/a", "sudo rm /tmp/a"))),
+        root,
+    )
+    assert fixed.remedy == Remedy("t", ("rm /tmp/a",))  # no sudo as root, duplicates once
