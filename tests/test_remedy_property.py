@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
+from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -214,3 +216,19 @@ def test_fit_finding_keeps_a_finding_without_commands_and_fits_the_rest() -> Non
         root,
     )
     assert fixed.remedy == Remedy("t", ("rm /tmp/a",))  # no sudo as root, duplicates once
+
+
+def test_programs_and_dpkg_are_asked_of_this_machine_only(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    here = Machine.of(Env.current())
+    assert here.has_program("sh") and not here.has_program("vkdoctor-no-such-program")
+    assert here.can_ask_packages  # Debian: dpkg-query answers for the real root
+    search = shell.command("apt-file", "search", "libfoo.so.1")
+    fitted = fit_command(search, here)
+    assert fitted == search if shutil.which("apt-file") else fitted.endswith(f"&& {search}")
+    # A fixture root is not this machine's dpkg database: the question stays a question.
+    fixture = Machine.of(replace(Env.current(), root=tmp_path))
+    assert not fixture.can_ask_packages
+    question = shell.command("dpkg", "-S", "/usr/lib/libfoo.so", comment="which package")
+    assert fit_command(question, fixture) == question
