@@ -192,12 +192,21 @@ def _run_tests(tests: tuple[str, ...], timeout_s: float) -> tuple[bool, str]:
     return done.returncode == 0, (done.stdout.strip().splitlines() or [""])[-1]
 
 
-def run(module: str, limit: int | None, seed: int, timeout_s: float) -> list[Outcome]:
-    tests = MODULES[module]
+def run(
+    module: str,
+    limit: int | None,
+    seed: int,
+    timeout_s: float,
+    only: set[int] | None = None,
+    extra_tests: tuple[str, ...] = (),
+) -> list[Outcome]:
+    tests = MODULES[module] + extra_tests
     path = ROOT / module
     original = path.read_text()
     mutants = mutants_of(module)
-    if limit is not None and len(mutants) > limit:
+    if only:
+        mutants = [m for m in mutants if m.index in only]
+    elif limit is not None and len(mutants) > limit:
         mutants = sorted(random.Random(seed).sample(mutants, limit), key=lambda m: m.index)
     passed, note = _run_tests(tests, timeout_s)
     if not passed:
@@ -223,7 +232,8 @@ def run(module: str, limit: int | None, seed: int, timeout_s: float) -> list[Out
             outcome = Outcome(mutant, not passed, round(time.monotonic() - started, 1), note)
             outcomes.append(outcome)
             mark = "killed " if outcome.killed else "SURVIVED"
-            print(f"{mark} {module}:{mutant.line} {mutant.kind}: {mutant.description}", flush=True)
+            where = f"{module}:{mutant.line} #{mutant.index}"
+            print(f"{mark} {where} {mutant.kind}: {mutant.description}", flush=True)
     finally:
         path.write_text(original)
         signal.signal(signal.SIGINT, previous)
@@ -239,6 +249,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=120.0, help="per mutant, seconds")
     parser.add_argument("--json", type=Path, help="write the outcomes here")
     parser.add_argument("--list", action="store_true", help="list mutation points only")
+    parser.add_argument(
+        "--index", type=int, action="append", help="run only mutation point N (--list shows N)"
+    )
+    parser.add_argument(
+        "--with-tests", action="append", default=[], help="add a test path to the subset"
+    )
     args = parser.parse_args(argv)
     modules = list(MODULES) if args.all else args.modules
     unknown = [m for m in modules if m not in MODULES]
@@ -251,7 +267,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     results: list[Outcome] = []
     for module in modules:
-        outcomes = run(module, args.max, args.seed, args.timeout)
+        only = set(args.index) if args.index else None
+        outcomes = run(module, args.max, args.seed, args.timeout, only, tuple(args.with_tests))
         results += outcomes
         killed = sum(o.killed for o in outcomes)
         print(f"== {module}: {killed} of {len(outcomes)} killed", flush=True)

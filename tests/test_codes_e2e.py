@@ -359,3 +359,50 @@ def test_kernels_on_a_device_that_is_lost(world: VkWorld, fault_driver, tmp_path
     report = Report.from_dict(json.loads(out.read_text()))
     got = finding(report, "kernel-device-lost")
     assert "VK_ERROR_DEVICE_LOST" in got.summary, got.summary
+
+
+@pytest.mark.slow
+def test_layer_exclusions_name_the_real_failure(
+    world: VkWorld, fault_build_dir: Path, tmp_path: Path
+) -> None:
+    """Why the loader will not use each layer (loader/exclusions.py), from real libraries: one
+    crashing in its constructor, one hanging there, and a DEVICE layer the loader skips."""
+    from vkdoctor.report.records import ExclusionReason
+
+    crash = faultlib.build_driver(fault_build_dir, "constructor-crash")
+    world.layer("VK_LAYER_crash_ctor", str(crash))
+    source = tmp_path / "hang.c"
+    source.write_text(
+        "#include <unistd.h>\n"
+        "__attribute__((constructor)) static void stuck(void) { for (;;) pause(); }\n"
+    )
+    hang = tmp_path / "libhang_ctor.so"
+    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(hang), str(source)], check=True)
+    world.layer("VK_LAYER_hang_ctor", str(hang))
+    ok = faultlib.build_layer(fault_build_dir, "ok")
+    world.layer("VK_LAYER_device_kind", str(ok), type="DEVICE")
+    # A relative library_path: the detail names the file the loader would open.
+    shutil.copy(
+        faultlib.build_driver(fault_build_dir, "wrong-arch"), world.implicit_dir / "lib32.so"
+    )
+    world.layer("VK_LAYER_other_abi", "./lib32.so")
+    report = world.run(
+        ["loader-discovery", "driver-enumeration", "layer-enumeration"], timeout_s=1.5
+    )
+    reasons = {
+        layer.name: [(e.reason, e.detail) for e in layer.excluded_by] for layer in report.layers
+    }
+    (crashed,) = reasons["VK_LAYER_crash_ctor"]
+    assert crashed[0] is ExclusionReason.CRASHED
+    assert crashed[1] == f"crashed (SIGSEGV) in dlopen({crash}, RTLD_NOW): running its constructors"
+    (hung,) = reasons["VK_LAYER_hang_ctor"]
+    assert hung == (
+        ExclusionReason.HUNG,
+        f"hung in dlopen({hang}, RTLD_NOW): running its constructors",
+    )
+    ((reason, detail),) = reasons["VK_LAYER_other_abi"]
+    assert reason is ExclusionReason.WRONG_ARCHITECTURE
+    assert detail.startswith(f"{world.implicit_dir / 'lib32.so'} is built for ")
+    assert reasons["VK_LAYER_device_kind"] == [
+        (ExclusionReason.SKIPPED_BY_LOADER, "the loader rejects this manifest")
+    ]
