@@ -18,6 +18,11 @@ trap 'rm -f "$log"' EXIT
 quiet() { "$@" >"$log" 2>&1 || { cat "$log" >&2; exit 1; }; }
 
 packages="python3 python3-venv python3-dev gcc libc6-dev libvulkan1 mesa-vulkan-drivers vulkan-tools glslang-tools"
+# The test suite also runs the real fleet engines: node_exporter (started by the tests on a free
+# port) and promtool (Debian ships it in the prometheus package).  Check mode stays lean.
+if [ "$mode" = test ]; then
+    packages="$packages prometheus-node-exporter prometheus"
+fi
 missing=$(dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' $packages 2>/dev/null | awk '$1 != "ii" {print $2}')
 if [ -n "$missing" ] || ! dpkg-query -W $packages >/dev/null 2>&1; then
     step "installing system packages: $packages (apt-get; this takes a few minutes)"

@@ -528,7 +528,7 @@ def _cross_findings(
                     "driver-duplicate",
                     f"{len(owners)} manifests load {library}: {', '.join(owners)}",
                     evidence={"library": library, "manifests": owners},
-                    commands=[shell.command("sudo", "rm", owners[-1], comment="keep one")],
+                    commands=_remove_copy(owners),
                 )
             )
     findings += _agreement(records, searched, loader_log)
@@ -595,3 +595,17 @@ SPEC = ProbeSpec(
 )
 
 __all__ = ["CODES", "SPEC", "version_str"]
+
+
+# Where distribution packages put manifests: a copy elsewhere is what a user or an installer
+# script added, and the one to remove (the remedy fitter still refuses a package's own file).
+PACKAGE_MANIFEST_DIRS = ("/usr/share/", "/usr/lib/", "/usr/lib64/", "/etc/")
+
+
+def _remove_copy(owners: list[str]) -> list[str]:
+    """Remove one of several manifests that load the same library: a copy outside the package
+    directories when there is one, keeping the packaged manifest."""
+    added = [m for m in owners if not m.startswith(PACKAGE_MANIFEST_DIRS)]
+    target = added[-1] if added else owners[-1]
+    keep = next(m for m in owners if m != target)
+    return [shell.command("sudo", "rm", target, comment=f"the same driver as {keep}, which stays")]

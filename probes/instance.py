@@ -183,7 +183,7 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
         "enabled_extensions": create.get("enabled_extensions", []),
         "available_extensions": create.get("available_extensions", []),  # for --require
         "call_chain": _call_chain(outcome.loader_log),
-        "messages": messages,
+        **_stored_messages(messages),
         "child": {"state": main.state, "signal": main.signal, "last_step": main.last_crumb},
     }
     if not _item_ok(main):
@@ -317,6 +317,22 @@ def _diagnosed_paths(ctx: ProbeContext) -> list[str]:
         if record.issues:
             paths += [p for p in (record.manifest, record.library_path, record.resolved) if p]
     return paths
+
+
+MAX_STORED_MESSAGES = 200  # distinct debug-utils messages the report keeps
+
+
+def _stored_messages(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """The messages as the report keeps them: each distinct one once, warnings and errors first
+    kept, at most MAX_STORED_MESSAGES (10 000 broken manifests make 50 000 messages), with the
+    counts of what was left out."""
+    distinct = list({(m.get("severity"), m.get("message")): m for m in messages}.values())
+    urgent = [m for m in distinct if m.get("severity") in ("warning", "error")]
+    rest = [m for m in distinct if m.get("severity") not in ("warning", "error")]
+    kept = {id(m) for m in (urgent + rest)[:MAX_STORED_MESSAGES]}
+    stored = [m for m in distinct if id(m) in kept]
+    counts = {"messages": len(messages), "distinct": len(distinct), "stored": len(stored)}
+    return {"messages": stored, "messages_stored": counts}
 
 
 def _message_findings(messages: list[dict[str, Any]], diagnosed: list[str]) -> list[Finding]:

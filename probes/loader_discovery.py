@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import sys
 from typing import Any
 
@@ -213,6 +214,14 @@ def _candidate_copies(env: Env) -> list[str]:
     return sorted(copies)
 
 
+def _version_from_file_name(real_path: str) -> str | None:
+    """``1.3.239`` from ``libvulkan.so.1.3.239``: the loader's version when asking it failed
+    (vkEnumerateInstanceVersion fails on a malformed manifest before 1.3.268, exactly when the
+    version decides what that manifest does)."""
+    match = re.fullmatch(r"libvulkan\.so\.(\d+\.\d+\.\d+)", os.path.basename(real_path))
+    return match.group(1) if match else None
+
+
 def _copy_facts(env: Env, real_paths: list[str]) -> list[dict[str, Any]]:
     rows = []
     for real in real_paths:
@@ -387,11 +396,12 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
         )
         outcome.findings += scan.findings
         return outcome
-    version = parse_version(loaded.get("version") or "")
+    version_text = loaded.get("version") or _version_from_file_name(loaded["real_path"])
+    version = parse_version(version_text or "")
     facts.update(
         path=loaded["path"],
         real_path=env.logical(loaded["real_path"]),
-        version=loaded.get("version"),
+        version=version_text,
         mapped_loaders=loaded.get("mapped_loaders", []),
     )
     own = _loader_findings(env, loaded, copies, version)
@@ -400,7 +410,7 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
         soname=ctx.options.loader,
         path=loaded["path"],
         real_path=facts["real_path"],
-        version=loaded.get("version"),
+        version=version_text,
         secure_execution=env.secure,
         settings_files=tuple(settings),
         issues=tuple(dict.fromkeys(f.code for f in own)),

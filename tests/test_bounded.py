@@ -15,6 +15,7 @@ from pathlib import Path
 import psutil
 from conftest import VkWorld
 
+from vkdoctor.diagnosis.fold import FOLD_ABOVE, KEEP
 from vkdoctor.engine.runner import MAX_STORED_LOG
 
 LAVAPIPE = Path("/usr/share/vulkan/icd.d/lvp_icd.x86_64.json")
@@ -106,9 +107,33 @@ def test_loader_logs_are_stored_once_per_line_and_bounded(world: VkWorld, tmp_pa
             assert stored["stored"] == len(keys) and stored["lines"] > len(keys)
             truncated += stored["distinct"] > stored["stored"]
     assert truncated  # 600 broken manifests make more distinct lines than a probe stores
-    # Every broken manifest is still diagnosed (the loader log bound loses no finding).
+    # Every broken manifest is still diagnosed (the loader log bound loses none): the first
+    # KEEP in full, the rest folded into one finding that counts them, and every manifest in
+    # the drivers section with its issue.
     missing = [f for _, f in _findings(report) if f["code"] == "driver-library-missing"]
-    assert len(missing) == count
+    assert [f.get("folded", 0) for f in missing] == [0] * KEEP + [count - KEEP]
+    assert missing[-1]["summary"].startswith(f"{count - KEEP} more findings like this")
+    assert not missing[-1]["remedy"]["commands"]  # one command per file is nothing to paste
+    broken = {d["manifest"] for d in report["drivers"] if "driver-library-missing" in d["issues"]}
+    assert broken == {str(p) for p in icd.glob("missing_*.json")}
+    ids = {f["id"] for _, f in _findings(report)}
+    assert set(report["root_causes"]) <= ids  # no root cause names a folded-away finding
+    # The headline is the world's XDG_DATA_DIRS (it leaves out /usr/share); the fold counts as
+    # the problems it stands for, so all `count` manifests are the "more".
+    assert report["verdict"].startswith("Vulkan is unusable: XDG_DATA_DIRS leaves out /usr/share")
+    assert report["verdict"].endswith(f"(and {count} more problems)")
+
+
+def test_up_to_fold_above_findings_of_one_kind_are_all_kept(world: VkWorld, tmp_path: Path) -> None:
+    icd = Path(world.environ["XDG_DATA_HOME"]) / "vulkan" / "icd.d"
+    icd.mkdir(parents=True)
+    for index in range(FOLD_ABOVE):
+        icd_fields = {"library_path": f"/nonexistent/{index}.so", "api_version": "1.3.0"}
+        body = {"file_format_version": "1.0.0", "ICD": icd_fields}
+        (icd / f"missing_{index}.json").write_text(json.dumps(body))
+    report = world.run(["driver-enumeration"])
+    missing = [f for _, f in report.findings() if f.code == "driver-library-missing"]
+    assert len(missing) == FOLD_ABOVE and not any(f.folded for f in missing)
 
 
 def _findings(report: dict) -> list[tuple[str, dict]]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import functools
 import json
 import math
 import os
@@ -74,6 +75,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     from vkdoctor.require.cli import add_arguments as add_require_arguments
 
     add_require_arguments(check)  # --require, --device-select, --github
+    from vkdoctor.fleet.options import add_check_arguments as add_fleet_arguments
+
+    add_fleet_arguments(check)  # --prometheus, --npd, --npd-max-output
 
     explain = commands.add_parser("explain", help="explain a finding code")
     explain.add_argument("code", nargs="?", help="the finding code, e.g. driver-library-missing")
@@ -121,6 +125,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         if args.command == "check":
+            if args.npd:
+                from vkdoctor.fleet import npd
+
+                return npd.run(args, _check)
             return _check(args)
         if args.command == "explain":
             return _explain(args)
@@ -216,7 +224,8 @@ def _list_probes() -> int:
     return EXIT_OK
 
 
-def _check(args: argparse.Namespace) -> int:
+def _check(args: argparse.Namespace, fleet: Any = None) -> int:
+    """``fleet`` (a ``fleet.options.FleetRun``) receives the report the run ends with."""
     if args.list_probes:
         return _list_probes()
     from vkdoctor.engine.env import Env
@@ -240,7 +249,10 @@ def _check(args: argparse.Namespace) -> int:
     except RequirementError as exc:
         print(f"vkdoctor check: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    problem = _output_problem(args)
+    from vkdoctor.fleet.options import FleetRun, prometheus_problem
+
+    fleet = fleet or FleetRun.from_args(args)
+    problem = _output_problem(args) or prometheus_problem(args)
     if problem:
         print(f"vkdoctor check: {problem}", file=sys.stderr)
         return EXIT_USAGE
@@ -276,16 +288,21 @@ def _check(args: argparse.Namespace) -> int:
         except Exception:
             if status is not None:
                 status.stop()
-            return _internal_error(traceback.format_exc(), partial)
+            tb = traceback.format_exc()
+            fleet.finish(partial, internal_error=True)
+            return _internal_error(tb, partial)
         if status is not None:
             status.stop()
         interrupted = _interrupting_signal()
         if interrupted is not None:
+            fleet.finish(run.report)
             return _deliver_interrupted(run.report, args, console, interrupted)
         step = require.finish(run.report, requirements, args)
         if step is not None:
             _print(console, probe_line(step))
         code = _deliver(run.report, args, console)
+        if code is None and not fleet.finish(run.report):
+            code = EXIT_USAGE
     if code is not None:
         return code
     if require.github_enabled(args, require.environ()):
@@ -315,7 +332,7 @@ def _deliver(report: Any, args: argparse.Namespace, console: Any) -> int | None:
     shown = redacted if args.redact else report  # the console and the JSON
     _print(console, findings_block(shown, args.verbose))
     outputs = [
-        (args.json, shown, write_report),
+        (args.json, shown, functools.partial(write_report, scrubbed=True)),
         (
             args.markdown,
             redacted if redact_markdown else report,
@@ -370,7 +387,8 @@ def _trace(args: argparse.Namespace) -> int:
 def _to_stdout(args: argparse.Namespace) -> bool:
     from vkdoctor.report.io import is_stdout
 
-    return any(d is not None and is_stdout(d) for d in (args.json, args.markdown))
+    outputs = (args.json, args.markdown, getattr(args, "prometheus", None))
+    return any(d is not None and is_stdout(d) for d in outputs)
 
 
 def _output_problem(args: argparse.Namespace) -> str | None:

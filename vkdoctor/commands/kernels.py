@@ -108,6 +108,9 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--json", metavar="PATH", help="write the JSON report to PATH ('-' for stdout)"
     )
+    from vkdoctor.fleet.options import add_kernels_arguments
+
+    add_kernels_arguments(parser)  # --prometheus
     parser.add_argument("--list-kernels", action="store_true", help="list the kernels and exit")
     parser.add_argument("--no-color", action="store_true", help="plain output")
     return parser
@@ -131,6 +134,12 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return EXIT_USAGE
+    from vkdoctor.fleet.options import prometheus_problem
+
+    problem = prometheus_problem(args)
+    if problem:
+        print(f"vkdoctor kernels: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     from vkdoctor.kernels.run import KernelRequest
 
     request = KernelRequest(
@@ -162,10 +171,10 @@ def _run(request: Any, args: argparse.Namespace) -> int:
         kernel_report,
     )
     from vkdoctor.render.console import make_console
-    from vkdoctor.report.io import write_report
+    from vkdoctor.report.io import is_stdout, write_report
     from vkdoctor.system.environment import collect_environment
 
-    to_stdout = args.json == "-"
+    to_stdout = any(d is not None and is_stdout(d) for d in (args.json, args.prometheus))
     console = make_console(stderr=to_stdout, force_plain=args.no_color)
     live = console.is_terminal
     progress = Progress(
@@ -233,6 +242,13 @@ def _run(request: Any, args: argparse.Namespace) -> int:
             return EXIT_USAGE
         if not to_stdout:
             console.print(f"JSON report: {args.json}", style="dim")
+    if args.prometheus:
+        from vkdoctor.fleet.options import write_or_say
+        from vkdoctor.fleet.prometheus import kernels_metrics
+
+        metrics = kernels_metrics(kernel_report(result), result.wall_s)
+        if not write_or_say(metrics, args.prometheus, "vkdoctor kernels"):
+            return EXIT_USAGE
     if result.internal_errors:
         print(
             "vkdoctor kernels: internal error. This is a bug in vkdoctor, not in your Vulkan "

@@ -7,9 +7,12 @@ it; findings no rule links stay roots of their own.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
+from vkdoctor.loader.manifests import MALFORMED_JSON_SKIPPED_SINCE
+from vkdoctor.loader.search import parse_version
 from vkdoctor.report.model import Finding, ProbeResult, Report, Severity
 from vkdoctor.report.records import DriverRecord, ExclusionReason
 
@@ -33,6 +36,8 @@ VARIABLE_CODES = {
 }
 # Consequences of a variable's effect, folded under it.
 VARIABLE_SYMPTOMS = frozenset({"driver-hidden-by-override", "driver-filtered"})
+# What a malformed manifest causes on loaders before 1.3.268, besides the bisected failures.
+MALFORMED_SYMPTOMS = frozenset({"no-single-driver-culprit", "loader-enumeration-failed"})
 # What bisection concludes; the failures it explains.
 BISECTION_CODES = frozenset({"culprit-layer", "culprit-driver"})
 BISECTED_SYMPTOMS = frozenset(
@@ -75,8 +80,9 @@ def _all(report: Report) -> list[Finding]:
 
 def _variable_rule(report: Report, findings: list[Finding], links: Links) -> None:
     """No driver is in use, and a variable is why: the variable is the root cause, and what it
-    leads to (broken manifests it selects, the drivers it hides, 'no driver') its symptoms."""
-    if any(d.in_use for d in report.drivers) or not report.drivers:
+    leads to (broken manifests it selects, the drivers it hides, 'no driver') its symptoms.
+    Also when the drivers it leaves find no device (a driver forced for absent hardware)."""
+    if not report.drivers or (report.devices and any(d.in_use for d in report.drivers)):
         return
     reasons = [e for d in report.drivers for e in d.excluded_by if e.variable]
     for reason in reasons:
@@ -128,6 +134,11 @@ def _variable_headline(
     reason: ExclusionReason, variable: str, report: Report, hidden: set[str]
 ) -> str:
     installed = _plural(len(hidden), "installed driver")
+    left = [d for d in report.drivers if d.manifest not in hidden and d.in_use]
+    if left and not report.devices:
+        names = ", ".join(os.path.basename(d.manifest) for d in left)
+        finds = "finds" if len(left) == 1 else "find"
+        return f"{variable} leaves only {names}, which {finds} no device here, and hides the {installed}"
     if reason is ExclusionReason.FILTERED:
         return f"{variable} filters out all {installed}"
     if reason is ExclusionReason.OUTSIDE_SEARCH_PATH:
@@ -172,13 +183,37 @@ def _driver_rule(report: Report, findings: list[Finding], links: Links) -> None:
         symptoms = []  # the first broken driver explains them; the others stand beside it
 
 
+def _malformed_manifest_rule(report: Report, findings: list[Finding], links: Links) -> None:
+    """Before 1.3.268 one malformed manifest fails every vkCreateInstance (as out of memory), so
+    every driver alone fails too: the manifest is the cause of all of it."""
+    version = parse_version(report.loader.version or "") if report.loader else None
+    if version is None or version >= MALFORMED_JSON_SKIPPED_SINCE:
+        return
+    malformed = [f for f in findings if f.code == "manifest-invalid-json"]
+    failures = [f for f in findings if f.code in BISECTED_SYMPTOMS | MALFORMED_SYMPTOMS]
+    if not malformed or not failures:
+        return
+    first = malformed[0]
+    path = str(first.evidence.get("manifest") or "")
+    kind = "layer" if path in {layer.manifest for layer in report.layers} else "driver"
+    for root in malformed:
+        if root.severity is not Severity.FAIL:
+            links.promoted.add(root.id)
+        links.add(root, failures)
+        failures = []
+    links.headline = links.headline or (  # the headline describes the first root
+        f"the malformed {kind} manifest {path} makes every vkCreateInstance fail with loader "
+        f"{report.loader.version if report.loader else '?'} (loaders from 1.3.268 skip it)"
+    )
+
+
 def _bisection_rule(report: Report, findings: list[Finding], links: Links) -> None:
     """Bisection named the component that breaks a step: it explains that step's failure."""
     for culprit in (f for f in findings if f.code in BISECTION_CODES):
         links.add(culprit, [f for f in findings if f.code in BISECTED_SYMPTOMS])
 
 
-RULES = (_variable_rule, _bisection_rule, _driver_rule)
+RULES = (_variable_rule, _malformed_manifest_rule, _bisection_rule, _driver_rule)
 
 
 def link(report: Report) -> Links:

@@ -47,9 +47,6 @@ def verdict(report: Report, headline: str = "") -> str:
     failed = {p.id for p in report.probes if p.status.is_failure or p.status is Status.SKIPPED}
     unusable = bool(failed & {"instance", "loader-discovery"}) or not report.devices
     state = "Vulkan is unusable" if unusable else "Vulkan works, with problems"
-    more = (
-        f" (and {len(roots) - 1} more problem{'s' if len(roots) > 2 else ''})"
-        if len(roots) > 1
-        else ""
-    )
+    others = sum(max(1, f.folded) for f in roots[1:])  # a fold stands for many problems
+    more = f" (and {others} more problem{'s' if others > 1 else ''})" if others else ""
     return f"{state}: {headline or first.summary}{_fix(first)}{more}"

@@ -21,6 +21,7 @@ from typing import Any
 from vkdoctor.engine import child
 from vkdoctor.engine.child import ChildHandle, ChildOutcome
 from vkdoctor.engine.runner import ProbeContext
+from vkdoctor.loader.search import filter_list, glob_match
 from vkdoctor.report import shell
 from vkdoctor.report.codes import CodeInfo, code_table, make_finding
 from vkdoctor.report.model import Finding, Severity
@@ -31,10 +32,13 @@ CODES = code_table(
         CodeInfo(
             "culprit-layer",
             Severity.FAIL,
-            "an implicit layer breaks this step",
-            "The step succeeds with this implicit layer disabled and fails with it.",
+            "a layer breaks this step",
+            "The step succeeds without this layer (an implicit layer disabled with its own "
+            "variable, an explicit one taken out of the variable that forces it on) and fails "
+            "with it.",
             ("a layer bug (overlays, device_select, capture layers)",),
-            "Set the layer's disable variable, or update or remove it.",
+            "Run without the layer: its disable variable (implicit), or the variable that forces "
+            "it on without it (explicit); or update or remove it.",
         ),
         CodeInfo(
             "culprit-driver",
@@ -43,6 +47,17 @@ CODES = code_table(
             "The step fails, crashes or hangs with this driver alone and no implicit layer.",
             ("a driver bug", "a driver that cannot reach its kernel module"),
             "Disable the driver (VK_LOADER_DRIVERS_DISABLE) or fix or remove it.",
+        ),
+        CodeInfo(
+            "no-single-driver-culprit",
+            Severity.INFO,
+            "every driver alone fails the same way: the cause is not a driver",
+            "Culprit isolation ran the step with each driver alone (every layer off) and each "
+            "failed. A driver cannot be the cause when all of them fail; what every instance "
+            "shares is: a malformed manifest the loader chokes on, a variable, or the loader.",
+            ("a malformed layer or driver manifest (loaders before 1.3.268 fail every instance)",),
+            "Fix the malformed manifest or variable named by the other findings; no driver needs "
+            "to be disabled.",
         ),
         CodeInfo(
             "bisection-limited",
@@ -72,6 +87,33 @@ def active_implicit_layers(ctx: ProbeContext) -> list[LayerRecord]:
     layers = ctx.outcomes.get("layer-enumeration")
     rows = (layers.layers or []) if layers else []
     return [r for r in rows if r.implicit and r.active and r.disable_environment]
+
+
+# Variables that turn explicit layers on in every process started with them.
+LAYER_ENABLE_VARIABLES = ("VK_LOADER_LAYERS_ENABLE", "VK_INSTANCE_LAYERS")
+
+
+def forced_explicit_layers(ctx: ProbeContext) -> list[LayerRecord]:
+    """Explicit layers a variable turns on (VK_LOADER_LAYERS_ENABLE, VK_INSTANCE_LAYERS)."""
+    layers = ctx.outcomes.get("layer-enumeration")
+    rows = (layers.layers or []) if layers else []
+    return [r for r in rows if not r.implicit and r.active and r.name]
+
+
+def _without_layer(ctx: ProbeContext, row: LayerRecord) -> dict[str, str | None]:
+    """The enabling variables with ``row`` taken out (unset when nothing is left): what the
+    user would do to run without this one layer."""
+    name = row.name or ""
+    environ = ctx.env.environ
+    changes: dict[str, str | None] = {}
+    globs = filter_list(environ.get("VK_LOADER_LAYERS_ENABLE"))
+    if any(glob_match(g, name) for g in globs):
+        rest = [g for g in globs if not glob_match(g, name)]
+        changes["VK_LOADER_LAYERS_ENABLE"] = ",".join(rest) or None
+    names = [n for n in (environ.get("VK_INSTANCE_LAYERS") or "").split(":") if n]
+    if name in names:
+        changes["VK_INSTANCE_LAYERS"] = ":".join(n for n in names if n != name) or None
+    return changes
 
 
 def usable_drivers(ctx: ProbeContext) -> list[str]:
@@ -124,6 +166,30 @@ def _disabled(rows: list[LayerRecord]) -> dict[str, str | None]:
     return {k: (v or "1") for r in rows for k, v in r.disable_environment.items()}
 
 
+def _layer_job(ctx: ProbeContext, row: LayerRecord) -> dict[str, str | None]:
+    return _disabled([row]) if row.implicit else _without_layer(ctx, row)
+
+
+def _no_layers(implicit: list[LayerRecord]) -> dict[str, str | None]:
+    """Every implicit layer off and no explicit layer forced on: a driver alone."""
+    return {**_disabled(implicit), **dict.fromkeys(LAYER_ENABLE_VARIABLES)}
+
+
+def _layer_fix(row: LayerRecord, job: Mapping[str, str | None]) -> list[str]:
+    """The commands that run without ``row``: its disable variable (implicit) or the enabling
+    variables without it (explicit)."""
+    if row.implicit:
+        variable, value = next(iter(row.disable_environment.items()))
+        return [
+            shell.export(variable, value or "1"),
+            shell.command("sudo", "rm", row.manifest, comment="or update the package that owns it"),
+        ]
+    return [
+        shell.unset(variable) if value is None else shell.export(variable, value)
+        for variable, value in job.items()
+    ]
+
+
 def _describe(outcome: ChildOutcome) -> str:
     return outcome.describe() if outcome.state != "ok" else "it fails"
 
@@ -136,70 +202,81 @@ def bisect(
     failed: Callable[[ChildOutcome], bool],
     drivers: list[str] | None = None,
 ) -> list[Finding]:
-    all_layers = active_implicit_layers(ctx)
+    all_implicit = active_implicit_layers(ctx)
+    all_layers = all_implicit + forced_explicit_layers(ctx)
     groups = driver_groups(ctx)
     all_drivers = list(groups) if drivers is None else list(dict.fromkeys(drivers))
     layers, drivers = all_layers[:MAX_CANDIDATES], all_drivers[:MAX_CANDIDATES]
-    jobs: list[Mapping[str, str | None]] = [_disabled([r]) for r in layers]
+    layer_jobs = [_layer_job(ctx, r) for r in layers]
+    jobs: list[Mapping[str, str | None]] = list(layer_jobs)
     jobs += [
-        {"VK_DRIVER_FILES": m, "VK_ICD_FILENAMES": None, **_disabled(all_layers)} for m in drivers
+        {"VK_DRIVER_FILES": m, "VK_ICD_FILENAMES": None, **_no_layers(all_implicit)}
+        for m in drivers
     ]
     outcomes = _run_bounded(ctx, task, payload, jobs)
-    layer_runs = list(zip(layers, outcomes[: len(layers)], strict=True))
+    layer_runs = list(zip(layers, layer_jobs, outcomes[: len(layers)], strict=True))
     driver_runs = list(zip(drivers, outcomes[len(layers) :], strict=True))
-    untried = [r["manifest"] for r in all_layers[len(layers) :]]
-    untried += [r["manifest"] for r, o in layer_runs if o is None]
+    untried = [r.manifest for r in all_layers[len(layers) :]]
+    untried += [r.manifest for r, _, o in layer_runs if o is None]
     untried += all_drivers[len(drivers) :] + [m for m, o in driver_runs if o is None]
     findings: list[Finding] = []
-    for row, layer_outcome in layer_runs:
+    for row, job, layer_outcome in layer_runs:
         if layer_outcome is not None and not failed(layer_outcome):
-            variable, value = next(iter(row.disable_environment.items()))
+            if row.implicit:
+                variable, value = next(iter(row.disable_environment.items()))
+                which = f"implicit layer {row.name} from {row.manifest}"
+                without = f"with {variable}={value or 1} it works"
+            else:
+                which = f"explicit layer {row.name} from {row.manifest}, {row.why},"
+                without = "without it, it works"
             findings.append(
                 make_finding(
                     CODES,
                     "culprit-layer",
-                    f"implicit layer {row.name} from {row.manifest} breaks {stage}; "
-                    f"with {variable}={value or 1} it works",
+                    f"{which} breaks {stage}; {without}",
                     evidence={
                         "layer": row.name,
                         "manifest": row.manifest,
                         "library": row.resolved,
+                        "implicit": row.implicit,
                     },
-                    commands=[
-                        shell.export(variable, value or "1"),
-                        shell.command(
-                            "sudo",
-                            "rm",
-                            row.manifest,
-                            comment="or update the package that owns it",
-                        ),
-                    ],
+                    commands=_layer_fix(row, job),
                 )
             )
-    for manifest, outcome in driver_runs:
-        if outcome is not None and failed(outcome):
-            same_library = groups.get(manifest, [manifest])[1:]
-            findings.append(
-                make_finding(
-                    CODES,
-                    "culprit-driver",
-                    f"driver {manifest} alone breaks {stage}: {_describe(outcome)}",
-                    evidence={
-                        "manifest": manifest,
-                        "state": outcome.state,
-                        "signal": outcome.signal,
-                        "last_step": outcome.last_crumb,
-                        "same_library": same_library[:20],
-                        "same_library_count": len(same_library),
-                    },
-                    commands=[
-                        shell.export("VK_LOADER_DRIVERS_DISABLE", os.path.basename(manifest)),
-                        shell.command(
-                            "sudo", "rm", manifest, comment="if you do not need this driver"
-                        ),
-                    ],
-                )
+    failing = [(m, o) for m, o in driver_runs if o is not None and failed(o)]
+    if len(failing) >= 2 and len(failing) == len(driver_runs):
+        # All of them: not a driver's fault (a malformed manifest, a variable, the loader).
+        findings.append(
+            make_finding(
+                CODES,
+                "no-single-driver-culprit",
+                f"each of the {len(failing)} drivers alone fails {stage} the same way, with every "
+                "layer off: the cause is not a driver",
+                evidence={"drivers": [m for m, _ in failing][:20], "drivers_count": len(failing)},
             )
+        )
+        failing = []
+    for manifest, outcome in failing:
+        same_library = groups.get(manifest, [manifest])[1:]
+        findings.append(
+            make_finding(
+                CODES,
+                "culprit-driver",
+                f"driver {manifest} alone breaks {stage}: {_describe(outcome)}",
+                evidence={
+                    "manifest": manifest,
+                    "state": outcome.state,
+                    "signal": outcome.signal,
+                    "last_step": outcome.last_crumb,
+                    "same_library": same_library[:20],
+                    "same_library_count": len(same_library),
+                },
+                commands=[
+                    shell.export("VK_LOADER_DRIVERS_DISABLE", os.path.basename(manifest)),
+                    shell.command("sudo", "rm", manifest, comment="if you do not need this driver"),
+                ],
+            )
+        )
     if untried:
         findings.append(
             make_finding(

@@ -738,10 +738,16 @@ def problem_finding(
 
     commands: list[str] = []
     if problem.code == "manifest-invalid-json":
-        commands = [
-            shell.command("python3", "-m", "json.tool", path, comment="shows the syntax error"),
+        commands = [  # the fix first: the verdict quotes the first command
             shell.command(
                 "sudo", "mv", path, f"{path}.disabled", comment="the loader reads only *.json"
+            ),
+            shell.command(
+                "python3",
+                "-m",
+                "json.tool",
+                f"{path}.disabled",
+                comment="shows the syntax error, to repair it",
             ),
         ]
         if loader_version is not None and loader_version < MALFORMED_JSON_SKIPPED_SINCE:

@@ -23,6 +23,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from vkdoctor.report import codec
 from vkdoctor.report.model import Finding, ProbeResult, Report
 
 _UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
@@ -59,18 +60,16 @@ def clean_data(value: Any) -> Any:
 
 def clean_report(report: Report) -> Report:
     """The report with every string cleaned (a new object; the input is untouched)."""
-    cleaned = Report.from_dict(clean_data(report.to_dict()))
-    cleaned.read_from_schema = report.read_from_schema  # the file's version, not the copy's
-    return cleaned
+    return codec.map_strings(report, clean)
 
 
 def clean_result(result: ProbeResult) -> ProbeResult:
     """One probe result cleaned (the TUI shows live results before the report exists)."""
-    return ProbeResult.from_dict(clean_data(result.to_dict()))
+    return codec.map_strings(result, clean)
 
 
 def clean_finding(finding: Finding) -> Finding:
-    return Finding.from_dict(clean_data(finding.to_dict()))
+    return codec.map_strings(finding, clean)
 
 
 # Glyphs vkdoctor prints, and what an ASCII-only terminal gets instead.

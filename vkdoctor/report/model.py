@@ -73,11 +73,13 @@ class Finding:
     remedy: Remedy | None = None
     id: str = ""  # unique in its report ("driver-enumeration.2"); set by the diagnosis
     causes: tuple[str, ...] = ()  # ids of the findings this one explains
+    folded: int = 0  # how many same-code findings this one stands for (diagnosis/fold.py)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "causes": list(self.causes),
+            **({"folded": self.folded} if self.folded else {}),
             "code": self.code,
             "severity": self.severity.value,
             "summary": self.summary,
@@ -98,6 +100,7 @@ class Finding:
             remedy=Remedy.from_dict(remedy) if remedy else None,
             id=str(data.get("id") or ""),
             causes=tuple(str(c) for c in data.get("causes") or () if isinstance(c, str)),
+            folded=_count(data.get("folded")),
         )
 
 
@@ -134,6 +137,11 @@ class LogEntry:
             source=str(data.get("source", "stderr")),
             classification=str(data.get("classification", "")),
         )
+
+
+def _count(raw: Any) -> int:
+    """A non-negative count from a report, 0 for anything else (reports come from anywhere)."""
+    return raw if isinstance(raw, int) and not isinstance(raw, bool) and raw > 0 else 0
 
 
 def status_from_findings(findings: Iterable[Finding]) -> Status:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vkdoctor.engine.env import Env
+from vkdoctor.report import codec
 from vkdoctor.report.model import Report
 
 REDACTED = "<redacted>"
@@ -196,8 +197,7 @@ def _mask_named_values(node: dict[str, Any]) -> None:
         node["value"] = REDACTED
 
 
-def scrub_secrets(data: Any, environ: Mapping[str, str] | None = None) -> Any:
-    """A copy of a report dict (or any JSON value) with every secret masked."""
+def _scrubber(environ: Mapping[str, str] | None) -> Callable[[str], str]:
     values = secret_values(os.environ if environ is None else environ)
     # Reports of hostile machines repeat the same strings (keys, remedies, commands) hundreds of
     # thousands of times: scrub each distinct string once.
@@ -209,7 +209,12 @@ def scrub_secrets(data: Any, environ: Mapping[str, str] | None = None) -> Any:
             done = seen[value] = scrub_text(value, values)
         return done
 
-    return _walk(data, text, _mask_named_values)
+    return text
+
+
+def scrub_secrets(data: Any, environ: Mapping[str, str] | None = None) -> Any:
+    """A copy of a report dict (or any JSON value) with every secret masked."""
+    return _walk(data, _scrubber(environ), _mask_named_values)
 
 
 # --------------------------------------------------------------------------------------------
@@ -427,7 +432,7 @@ def is_redacted(data: Mapping[str, Any] | Report) -> bool:
 
 def scrub_report(report: Report, environ: Mapping[str, str] | None = None) -> Report:
     """The report with secrets masked (always applied before a report leaves vkdoctor)."""
-    return Report.from_dict(scrub_secrets(report.to_dict(), environ))
+    return codec.map_strings(report, _scrubber(environ), _mask_named_values)
 
 
 def redact_report(report: Report, identity: Identity | None = None) -> Report:

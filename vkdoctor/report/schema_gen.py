@@ -69,6 +69,12 @@ ENVELOPE_DEFS: dict[str, Any] = {
                 "type": "array",
                 "items": {"type": "string"},
             },
+            "folded": {
+                "description": "How many findings of this code, beyond the examples before it, "
+                "this one stands for (absent: only itself).",
+                "type": "integer",
+                "minimum": 1,
+            },
             "code": _CODE,
             "severity": {"enum": ["info", "warn", "fail"]},
             "summary": {"type": "string", "minLength": 1},
