@@ -112,7 +112,7 @@ def test_every_built_command_is_safe_to_paste(
         expected = {
             "rm": ["rm", path],
             "mv": ["mv", path, f"{path}.disabled"],
-            "python3": ["python3", "-m", "json.tool", path],
+            "python3": ["python3", "-m", "json.tool", f"{path}.disabled"],
             "gdb": ["gdb", "--args", path, value, library],
             "dpkg": ["dpkg", "-S", words[2] if len(words) == 3 else None],
             "export": [

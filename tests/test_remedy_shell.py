@@ -107,11 +107,11 @@ def test_hostile_invalid_manifest_and_layer_variables_are_quoted(
     broken.write_text("{ not json")
     report = _check(world, "loader-discovery", "driver-enumeration", VK_DRIVER_FILES=str(broken))
     lines = _commands(report)["manifest-invalid-json"]
-    assert lines[0] == shlex.join(["python3", "-m", "json.tool", str(broken)]) + (
-        "  # shows the syntax error"
-    )
-    assert lines[1] == shlex.join(["mv", str(broken), f"{broken}.disabled"]) + (
+    assert lines[0] == shlex.join(["mv", str(broken), f"{broken}.disabled"]) + (
         "  # the loader reads only *.json"
+    )
+    assert lines[1] == shlex.join(["python3", "-m", "json.tool", f"{broken}.disabled"]) + (
+        "  # shows the syntax error, to repair it"
     )
     scratch = tmp_path / "scratch"
     scratch.mkdir()
