@@ -18,7 +18,7 @@ from vkdoctor.engine.runner import ProbeContext, ProbeOutcome, ProbeSpec
 from vkdoctor.loader import log as loaderlog
 from vkdoctor.loader.search import parse_version
 from vkdoctor.loader.vkresult import result_name
-from vkdoctor.report import codec
+from vkdoctor.report import codec, shell
 from vkdoctor.report.codes import CodeInfo, code_table, make_finding
 from vkdoctor.report.model import Finding, Severity, Status
 from vkdoctor.report.records import DeviceRecord
@@ -326,7 +326,7 @@ def _device_findings(
                 },
                 commands=[
                     "export VK_LOADER_LAYERS_DISABLE=~implicit~  # then re-run vkdoctor check",
-                    f"# update the driver behind {driver}",
+                    "# " + shell.one_line(f"update the driver behind {driver}"),
                 ],
             )
         )

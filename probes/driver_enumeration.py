@@ -35,6 +35,7 @@ from vkdoctor.loader.search import (
     version_str,
 )
 from vkdoctor.loader.versions import Behaviour, has
+from vkdoctor.report import shell
 from vkdoctor.report.codes import CodeInfo, code_table, make_finding
 from vkdoctor.report.model import Finding, LogEntry, Severity
 from vkdoctor.report.records import DriverRecord, Exclusion, ExclusionReason, LoadOutcome
@@ -340,7 +341,9 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
                     f"{manifest.path} names {manifest.library_path}, the Vulkan loader itself, "
                     "as its driver",
                     evidence={"manifest": manifest.path, "resolved": check.resolution.path},
-                    commands=[f"sudo rm {manifest.path}  # it is no driver"],
+                    commands=[
+                        shell.command("sudo", "rm", manifest.path, comment="it is no driver")
+                    ],
                 )
             )
             records[manifest.path] = replace(
@@ -515,7 +518,9 @@ def _cross_findings(
                         "value": record_value("XDG_DATA_DIRS", value),
                         "hidden": hidden,
                     },
-                    commands=[f"export XDG_DATA_DIRS={value}:/usr/local/share:/usr/share"],
+                    commands=[
+                        shell.export("XDG_DATA_DIRS", f"{value}:/usr/local/share:/usr/share")
+                    ],
                     severity=hiding,
                 )
             )
@@ -529,7 +534,7 @@ def _cross_findings(
                     "variable": override,
                     "value": record_value(override, env.get(override) or ""),
                 },
-                commands=[f"unset {override}"],
+                commands=[shell.unset(override)],
             )
         )
         if hidden:
@@ -540,7 +545,7 @@ def _cross_findings(
                     f"{override} hides {len(hidden)} installed driver manifest(s): "
                     + ", ".join(hidden),
                     evidence={"variable": override, "hidden": hidden},
-                    commands=[f"unset {override}"],
+                    commands=[shell.unset(override)],
                     severity=hiding,
                 )
             )
@@ -553,7 +558,7 @@ def _cross_findings(
                     f"{record.manifest} is ignored: {record.filtered}",
                     evidence={"manifest": record.manifest, "reason": record.filtered},
                     # The variable the verdict names ("disabled by VK_LOADER_DRIVERS_DISABLE=*").
-                    commands=["unset " + record.filtered.rpartition(" by ")[2].partition("=")[0]],
+                    commands=[shell.unset(record.filtered.rpartition(" by ")[2].partition("=")[0])],
                 )
             )
         if record.is_portability_driver:
@@ -657,4 +662,4 @@ def _remove_copy(owners: list[str]) -> list[str]:
     added = [m for m in owners if not m.startswith(PACKAGE_MANIFEST_DIRS)]
     target = added[-1] if added else owners[-1]
     keep = next(m for m in owners if m != target)
-    return [f"sudo rm {target}  # the same driver as {keep}, which stays"]
+    return [shell.command("sudo", "rm", target, comment=f"the same driver as {keep}, which stays")]

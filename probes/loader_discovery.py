@@ -32,6 +32,7 @@ from vkdoctor.loader.search import (
     version_str,
 )
 from vkdoctor.loader.versions import Behaviour, has, since
+from vkdoctor.report import shell
 from vkdoctor.report.codes import CodeInfo, code_table, make_finding
 from vkdoctor.report.model import Finding, Severity, Status
 from vkdoctor.report.records import LoaderRecord
@@ -266,7 +267,7 @@ def _variable_findings(env: Env, version: tuple[int, int, int] | None) -> list[F
                 remedy=f"Rename it to {nearest}."
                 if nearest
                 else "Unset it if you meant the loader.",
-                commands=[f"unset {name}"],
+                commands=[shell.unset(name)],
                 severity=Severity.WARN if nearest else Severity.INFO,
             )
         )
@@ -346,13 +347,21 @@ def _newer_libc_finding(env: Env, asked: str, error: str, library: str, needs: s
     on_path = [d for d in entries if os.path.normpath(d) == os.path.normpath(directory)]
     if on_path:
         rest = [d for d in entries if d not in on_path]
-        commands = [f"export LD_LIBRARY_PATH={':'.join(rest)}" if rest else "unset LD_LIBRARY_PATH"]
+        commands = [
+            shell.export("LD_LIBRARY_PATH", ":".join(rest))
+            if rest
+            else shell.unset("LD_LIBRARY_PATH")
+        ]
         where = f"; LD_LIBRARY_PATH contains {directory}"
     elif asked != LOADER_SONAME:
         commands = ["vkdoctor check  # the distribution's loader, what applications load"]
         where = ""
     else:
-        commands = [f"sudo mv {library} {library}.disabled  # a loader for a newer glibc"]
+        commands = [
+            shell.command(
+                "sudo", "mv", library, f"{library}.disabled", comment="a loader for a newer glibc"
+            )
+        ]
         where = ""
     return make_finding(
         CODES,
@@ -503,7 +512,7 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
                 f"loader settings file {settings[0]} "
                 + ("is in effect" if in_effect else f"is ignored by loader {version_str(version)}"),
                 evidence={"files": settings, "in_effect": in_effect},
-                commands=[f"cat {settings[0]}"],
+                commands=[shell.command("cat", settings[0])],
             )
         )
     outcome.findings += _enumeration_findings(child, version, facts)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
+import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,10 +20,23 @@ from typing import Any
 
 import pytest
 
-from vkdoctor.engine.env import Env
-from vkdoctor.engine.runner import Options, run_pipeline
-from vkdoctor.report.model import Finding, ProbeResult, Report
-from vkdoctor.vulkan.compute import ComputeContext, ComputeError, Instance
+# Before any vkdoctor module binds make_finding: record every finding code this session's
+# processes build (tests/codes_seen.py and tests/test_codes_produced.py read the log).
+_CODECOLLECT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "codecollect")
+if "VKDOCTOR_TEST_CODE_LOG" not in os.environ:
+    _fd, _log = tempfile.mkstemp(prefix="vkdoctor-codes-", suffix=".log")
+    os.close(_fd)
+    os.environ["VKDOCTOR_TEST_CODE_LOG"] = _log
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (_CODECOLLECT, os.environ.get("PYTHONPATH", "")) if p
+)
+sys.path.insert(0, _CODECOLLECT)
+import codes_seen_hook  # noqa: E402, F401
+
+from vkdoctor.engine.env import Env  # noqa: E402
+from vkdoctor.engine.runner import Options, run_pipeline  # noqa: E402
+from vkdoctor.report.model import Finding, ProbeResult, Report  # noqa: E402
+from vkdoctor.vulkan.compute import ComputeContext, ComputeError, Instance  # noqa: E402
 
 LAVAPIPE_MANIFEST = Path("/usr/share/vulkan/icd.d/lvp_icd.x86_64.json")
 needs_lavapipe = pytest.mark.skipif(
@@ -191,3 +206,106 @@ def cpu_index(instance: Instance) -> int:
 def ctx(instance: Instance, cpu_index: int) -> Iterator[ComputeContext]:
     with instance.context(cpu_index) as context:
         yield context
+
+
+# Tests of more than about 2 s measured on the CI machine (pytest --durations): hangs waited out,
+# bisection, whole-CLI subprocess runs.  `pytest -m "not slow"` leaves them out (tests/README.md).
+# Listed here, by file and function, so that files of several owners share one list; new tests
+# may use @pytest.mark.slow directly.
+SLOW_TESTS: frozenset[str] = frozenset(
+    {
+        "test_cli.py::test_trace_subcommand_reports_like_check",
+        "test_instance.py::test_hanging_driver_is_a_timeout_with_culprit",
+        "test_instance.py::test_hang_in_enumeration_names_the_step",
+        "test_instance.py::test_hanging_implicit_layer_is_the_culprit",
+        "test_instance.py::test_driver_crashing_in_create_instance_is_the_culprit",
+        "test_trace_reproducers.py::test_python_ctypes_dlclose_is_premature_unload",
+        "test_hostile_input.py::test_unreadable_report_kinds_are_one_line_errors",
+        "test_hostile_input.py::test_odd_but_schema_valid_shapes_render",
+        "test_hostile_input.py::test_escapes_and_html_in_manifest_fields_never_render_live",
+        "test_hostile_input.py::test_mknod_zero_device_in_a_layer_directory",
+        "test_hostile_input.py::test_tui_findings_view_shows_hostile_text_inert",
+        "test_process_discipline.py::test_deadline_bounds_the_run",
+        "test_process_discipline.py::test_check_into_a_closed_pipe_returns_promptly",
+        "test_process_discipline.py::test_no_child_survives_a_signalled_check",
+        "test_process_discipline.py::test_interrupted_without_outputs_names_the_report",
+        "test_device.py::test_hang_in_create_device_is_a_timeout_bisected_to_the_driver",
+        "test_bounded.py::test_sixty_copies_of_a_driver_are_bisected_with_bounded_children",
+        "test_bounded.py::test_loader_logs_are_stored_once_per_line_and_bounded",
+        "test_diagnosis.py::test_driver_files_naming_a_fifo_is_the_root_of_the_loader_hang",
+        "test_diagnosis.py::test_healthy_machine_has_a_summary_verdict_and_no_warning",
+        "test_manifest_fuzz.py::test_arbitrary_manifest_shaped_json",
+        "test_kernelcmd.py::test_a_hanging_kernel_is_killed_and_its_device_skipped",
+        "test_require_workflow.py::test_workflow_steps_run_here",
+        "test_require_cli.py::test_measured_requirements_run_the_kernels_they_need",
+        "test_registry.py::test_depends_agrees_with_vk_xml_parser",
+        "test_redact.py::test_planted_secrets_reach_no_output",
+        "test_pytest_plugin.py::test_strict_turns_the_skip_into_a_failure",
+        "test_pytest_plugin.py::test_gpu_test_skips_with_the_reason_and_cpu_test_runs",
+        "test_pytest_plugin.py::test_global_requirement_applies_to_every_test",
+        "test_pytest_plugin.py::test_crashing_driver_cannot_take_the_session_down",
+        "test_pytest_plugin.py::test_broken_vulkan_skips_with_the_verdict",
+        "test_faults_discovery.py::test_driver_hanging_in_negotiation_times_out",
+        "test_environment.py::test_arbitrary_file_contents_never_break_the_scan",
+        "test_tui.py::test_kernel_view_runs_the_suite_on_lavapipe",
+        "test_trace_analysis.py::test_analysis_never_raises_on_damaged_traces",
+        "test_report_fuzz.py::test_mutated_reports_never_crash_a_reader",
+        "test_remedy_shell.py::test_trace_gdb_remedy_quotes_the_program_arguments",
+        "test_prometheus.py::test_kernels_file_sits_beside_the_check_file",
+        "test_prometheus.py::test_regular_file_is_replaced_by_rename_keeping_its_mode",
+        "test_prometheus.py::test_a_culprit_manifest_name_with_quotes_and_controls_survives_the_scrape",
+        "test_prometheus.py::test_healthy_machine_is_up_with_its_device_verified",
+        "test_prometheus.py::test_a_fifo_is_written_into_not_replaced",
+        "test_prometheus.py::test_metrics_to_stdout_keep_the_console_off_it",
+        "test_npd.py::test_filtered_drivers_exit_1_with_the_verdict",
+        "test_npd.py::test_healthy_machine_exits_0_with_the_verdict_cut_to_80_bytes",
+        "test_kubernetes_examples.py::test_job_script_prints_a_report_and_fails_only_when_vkdoctor_cannot_run",
+        "test_kubernetes_examples.py::test_npd_rule_runs_as_npd_would_run_it",
+        "test_kubernetes_examples.py::test_daemonset_loop_writes_both_files_and_stops_on_sigterm",
+        "test_root_cause_rules.py::test_malformed_implicit_layer_manifest_is_the_cause_not_every_driver",
+        "test_root_cause_rules.py::test_a_layer_taken_out_of_a_pattern_list_keeps_the_others",
+        "test_root_cause_rules.py::test_explicit_layer_forced_on_by_a_variable_is_the_culprit",
+        "test_root_cause_rules.py::test_duplicate_manifest_removes_the_added_copy_not_the_package_file",
+        "test_cli.py::test_warnings_fail_unless_fail_on_fail",
+        "test_device.py::test_layer_crashing_create_device_is_the_culprit",
+        "test_codes_e2e.py::test_device_creation_fails_with_a_vkresult",
+        "test_output_paths.py::test_check_json_to_a_null_node_and_stdout_to_full",
+    }
+)
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        name = getattr(item, "originalname", None) or item.name
+        if f"{Path(str(item.fspath)).name}::{name}" in SLOW_TESTS:
+            item.add_marker(pytest.mark.slow)
+    # The catalogue of produced codes reads what every other test made: it runs last.
+    last = [i for i in items if i.nodeid.startswith("tests/test_codes_produced.py")]
+    items[:] = [i for i in items if i not in last] + last
+    config.stash[_WHOLE_SUITE] = _is_whole_suite(config, items)
+
+
+_WHOLE_SUITE = pytest.StashKey[bool]()
+
+
+def _is_whole_suite(config: pytest.Config, items: list[pytest.Item]) -> bool:
+    """True when the run named the whole tests/ folder (or the project) and nothing was
+    deselected by -k or -m: only then is "no test produced code X" a fact about the suite."""
+    if (
+        config.getoption("keyword")
+        or config.getoption("markexpr")
+        or config.getoption("lf", default=False)
+    ):
+        return False
+    here = Path(__file__).resolve().parent
+    for arg in config.args:
+        path = (config.invocation_params.dir / arg.split("::")[0]).resolve()
+        if path not in (here, here.parent) or "::" in arg:
+            return False
+    return bool(items)
+
+
+@pytest.fixture
+def whole_suite(request: pytest.FixtureRequest) -> bool:
+    return request.config.stash.get(_WHOLE_SUITE, False)

@@ -71,6 +71,13 @@ DRIVER_VARIANTS: tuple[str, ...] = (
     "create-device-hang",
     "gdpa-null",
     "no-compute",
+    "dispatch-crash",
+    "dispatch-hang",
+    "create-device-fail",
+    "gipa-no-create-instance",
+    "dispatch-lost",
+    "submit-oom",
+    "submit-dropped",
 )
 
 LAYER_VARIANTS: tuple[str, ...] = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import struct
-from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -184,20 +184,21 @@ def test_fence_timeout_is_typed_and_poisons_the_context_until_it_finishes(
 
 
 def test_no_compute_queue_is_typed(
-    instance: Instance, cpu_index: int, monkeypatch: pytest.MonkeyPatch
+    fault_build_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = instance.physical_devices()
-    info = real[cpu_index]
-    graphics_only = replace(
-        info,
-        queue_families=tuple(
-            replace(f, flags=0x1, flag_names=("graphics",)) for f in info.queue_families
-        ),
-    )
-    doctored = tuple(graphics_only if d.index == cpu_index else d for d in real)
-    monkeypatch.setattr(instance, "_infos", doctored)
-    with pytest.raises(NoComputeQueue) as exc:
-        ComputeContext(instance, cpu_index)
+    """A real driver without a compute family: the no-compute fault driver (lavapipe with the
+    compute bit cleared by vkGetPhysicalDeviceQueueFamilyProperties), through the real loader."""
+    import faultlib
+
+    library = faultlib.build_driver(fault_build_dir, "no-compute")
+    manifest = faultlib.write_driver_manifest(tmp_path, str(library), name="no_compute")
+    monkeypatch.setenv("VK_DRIVER_FILES", str(manifest))
+    monkeypatch.delenv("VK_ICD_FILENAMES", raising=False)
+    with Instance() as inst:
+        (info,) = inst.physical_devices()
+        assert not info.compute_families()
+        with pytest.raises(NoComputeQueue) as exc:
+            ComputeContext(inst, info.index)
     assert "VK_QUEUE_COMPUTE_BIT" in str(exc.value) and exc.value.device == info.name
 
 

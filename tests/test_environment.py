@@ -1,7 +1,8 @@
 """The environment scan against fixture machines built in tmp_path, plus one real-machine smoke.
 
-Fixture device nodes are regular files (creating character devices needs root); the scan treats
-them like nodes, which is what lets these tests exercise the access rules anywhere.  Ownership is
+Fixture device nodes are real character devices made with mknod in tmp_path (never in /dev), with
+the kernel's DRM and NVIDIA numbers, when the suite runs as root (it does in CI); only a non-root
+run falls back to regular files, which the scan's access rules treat alike.  Ownership is
 whatever the test process gets, so identities are chosen relative to the files' real owner.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import struct
 import tempfile
 from collections.abc import Iterable
@@ -39,6 +41,21 @@ from vkdoctor.system.environment import (
 
 SLOT = "0000:03:00.0"
 RENDER_GID = 105
+
+
+def _device_number(name: str) -> int:
+    """The kernel's numbers for a node name: DRM is major 226 (cardN = N, renderDN = N), the
+    NVIDIA driver 195 (nvidiaN = N, nvidiactl 255, nvidia-modeset 254)."""
+    if name.startswith("renderD"):
+        return os.makedev(226, int(name.removeprefix("renderD")))
+    if name.startswith("card"):
+        return os.makedev(226, int(name.removeprefix("card")))
+    nvidia = {"nvidiactl": 255, "nvidia-modeset": 254}
+    if name in nvidia:
+        return os.makedev(195, nvidia[name])
+    if name.removeprefix("nvidia").isdigit():
+        return os.makedev(195, int(name.removeprefix("nvidia")))
+    return os.makedev(240, 0)  # a dynamic major, as nvidia-uvm gets
 
 
 class Machine:
@@ -93,7 +110,13 @@ class Machine:
         return self.p(base)
 
     def node(self, logical: str, mode: int = 0o660, gid: int | None = None) -> Path:
-        path = self.write(logical, "", mode)
+        path = self.p(logical)
+        if os.geteuid() == 0:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.mknod(path, stat.S_IFCHR | mode, _device_number(path.name))
+            os.chmod(path, mode)  # mknod's mode passes through the umask
+        else:
+            self.write(logical, "", mode)
         if gid is None and os.geteuid() == 0:
             # As root every file would belong to group 0, which the scan rightly never suggests
             # joining; give nodes a realistic group like udev does.
@@ -216,7 +239,9 @@ def test_healthy_machine_has_no_findings_and_full_facts(machine: Machine) -> Non
     assert render["group"] == "render"
     assert render["can_open_rw"] is True and render["access_via"] == "group"
     assert render["pci_slot"] == SLOT
-    assert render["file_type"] == "regular"
+    if os.geteuid() == 0:
+        assert render["file_type"] == "char"
+        assert (render["major"], render["minor"]) == (226, 128)
     assert facts["nvidia"] == {
         "kernel_module_version": None,
         "kernel_module_open": None,

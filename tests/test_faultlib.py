@@ -189,6 +189,16 @@ DRIVER_EXPECT: dict[str, Expect] = {
         "destroy",
         stdout=("proc vkCreateBuffer null", "proc vkGetDeviceQueue ok"),
     ),
+    # fault_probe records no command buffer: these two only fault in a real dispatch
+    # (tests/test_codes_e2e.py runs one).
+    "dispatch-crash": Expect("done", "destroy"),
+    "dispatch-hang": Expect("done", "destroy"),
+    "dispatch-lost": Expect("done", "destroy"),
+    "submit-oom": Expect("done", "destroy"),
+    "submit-dropped": Expect("done", "destroy"),
+    "create-device-fail": Expect("failed", "create-device", result=-3),
+    # The loader asks GIPA(NULL, "vkCreateInstance") while scanning and drops the driver.
+    "gipa-no-create-instance": Expect("failed", "create-instance", result=-9, stderr=(NO_DRIVERS,)),
     "no-compute": Expect(
         "done",
         "destroy",

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shlex
+
 from conftest import VkWorld, codes, finding, needs_lavapipe, probe
 
 from vkdoctor.report.model import Status
@@ -108,7 +111,14 @@ def test_malformed_manifest_is_named_as_the_cause_of_out_of_host_memory(world: V
     assert "VK_ERROR_OUT_OF_HOST_MEMORY" in failed.summary and str(broken) in failed.summary
     invalid = finding(report, "manifest-invalid-json")
     assert "fails every vkCreateInstance" in invalid.summary
-    assert invalid.remedy.commands[0].startswith("python3 -m json.tool")
+    # The fix first (the verdict quotes it), as root without sudo; then how to repair the file.
+    disabled = f"{broken}.disabled"
+    assert invalid.remedy.commands == (
+        shlex.join([*([] if os.geteuid() == 0 else ["sudo"]), "mv", str(broken), disabled])
+        + "  # the loader reads only *.json",
+        shlex.join(["python3", "-m", "json.tool", disabled])
+        + "  # shows the syntax error, to repair it",
+    )
 
 
 def test_hanging_implicit_layer_is_the_culprit(world: VkWorld, fault_layer) -> None:

@@ -36,6 +36,15 @@
  *   FAULT_CREATE_DEVICE_HANG     create-device-hang
  *   FAULT_GDPA_NULL              gdpa-null
  *   FAULT_NO_COMPUTE             no-compute
+ *   FAULT_DISPATCH_CRASH         dispatch-crash (vkCmdDispatch dereferences NULL)
+ *   FAULT_DISPATCH_HANG          dispatch-hang (vkQueueSubmit never returns)
+ *   FAULT_DISPATCH_LOST          dispatch-lost (vkQueueSubmit: VK_ERROR_DEVICE_LOST)
+ *   FAULT_SUBMIT_OOM             submit-oom (vkQueueSubmit: VK_ERROR_OUT_OF_DEVICE_MEMORY)
+ *   FAULT_SUBMIT_DROPPED         submit-dropped (vkQueueSubmit succeeds, runs nothing:
+ *                                the fence never signals, as on a hung GPU)
+ *   FAULT_CREATE_DEVICE_FAIL     create-device-fail (VK_ERROR_INITIALIZATION_FAILED)
+ *   FAULT_GIPA_NO_CREATE_INSTANCE gipa-no-create-instance (GIPA(NULL, "vkCreateInstance")
+ *                                is NULL, as the NVIDIA driver answers without its nodes)
  */
 
 /* Every variant exports this, so a test (or a human with `nm -D`) can tell
@@ -253,12 +262,16 @@ static VkResult wrap_vkEnumeratePhysicalDeviceGroupsKHR(VkInstance instance, uin
 }
 #endif
 
-#if defined(FAULT_CREATE_DEVICE_CRASH) || defined(FAULT_CREATE_DEVICE_HANG)
+#if defined(FAULT_CREATE_DEVICE_CRASH) || defined(FAULT_CREATE_DEVICE_HANG) || \
+    defined(FAULT_CREATE_DEVICE_FAIL)
 #define WRAP_CREATE_DEVICE 1
 static VkResult wrap_vkCreateDevice(VkPhysicalDevice gpu, const VkDeviceCreateInfo *info,
                                     const VkAllocationCallbacks *alloc, VkDevice *device) {
 #if defined(FAULT_CREATE_DEVICE_CRASH)
     vkfault_crash("vkCreateDevice");
+#elif defined(FAULT_CREATE_DEVICE_FAIL)
+    (void)gpu, (void)info, (void)alloc, (void)device;
+    return VK_ERROR_INITIALIZATION_FAILED;
 #else
     vkfault_hang("vkCreateDevice");
 #endif
@@ -306,6 +319,55 @@ static void wrap_vkGetPhysicalDeviceQueueFamilyProperties2KHR(VkPhysicalDevice g
 }
 #endif
 
+#if defined(FAULT_DISPATCH_CRASH) || defined(FAULT_DISPATCH_HANG) || \
+    defined(FAULT_DISPATCH_LOST) || defined(FAULT_SUBMIT_OOM) || defined(FAULT_SUBMIT_DROPPED)
+#define WRAP_DISPATCH 1
+/* Device-level commands reach the loader's dispatch table through the driver's
+ * vkGetDeviceProcAddr, so that is where the two wrappers are handed out.  The
+ * handles are opaque here (vkdoctor_vk.h carries no command-buffer types). */
+typedef void (*vkfault_PFN_vkCmdDispatch)(void *cmd, uint32_t x, uint32_t y, uint32_t z);
+typedef VkResult (*vkfault_PFN_vkQueueSubmit)(void *queue, uint32_t count, const void *submits,
+                                              uint64_t fence);
+static vkfault_PFN_vkCmdDispatch next_vkCmdDispatch;
+static vkfault_PFN_vkQueueSubmit next_vkQueueSubmit;
+
+static void wrap_vkCmdDispatch(void *cmd, uint32_t x, uint32_t y, uint32_t z) {
+#if defined(FAULT_DISPATCH_CRASH)
+    vkfault_crash("vkCmdDispatch");
+#endif
+    LOAD_NEXT(next_vkCmdDispatch)(cmd, x, y, z);
+}
+
+static VkResult wrap_vkQueueSubmit(void *queue, uint32_t count, const void *submits,
+                                   uint64_t fence) {
+#if defined(FAULT_DISPATCH_HANG)
+    vkfault_hang("vkQueueSubmit");
+#elif defined(FAULT_DISPATCH_LOST)
+    return -4; /* VK_ERROR_DEVICE_LOST */
+#elif defined(FAULT_SUBMIT_OOM)
+    return -2; /* VK_ERROR_OUT_OF_DEVICE_MEMORY */
+#elif defined(FAULT_SUBMIT_DROPPED)
+    (void)queue, (void)count, (void)submits, (void)fence;
+    return VK_SUCCESS;
+#endif
+    return LOAD_NEXT(next_vkQueueSubmit)(queue, count, submits, fence);
+}
+
+static PFN_vkVoidFunction wrap_vkGetDeviceProcAddr(VkDevice device, const char *name) {
+    if (strcmp(name, "vkGetDeviceProcAddr") == 0) return (PFN_vkVoidFunction)wrap_vkGetDeviceProcAddr;
+    PFN_vkVoidFunction real = LOAD_NEXT(next_vkGetDeviceProcAddr)(device, name);
+    if (real && strcmp(name, "vkCmdDispatch") == 0) {
+        STORE_NEXT(next_vkCmdDispatch, (vkfault_PFN_vkCmdDispatch)real);
+        return (PFN_vkVoidFunction)wrap_vkCmdDispatch;
+    }
+    if (real && strcmp(name, "vkQueueSubmit") == 0) {
+        STORE_NEXT(next_vkQueueSubmit, (vkfault_PFN_vkQueueSubmit)real);
+        return (PFN_vkVoidFunction)wrap_vkQueueSubmit;
+    }
+    return real;
+}
+#endif
+
 /* Swap lavapipe's pointer for a wrapper, remembering lavapipe's.  A NULL from
  * lavapipe stays NULL so we never advertise what lavapipe lacks. */
 #define INTERCEPT(cmd, wrapper, next)                                   \
@@ -339,6 +401,11 @@ static PFN_vkVoidFunction proc_addr(PFN_vkGetInstanceProcAddr lookup, VkInstance
     /* lavapipe also answers device commands through GIPA; keep both paths agreeing. */
     if (strcmp(name, GDPA_NULL_COMMAND) == 0) return NULL;
 #endif
+#ifdef WRAP_DISPATCH
+    INTERCEPT("vkGetDeviceProcAddr", wrap_vkGetDeviceProcAddr, next_vkGetDeviceProcAddr)
+    INTERCEPT("vkCmdDispatch", wrap_vkCmdDispatch, next_vkCmdDispatch)
+    INTERCEPT("vkQueueSubmit", wrap_vkQueueSubmit, next_vkQueueSubmit)
+#endif
 #ifdef WRAP_QUEUE_FAMILIES
     INTERCEPT("vkGetPhysicalDeviceQueueFamilyProperties",
               wrap_vkGetPhysicalDeviceQueueFamilyProperties,
@@ -369,6 +436,9 @@ EXPORT_GIPA PFN_vkVoidFunction vk_icdGetInstanceProcAddr(VkInstance instance, co
         return (PFN_vkVoidFunction)vk_icdGetPhysicalDeviceProcAddr;
     if (strcmp(name, "vkGetInstanceProcAddr") == 0)
         return (PFN_vkVoidFunction)vk_icdGetInstanceProcAddr;
+#if defined(FAULT_GIPA_NO_CREATE_INSTANCE)
+    if (instance == NULL && strcmp(name, "vkCreateInstance") == 0) return NULL;
+#endif
     return proc_addr(lvp_gipa, instance, name);
 }
 

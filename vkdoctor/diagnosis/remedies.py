@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from functools import cache
 
 from vkdoctor.engine.env import Env
+from vkdoctor.report import shell
 from vkdoctor.report.model import Finding, Remedy
 
 _DPKG_TIMEOUT_S = 5.0
@@ -85,7 +86,7 @@ def _dpkg_installed(package: str) -> bool:
 
 
 def _as_root(command: str, machine: Machine) -> str:
-    """``command`` run with root rights on this machine."""
+    """``command`` (already shell-quoted) run with root rights on this machine."""
     if machine.is_root:
         return command
     if machine.has_program("sudo"):
@@ -93,32 +94,46 @@ def _as_root(command: str, machine: Machine) -> str:
     return f"su -c {shlex.quote(command)}"
 
 
+def _with_comment(text: str, comment: str) -> str:
+    note = shell.one_line(comment)
+    return f"{text}  # {note}" if note else text
+
+
+def _reinstall(owner: str, path: str, machine: Machine) -> str:
+    return _with_comment(
+        _as_root(shell.command("apt-get", "install", "--reinstall", owner), machine),
+        f"{path} belongs to {owner}",
+    )
+
+
 def fit_command(command: str, machine: Machine) -> str | None:
-    """The command as it should be typed here, or None when it must not be suggested."""
-    body, hash_, comment = command.partition("  #")
-    text = body.strip()
-    privileged = text.startswith("sudo ")
-    if privileged:
-        text = text.removeprefix("sudo ").strip()
+    """The command as it should be typed here, or None when it must not be suggested.
+
+    Commands arrive built by ``vkdoctor.report.shell`` (quoted words, an optional trailing
+    comment); the rules read the words with ``shlex`` and rebuild what they change the same way.
+    """
+    text, comment = shell.split_comment(command)
+    text = text.strip()
     try:
         words = shlex.split(text)
     except ValueError:
         words = text.split()
+    privileged = words[:1] == ["sudo"]
+    if privileged:
+        words = words[1:]
+        text = text.removeprefix("sudo").strip()  # still quoted as it was built
     if words[:2] == ["dpkg", "-S"] and len(words) == 3 and machine.can_ask_packages:
         # Asked while diagnosing: the user gets the answer's consequence, not the question.
         owner = machine.package_of(words[2])
         if owner is None:
             return None  # no package owns it: the commands that follow deal with the file
-        return _as_root(f"apt-get install --reinstall {owner}", machine) + (
-            f"  # {words[2]} belongs to {owner}"
-        )
-    if words[:1] == ["rm"] and len(words) >= 2:
-        owner = machine.package_of(words[-1])
+        return _reinstall(owner, words[2], machine)
+    if words[:1] in (["rm"], ["mv"], ["chmod"]) and len(words) >= 2:
+        target = words[-1] if words[0] != "mv" else words[-2]
+        owner = machine.package_of(target)
         if owner:
-            # A package's own file: deleting it breaks the package; reinstall it instead.
-            return _as_root(f"apt-get install --reinstall {owner}", machine) + (
-                f"  # {words[-1]} belongs to {owner}"
-            )
+            # A package's own file: deleting or editing it breaks the package; reinstall it.
+            return _reinstall(owner, target, machine)
     if words[:2] == ["apt-get", "install"]:
         packages = [w for w in words[2:] if not w.startswith("-")]
         if packages and all(machine.is_installed(p) for p in packages):
@@ -132,7 +147,7 @@ def fit_command(command: str, machine: Machine) -> str | None:
         text = f"{setup} && {text}"
     elif privileged:
         text = _as_root(text, machine)
-    return text + (f"{hash_}{comment}" if hash_ else "")
+    return _with_comment(text, comment)
 
 
 def fit_finding(finding: Finding, machine: Machine) -> Finding:

@@ -24,6 +24,7 @@ from vkdoctor.engine.runner import ProbeContext
 from vkdoctor.loader.libcheck import disable_commands
 from vkdoctor.loader.search import filter_list, glob_match, parse_version
 from vkdoctor.loader.versions import reads_variable
+from vkdoctor.report import shell
 from vkdoctor.report.codes import CodeInfo, code_table, make_finding
 from vkdoctor.report.model import Finding, Severity
 from vkdoctor.report.records import LayerRecord
@@ -182,11 +183,11 @@ def _layer_fix(row: LayerRecord, job: Mapping[str, str | None]) -> list[str]:
     if row.implicit:
         variable, value = next(iter(row.disable_environment.items()))
         return [
-            f"export {variable}={value or 1}",
-            f"sudo rm {row.manifest}  # or update the package that owns it",
+            shell.export(variable, value or "1"),
+            shell.command("sudo", "rm", row.manifest, comment="or update the package that owns it"),
         ]
     return [
-        f"unset {variable}" if value is None else f"export {variable}={value}"
+        shell.unset(variable) if value is None else shell.export(variable, value)
         for variable, value in job.items()
     ]
 
@@ -278,7 +279,7 @@ def bisect(
                 },
                 commands=[
                     *disable_commands("driver", manifest, None, loader_version)[:1],
-                    f"sudo rm {manifest}  # if you do not need this driver",
+                    shell.command("sudo", "rm", manifest, comment="if you do not need this driver"),
                 ],
             )
         )

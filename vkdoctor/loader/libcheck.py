@@ -23,6 +23,7 @@ from vkdoctor.loader.libraries import (
     truncated_in_closure,
 )
 from vkdoctor.loader.versions import reads_variable
+from vkdoctor.report import shell
 from vkdoctor.report.codes import CodeInfo, code_table, make_finding
 from vkdoctor.report.model import Finding, LogEntry, Severity
 from vkdoctor.report.records import DriverRecord, LayerRecord
@@ -164,13 +165,21 @@ def disable_commands(
             # This loader ignores the variable (Debian 11's 1.2.162): the loader reads only
             # *.json, so renaming the manifest is what takes the driver out.
             return [
-                f"sudo mv {manifest} {manifest}.disabled  # this loader has no "
-                "VK_LOADER_DRIVERS_DISABLE",
-                f"sudo rm {manifest}  # if it is stale",
+                shell.command(
+                    "sudo",
+                    "mv",
+                    manifest,
+                    f"{manifest}.disabled",
+                    comment="this loader has no VK_LOADER_DRIVERS_DISABLE",
+                ),
+                shell.command("sudo", "rm", manifest, comment="if it is stale"),
             ]
-        return [f"export VK_LOADER_DRIVERS_DISABLE={name}", f"sudo rm {manifest}  # if it is stale"]
-    commands = [f"export {k}={v or 1}" for k, v in (disable_env or {}).items()][:1]
-    return [*commands, f"sudo rm {manifest}  # if it is stale"]
+        return [
+            shell.export("VK_LOADER_DRIVERS_DISABLE", name),
+            shell.command("sudo", "rm", manifest, comment="if it is stale"),
+        ]
+    commands = [shell.export(k, v or "1") for k, v in (disable_env or {}).items()][:1]
+    return [*commands, shell.command("sudo", "rm", manifest, comment="if it is stale")]
 
 
 def static_check(
@@ -210,7 +219,9 @@ def static_check(
                     "library_path": library_path,
                     "searched": list(resolution.searched),
                 },
-                commands=[f"dpkg -S {manifest}  # which package owns the manifest"],
+                commands=[
+                    shell.command("dpkg", "-S", manifest, comment="which package owns the manifest")
+                ],
             )
         )
         return StaticCheck(resolution, None, False, False, findings)
@@ -228,8 +239,10 @@ def static_check(
                 f"{manifest} points at {resolution.path}, which {'is not a regular file' if file.exists else 'does not exist'}{how}",
                 evidence=evidence,
                 commands=[
-                    f"dpkg -S {manifest}  # which package owns the manifest",
-                    f"sudo rm {manifest}  # if it is stale",
+                    shell.command(
+                        "dpkg", "-S", manifest, comment="which package owns the manifest"
+                    ),
+                    shell.command("sudo", "rm", manifest, comment="if it is stale"),
                 ],
             )
         )
@@ -241,7 +254,10 @@ def static_check(
                 f"{kind}-library-unreadable",
                 f"{resolution.path} (from {manifest}) is not readable by uid {env.euid}",
                 evidence=evidence,
-                commands=[f"ls -l {resolution.path}", f"sudo chmod a+r {resolution.path}"],
+                commands=[
+                    shell.command("ls", "-l", resolution.path),
+                    shell.command("sudo", "chmod", "a+r", resolution.path),
+                ],
             )
         )
         return StaticCheck(resolution, file, False, False, findings)
@@ -254,7 +270,12 @@ def static_check(
                 f"{resolution.path} (from {manifest}) is not a shared library: {reason}",
                 evidence={**evidence, "size": file.size, "reason": reason},
                 commands=[
-                    f"dpkg -S {resolution.path}  # then: sudo apt-get install --reinstall <package>"
+                    shell.command(
+                        "dpkg",
+                        "-S",
+                        resolution.path,
+                        comment="then: sudo apt-get install --reinstall <package>",
+                    )
                 ],
             )
         )
@@ -322,7 +343,7 @@ def native_findings(
                             for t in damaged
                         ],
                     },
-                    commands=[f"dpkg -S {t.path}" for t in damaged][:3],
+                    commands=[shell.command("dpkg", "-S", t.path) for t in damaged][:3],
                 )
             ]
     if item.state == "crashed":
@@ -376,7 +397,11 @@ def native_findings(
                     "needed_by": needed_by,
                     "all_missing": [{"soname": m.soname, "needed_by": m.needed_by} for m in chain],
                 },
-                commands=[f"apt-file search {missing_object}  # which package provides it"],
+                commands=[
+                    shell.command(
+                        "apt-file", "search", missing_object, comment="which package provides it"
+                    )
+                ],
             )
         ]
     return [

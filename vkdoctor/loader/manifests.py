@@ -19,6 +19,7 @@ from vkdoctor.engine.env import Env
 from vkdoctor.loader.libraries import can_access
 from vkdoctor.loader.search import SearchEntry, Version, parse_version
 from vkdoctor.loader.versions import Behaviour, has
+from vkdoctor.report import shell
 from vkdoctor.report.model import Finding, Severity
 from vkdoctor.system.safefile import FileRefused, describe_mode, read_regular
 
@@ -140,7 +141,7 @@ def _refused(path: str, origin: str, refused: FileRefused, mode: int, rdev: int)
             ),
         )
     what = describe_mode(mode)
-    commands = (f"ls -lL {path}  # {what} is never a manifest",)
+    commands = (shell.command("ls", "-lL", path, comment=f"{what} is never a manifest"),)
     # Debian's loader 1.3.239 fopen()s and reads whatever the path is: a FIFO blocks the open
     # until a writer comes, /dev/zero is read forever (vulkaninfo hangs on both); a socket
     # cannot be opened and /dev/null reads as an empty file, so the loader skips those.
@@ -737,8 +738,16 @@ def problem_finding(
     severity = problem.severity
     if problem.code == "manifest-invalid-json":
         commands = [  # the fix first: the verdict quotes the first command
-            f"sudo mv {path} {path}.disabled  # the loader reads only *.json",
-            f"python3 -m json.tool {path}.disabled  # shows the syntax error, to repair it",
+            shell.command(
+                "sudo", "mv", path, f"{path}.disabled", comment="the loader reads only *.json"
+            ),
+            shell.command(
+                "python3",
+                "-m",
+                "json.tool",
+                f"{path}.disabled",
+                comment="shows the syntax error, to repair it",
+            ),
         ]
         if loader_version is not None and not has(
             Behaviour.MALFORMED_MANIFEST_SKIPPED, loader_version

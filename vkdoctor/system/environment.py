@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from vkdoctor.engine.env import Env
+from vkdoctor.report import shell
 from vkdoctor.report.codes import CodeInfo, code_table, make_finding
 from vkdoctor.report.model import Finding, Severity
 from vkdoctor.system import distro
@@ -730,8 +731,8 @@ def _check_node_access(
         # Adding a user to group root would be a security change, never a fix to suggest.
         group_names = sorted({n["group"] for n in blocked if n["group"] and n["gid"] != 0})
         target = user or "$USER"
-        commands += [f"sudo usermod -aG {g} {target}" for g in group_names]
-    commands.append("ls -l " + " ".join(n["path"] for n in blocked))
+        commands += [shell.command("sudo", "usermod", "-aG", g, target) for g in group_names]
+    commands.append(shell.command("ls", "-l", *(n["path"] for n in blocked)))
     summary = (
         f"{blocked[0]['path']} is not readable and writable by {who}"
         if len(blocked) == 1
@@ -827,7 +828,7 @@ def _check_unbound(gpus: list[dict[str, Any]]) -> list[Finding]:
         if driver is not None and driver not in _PLACEHOLDER_DRIVERS:
             continue
         label = _gpu_label(gpu)
-        lspci = f"lspci -nnk -s {gpu['slot']}"
+        lspci = shell.command("lspci", "-nnk", "-s", gpu["slot"])
         if driver in _PLACEHOLDER_DRIVERS:
             findings.append(
                 make_finding(
@@ -849,7 +850,7 @@ def _check_unbound(gpus: list[dict[str, Any]]) -> list[Finding]:
         module = _VENDOR_MODULE.get(gpu["vendor_id"] or "")
         commands = [lspci]
         if module:
-            commands.append(f"sudo modprobe {module}")
+            commands.append(shell.command("sudo", "modprobe", module))
         commands.append("sudo dmesg | grep -iE 'drm|" + (module or "gpu") + "'")
         alternative = " (or nouveau)" if module == "nvidia" else ""
         findings.append(

@@ -13,6 +13,7 @@ import argparse
 import datetime
 import glob
 import re
+import shlex
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -610,6 +611,8 @@ def _without_argv_secrets(report: Report, argv: Sequence[str]) -> Report:
     ]
 
     def text(value: str) -> str:
+        # Commands quote argv word by word (shell.command): replace that form first.
+        value = value.replace(shlex.join(argv), shlex.join(redacted))
         value = value.replace(original_line, redacted_line)
         for pattern, replacement in tokens:
             value = pattern.sub(lambda _m, r=replacement: r, value)

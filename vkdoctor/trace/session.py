@@ -11,7 +11,9 @@ Modes (what could be injected decides what can be seen):
 
 from __future__ import annotations
 
+import os
 import shutil
+import stat
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -79,16 +81,27 @@ def _open_trace_file(options: TraceOptions) -> tuple[Path, Path | None, str | No
         path = options.out.expanduser().absolute()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            # Truncate: native writers append, a stale trace would be analysed too.
-            with path.open("wb"):
-                pass
+            _create_private(path)
         except OSError as exc:
             return path, None, f"cannot write the trace file {path}: {exc.strerror or exc}"
         return path, None, None
     tmpdir = Path(tempfile.mkdtemp(prefix="vkdoctor-trace-"))
     path = tmpdir / "trace.jsonl"
-    path.touch()
+    _create_private(path)
     return path, tmpdir, None
+
+
+def _create_private(path: Path) -> None:
+    """Create or truncate the raw trace, readable by its owner only: it keeps every argument
+    and variable value verbatim.  Truncate, because the native writers append and a stale trace
+    would be analysed too.  A FIFO or device named by --out is written, never re-moded."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISREG(info.st_mode) and info.st_uid == os.geteuid() and info.st_mode & 0o077:
+            os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT
+    finally:
+        os.close(fd)
 
 
 def _cleanup(tmpdir: Path | None) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from vkdoctor.report import shell
 from vkdoctor.trace.crash import Attribution, record_how
 from vkdoctor.trace.events import Event, parse_addr
 from vkdoctor.trace.launch import signal_name
@@ -335,7 +336,7 @@ class CrashRules(Replay):
                 **(self._crash_evidence(att) if att is not None else {}),
                 "timeline": self.timeline([e]),
             },
-            commands=(f"gdb --args {' '.join(self.ctx.outcome.argv)}",)
+            commands=(shell.command("gdb", "--args", *self.ctx.outcome.argv),)
             if self.ctx.outcome and self.ctx.outcome.argv
             else (),
         )

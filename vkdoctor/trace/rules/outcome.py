@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from vkdoctor.report import shell
 from vkdoctor.report.model import Severity
 from vkdoctor.trace.launch import ProgramOutcome
 from vkdoctor.trace.replay import Replay
@@ -72,5 +73,5 @@ class OutcomeRules(Replay):
             f"{short(outcome.argv[0])} died from {name}"
             + ("" if self.ctx.audit_expected else " (no crash address without the audit module)"),
             evidence={"pid": outcome.pid, "signal": name},
-            commands=(f"gdb --args {' '.join(outcome.argv)}",),
+            commands=(shell.command("gdb", "--args", *outcome.argv),),
         )

@@ -1,0 +1,29 @@
+"""The suite's own bookkeeping stays true: every test named slow exists."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from conftest import SLOW_TESTS
+
+HERE = Path(__file__).resolve().parent
+
+
+def test_every_listed_slow_test_exists() -> None:
+    missing = []
+    for entry in sorted(SLOW_TESTS):
+        filename, _, function = entry.partition("::")
+        path = HERE / filename
+        names = (
+            {
+                n.name
+                for n in ast.walk(ast.parse(path.read_text()))
+                if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+            }
+            if path.exists()
+            else set()
+        )
+        if function not in names:
+            missing.append(entry)
+    assert not missing, "SLOW_TESTS names tests that do not exist: " + ", ".join(missing)
