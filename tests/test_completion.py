@@ -123,7 +123,7 @@ def test_fish_script_parses_and_completes_subcommands(tmp_path) -> None:
         timeout=30,
     )
     offered = {line.split("\t")[0] for line in done.stdout.splitlines()}
-    assert offered == {"show", "validate", "diff", "markdown"}, done.stderr
+    assert offered == {"show", "validate", "diff", "markdown", "summarize"}, done.stderr
 
 
 def test_unknown_shell_is_a_usage_error() -> None:

@@ -118,7 +118,7 @@ def test_the_validation_catches_typos_and_wrong_types() -> None:
             validate(broken)
 
 
-def test_daemonset_reaches_the_gpu_with_graphics_and_writes_to_the_host() -> None:
+def test_daemonset_reaches_the_gpu_with_graphics_and_writes_to_the_host(tmp_path: Path) -> None:
     daemonset = one(DAEMONSET, "DaemonSet")
     template = daemonset["spec"]["template"]
     selector = daemonset["spec"]["selector"]["matchLabels"]
@@ -130,9 +130,22 @@ def test_daemonset_reaches_the_gpu_with_graphics_and_writes_to_the_host() -> Non
     resources = container(daemonset)["resources"]
     assert not any(k.startswith("nvidia.com/") for part in resources.values() for k in part)
     (check,) = vkdoctor_commands(script(daemonset))
-    args = parse_vkdoctor(check)
-    assert args.command == "check" and args.prometheus and args.json
     mounts = {m["mountPath"]: m["name"] for m in container(daemonset)["volumeMounts"]}
+    # vkdoctor checks its output folders while parsing: give the pod's mounts a place here,
+    # then read the paths back in the pod's terms.
+    local = {m: str(tmp_path / m.lstrip("/")) for m in mounts}
+    for folder in local.values():
+        Path(folder).mkdir(parents=True)
+
+    def here(word: str) -> str:
+        mount = next((m for m in sorted(local, key=len, reverse=True) if m in word), None)
+        return word.replace(mount, local[mount], 1) if mount else word
+
+    args = parse_vkdoctor([here(word) for word in check])
+    for mount, folder in local.items():
+        args.prometheus = args.prometheus.replace(folder, mount)
+        args.json = args.json.replace(folder, mount)
+    assert args.command == "check" and args.prometheus and args.json
     volumes = {v["name"]: v for v in template["spec"]["volumes"]}
     for output in (args.prometheus, args.json):
         mount = next(m for m in mounts if output.startswith(m + "/"))

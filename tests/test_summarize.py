@@ -244,8 +244,11 @@ def test_machine_strings_are_cleaned_and_outputs_are_safe(tmp_path: Path) -> Non
     assert "\x1b" not in md.stdout and "| 1 | `driver-library-missing` |" in md.stdout
     refused = vkdoctor("report", "summarize", str(tmp_path), "--json", str(tmp_path))
     assert refused.returncode == 2
-    assert refused.stderr.startswith("vkdoctor report summarize: --json: ")
-    assert refused.stderr.count("\n") == 1
+    # refused while parsing, before any report is read: one line
+    assert refused.stderr == (
+        f"vkdoctor report summarize: error: argument --json: {tmp_path} is a directory; "
+        "refusing to write a report onto it (see vkdoctor report summarize --help)\n"
+    )
 
 
 @needs_lavapipe
