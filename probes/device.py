@@ -363,7 +363,7 @@ def _older_revision(table: Any, name: str, supported: dict[str, int]) -> bool:
 
 
 def _bisect(ctx: ProbeContext, row: dict[str, Any], driver: Any) -> list[Finding]:
-    if not ctx.options.bisect:
+    if not (ctx.options.bisect and ctx.isolate):
         return []
     payload = {"items": [{"key": str(row["index"]), "index": row["index"]}], "names": []}
 

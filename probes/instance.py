@@ -172,7 +172,9 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
             {"key": m, "environ": {"VK_DRIVER_FILES": m, "VK_ICD_FILENAMES": None}}
             for m in candidates
         ]
-    results, _ = ctx.run_batch(TASK, items, "key")
+    # The per-driver runs map a working instance's devices; when it crashed or hung, bisection
+    # runs each driver alone instead, and they would only wait out the same hang again.
+    results, _ = ctx.run_batch(TASK, items, "key", needs_first=True)
     main = results[0]
     per_driver = {r.key: r for r in results[1:]}
     outcome.loader_log = loaderlog.parse(main.stderr)
@@ -290,7 +292,7 @@ def _creation_failure(
                 evidence=evidence,
             )
         ]
-    if ctx.options.bisect:
+    if ctx.options.bisect and ctx.isolate:
         findings += bisect(
             ctx, "instance creation", TASK, BISECT_PAYLOAD, lambda o: not _creation_ok(o)
         )

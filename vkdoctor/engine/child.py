@@ -640,10 +640,13 @@ def run_batch(
     overrides: Mapping[str, str | None] | None = None,
     payload: Mapping[str, Any] | None = None,
     pool: ChildPool | None = None,
+    needs_first: bool = False,
 ) -> tuple[list[ItemOutcome], list[ChildOutcome]]:
     """Run ``task`` over ``items`` in as few children as possible.
 
-    When an item crashes or hangs its child, the batch resumes in a fresh child after it.  Returns
+    When an item crashes or hangs its child, the batch resumes in a fresh child after it;
+    ``needs_first``: the other items only matter when the first one survives, so a first item
+    that crashed or hung leaves them ``not-run`` (each could cost another timeout).  Returns
     the per-item outcomes (in item order) and every child's raw outcome.
     """
     keys = [str(item[key]) for item in items]
@@ -659,7 +662,8 @@ def run_batch(
         children.append(child)
         done, advance = _items_from(child, keys[start:])
         outcomes.extend(done)
-        if advance <= 0:
+        first_died = needs_first and outcomes and outcomes[0].state in ("crashed", "timeout")
+        if advance <= 0 or first_died:
             for missing in keys[start + len(done) :]:
                 outcomes.append(ItemOutcome(missing, "not-run", None, (), "", duration_s=0.0))
             break

@@ -155,6 +155,10 @@ class ProbeContext:
     pool: child.ChildPool | None = None
     finished: Mapping[str, threading.Event] = field(default_factory=dict)
     deadline_at: float | None = None  # time.monotonic() at which the whole run ends
+    # Culprit isolation (bisection) runs in this attempt.  Off in a first attempt that a
+    # failure re-runs with VK_LOADER_DEBUG=all anyway: isolating twice doubled the cost of a
+    # hanging driver (7x --timeout for one check).
+    isolate: bool = True
 
     def remaining_s(self) -> float | None:
         """Seconds left before the run's deadline (None: unbounded)."""
@@ -227,6 +231,7 @@ class ProbeContext:
         key: str,
         overrides: Mapping[str, str | None] | None = None,
         payload: Mapping[str, Any] | None = None,
+        needs_first: bool = False,
     ) -> tuple[list[child.ItemOutcome], list[child.ChildOutcome]]:
         return child.run_batch(
             task,
@@ -237,6 +242,7 @@ class ProbeContext:
             overrides=self.child_overrides(overrides),
             payload=payload,
             pool=self.pool,
+            needs_first=needs_first,
         )
 
 
@@ -376,19 +382,21 @@ def _execute(
     deadline_at: float | None = None,
 ) -> tuple[ProbeResult, ProbeOutcome, str | None]:
     started = time.monotonic()
+    reruns = spec.native and options.rerun_failed_with_debug_all and options.loader_debug != "all"
     ctx = ProbeContext(
-        env, options, results, outcomes, options.loader_debug, pool, finished, deadline_at
+        env,
+        options,
+        results,
+        outcomes,
+        options.loader_debug,
+        pool,
+        finished,
+        deadline_at,
+        isolate=not reruns,
     )
     outcome, tb = _run_one(spec, ctx)
     status = _status_of(outcome)
-    if (
-        spec.native
-        and tb is None
-        and status.is_failure
-        and options.rerun_failed_with_debug_all
-        and options.loader_debug != "all"
-        and child.stop_reason() is None
-    ):
+    if reruns and tb is None and status.is_failure and child.stop_reason() is None:
         first_status = status
         ctx = ProbeContext(env, options, results, outcomes, "all", pool, finished, deadline_at)
         outcome, tb = _run_one(spec, ctx)
