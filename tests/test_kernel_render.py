@@ -57,21 +57,22 @@ def test_datasheet_peak_shows_percentages() -> None:
     assert (
         _render(H200)
         == """\
-vkdoctor kernels · seed 576676377 · loader 1.3.239 · 24.9 s
+vkdoctor kernels · seed 81022077 · loader 1.3.239 · 33.5 s
 
 Device 0: NVIDIA H200 · discrete-gpu · Vulkan 1.4.312 · NVIDIA 580.159.04
   sizes: auto, 2 warm-up + 10 timed (GPU timestamps)
   datasheet peak of the NVIDIA H200 SXM: 4.80 TB/s · FP32 67.0 TFLOP/s · FP16
-134 TFLOP/s
-kernel                size  status   median  spread        figure  of peak
-copy                 1 GiB  ok       506 µs    0.2%     4.24 TB/s      88%
-copy-vec4            1 GiB  ok       503 µs    0.5%     4.27 TB/s      89%
-copy-grid            1 GiB  ok       540 µs    0.7%     3.98 TB/s      83%
-saxpy                  64M  ok       186 µs    1.7%     4.34 TB/s      90%
-reduce                256M  ok       234 µs    1.6%     4.58 TB/s      95%
-fma-fp32            1M thr  ok      35.0 ms    0.0%  62.9 TFLOP/s      94%
-fma-fp16            1M thr  ok      33.9 ms    0.0%  64.8 TFLOP/s      48%
-sgemm                8192³  ok      24.7 ms    1.1%  44.5 TFLOP/s      66%
-conv2d     128×56×56×64→64  ok       868 µs    0.2%  34.1 TFLOP/s      51%
+134 TFLOP/s · FP16 tensor 990 TFLOP/s
+kernel                    size  status   median  spread        figure  of peak
+copy                     1 GiB  ok       507 µs    0.6%     4.24 TB/s      88%
+copy-vec4                1 GiB  ok       503 µs    0.3%     4.27 TB/s      89%
+copy-grid                1 GiB  ok       540 µs    0.9%     3.97 TB/s      83%
+saxpy                      64M  ok       186 µs    1.5%     4.33 TB/s      90%
+reduce                    256M  ok       235 µs    1.4%     4.57 TB/s      95%
+fma-fp32                1M thr  ok      35.0 ms    0.0%  62.9 TFLOP/s      94%
+fma-fp16                1M thr  ok      33.9 ms    0.0%  64.8 TFLOP/s      48%
+sgemm                    8192³  ok      24.7 ms    0.5%  44.5 TFLOP/s      66%
+conv2d         128×56×56×64→64  ok       870 µs    0.8%  34.0 TFLOP/s      51%
+hgemm-coopmat            8192³  ok      3.86 ms    2.1%   285 TFLOP/s      29%
 """
     )

@@ -504,10 +504,11 @@ def test_kernel_fractions_follow_the_datasheet_peak() -> None:
     peak = run["peak"]
     # Memory kernels against bandwidth, arithmetic ones against their precision's rate.
     memory = {"copy", "copy-vec4", "copy-grid", "saxpy", "reduce"}
+    rates = {"fma-fp16": "fp16_gflops", "hgemm-coopmat": "fp16_matrix_gflops"}
     expected = {
         r["kernel"]: (r["gb_per_s"] / peak["bandwidth_gbs"])
         if r["kernel"] in memory
-        else r["gflop_per_s"] / peak["fp32_gflops" if r["kernel"] != "fma-fp16" else "fp16_gflops"]
+        else r["gflop_per_s"] / peak[rates.get(r["kernel"], "fp32_gflops")]
         for r in run["results"]
         if r["status"] == "ok"
     }
