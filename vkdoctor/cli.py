@@ -13,7 +13,6 @@ import argparse
 import contextlib
 import errno
 import functools
-import json
 import os
 import signal
 import sys
@@ -262,7 +261,7 @@ def probe_listing() -> list[dict[str, Any]]:
 def _list_probes(args: argparse.Namespace) -> int:
     listing = probe_listing()
     if args.json:
-        return _write_json(listing, args.json, "check --list")
+        return options.write_json(listing, args.json, "check --list")
     what = {
         "requires": "requires (skipped unless it succeeds)",
         "uses": "uses (run first when present)",
@@ -287,21 +286,6 @@ def _list_probes(args: argparse.Namespace) -> int:
         if len(probe["runs"]) > 1:
             runs = probe["runs"]
             say(f"`check {probe['id']}` runs {len(runs)} probes: {', '.join(runs)}")
-    return EXIT_OK
-
-
-def _write_json(data: Any, destination: str, command: str) -> int:
-    """A JSON result (a listing, an explanation) to a file or '-', through the safe writer."""
-    from vkdoctor.report.io import write_text
-
-    try:
-        write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n", destination)
-    except OSError as exc:
-        print(
-            f"vkdoctor {command}: cannot write {destination}: {exc.strerror or exc}",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
     return EXIT_OK
 
 
@@ -596,7 +580,7 @@ def _explain(args: argparse.Namespace) -> int:
         args.code, args.json = args.json, "-"
     if args.list or not args.code:
         if args.json:
-            return _write_json(
+            return options.write_json(
                 [_code_json(i) for _, i in sorted(codes.items())], args.json, "explain"
             )
         for code, info in sorted(codes.items()):
@@ -611,7 +595,7 @@ def _explain(args: argparse.Namespace) -> int:
         print(f"vkdoctor explain: unknown finding code {args.code!r}{hint}", file=sys.stderr)
         return EXIT_USAGE
     if args.json:
-        return _write_json(_code_json(info), args.json, "explain")
+        return options.write_json(_code_json(info), args.json, "explain")
     print(f"{info.code} ({info.severity.value}): {info.title}\n")
     print(info.explanation)
     if info.causes:

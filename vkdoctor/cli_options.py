@@ -211,3 +211,21 @@ def usage_error(prog: str, message: str) -> int:
     """One line on stderr, exit status 2 (argparse's own errors look the same)."""
     print(f"{prog}: error: {message} (see {prog} --help)", file=sys.stderr)
     return 2
+
+
+def write_json(data: object, destination: str, command: str) -> int:
+    """A JSON result (a listing, an explanation, a validation, a diff) to a file or '-',
+    through the safe writer; 0, or 2 with one line on stderr when it cannot be written."""
+    import json
+
+    from vkdoctor.report.io import write_text
+
+    try:
+        write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n", destination)
+    except OSError as exc:
+        print(
+            f"vkdoctor {command}: cannot write {destination}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return 2
+    return 0

@@ -112,10 +112,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.list:
         if args.json:
-            from vkdoctor.cli import _write_json
-
             listing = [{"name": name, "title": spec.title} for name, spec in KERNELS.items()]
-            return _write_json(listing, args.json, "kernels --list")
+            return options.write_json(listing, args.json, "kernels --list")
         for name, spec in KERNELS.items():
             print(f"{name:<10} {spec.title}")
         return EXIT_OK

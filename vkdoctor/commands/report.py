@@ -193,7 +193,7 @@ def _validate(args: argparse.Namespace) -> int:
                 f"them?): {', '.join(unknown)}"
             )
     if args.json:
-        code = _write_json(results, args.json, "validate")
+        code = options.write_json(results, args.json, "report validate")
         if code:
             return code
     return worst
@@ -225,22 +225,6 @@ def _after_path(message: str, path: str) -> str:
     return message[len(prefix) :] if message.startswith(prefix) else message
 
 
-def _write_json(data: Any, destination: str, command: str) -> int:
-    import json
-
-    from vkdoctor.report.io import write_text
-
-    try:
-        write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n", destination)
-    except OSError as exc:
-        print(
-            f"vkdoctor report {command}: cannot write {destination}: {exc.strerror or exc}",
-            file=sys.stderr,
-        )
-        return EXIT_UNREADABLE
-    return EXIT_OK
-
-
 def _diff(args: argparse.Namespace) -> int:
 
     from vkdoctor.render.diff import diff_reports, render_lines, render_text
@@ -268,7 +252,7 @@ def _diff(args: argparse.Namespace) -> int:
     )
     _note_left_out("diff", left_out)
     if args.json:
-        code = _write_json(diff.to_dict(), args.json, "diff")
+        code = options.write_json(diff.to_dict(), args.json, "report diff")
         if code:
             return code
         if args.json == "-":  # stdout carries the JSON only; a file leaves it the text
