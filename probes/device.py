@@ -326,7 +326,13 @@ def _device_findings(
                 },
                 commands=[
                     "export VK_LOADER_LAYERS_DISABLE=~implicit~  # then re-run vkdoctor check",
-                    "# " + shell.one_line(f"update the driver behind {driver}"),
+                    # Where a package owns the driver this becomes its reinstall; otherwise the
+                    # driver's vendor has to fix its vkGetDeviceProcAddr.
+                    *(
+                        [shell.command("dpkg", "-S", driver, comment="the driver's package")]
+                        if isinstance(driver, str)
+                        else []
+                    ),
                 ],
             )
         )

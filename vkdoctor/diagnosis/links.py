@@ -256,6 +256,21 @@ def _dlsym_rule(report: Report, findings: list[Finding], links: Links) -> None:
     )
 
 
+# What a device's missing commands break on that device.
+DEVICE_SYMPTOMS = frozenset({"dispatch-crashed", "dispatch-failed", "dispatch-hung"})
+
+
+def _missing_command_rule(report: Report, findings: list[Finding], links: Links) -> None:
+    """vkGetDeviceProcAddr returned NULL for a required command of a device: the smoke
+    dispatch on that device fails because of it (it calls the command through that NULL)."""
+    for root in (f for f in findings if f.code == "gdpa-missing"):
+        prefix = f"device {root.evidence.get('index')} ("
+        links.add(
+            root,
+            [f for f in findings if f.code in DEVICE_SYMPTOMS and f.summary.startswith(prefix)],
+        )
+
+
 def _bisection_rule(report: Report, findings: list[Finding], links: Links) -> None:
     """Bisection named the component that breaks a step: it explains that step's failure."""
     for culprit in (f for f in findings if f.code in BISECTION_CODES):
@@ -267,6 +282,7 @@ RULES = (
     _malformed_manifest_rule,
     _instance_breaking_rule,
     _dlsym_rule,
+    _missing_command_rule,
     _bisection_rule,
     _driver_rule,
 )
