@@ -138,3 +138,46 @@ def test_up_to_fold_above_findings_of_one_kind_are_all_kept(world: VkWorld, tmp_
 
 def _findings(report: dict) -> list[tuple[str, dict]]:
     return [(p["id"], f) for p in report["probes"] for f in p["findings"]]
+
+
+def test_bisection_tries_at_most_max_candidates_and_names_the_rest(
+    world: VkWorld, tmp_path: Path
+) -> None:
+    """Twenty distinct driver libraries (hard links to lavapipe's, so twenty paths the loader
+    and vkdoctor treat as different drivers) and a malformed manifest, which fails every
+    instance on loader 1.3.239: bisection tries MAX_CANDIDATES of them and lists the others."""
+    from vkdoctor.engine.bisect import MAX_CANDIDATES
+
+    if not LAVAPIPE.exists():
+        import pytest
+
+        pytest.skip("lavapipe is not installed")
+    library = Path(json.loads(LAVAPIPE.read_text())["ICD"]["library_path"])
+    icd = Path(world.environ["XDG_DATA_HOME"]) / "vulkan" / "icd.d"
+    icd.mkdir(parents=True)
+    libs = tmp_path / "libs"
+    libs.mkdir()
+    count = MAX_CANDIDATES + 4
+    for index in range(count):
+        target = libs / f"libvulkan_lvp_{index:02d}.so"
+        try:
+            os.link(library, target)
+        except OSError:
+            shutil.copy(library, target)  # another file system: a copy is a distinct library too
+        body = {"file_format_version": "1.0.0", "ICD": {"library_path": str(target)}}
+        body["ICD"]["api_version"] = "1.3.0"
+        (icd / f"lvp_{index:02d}.json").write_text(json.dumps(body))
+    (icd / "zz_malformed.json").write_text('{"file_format_version": "1.0.0", "ICD": {')
+    report = world.run(["instance"])
+    findings = {f.code: f for _, f in report.findings()}
+    limited = findings["bisection-limited"]
+    assert limited.evidence["untried_count"] == count - MAX_CANDIDATES
+    assert limited.summary.startswith(
+        f"culprit isolation of instance creation did not try {count - MAX_CANDIDATES} of {count}"
+    )
+    # Each driver alone (VK_DRIVER_FILES) works, as it does not read the malformed manifest:
+    # no driver is blamed, and the malformed manifest is the first root cause.
+    assert "culprit-driver" not in findings
+    first = report.finding(report.root_causes[0])
+    assert first is not None and first[1].code == "manifest-invalid-json"
+    assert first[1].evidence["manifest"] == str(icd / "zz_malformed.json")
