@@ -13,6 +13,7 @@ import os
 import sys
 import textwrap
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import Any, TextIO
 
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
@@ -227,7 +228,9 @@ def findings_block(report: Report, verbose: int | bool = 0) -> RenderableType:
     Default: findings that need action (warn, fail).  -v: every finding with its evidence,
     the informational ones only application developers act on grouped in one line.  -vv:
     those too, the facts of every probe and the loader log."""
-    report = clean_report(report)  # no terminal escapes from manifests or reports
+    # No terminal escapes from manifests or reports; the component records are not shown
+    # here, and cleaning 10 000 driver records cost 0.4 s of a hostile machine's check.
+    report = clean_report(replace(report, loader=None, drivers=[], layers=[], devices=[]))
     verbosity = int(verbose)
     parts: list[RenderableType] = []
     status = report.summary()["status"]
