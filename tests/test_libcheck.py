@@ -39,3 +39,19 @@ def test_no_complaint_when_already_diagnosed_or_broken() -> None:
         _record(filtered="x"),
     ]
     assert libcheck.loader_complaints(CODES, "loader-disagrees", entries, records) == []
+
+
+def test_a_hostile_elf_header_is_judged_without_reading_its_claimed_tables(tmp_path) -> None:
+    """65535 program headers of 65535 bytes each (4 GiB) in a 64-byte file: elf_end reads no
+    table it claims, and calls the file truncated (its headers describe far more than it has)."""
+    import struct
+
+    from vkdoctor.loader.libraries import elf_end
+
+    head = bytearray(64)
+    head[:6] = b"\x7fELF\x02\x01"
+    head[32:48] = struct.pack("<QQ", 64, 0)
+    head[54:62] = struct.pack("<HHHH", 0xFFFF, 0xFFFF, 0, 0)
+    path = tmp_path / "libhostile.so"
+    path.write_bytes(bytes(head))
+    assert elf_end(path) == (64, 64 + 0xFFFF * 0xFFFF)

@@ -30,6 +30,12 @@ def _what_works(report: Report) -> str:
     return "; ".join(parts)
 
 
+def _more(roots: list[Finding]) -> str:
+    """`` (and N more problems)`` after the first root cause; a fold counts as the many it is."""
+    others = sum(max(1, f.folded) for f in roots[1:])
+    return f" (and {others} more problem{'s' if others > 1 else ''})" if others else ""
+
+
 def _fix(finding: Finding) -> str:
     commands = finding.remedy.commands if finding.remedy else ()
     return f" — fix: {commands[0].split('  #')[0]}" if commands else ""
@@ -47,9 +53,7 @@ def verdict(report: Report, headline: str = "") -> str:
     failed = {p.id for p in report.probes if p.status.is_failure or p.status is Status.SKIPPED}
     unusable = bool(failed & {"instance", "loader-discovery"}) or not report.devices
     state = "Vulkan is unusable" if unusable else "Vulkan works, with problems"
-    others = sum(max(1, f.folded) for f in roots[1:])  # a fold stands for many problems
-    more = f" (and {others} more problem{'s' if others > 1 else ''})" if others else ""
-    return f"{state}: {headline or first.summary}{_fix(first)}{more}"
+    return f"{state}: {headline or first.summary}{_fix(first)}{_more(roots)}"
 
 
 def trace_verdict(report: Report, headline: str = "") -> str:
@@ -59,6 +63,6 @@ def trace_verdict(report: Report, headline: str = "") -> str:
     if not roots:
         return "The traced program ran clean: no Vulkan library or entry-point problem"
     first = roots[0]
-    others = sum(max(1, f.folded) for f in roots[1:])
-    more = f" (and {others} more problem{'s' if others > 1 else ''})" if others else ""
-    return f"The traced program has problems: {headline or first.summary}{_fix(first)}{more}"
+    return (
+        f"The traced program has problems: {headline or first.summary}{_fix(first)}{_more(roots)}"
+    )

@@ -266,8 +266,10 @@ def elf_end(path: Path) -> tuple[int, int] | None:
             at = 54 if wide else 42
             phentsize, phnum, shentsize, shnum = struct.unpack(endian + "HHHH", head[at : at + 8])
             end = max(phoff + phentsize * phnum, shoff + shentsize * shnum)
+            if phentsize != (56 if wide else 32):  # a hostile or foreign header: no table read
+                return size, end
             handle.seek(phoff)
-            table = handle.read(phentsize * phnum)
+            table = handle.read(min(phentsize * phnum, 1 << 20))  # bounded: 16-bit counts
     except (OSError, struct.error):
         return None
     entry = "IIQQQQQQ" if wide else "IIIIIIII"
