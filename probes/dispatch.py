@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from vkdoctor.engine.child import ChildHandle, ChildOutcome, ItemOutcome, items_from
 from vkdoctor.engine.runner import ProbeContext, ProbeOutcome, ProbeSpec
 from vkdoctor.loader import log as loaderlog
 from vkdoctor.report.codes import CodeInfo, code_table, make_finding
@@ -58,6 +59,43 @@ def _broken_devices(ctx: ProbeContext) -> set[int]:
     }
 
 
+def _fence_timeout(ctx: ProbeContext) -> float:
+    return max(0.5, ctx.options.timeout_s * 0.6)  # report a hang before the child is killed
+
+
+def start_early(ctx: ProbeContext) -> ChildHandle:
+    """The smoke check on every device the loader enumerates, started while the instance probe
+    still runs: it needs only the device count, which the child finds itself."""
+    return ctx.start_child(TASK, {"items": None, "fence_timeout_s": _fence_timeout(ctx)})
+
+
+def _smoke_items(
+    ctx: ProbeContext, devices: list[dict[str, Any]]
+) -> tuple[list[ItemOutcome], list[ChildOutcome]]:
+    """One outcome per device of the instance probe, in its order: the early child's where it
+    saw the same device at the same index, a batch of its own for the rest."""
+    keys = [str(d["index"]) for d in devices]
+    results: dict[str, ItemOutcome] = {}
+    children: list[ChildOutcome] = []
+    if ctx.early is not None:
+        early = ctx.early.wait()
+        children.append(early)
+        done, _ = items_from(early, keys)
+        names = {str(d["index"]): d["name"] for d in devices}
+        for item in done:
+            seen = ((item.result or {}).get("smoke") or {}).get("device")
+            if item.key in names and (item.state != "ok" or seen == names[item.key]):
+                results[item.key] = item
+    rest = [{"key": k, "index": int(k)} for k in keys if k not in results]
+    if rest:
+        more, batch = ctx.run_batch(
+            TASK, rest, "key", payload={"fence_timeout_s": _fence_timeout(ctx)}
+        )
+        results.update((item.key, item) for item in more)
+        children += batch
+    return [results[k] for k in keys], children
+
+
 def run(ctx: ProbeContext) -> ProbeOutcome:
     from vkdoctor.report.model import Finding as FindingValue
 
@@ -66,15 +104,9 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
     devices = list(ctx.facts("instance").get("physical_devices", []))
     # Runs alongside the device probe (the dispatch child needs no result of it); what that
     # probe found broken is consulted afterwards, so a broken device is reported once, there.
-    items = [{"key": str(d["index"]), "index": d["index"]} for d in devices]
-    fence_timeout = max(
-        0.5, ctx.options.timeout_s * 0.6
-    )  # report a hang before the child is killed
-    results, children = (
-        ctx.run_batch(TASK, items, "key", payload={"fence_timeout_s": fence_timeout})
-        if items
-        else ([], [])
-    )
+    if not devices and ctx.early is not None:
+        ctx.early.cancel()  # the instance saw no device after all
+    results, children = _smoke_items(ctx, devices) if devices else ([], [])
     broken = _broken_devices(ctx)
     results = [r for r in results if int(r.key) not in broken]
     for child in children:
@@ -160,4 +192,6 @@ SPEC = ProbeSpec(
     requires=("instance",),
     consults=("device",),
     native=True,
+    early=start_early,
+    early_after=("driver-enumeration", "layer-enumeration"),
 )

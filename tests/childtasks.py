@@ -39,3 +39,11 @@ def batch(payload: dict[str, Any], emit: Any) -> None:
             hang(payload, emit)
         emit.result({"item": key})
         emit.end(key)
+
+
+def whoami(payload: dict[str, Any], emit: Any) -> None:
+    """The child's pid and the variables it sees, then sets one of its own (a leak to catch)."""
+    import os
+
+    print(f"stderr of {payload.get('tag')}", file=sys.stderr, flush=True)
+    emit.result({"pid": os.getpid(), "seen": os.environ.get("VKD_TEST_VAR")})

@@ -55,3 +55,108 @@ def test_batch_resumes_after_crash_and_hang() -> None:
     assert outcomes[0].result == {"item": "a"}
     assert "stderr of b" in outcomes[2].stderr and "stderr of a" not in outcomes[2].stderr
     assert len(children) == 3
+
+
+def _pool(size: int = 1) -> child.ChildPool:
+    return child.ChildPool(child.child_environ(ENV, {}), size=size, budget=size)
+
+
+def _whoami(
+    pool: child.ChildPool, sharing: child.Sharing, tag: str, variable: str | None = "a"
+) -> child.ChildOutcome:
+    return child.run_child(
+        "childtasks:whoami",
+        {"tag": tag},
+        environ=ENV,
+        timeout=10,
+        overrides={"VKD_TEST_VAR": variable},
+        pool=pool,
+        sharing=sharing,
+    )
+
+
+def _pid(outcome: child.ChildOutcome) -> int:
+    assert outcome.state == "ok", outcome.error
+    assert outcome.result is not None
+    return int(outcome.result["data"]["pid"])
+
+
+def test_a_kept_child_runs_the_next_shared_task_with_its_own_stderr() -> None:
+    pool = _pool()
+    try:
+        first = _whoami(pool, child.Sharing.OFFER, "one")
+        second = _whoami(pool, child.Sharing.SHARE, "two")
+        assert _pid(first) == _pid(second)
+        assert second.result is not None and second.result["data"]["seen"] == "a"
+        # Each task's stderr is its own: the split is at the child's done marker.
+        assert "stderr of one" in first.stderr and "stderr of two" not in first.stderr
+        assert "stderr of two" in second.stderr and "stderr of one" not in second.stderr
+        assert "\x1e" not in second.stderr
+        assert _pid(first) in child.live_pids()  # kept, waiting for a third task
+    finally:
+        pool.close()
+    assert _pid(first) not in child.live_pids()
+
+
+def test_a_kept_child_is_not_given_to_tasks_that_must_run_alone_or_differ() -> None:
+    pool = _pool()
+    try:
+        kept = _pid(_whoami(pool, child.Sharing.OFFER, "one"))
+        alone = _whoami(pool, child.Sharing.NONE, "alone")
+        other = _whoami(pool, child.Sharing.SHARE, "other", variable="b")
+        assert _pid(alone) != kept
+        assert _pid(other) != kept  # its variables differ from what the kept child ran with
+        assert other.result is not None and other.result["data"]["seen"] == "b"
+        assert _pid(_whoami(pool, child.Sharing.SHARE, "again")) == kept
+    finally:
+        pool.close()
+
+
+def test_a_child_that_crashed_or_failed_is_never_kept() -> None:
+    pool = _pool()
+    try:
+        crashed = child.run_child(
+            "childtasks:segfault",
+            {},
+            environ=ENV,
+            timeout=10,
+            overrides={"VKD_TEST_VAR": "a"},
+            pool=pool,
+            sharing=child.Sharing.OFFER,
+        )
+        assert crashed.state == "crashed"
+        failed = child.run_child(
+            "childtasks:raises",
+            {},
+            environ=ENV,
+            timeout=10,
+            overrides={"VKD_TEST_VAR": "a"},
+            pool=pool,
+            sharing=child.Sharing.SHARE,
+        )
+        assert failed.state == "error"
+        assert child.live_pids() == []  # the pool's one warm child was used; nothing was kept
+        after = _whoami(pool, child.Sharing.SHARE, "after")
+        assert after.state == "ok"  # a child of its own, not a dead one
+    finally:
+        pool.close()
+    assert child.live_pids() == []
+
+
+def test_a_kept_child_that_hangs_in_its_next_task_times_out_and_is_killed() -> None:
+    pool = _pool()
+    try:
+        kept = _pid(_whoami(pool, child.Sharing.OFFER, "one"))
+        hung = child.run_child(
+            "childtasks:hang",
+            {},
+            environ=ENV,
+            timeout=0.5,
+            overrides={"VKD_TEST_VAR": "a"},
+            pool=pool,
+            sharing=child.Sharing.SHARE,
+        )
+        assert hung.state == "timeout" and hung.last_crumb == "sleeping forever"
+        assert kept not in child.live_pids()
+    finally:
+        pool.close()

@@ -34,11 +34,13 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import vkdoctor
 from vkdoctor.engine.protocol import (  # the parent side uses these names too
+    DONE_MARKER,
     ITEM_MARKER,
     LIFELINE_FD_VAR,
     PARENT_PID_VAR,
@@ -298,16 +300,29 @@ def spawn(environ: Mapping[str, str]) -> Spawned:
     return Spawned(proc, read_fd)
 
 
+class Sharing(Enum):
+    """Whether a task's child may be one that ran earlier tasks, and may run later ones."""
+
+    NONE = "none"  # a child of its own, which exits after the task
+    OFFER = "offer"  # a fresh or warm child, kept for later tasks if this one ends normally
+    SHARE = "share"  # may also take a kept child (same variables, earlier tasks all ended normally)
+
+
 # Variables the dynamic linker reads once at process start: a warm child cannot take them late.
 _EARLY_ONLY = ("LD_", "PYTHON")
 
 
 class ChildPool:
-    """Children started ahead of need, so Python's start-up overlaps the parent's work.
+    """Children started ahead of need, so Python's start-up overlaps the parent's work, and
+    children kept after a task that ended normally, for the next task with the same variables.
 
     A warm child has not loaded libvulkan or any driver yet; the Vulkan variables of its task are
-    applied (putenv) before anything reads them.  Owned by one pipeline run; ``close`` ends idle
-    children."""
+    applied (putenv) before anything reads them.  A kept child has run tasks whose variables
+    (``overrides``) were exactly these, each ending normally; it is handed only to a request
+    with ``Sharing.SHARE`` (a probe's first attempt, which a failure re-runs in a fresh child,
+    so a failure is always diagnosed in isolation).  Reuse saves a child's start-up and
+    the loader's mapping of every driver, most of what a healthy step costs (benchmarks/).
+    Owned by one pipeline run; ``close`` ends idle children."""
 
     def __init__(
         self, environ: Mapping[str, str], size: int = 2, budget: int | None = None
@@ -316,7 +331,9 @@ class ChildPool:
         self.size = size
         self.budget = budget  # children this pool may start in all (None: no limit)
         self._idle: list[Spawned] = []
+        self._kept: list[tuple[frozenset[tuple[str, str | None]], Spawned]] = []
         self._lock = threading.Lock()
+        self._closed = False
         self._fill()
 
     def _fill(self) -> None:
@@ -330,26 +347,49 @@ class ChildPool:
             if self.budget is not None:
                 self.budget -= 1
 
-    def take(self, overrides: Mapping[str, str | None]) -> Spawned | None:
+    def take(
+        self, overrides: Mapping[str, str | None], sharing: Sharing = Sharing.NONE
+    ) -> Spawned | None:
         if any(key.startswith(_EARLY_ONLY) for key in overrides):
             return None
         with self._lock:
+            if sharing is Sharing.SHARE:
+                wanted = frozenset(overrides.items())
+                for index, (variables, spawned) in enumerate(self._kept):
+                    if variables == wanted and spawned.proc.poll() is None:
+                        del self._kept[index]
+                        return spawned
             spawned = self._idle.pop(0) if self._idle else None
             self._fill()
         return spawned
 
+    def keep(self, overrides: Mapping[str, str | None], spawned: Spawned) -> None:
+        """A child whose task ended normally, waiting for its next request."""
+        with self._lock:
+            if _REGISTRY.stop_reason is None and not self._closed:
+                self._kept.append((frozenset(overrides.items()), spawned))
+                return
+        _end(spawned)
+
     def close(self) -> None:
         with self._lock:
-            idle, self._idle = self._idle, []
+            self._closed = True
+            idle = self._idle + [spawned for _, spawned in self._kept]
+            self._idle, self._kept = [], []
         for spawned in idle:
-            with contextlib.suppress(OSError):
-                os.killpg(spawned.proc.pid, signal.SIGKILL)
-            spawned.proc.wait()
-            _forget(spawned.proc)
-            for stream in (spawned.proc.stdin, spawned.proc.stdout, spawned.proc.stderr):
-                if stream:
-                    stream.close()
-            os.close(spawned.proto_read)
+            _end(spawned)
+
+
+def _end(spawned: Spawned) -> None:
+    """Kill an idle child's group and release its pipes."""
+    with contextlib.suppress(OSError):
+        os.killpg(spawned.proc.pid, signal.SIGKILL)
+    spawned.proc.wait()
+    _forget(spawned.proc)
+    for stream in (spawned.proc.stdin, spawned.proc.stdout, spawned.proc.stderr):
+        if stream:
+            stream.close()
+    os.close(spawned.proto_read)
 
 
 class ChildHandle:
@@ -368,6 +408,7 @@ class ChildHandle:
         late_environ: Mapping[str, str | None] | None = None,
         spawned: Spawned | None = None,
         on_message: Callable[[dict[str, Any]], None] | None = None,
+        keeper: ChildPool | None = None,
     ) -> None:
         self.task = task
         self.timeout = timeout
@@ -376,6 +417,9 @@ class ChildHandle:
         self._on_message = on_message
         self._partial = bytearray()
         self._cancelled = False
+        # A pooled child is offered back to its pool when the task ends normally.
+        self._keeper = keeper if spawned is not None else None
+        self._late_environ = dict(late_environ or {})
         try:
             spawned = spawned or spawn(environ)
         except StoppingError as exc:
@@ -386,10 +430,18 @@ class ChildHandle:
             return
         self._proc, self._proto_read = spawned.proc, spawned.proto_read
         assert self._proc.stdin is not None
-        request = {"task": task, "payload": payload, "environ": dict(late_environ or {})}
+        request = {
+            "task": task,
+            "payload": payload,
+            "environ": self._late_environ,
+            "keep": self._keeper is not None,
+        }
         try:
-            self._proc.stdin.write(json.dumps(request).encode())
-            self._proc.stdin.close()
+            self._proc.stdin.write(json.dumps(request).encode() + b"\n")
+            if self._keeper is None:
+                self._proc.stdin.close()
+            else:
+                self._proc.stdin.flush()
         except OSError:
             pass  # the child died before reading; wait() reports how
         self._thread = threading.Thread(target=self._collect, daemon=True)
@@ -408,6 +460,7 @@ class ChildHandle:
             sel.register(fd, selectors.EVENT_READ)
         deadline = self._started + self.timeout
         timed_out = False
+        kept = False
         while streams:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -425,6 +478,15 @@ class ChildHandle:
                 if key.fd == self._proto_read and b'"begin"' in chunk:
                     # Each batch item gets the full timeout: restart the clock.
                     deadline = time.monotonic() + self.timeout
+            if self._keeper is not None and self._task_done():
+                kept = True
+                break
+        sel.close()
+        if kept:
+            self._outcome = self._build(0, False, ())
+            assert self._keeper is not None
+            self._keeper.keep(self._late_environ, Spawned(self._proc, self._proto_read))
+            return
         wchan: tuple[str, ...] = ()
         if timed_out:
             wchan = _wchan(self._proc.pid)
@@ -438,13 +500,25 @@ class ChildHandle:
                         streams[fd].extend(chunk)
                 except OSError:
                     pass
-        sel.close()
         returncode = self._proc.wait()
         _forget(self._proc)
         os.close(self._proto_read)
-        self._proc.stdout.close()
-        self._proc.stderr.close()
+        for stream in (self._proc.stdin, self._proc.stdout, self._proc.stderr):
+            if stream:
+                with contextlib.suppress(OSError):
+                    stream.close()
         self._outcome = self._build(returncode, timed_out, wchan)
+
+    def _task_done(self) -> bool:
+        """A kept child's task ended: its "done" message and its stderr marker both arrived
+        (the marker first, so the stderr before it is the whole of this task's)."""
+        stderr = self._collected.stderr
+        if not stderr.endswith(DONE_MARKER.encode()):
+            return False
+        if not self._collected.proto.endswith(b'{"kind": "done"}\n'):
+            return False
+        del stderr[-len(DONE_MARKER) :]
+        return True
 
     def _deliver(self, chunk: bytes) -> None:
         self._partial.extend(chunk)
@@ -530,9 +604,10 @@ def start_child(
     overrides: Mapping[str, str | None] | None = None,
     pool: ChildPool | None = None,
     on_message: Callable[[dict[str, Any]], None] | None = None,
+    sharing: Sharing = Sharing.NONE,
 ) -> ChildHandle:
     overrides = overrides or {}
-    spawned = pool.take(overrides) if pool is not None else None
+    spawned = pool.take(overrides, sharing) if pool is not None else None
     if spawned is not None:
         return ChildHandle(
             task,
@@ -542,6 +617,7 @@ def start_child(
             late_environ=overrides,
             spawned=spawned,
             on_message=on_message,
+            keeper=None if sharing is Sharing.NONE else pool,
         )
     return ChildHandle(
         task, payload, child_environ(environ, overrides), timeout, on_message=on_message
@@ -556,9 +632,16 @@ def run_child(
     timeout: float,
     overrides: Mapping[str, str | None] | None = None,
     pool: ChildPool | None = None,
+    sharing: Sharing = Sharing.NONE,
 ) -> ChildOutcome:
     handle = start_child(
-        task, payload, environ=environ, timeout=timeout, overrides=overrides, pool=pool
+        task,
+        payload,
+        environ=environ,
+        timeout=timeout,
+        overrides=overrides,
+        pool=pool,
+        sharing=sharing,
     )
     return handle.wait()
 
@@ -576,7 +659,7 @@ def _split_stderr(stderr: str) -> dict[str | None, str]:
     return {key: "\n".join(lines) for key, lines in parts.items()}
 
 
-def _items_from(outcome: ChildOutcome, keys: Sequence[str]) -> tuple[list[ItemOutcome], int]:
+def items_from(outcome: ChildOutcome, keys: Sequence[str]) -> tuple[list[ItemOutcome], int]:
     """Turn one child's messages into per-item outcomes; returns (done, index of the next item)."""
     stderr_by_item = _split_stderr(outcome.stderr)
     done: list[ItemOutcome] = []
@@ -641,6 +724,7 @@ def run_batch(
     payload: Mapping[str, Any] | None = None,
     pool: ChildPool | None = None,
     needs_first: bool = False,
+    sharing: Sharing = Sharing.NONE,
 ) -> tuple[list[ItemOutcome], list[ChildOutcome]]:
     """Run ``task`` over ``items`` in as few children as possible.
 
@@ -657,10 +741,16 @@ def run_batch(
         body = dict(payload or {})
         body["items"] = list(items[start:])
         child = run_child(
-            task, body, environ=environ, timeout=timeout, overrides=overrides, pool=pool
+            task,
+            body,
+            environ=environ,
+            timeout=timeout,
+            overrides=overrides,
+            pool=pool,
+            sharing=sharing,
         )
         children.append(child)
-        done, advance = _items_from(child, keys[start:])
+        done, advance = items_from(child, keys[start:])
         outcomes.extend(done)
         first_died = needs_first and outcomes and outcomes[0].state in ("crashed", "timeout")
         if advance <= 0 or first_died:

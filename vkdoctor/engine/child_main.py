@@ -23,7 +23,13 @@ import time
 import traceback
 from typing import Any
 
-from vkdoctor.engine.protocol import ITEM_MARKER, LIFELINE_FD_VAR, PARENT_PID_VAR, PROTO_FD_VAR
+from vkdoctor.engine.protocol import (
+    DONE_MARKER,
+    ITEM_MARKER,
+    LIFELINE_FD_VAR,
+    PARENT_PID_VAR,
+    PROTO_FD_VAR,
+)
 
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
@@ -130,6 +136,17 @@ class Emitter:
         )
 
 
+def _apply(environ: dict[str, str | None]) -> dict[str, str | None]:
+    """Set a task's Vulkan variables; returns what they were, to restore them after it."""
+    before = {key: os.environ.get(key) for key in environ}
+    for key, value in environ.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    return before
+
+
 def main() -> int:
     fd = int(os.environ.get(PROTO_FD_VAR, "-1"))
     if fd < 0:
@@ -137,20 +154,28 @@ def main() -> int:
         return 2
     tie_to_parent(fd)
     emitter = Emitter(fd)
-    try:
-        request = json.loads(sys.stdin.read())
-        # A warm child learns its Vulkan variables only now, before anything reads them.
-        for key, value in (request.get("environ") or {}).items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        module_name, _, function_name = request["task"].partition(":")
-        function = getattr(importlib.import_module(module_name), function_name)
-        function(request.get("payload") or {}, emitter)
-    except Exception:
-        emitter._send({"kind": "error", "text": traceback.format_exc()})
-        return 1
+    # One request per line.  A request that says "keep" is followed by the next one once this
+    # task ended normally (engine/child.py, ChildPool): the process, its imports and the
+    # libraries the loader mapped stay, which is most of a task's cost.  EOF ends the child.
+    while line := sys.stdin.readline():
+        try:
+            request = json.loads(line)
+            # A warm child learns its Vulkan variables only now, before anything reads them.
+            before = _apply(request.get("environ") or {})
+            module_name, _, function_name = request["task"].partition(":")
+            function = getattr(importlib.import_module(module_name), function_name)
+            emitter._crumbs = []
+            function(request.get("payload") or {}, emitter)
+        except Exception:
+            emitter._send({"kind": "error", "text": traceback.format_exc()})
+            return 1
+        if not request.get("keep"):
+            return 0
+        _apply(before)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.write(2, DONE_MARKER.encode())
+        emitter._send({"kind": "done"})
     return 0
 
 

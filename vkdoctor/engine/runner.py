@@ -115,6 +115,9 @@ class Options:
     bisect: bool = True
     loader: str = "libvulkan.so.1"  # soname or path of the loader to diagnose
     warm_children: int = 2  # children started ahead of need (0: start each when needed)
+    # A first attempt's tasks may share children (ChildPool): a healthy check then starts two
+    # children, not one per step.  Off: every task in a child of its own.
+    reuse_children: bool = True
     deadline_s: float | None = DEFAULT_DEADLINE_S  # the whole run; None: unbounded
 
 
@@ -143,6 +146,12 @@ class ProbeSpec:
     uses: tuple[str, ...] = ()  # run first when selected (their facts help) but never block
     consults: tuple[str, ...] = ()  # selected too, but run alongside; read via ctx.wait_for()
     native: bool = False  # runs children: re-run with VK_LOADER_DEBUG=all on failure
+    # A child whose work needs nothing from ``requires`` may start as soon as ``early_after``
+    # are done (the dispatch child before the instance probe ends): ``early(ctx)`` starts it,
+    # the first attempt's ``run`` finds it as ``ctx.early``, and it is killed unused when a
+    # requirement fails.  A re-run never gets one.
+    early: Callable[[ProbeContext], child.ChildHandle] | None = None
+    early_after: tuple[str, ...] = ()
 
 
 @dataclass
@@ -159,6 +168,11 @@ class ProbeContext:
     # failure re-runs with VK_LOADER_DEBUG=all anyway: isolating twice doubled the cost of a
     # hanging driver (7x --timeout for one check).
     isolate: bool = True
+    # Whether children are shared with other probes' tasks (ChildPool's kept children): SHARE
+    # only in a first attempt that a failure re-runs in fresh children, so that a failure is
+    # diagnosed alone; OFFER for a first step, whose child no earlier task has touched.
+    sharing: child.Sharing = child.Sharing.NONE
+    early: child.ChildHandle | None = None  # ProbeSpec.early's child, for the first attempt
 
     def remaining_s(self) -> float | None:
         """Seconds left before the run's deadline (None: unbounded)."""
@@ -207,6 +221,7 @@ class ProbeContext:
             timeout=self.child_timeout(timeout_s),
             overrides=self.child_overrides(overrides),
             pool=self.pool,
+            sharing=self.sharing,
         )
 
     def start_child(
@@ -222,6 +237,7 @@ class ProbeContext:
             timeout=self.child_timeout(),
             overrides=self.child_overrides(overrides),
             pool=self.pool,
+            sharing=self.sharing,
         )
 
     def run_batch(
@@ -243,6 +259,7 @@ class ProbeContext:
             payload=payload,
             pool=self.pool,
             needs_first=needs_first,
+            sharing=self.sharing,
         )
 
 
@@ -344,11 +361,13 @@ def run_pipeline(
         if options.deadline_s is not None and math.isfinite(options.deadline_s)
         else None
     )
-    # At most one warm child per probe to run: a healthy check takes one per probe, and refilling
-    # past that started two children at the end that were killed unused (Python's start-up in
-    # each, ~50 ms of CPU on a 2-core machine; a failing run's bisection starts its own).
+    # At most one warm child per probe to run; with kept children a healthy check needs only as
+    # many as run at once (driver and layer enumeration, device and dispatch).  A warm child
+    # started and killed unused costs Python's start-up, ~50 ms of CPU on a 2-core machine; a
+    # failing run's re-runs and bisection start their own.
+    budget = min(len(order), options.warm_children) if options.reuse_children else len(order)
     pool = child.ChildPool(
-        child.child_environ(env.environ, {}), size=options.warm_children, budget=len(order)
+        child.child_environ(env.environ, {}), size=options.warm_children, budget=budget
     )
     try:
         _run_probes(
@@ -371,7 +390,19 @@ def run_pipeline(
     return RunResult(report, internal)
 
 
-def _execute(
+def _sharing(spec: ProbeSpec, options: Options, reruns: bool) -> child.Sharing:
+    if not options.reuse_children:
+        return child.Sharing.NONE
+    if reruns:
+        return child.Sharing.SHARE
+    return child.Sharing.NONE if spec.requires else child.Sharing.OFFER
+
+
+def _reruns(spec: ProbeSpec, options: Options) -> bool:
+    return spec.native and options.rerun_failed_with_debug_all and options.loader_debug != "all"
+
+
+def _first_context(
     spec: ProbeSpec,
     env: Env,
     options: Options,
@@ -379,11 +410,10 @@ def _execute(
     outcomes: Mapping[str, ProbeOutcome],
     pool: child.ChildPool,
     finished: Mapping[str, threading.Event],
-    deadline_at: float | None = None,
-) -> tuple[ProbeResult, ProbeOutcome, str | None]:
-    started = time.monotonic()
-    reruns = spec.native and options.rerun_failed_with_debug_all and options.loader_debug != "all"
-    ctx = ProbeContext(
+    deadline_at: float | None,
+) -> ProbeContext:
+    reruns = _reruns(spec, options)
+    return ProbeContext(
         env,
         options,
         results,
@@ -393,7 +423,25 @@ def _execute(
         finished,
         deadline_at,
         isolate=not reruns,
+        sharing=_sharing(spec, options, reruns),
     )
+
+
+def _execute(
+    spec: ProbeSpec,
+    env: Env,
+    options: Options,
+    results: Mapping[str, ProbeResult],
+    outcomes: Mapping[str, ProbeOutcome],
+    pool: child.ChildPool,
+    finished: Mapping[str, threading.Event],
+    deadline_at: float | None = None,
+    early: child.ChildHandle | None = None,
+) -> tuple[ProbeResult, ProbeOutcome, str | None]:
+    started = time.monotonic()
+    reruns = _reruns(spec, options)
+    ctx = _first_context(spec, env, options, results, outcomes, pool, finished, deadline_at)
+    ctx.early = early
     outcome, tb = _run_one(spec, ctx)
     status = _status_of(outcome)
     if reruns and tb is None and status.is_failure and child.stop_reason() is None:
@@ -495,9 +543,26 @@ def _run_probes(
                 on_result(result)
             emitted += 1
 
+    early: dict[str, child.ChildHandle] = {}
+
+    def start_early(spec: ProbeSpec) -> None:
+        assert spec.early is not None
+        ctx = _first_context(spec, env, options, results, outcomes, pool, done_events, deadline_at)
+        early[spec.id] = spec.early(ctx)
+
     def work(spec: ProbeSpec) -> None:
         try:
-            done = _execute(spec, env, options, results, outcomes, pool, done_events, deadline_at)
+            done = _execute(
+                spec,
+                env,
+                options,
+                results,
+                outcomes,
+                pool,
+                done_events,
+                deadline_at,
+                early.pop(spec.id, None),
+            )
             finished_queue.put((spec.id, done, None))
         except BaseException as exc:  # _execute catches probe bugs; this is the runner's own
             finished_queue.put((spec.id, None, exc))
@@ -525,6 +590,12 @@ def _run_probes(
                 if len(running) >= MAX_PARALLEL_PROBES:
                     break
                 spec = specs[probe_id]
+                if (
+                    spec.early is not None
+                    and probe_id not in early
+                    and all(d in results and not _blocks(results[d]) for d in spec.early_after)
+                ):
+                    start_early(spec)
                 if any(d in order and d not in results for d in spec.requires + spec.uses):
                     continue
                 pending.remove(probe_id)
@@ -533,6 +604,8 @@ def _run_probes(
                     results[probe_id] = ProbeResult(
                         spec.id, spec.title, Status.SKIPPED, blocked_by=blocker
                     )
+                    if probe_id in early:
+                        early.pop(probe_id).cancel()  # its child's work is not wanted now
                     done_events[probe_id].set()
                     continue
                 if on_start:
@@ -577,4 +650,7 @@ def _run_probes(
         for event in done_events.values():
             event.set()
         raise
+    finally:
+        for handle in early.values():
+            handle.cancel()  # started early for a probe that never ran (a stop, the deadline)
     flush()

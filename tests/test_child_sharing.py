@@ -1,0 +1,121 @@
+"""Children shared between probes (ChildPool's kept children) change how long a check takes,
+never what it finds: the same report with sharing on and off, on the healthy machine and with
+real fault drivers that crash or fail in a step a shared child reaches late."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import faultlib
+import pytest
+
+from vkdoctor.engine import child
+from vkdoctor.engine.env import Env
+from vkdoctor.engine.runner import Options, run_pipeline
+from vkdoctor.report.model import Report
+
+
+@pytest.fixture
+def spawned(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """The PIDs of every child the run starts (warm, kept or cold)."""
+    pids: list[int] = []
+    real = child.spawn
+
+    def counting(environ: dict[str, str]) -> child.Spawned:
+        started = real(environ)
+        pids.append(started.proc.pid)
+        return started
+
+    monkeypatch.setattr(child, "spawn", counting)
+    yield pids
+
+
+def _summary(report: Report) -> list[tuple[str, str, tuple[str, ...], str | None]]:
+    """Per probe: status, finding codes, and the first remedy command of the first finding."""
+    rows = []
+    for result in report.probes:
+        first = result.findings[0].remedy if result.findings else None
+        command = first.commands[0] if first and first.commands else None
+        rows.append(
+            (result.id, result.status.value, tuple(f.code for f in result.findings), command)
+        )
+    return rows
+
+
+def _devices(report: Report) -> list[tuple[str, int, str | None, str | None]]:
+    return [(d.name, d.vendor_id, d.device_uuid, d.driver_manifest) for d in report.devices]
+
+
+def test_a_healthy_check_shares_two_children_and_finds_the_same(spawned: list[int]) -> None:
+    env = Env.current()
+    shared = run_pipeline(env, Options()).report
+    shared_children = len(spawned)
+    spawned.clear()
+    alone = run_pipeline(env, Options(reuse_children=False)).report
+
+    assert _summary(shared) == _summary(alone)
+    assert _devices(shared) == _devices(alone) and shared.devices
+    assert shared.verdict == alone.verdict and shared.verdict.startswith("Vulkan works")
+    # Six probes, each native step in a child: six children alone, two shared (the most that run
+    # at once: driver and layer enumeration, then device and dispatch).
+    assert len(spawned) == 6
+    assert shared_children == 2
+
+
+@pytest.mark.parametrize("variant", ["dispatch-crash", "create-device-fail"])
+def test_a_fault_in_a_late_step_is_diagnosed_alone_with_the_same_result(
+    tmp_path: Path, fault_build_dir: Path, variant: str
+) -> None:
+    library = faultlib.build_driver(fault_build_dir, variant)
+    manifest = faultlib.write_driver_manifest(tmp_path / "icd", str(library))
+    environ = faultlib.loader_env(tmp_path / "home", driver_manifests=[manifest], debug=None)
+    env = Env.current().__class__(**{**Env.current().__dict__, "environ": environ})
+
+    shared = run_pipeline(env, Options(timeout_s=5)).report
+    alone = run_pipeline(env, Options(timeout_s=5, reuse_children=False)).report
+
+    assert _summary(shared) == _summary(alone)
+    assert shared.verdict == alone.verdict
+    assert shared.root_causes and len(shared.root_causes) == len(alone.root_causes)
+    assert any(result.facts.get("rerun") for result in shared.probes)  # re-run alone
+
+
+def test_the_smoke_dispatch_starts_while_the_instance_probe_still_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    started: dict[str, float] = {}
+    finished: dict[str, float] = {}
+    real = child.ChildHandle.__init__
+
+    def recording(self: child.ChildHandle, task: str, *args: object, **kwargs: object) -> None:
+        started.setdefault(task, time.monotonic())
+        real(self, task, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(child.ChildHandle, "__init__", recording)
+    report = run_pipeline(
+        Env.current(),
+        Options(),
+        on_result=lambda result: finished.setdefault(result.id, time.monotonic()),
+    ).report
+
+    assert started["vkdoctor.tasks.dispatch:smoke"] < finished["instance"]
+    dispatch = next(p for p in report.probes if p.id == "dispatch")
+    assert dispatch.status.value == "ok"
+    assert [row["verified"] for row in dispatch.facts["devices"]] == [True] * len(report.devices)
+
+
+def test_an_early_dispatch_child_is_killed_when_the_instance_fails(
+    tmp_path: Path, fault_build_dir: Path
+) -> None:
+    library = faultlib.build_driver(fault_build_dir, "create-instance-fail")
+    manifest = faultlib.write_driver_manifest(tmp_path / "icd", str(library))
+    environ = faultlib.loader_env(tmp_path / "home", driver_manifests=[manifest], debug=None)
+    env = Env.current().__class__(**{**Env.current().__dict__, "environ": environ})
+
+    report = run_pipeline(env, Options(timeout_s=5)).report
+
+    dispatch = next(p for p in report.probes if p.id == "dispatch")
+    assert dispatch.status.value == "skipped" and dispatch.blocked_by == "instance"
+    assert child.live_pids() == []
