@@ -18,13 +18,18 @@ import signal
 import sys
 import traceback
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import vkdoctor
 from vkdoctor import argtypes
 from vkdoctor import cli_options as options
 from vkdoctor.engine.interrupt import interrupting_signal as _interrupting_signal
 from vkdoctor.engine.interrupt import stop_on_signals as _stop_on_signals
+
+if TYPE_CHECKING:  # imported where used: `--help` and `--version` stay instant
+    from vkdoctor.engine.child import ChildPool
+    from vkdoctor.engine.env import Env
+    from vkdoctor.engine.runner import Options
 
 EXIT_OK = 0
 EXIT_ISSUES = 1
@@ -294,9 +299,7 @@ def _check(args: argparse.Namespace, fleet: Any = None) -> int:
     if args.list:
         return _list_probes(args)
     from vkdoctor.engine.env import Env
-    from vkdoctor.engine.runner import PIPELINE, Options, resolve_selection, run_pipeline
-    from vkdoctor.render.console import make_console, probe_line
-    from vkdoctor.report.model import Report
+    from vkdoctor.engine.runner import PIPELINE, Options, resolve_selection, warm_pool
 
     unknown = [p for p in args.probes if p not in PIPELINE]
     if unknown:
@@ -306,6 +309,27 @@ def _check(args: argparse.Namespace, fleet: Any = None) -> int:
         )
         return EXIT_USAGE
     resolve_selection(args.probes)
+    run_options = Options(
+        timeout_s=args.timeout or Options().timeout_s,
+        bisect=not args.no_bisect,
+        loader=args.loader,
+        deadline_s=args.deadline,
+    )
+    env = Env.current()
+    # Started before the rest of check's imports, which their Python start-up overlaps.
+    pool = warm_pool(env, run_options, args.probes or None)
+    try:
+        return _check_with(args, fleet, env, run_options, pool)
+    finally:
+        pool.close()  # run_pipeline closes it too; here for the usage errors before it
+
+
+def _check_with(
+    args: argparse.Namespace, fleet: Any, env: Env, run_options: Options, pool: ChildPool
+) -> int:
+    from vkdoctor.engine.runner import run_pipeline
+    from vkdoctor.render.console import make_console, probe_line
+    from vkdoctor.report.model import Report
     from vkdoctor.require import RequirementError
     from vkdoctor.require import cli as require
 
@@ -323,12 +347,6 @@ def _check(args: argparse.Namespace, fleet: Any = None) -> int:
         return EXIT_USAGE
     to_stdout = _to_stdout(args) or require.uses_stdout(args)
     console = make_console(stderr=to_stdout, color=options.color_mode(args))
-    run_options = Options(
-        timeout_s=args.timeout or Options().timeout_s,
-        bisect=not args.no_bisect,
-        loader=args.loader,
-        deadline_s=args.deadline,
-    )
     partial = Report(tool_version=vkdoctor.__version__, created="")
     status = console.status("starting", spinner="dots") if console.is_terminal else None
     if status is not None:
@@ -346,7 +364,7 @@ def _check(args: argparse.Namespace, fleet: Any = None) -> int:
     _survive_closed_stdout(console)
     with _stop_on_signals():
         try:
-            run = run_pipeline(Env.current(), run_options, args.probes or None, on_start, on_result)
+            run = run_pipeline(env, run_options, args.probes or None, on_start, on_result, pool)
         except OutputFailed:
             if status is not None:
                 status.stop()

@@ -125,10 +125,15 @@ def child_environ(base: Mapping[str, str], overrides: Mapping[str, str | None]) 
     # vkdoctor's own children may cache bytecode even where the user's shell forbids it for
     # their programs: recompiling vkdoctor in every child costs tens of milliseconds each.
     environ.pop("PYTHONDONTWRITEBYTECODE", None)
-    # The child must import this very vkdoctor, also from a source checkout.
-    parent = _package_parent()
+    # The child must import this very vkdoctor, also from a source checkout, and find what this
+    # process finds (numpy, the vulkan binding): it starts with -S, so no site-packages of its
+    # own and no .pth processing, which cost each child 10-50 ms (an editable install's finder
+    # imports pathlib and importlib.util); the directories come from this process's sys.path.
+    cwd = os.getcwd()
+    found = [p for p in sys.path if p and p != cwd and os.path.isdir(p)]
     existing = environ.get("PYTHONPATH")
-    environ["PYTHONPATH"] = parent + (os.pathsep + existing if existing else "")
+    parts = [_package_parent(), *found, *([existing] if existing else [])]
+    environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(parts))
     return environ
 
 
@@ -273,7 +278,7 @@ def spawn(environ: Mapping[str, str]) -> Spawned:
 
     def start() -> subprocess.Popen[bytes]:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "vkdoctor.engine.child_main"],
+            [sys.executable, "-S", "-m", "vkdoctor.engine.child_main"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -341,13 +341,33 @@ def _merge_logs(results: Iterable[ProbeResult]) -> list[LogEntry]:
     return loaderlog.bounded(entries, MAX_STORED_LOG)[0]
 
 
+def warm_pool(
+    env: Env, options: Options | None = None, selected: Iterable[str] | None = None
+) -> child.ChildPool:
+    """The children a run of ``selected`` will start with; a caller that creates it before its
+    own imports lets their Python start-up overlap them (``run_pipeline(pool=...)``)."""
+    options = options or Options()
+    order = resolve_selection(selected)
+    # At most one warm child per probe to run; with kept children a healthy check needs only as
+    # many as run at once (driver and layer enumeration, device and dispatch).  A warm child
+    # started and killed unused costs Python's start-up, ~50 ms of CPU on a 2-core machine; a
+    # failing run's re-runs and bisection start their own.
+    budget = min(len(order), options.warm_children) if options.reuse_children else len(order)
+    return child.ChildPool(
+        child.child_environ(env.environ, {}), size=options.warm_children, budget=budget
+    )
+
+
 def run_pipeline(
     env: Env,
     options: Options | None = None,
     selected: Iterable[str] | None = None,
     on_start: Callable[[ProbeSpec], None] | None = None,
     on_result: Callable[[ProbeResult], None] | None = None,
+    pool: child.ChildPool | None = None,
 ) -> RunResult:
+    """Run the probes; ``pool`` (from ``warm_pool`` with the same arguments) is closed at the
+    end like the one made here without it."""
     options = options or Options()
     order = resolve_selection(selected)
     report = Report(tool_version=vkdoctor.__version__, created=_now())
@@ -361,14 +381,7 @@ def run_pipeline(
         if options.deadline_s is not None and math.isfinite(options.deadline_s)
         else None
     )
-    # At most one warm child per probe to run; with kept children a healthy check needs only as
-    # many as run at once (driver and layer enumeration, device and dispatch).  A warm child
-    # started and killed unused costs Python's start-up, ~50 ms of CPU on a 2-core machine; a
-    # failing run's re-runs and bisection start their own.
-    budget = min(len(order), options.warm_children) if options.reuse_children else len(order)
-    pool = child.ChildPool(
-        child.child_environ(env.environ, {}), size=options.warm_children, budget=budget
-    )
+    pool = pool or warm_pool(env, options, order)
     try:
         _run_probes(
             env,
