@@ -7,9 +7,10 @@ signals, a wrong result or a crash becomes a finding naming the device and its d
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from vkdoctor.engine.child import ChildHandle, ChildOutcome, ItemOutcome, items_from
+from vkdoctor.engine.child import ChildHandle, ItemOutcome
 from vkdoctor.engine.runner import ProbeContext, ProbeOutcome, ProbeSpec
 from vkdoctor.loader import log as loaderlog
 from vkdoctor.report.codes import CodeInfo, code_table, make_finding
@@ -69,31 +70,10 @@ def start_early(ctx: ProbeContext) -> ChildHandle:
     return ctx.start_child(TASK, {"items": None, "fence_timeout_s": _fence_timeout(ctx)})
 
 
-def _smoke_items(
-    ctx: ProbeContext, devices: list[dict[str, Any]]
-) -> tuple[list[ItemOutcome], list[ChildOutcome]]:
-    """One outcome per device of the instance probe, in its order: the early child's where it
-    saw the same device at the same index, a batch of its own for the rest."""
-    keys = [str(d["index"]) for d in devices]
-    results: dict[str, ItemOutcome] = {}
-    children: list[ChildOutcome] = []
-    if ctx.early is not None:
-        early = ctx.early.wait()
-        children.append(early)
-        done, _ = items_from(early, keys)
-        names = {str(d["index"]): d["name"] for d in devices}
-        for item in done:
-            seen = ((item.result or {}).get("smoke") or {}).get("device")
-            if item.key in names and (item.state != "ok" or seen == names[item.key]):
-                results[item.key] = item
-    rest = [{"key": k, "index": int(k)} for k in keys if k not in results]
-    if rest:
-        more, batch = ctx.run_batch(
-            TASK, rest, "key", payload={"fence_timeout_s": _fence_timeout(ctx)}
-        )
-        results.update((item.key, item) for item in more)
-        children += batch
-    return [results[k] for k in keys], children
+def _same_device(item: ItemOutcome, device: Mapping[str, Any]) -> bool:
+    """The early child saw this device at this index (or died there, which a re-run checks)."""
+    seen = ((item.result or {}).get("smoke") or {}).get("device")
+    return item.state != "ok" or seen == device["name"]
 
 
 def run(ctx: ProbeContext) -> ProbeOutcome:
@@ -104,9 +84,10 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
     devices = list(ctx.facts("instance").get("physical_devices", []))
     # Runs alongside the device probe (the dispatch child needs no result of it); what that
     # probe found broken is consulted afterwards, so a broken device is reported once, there.
-    if not devices and ctx.early is not None:
-        ctx.early.cancel()  # the instance saw no device after all
-    results, children = _smoke_items(ctx, devices) if devices else ([], [])
+    items = [{"key": str(d["index"]), "index": d["index"], "name": d["name"]} for d in devices]
+    results, children = ctx.run_batch_adopting(
+        TASK, items, "key", {"fence_timeout_s": _fence_timeout(ctx)}, _same_device
+    )
     broken = _broken_devices(ctx)
     results = [r for r in results if int(r.key) not in broken]
     for child in children:

@@ -50,10 +50,10 @@ def _devices(report: Report) -> list[tuple[str, int, str | None, str | None]]:
 
 def test_a_healthy_check_shares_two_children_and_finds_the_same(spawned: list[int]) -> None:
     env = Env.current()
-    shared = run_pipeline(env, Options()).report
+    shared = run_pipeline(env, Options(cores=2)).report
     shared_children = len(spawned)
     spawned.clear()
-    alone = run_pipeline(env, Options(reuse_children=False)).report
+    alone = run_pipeline(env, Options(cores=2, reuse_children=False)).report
 
     assert _summary(shared) == _summary(alone)
     assert _devices(shared) == _devices(alone) and shared.devices
@@ -82,9 +82,11 @@ def test_a_fault_in_a_late_step_is_diagnosed_alone_with_the_same_result(
     assert any(result.facts.get("rerun") for result in shared.probes)  # re-run alone
 
 
+@pytest.mark.parametrize("cores", [2, 4])
 def test_the_smoke_dispatch_starts_while_the_instance_probe_still_runs(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, cores: int
 ) -> None:
+    """On more than two cores the device probe's child starts early too."""
     started: dict[str, float] = {}
     finished: dict[str, float] = {}
     real = child.ChildHandle.__init__
@@ -96,11 +98,13 @@ def test_the_smoke_dispatch_starts_while_the_instance_probe_still_runs(
     monkeypatch.setattr(child.ChildHandle, "__init__", recording)
     report = run_pipeline(
         Env.current(),
-        Options(),
+        Options(cores=cores),
         on_result=lambda result: finished.setdefault(result.id, time.monotonic()),
     ).report
 
     assert started["vkdoctor.tasks.dispatch:smoke"] < finished["instance"]
+    device_early = started["vkdoctor.tasks.vkprobe:devices"] < finished["instance"]
+    assert device_early == (cores > 2)
     dispatch = next(p for p in report.probes if p.id == "dispatch")
     assert dispatch.status.value == "ok"
     assert [row["verified"] for row in dispatch.facts["devices"]] == [True] * len(report.devices)

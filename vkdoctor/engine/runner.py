@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import os
 import queue
 import threading
 import time
@@ -115,6 +116,9 @@ class Options:
     bisect: bool = True
     loader: str = "libvulkan.so.1"  # soname or path of the loader to diagnose
     warm_children: int = 2  # children started ahead of need (0: start each when needed)
+    # Children that may run at once before they are needed (early starts, the third warm
+    # child): one per core, None: this machine's.  On 2 cores a third child only competes.
+    cores: int | None = None
     # A first attempt's tasks may share children (ChildPool): a healthy check then starts two
     # children, not one per step.  Off: every task in a child of its own.
     reuse_children: bool = True
@@ -262,6 +266,38 @@ class ProbeContext:
             sharing=self.sharing,
         )
 
+    def run_batch_adopting(
+        self,
+        task: str,
+        items: Sequence[Mapping[str, Any]],
+        key: str,
+        payload: Mapping[str, Any] | None = None,
+        same: Callable[[child.ItemOutcome, Mapping[str, Any]], bool] = lambda *_: True,
+    ) -> tuple[list[child.ItemOutcome], list[child.ChildOutcome]]:
+        """``run_batch``, taking what the early child (``ProbeSpec.early``, started over every
+        device before the items were known) found for an item when ``same(outcome, item)``
+        says it saw that very item (the same device at the same index); the rest run here."""
+        if not items:
+            if self.early is not None:
+                self.early.cancel()  # nothing to adopt (the instance saw no device after all)
+            return [], []
+        keys = [str(item[key]) for item in items]
+        wanted = dict(zip(keys, items, strict=True))
+        adopted: dict[str, child.ItemOutcome] = {}
+        children: list[child.ChildOutcome] = []
+        if self.early is not None:
+            early = self.early.wait()
+            children.append(early)
+            for outcome in child.items_from(early, keys)[0]:
+                if outcome.key in wanted and same(outcome, wanted[outcome.key]):
+                    adopted[outcome.key] = outcome
+        rest = [item for k, item in wanted.items() if k not in adopted]
+        if rest:
+            more, batch = self.run_batch(task, rest, key, payload=payload)
+            adopted.update((outcome.key, outcome) for outcome in more)
+            children += batch
+        return [adopted[k] for k in keys], children
+
 
 def load_spec(probe_id: str) -> ProbeSpec:
     module = importlib.import_module("vkdoctor.probes." + probe_id.replace("-", "_"))
@@ -352,10 +388,15 @@ def warm_pool(
     # many as run at once (driver and layer enumeration, device and dispatch).  A warm child
     # started and killed unused costs Python's start-up, ~50 ms of CPU on a 2-core machine; a
     # failing run's re-runs and bisection start their own.
-    budget = min(len(order), options.warm_children) if options.reuse_children else len(order)
-    return child.ChildPool(
-        child.child_environ(env.environ, {}), size=options.warm_children, budget=budget
-    )
+    size = options.warm_children
+    if size and _cores(options) > 2:
+        size += 1  # the device and dispatch children start early, beside the instance's
+    budget = min(len(order), size) if options.reuse_children else len(order)
+    return child.ChildPool(child.child_environ(env.environ, {}), size=size, budget=budget)
+
+
+def _cores(options: Options) -> int:
+    return options.cores or len(os.sched_getaffinity(0))
 
 
 def run_pipeline(
@@ -603,12 +644,6 @@ def _run_probes(
                 if len(running) >= MAX_PARALLEL_PROBES:
                     break
                 spec = specs[probe_id]
-                if (
-                    spec.early is not None
-                    and probe_id not in early
-                    and all(d in results and not _blocks(results[d]) for d in spec.early_after)
-                ):
-                    start_early(spec)
                 if any(d in order and d not in results for d in spec.requires + spec.uses):
                     continue
                 pending.remove(probe_id)
@@ -627,6 +662,17 @@ def _run_probes(
                 threading.Thread(
                     target=work, args=(spec,), name=f"probe-{probe_id}", daemon=True
                 ).start()
+            # Early children last probe first: the later a probe, the longer it would wait (on
+            # 2 cores only the dispatch child, the longest step on a CPU driver, starts early).
+            for probe_id in reversed(pending):
+                spec = specs[probe_id]
+                if (
+                    spec.early is not None
+                    and probe_id not in early
+                    and len(running) + len(early) < _cores(options)
+                    and all(d in results and not _blocks(results[d]) for d in spec.early_after)
+                ):
+                    start_early(spec)
             flush()
             if not running:
                 continue

@@ -155,6 +155,11 @@ class Session:
             self.ffi, self.lib.vkEnumeratePhysicalDevices, "VkPhysicalDevice", self.instance
         )
 
+    def name(self, physical: Any) -> str:
+        props = self.ffi.new("VkPhysicalDeviceProperties *")
+        self.lib.vkGetPhysicalDeviceProperties(physical, props)
+        return _string(self.ffi, props[0].deviceName)
+
     def describe(self, physical: Any) -> dict[str, Any]:
         ffi, lib, vk = self.ffi, self.lib, self.vk
         props = ffi.new("VkPhysicalDeviceProperties *")
@@ -489,7 +494,10 @@ def devices(payload: dict[str, Any], emit: Emitter) -> None:
     code, handles = session.physical_devices()
     names = payload.get("names", [])
     ffi, lib = session.ffi, session.lib
-    for item in payload["items"]:
+    items = payload.get("items")
+    if items is None:  # every device this instance sees (the probe's early start)
+        items = [{"key": str(index), "index": index} for index in range(len(handles))]
+    for item in items:
         key, index = item["key"], item["index"]
         emit.begin(key)
         if index >= len(handles):
@@ -498,6 +506,7 @@ def devices(payload: dict[str, Any], emit: Emitter) -> None:
             continue
         physical = handles[index]
         row: dict[str, Any] = {
+            "name": session.name(physical),  # so an early run's index is checked against it
             "queue_families": _queue_families(session, physical),
             "memory": _memory(session, physical),
         }
