@@ -9,12 +9,11 @@ driver exposes, is the most common "it runs but slowly" cause.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
 from vkdoctor.engine.bisect import bisect
-from vkdoctor.engine.child import ChildHandle, ChildOutcome, ItemOutcome
+from vkdoctor.engine.child import ChildOutcome, ItemOutcome
 from vkdoctor.engine.runner import ProbeContext, ProbeOutcome, ProbeSpec
 from vkdoctor.loader import log as loaderlog
 from vkdoctor.loader.search import parse_version
@@ -153,24 +152,6 @@ def _device_rows(ctx: ProbeContext) -> list[dict[str, Any]]:
     return list(ctx.facts("instance").get("physical_devices", []))
 
 
-def _payload(ctx: ProbeContext) -> dict[str, Any]:
-    from vkdoctor.loader.registry import Level, load_commands
-
-    table = load_commands(environ=ctx.env.environ)
-    names = sorted(c.name for c in table if c.level is Level.DEVICE)
-    return {"names": names, "trampoline_names": TRAMPOLINE_SAMPLES}
-
-
-def start_early(ctx: ProbeContext) -> ChildHandle:
-    """Every device the loader enumerates, started while the instance probe still runs: a
-    device with every extension enabled takes 180-320 ms to create on an NVIDIA H200."""
-    return ctx.start_child(TASK, {**_payload(ctx), "items": None})
-
-
-def _same_device(item: ItemOutcome, row: Mapping[str, Any]) -> bool:
-    return item.state != "ok" or (item.result or {}).get("name") == row["name"]
-
-
 def run(ctx: ProbeContext) -> ProbeOutcome:
     from vkdoctor.loader.registry import Level, load_commands
 
@@ -178,8 +159,14 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
     table = load_commands(environ=ctx.env.environ)
     names = sorted(c.name for c in table if c.level is Level.DEVICE)
     rows = _device_rows(ctx)
-    items = [{"key": str(r["index"]), "index": r["index"], "name": r["name"]} for r in rows]
-    results, children = ctx.run_batch_adopting(TASK, items, "key", _payload(ctx), _same_device)
+    items = [{"key": str(r["index"]), "index": r["index"]} for r in rows]
+    results, children = (
+        ctx.run_batch(
+            TASK, items, "key", payload={"names": names, "trampoline_names": TRAMPOLINE_SAMPLES}
+        )
+        if items
+        else ([], [])
+    )
     for child in children:
         outcome.loader_log += loaderlog.parse(child.stderr)
     instance_api = parse_version(ctx.facts("instance").get("api_version") or "1.0") or (1, 0, 0)
@@ -442,11 +429,5 @@ def _bus_findings(ctx: ProbeContext, devices: list[DeviceRecord]) -> list[Findin
 
 
 SPEC = ProbeSpec(
-    id="device",
-    title="Devices and function loading",
-    run=run,
-    requires=("instance",),
-    native=True,
-    early=start_early,
-    early_after=("driver-enumeration", "layer-enumeration"),
+    id="device", title="Devices and function loading", run=run, requires=("instance",), native=True
 )

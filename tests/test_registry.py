@@ -588,3 +588,27 @@ def test_provisional_and_other_platform_commands_are_not_required(table: Command
         ).expect
         is Expect.NON_NULL
     )
+
+
+def test_two_threads_building_the_table_from_a_cold_cache_both_get_it(tmp_path: Path) -> None:
+    """Probe threads load the table at once; vulkan-object's parser is not thread-safe (seen on
+    a fresh machine: IndexError inside get_vulkan_object, exit 3)."""
+    import threading
+
+    tables: list[CommandTable] = []
+    errors: list[BaseException] = []
+
+    def load(directory: Path) -> None:
+        try:
+            tables.append(registry.load_commands(directory))
+        except BaseException as exc:  # recorded, asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=load, args=(tmp_path / "cache",)) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(tables) == 3 and len({t.version for t in tables}) == 1
+    assert sum(t.origin == "generated" for t in tables) == 1  # built once, then read

@@ -116,8 +116,7 @@ class Options:
     bisect: bool = True
     loader: str = "libvulkan.so.1"  # soname or path of the loader to diagnose
     warm_children: int = 2  # children started ahead of need (0: start each when needed)
-    # Children that may run at once before they are needed (early starts, the third warm
-    # child): one per core, None: this machine's.  On 2 cores a third child only competes.
+    # Children that may run early at once (ProbeSpec.early), one per core (None: this machine's).
     cores: int | None = None
     # A first attempt's tasks may share children (ChildPool): a healthy check then starts two
     # children, not one per step.  Off: every task in a child of its own.
@@ -389,8 +388,6 @@ def warm_pool(
     # started and killed unused costs Python's start-up, ~50 ms of CPU on a 2-core machine; a
     # failing run's re-runs and bisection start their own.
     size = options.warm_children
-    if size and _cores(options) > 2:
-        size += 1  # the device and dispatch children start early, beside the instance's
     budget = min(len(order), size) if options.reuse_children else len(order)
     return child.ChildPool(child.child_environ(env.environ, {}), size=size, budget=budget)
 
@@ -662,8 +659,7 @@ def _run_probes(
                 threading.Thread(
                     target=work, args=(spec,), name=f"probe-{probe_id}", daemon=True
                 ).start()
-            # Early children last probe first: the later a probe, the longer it would wait (on
-            # 2 cores only the dispatch child, the longest step on a CPU driver, starts early).
+            # Early children last probe first: the later a probe, the longer it would wait.
             for probe_id in reversed(pending):
                 spec = specs[probe_id]
                 if (

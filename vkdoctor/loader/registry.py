@@ -58,6 +58,7 @@ import functools
 import json
 import os
 import re
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -850,6 +851,12 @@ def generate_table() -> CommandTable:
     )
 
 
+# vulkan-object's parser keeps its state in module globals: two probe threads that built the
+# table at once from a cold cache crashed it ("IndexError: pop from empty list"); one at a time
+# also builds it once, not twice.
+_LOADING = threading.Lock()
+
+
 def load_commands(
     cache_dir: Path | None = None, *, environ: Mapping[str, str] | None = None
 ) -> CommandTable:
@@ -859,6 +866,11 @@ def load_commands(
     the cache: a corrupt file is replaced, an unwritable directory leaves the table in memory.
     Raises ``RegistryError`` only when vulkan-object itself is unavailable.
     """
+    with _LOADING:
+        return _load_commands(cache_dir, environ)
+
+
+def _load_commands(cache_dir: Path | None, environ: Mapping[str, str] | None) -> CommandTable:
     source = _locate_source()
     directory = cache_dir if cache_dir is not None else default_cache_dir(environ)
     path = None if directory is None else directory / cache_file_name(source)

@@ -155,11 +155,6 @@ class Session:
             self.ffi, self.lib.vkEnumeratePhysicalDevices, "VkPhysicalDevice", self.instance
         )
 
-    def name(self, physical: Any) -> str:
-        props = self.ffi.new("VkPhysicalDeviceProperties *")
-        self.lib.vkGetPhysicalDeviceProperties(physical, props)
-        return _string(self.ffi, props[0].deviceName)
-
     def describe(self, physical: Any) -> dict[str, Any]:
         ffi, lib, vk = self.ffi, self.lib, self.vk
         props = ffi.new("VkPhysicalDeviceProperties *")
@@ -494,10 +489,7 @@ def devices(payload: dict[str, Any], emit: Emitter) -> None:
     code, handles = session.physical_devices()
     names = payload.get("names", [])
     ffi, lib = session.ffi, session.lib
-    items = payload.get("items")
-    if items is None:  # every device this instance sees (the probe's early start)
-        items = [{"key": str(index), "index": index} for index in range(len(handles))]
-    for item in items:
+    for item in payload["items"]:
         key, index = item["key"], item["index"]
         emit.begin(key)
         if index >= len(handles):
@@ -506,7 +498,6 @@ def devices(payload: dict[str, Any], emit: Emitter) -> None:
             continue
         physical = handles[index]
         row: dict[str, Any] = {
-            "name": session.name(physical),  # so an early run's index is checked against it
             "queue_families": _queue_families(session, physical),
             "memory": _memory(session, physical),
         }
