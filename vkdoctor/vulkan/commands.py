@@ -8,10 +8,14 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vkdoctor.vulkan.binding import VK_TIMEOUT, check
+from vkdoctor.vulkan.device import SHADER_STAGE_COMPUTE
 from vkdoctor.vulkan.errors import FenceTimeout, UnsupportedFeature
+
+if TYPE_CHECKING:
+    from vkdoctor.vulkan.pipeline import Pipeline
 
 STAGE_COMPUTE = 0x800
 STAGE_TRANSFER = 0x1000
@@ -137,6 +141,60 @@ class Commands:
         )
         vk.lib.vkCmdPipelineBarrier(
             cmd, src_stage, dst_stage, 0, 1, barrier, 0, vk.ffi.NULL, 0, vk.ffi.NULL
+        )
+
+    def record_dispatch(
+        self,
+        pipeline: Pipeline,
+        descriptor_set: Any,
+        groups: tuple[int, int, int],
+        push_constants: bytes,
+        repeat: int,
+        warmup: int,
+        pool: Any | None,
+    ) -> None:
+        """Record ``warmup + repeat`` back-to-back dispatches; with a query ``pool``, a timestamp
+        pair around each measured one."""
+        ffi, lib = self._vk.ffi, self._vk.lib
+        timed = pool is not None
+        cmd = self.begin()
+        if timed:
+            lib.vkCmdResetQueryPool(cmd, pool, 0, 2 * repeat)
+        lib.vkCmdBindPipeline(cmd, 1, pipeline.handle)  # 1 = COMPUTE
+        desc_sets = ffi.new("VkDescriptorSet[1]", [descriptor_set])
+        lib.vkCmdBindDescriptorSets(cmd, 1, pipeline.layout, 0, 1, desc_sets, 0, ffi.NULL)
+        if push_constants:
+            data = ffi.new("char[]", push_constants)
+            lib.vkCmdPushConstants(
+                cmd, pipeline.layout, SHADER_STAGE_COMPUTE, 0, len(push_constants), data
+            )
+        # Host writes to mapped buffers and earlier transfers must be visible to the shader.
+        self.barrier(
+            cmd,
+            STAGE_HOST | STAGE_TRANSFER,
+            STAGE_COMPUTE,
+            ACCESS_HOST_WRITE | ACCESS_TRANSFER_WRITE,
+            ACCESS_SHADER,
+        )
+        # BOTTOM_OF_PIPE for both stamps: the first is written once earlier work has drained,
+        # the second once the dispatch has finished, so the pair never under-measures.
+        total = warmup + repeat
+        for i in range(total):
+            measured = i - warmup
+            if timed and measured >= 0:
+                lib.vkCmdWriteTimestamp(cmd, STAGE_BOTTOM, pool, 2 * measured)
+            lib.vkCmdDispatch(cmd, *groups)
+            if timed and measured >= 0:
+                lib.vkCmdWriteTimestamp(cmd, STAGE_BOTTOM, pool, 2 * measured + 1)
+            if i < total - 1:
+                # Back-to-back dispatches must not overlap, or each stamp pair mis-measures.
+                self.barrier(cmd, STAGE_COMPUTE, STAGE_COMPUTE, ACCESS_SHADER, ACCESS_SHADER)
+        self.barrier(
+            cmd,
+            STAGE_COMPUTE,
+            STAGE_COMPUTE | STAGE_TRANSFER | STAGE_HOST,
+            ACCESS_SHADER_WRITE,
+            ACCESS_SHADER | ACCESS_TRANSFER_READ | ACCESS_HOST_READ,
         )
 
     # -- submission

@@ -18,19 +18,15 @@ from vkdoctor.loader import vkversion
 from vkdoctor.vulkan.binding import VK_TIMEOUT, check, string_array
 from vkdoctor.vulkan.commands import (
     ACCESS_HOST_READ,
-    ACCESS_HOST_WRITE,
     ACCESS_SHADER,
-    ACCESS_SHADER_WRITE,
-    ACCESS_TRANSFER_READ,
     ACCESS_TRANSFER_WRITE,
-    STAGE_BOTTOM,
     STAGE_COMPUTE,
     STAGE_HOST,
     STAGE_TRANSFER,
     Commands,
     DispatchTiming,
 )
-from vkdoctor.vulkan.device import SHADER_STAGE_COMPUTE, QueueFamily
+from vkdoctor.vulkan.device import QueueFamily
 from vkdoctor.vulkan.errors import (
     ComputeError,
     DeviceLost,
@@ -428,53 +424,12 @@ class ComputeContext:
         self._check_dispatch(pipeline, buffers, groups, push_constants, repeat, warmup)
         commands, sets = self._commands, self._sets
         assert commands is not None and sets is not None
-        ffi, lib = self._vk.ffi, self._vk.lib
         desc = sets.get(pipeline, buffers)
-        timed = self.has_timestamps
-        nqueries = 2 * repeat
-        pool = commands.queries(nqueries) if timed else None
-        cmd = commands.begin()
-        if timed:
-            lib.vkCmdResetQueryPool(cmd, pool, 0, nqueries)
-        lib.vkCmdBindPipeline(cmd, 1, pipeline.handle)  # 1 = COMPUTE
-        desc_sets = ffi.new("VkDescriptorSet[1]", [desc])
-        lib.vkCmdBindDescriptorSets(cmd, 1, pipeline.layout, 0, 1, desc_sets, 0, ffi.NULL)
-        if push_constants:
-            data = ffi.new("char[]", push_constants)
-            lib.vkCmdPushConstants(
-                cmd, pipeline.layout, SHADER_STAGE_COMPUTE, 0, len(push_constants), data
-            )
-        # Host writes to mapped buffers and earlier transfers must be visible to the shader.
-        commands.barrier(
-            cmd,
-            STAGE_HOST | STAGE_TRANSFER,
-            STAGE_COMPUTE,
-            ACCESS_HOST_WRITE | ACCESS_TRANSFER_WRITE,
-            ACCESS_SHADER,
-        )
-        # BOTTOM_OF_PIPE for both stamps: the first is written once earlier work has drained,
-        # the second once the dispatch has finished, so the pair never under-measures.
-        total = warmup + repeat
-        for i in range(total):
-            measured = i - warmup
-            if timed and measured >= 0:
-                lib.vkCmdWriteTimestamp(cmd, STAGE_BOTTOM, pool, 2 * measured)
-            lib.vkCmdDispatch(cmd, *groups)
-            if timed and measured >= 0:
-                lib.vkCmdWriteTimestamp(cmd, STAGE_BOTTOM, pool, 2 * measured + 1)
-            if i < total - 1:
-                # Back-to-back dispatches must not overlap, or each stamp pair mis-measures.
-                commands.barrier(cmd, STAGE_COMPUTE, STAGE_COMPUTE, ACCESS_SHADER, ACCESS_SHADER)
-        commands.barrier(
-            cmd,
-            STAGE_COMPUTE,
-            STAGE_COMPUTE | STAGE_TRANSFER | STAGE_HOST,
-            ACCESS_SHADER_WRITE,
-            ACCESS_SHADER | ACCESS_TRANSFER_READ | ACCESS_HOST_READ,
-        )
+        pool = commands.queries(2 * repeat) if self.has_timestamps else None
+        commands.record_dispatch(pipeline, desc, groups, push_constants, repeat, warmup, pool)
         wall = self._submit_and_wait(pipeline.name or "dispatch", timeout_s or self.timeout_s)
         gpu: tuple[float, ...] = ()
-        if timed:
+        if pool is not None:
             gpu = commands.intervals_ns(
                 pool, repeat, self.timestamp_bits, self.info.limits.timestamp_period_ns
             )
