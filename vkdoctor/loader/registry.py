@@ -66,6 +66,7 @@ from types import MappingProxyType
 from typing import Any
 
 from vkdoctor import __version__
+from vkdoctor.loader import vkversion
 
 # Bump when the derivation or the JSON layout changes, so that old caches are regenerated.
 TABLE_FORMAT = 2
@@ -608,7 +609,7 @@ def api_version_from_packed(packed: int) -> ApiVersion:
     """(major, minor) of a VK_MAKE_API_VERSION value; 0 (an unset apiVersion) means 1.0."""
     if packed == 0:
         return (1, 0)
-    return ((packed >> 22) & 0x7F, (packed >> 12) & 0x3FF)
+    return vkversion.decode(packed)[:2]
 
 
 def _version_name(version: ApiVersion) -> str:

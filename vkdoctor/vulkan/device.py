@@ -411,6 +411,7 @@ def cooperative_matrix_shapes(
     if ptr == ffi.NULL:
         return ()
     fn = ffi.cast("PFN_" + name, ptr)
+    # Not binding.enumerate_array: every element needs its sType before the second call.
     count = ffi.new("uint32_t *")
     check(fn(physical, count, ffi.NULL), name)
     props = ffi.new("VkCooperativeMatrixPropertiesKHR[]", count[0])
