@@ -250,15 +250,15 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
             item,
             dict(layer.disable_environment or {}),
         )
-        result = item.result or {}
+        result = libcheck.LibraryLoad.parse(item.result)
         record = replace(
             record,
             load=LoadOutcome(state=item.state, signal=item.signal, last_step=item.last_crumb),
-            exports=result.get("exports") or {},
-            interface_version=result.get("interface_version"),
-            negotiate_result=result.get("negotiate_result"),
+            exports=result.exports,
+            interface_version=result.interface_version,
+            negotiate_result=result.negotiate_result,
         )
-        if not found and result.get("loaded"):
+        if not found and result.loaded:
             found = _layer_exports(layer, record, result)
         found = [_soften(f, layer, record.active) for f in found]
         outcome.findings += found
@@ -303,9 +303,9 @@ def _soften(finding: Finding, layer: LayerManifest, active: bool) -> Finding:
 
 
 def _layer_exports(
-    layer: LayerManifest, record: LayerRecord, result: dict[str, Any]
+    layer: LayerManifest, record: LayerRecord, result: libcheck.LibraryLoad
 ) -> list[Finding]:
-    exports: dict[str, bool] = result.get("exports") or {}
+    exports = result.exports
     evidence = {"manifest": layer.path, "library": record.resolved, "exports": exports}
     commands = libcheck.disable_commands("layer", layer.path, dict(layer.disable_environment or {}))
     negotiate, gipa = list(exports)[:2]  # the (possibly renamed) negotiate and GIPA symbols
@@ -319,7 +319,7 @@ def _layer_exports(
                 commands=commands,
             )
         ]
-    code = result.get("negotiate_result")
+    code = result.negotiate_result
     if code not in (None, 0):
         return [
             make_finding(
