@@ -121,10 +121,6 @@ def bounded(entries: Iterable[LogEntry], limit: int) -> tuple[list[LogEntry], di
     }
 
 
-def is_loader_entry(entry: LogEntry) -> bool:
-    return entry.level != "other"
-
-
 def problems(entries: Iterable[LogEntry]) -> list[LogEntry]:
     """Errors and warnings that are not known to be harmless."""
     return [e for e in entries if e.level in ("error", "warn") and not e.classification]

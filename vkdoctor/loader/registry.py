@@ -158,10 +158,6 @@ class Command:
     protect: str | None  # preprocessor guard, e.g. VK_USE_PLATFORM_XLIB_KHR
 
     @property
-    def is_core(self) -> bool:
-        return self.version is not None
-
-    @property
     def physical_device(self) -> bool:
         """A physical-device-level command: instance level, first parameter VkPhysicalDevice."""
         return self.dispatch_type == "VkPhysicalDevice"
@@ -835,20 +831,6 @@ def _generate(source: _Source) -> dict[str, Any]:
     payload = _derive_payload(vk, source.version)
     payload["key"] = source.key
     return payload
-
-
-def generate_table() -> CommandTable:
-    """Derive the table from vulkan-object now, touching no cache (slow: parses vk.xml)."""
-    payload = _generate(_locate_source())
-    version, source_version, commands, extensions = _decode(payload)
-    return CommandTable(
-        version=version,
-        source_version=source_version,
-        commands=MappingProxyType(commands),
-        extensions=MappingProxyType(extensions),
-        origin="generated",
-        cache_note="cache not used",
-    )
 
 
 def load_commands(

@@ -257,9 +257,3 @@ def trace_pid(pid: int, procfs: Path, options: TraceOptions) -> TraceRun:
         )
     finally:
         _cleanup(tmpdir)
-
-
-def keep_env_summary(environ: Mapping[str, str]) -> dict[str, str]:
-    """The Vulkan-relevant part of the environment the program saw (before our additions)."""
-    keys = sorted(k for k in environ if k.startswith(("VK_", "LD_", "VKDOCTOR_")))
-    return {k: environ[k] for k in keys}
