@@ -333,6 +333,9 @@ def _instance_item(item: dict[str, Any], emit: Emitter) -> None:
     emit.result({"messages": session.messages})
 
 
+# Fixed tables, not binding.flag_names over the binding's enums (as vulkan/device.py does): these
+# words are the check report's vocabulary (--require, report diff), which must not change with
+# the binding's version.
 SUBGROUP_OPERATIONS = {
     0x1: "basic",
     0x2: "vote",
