@@ -672,8 +672,8 @@ def _agreement(
     view = loaderlog.discovery(entries, "driver")
     findings += libcheck.loader_complaints(CODES, "loader-disagrees", entries, records)
     ours = {r.manifest for r in records}
-    extra_files = [f for f in view["files"] if f not in ours]
-    extra_dirs = [d for d in view["locations"] if d not in searched]
+    extra_files = [f for f in view.files if f not in ours]
+    extra_dirs = [d for d in view.locations if d not in searched]
     if extra_files or extra_dirs:
         findings.append(
             make_finding(
@@ -681,8 +681,8 @@ def _agreement(
                 "loader-search-differs",
                 "the loader also considered: " + ", ".join(extra_dirs + extra_files),
                 evidence={
-                    "loader_locations": view["locations"],
-                    "loader_files": view["files"],
+                    "loader_locations": list(view.locations),
+                    "loader_files": list(view.files),
                     "predicted_locations": searched,
                 },
             )
