@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Mapping, Sequence
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -103,7 +104,10 @@ class ComputeContext:
         self.cooperative_matrix = bool(
             cooperative_matrix and self.info.cooperative_matrix and self.float16
         )
-        self.device = self._create_device(family)
+        effective = min(self.info.api_version_raw, instance.api_version) & ~0xFFF
+        self.device = _create_device(
+            vk, self.physical, family, effective, self.float16, self.cooperative_matrix
+        )
         instance._contexts.add(self)
         try:
             queue = vk.ffi.new("VkQueue *")
@@ -125,81 +129,6 @@ class ComputeContext:
         # can write timestamps, then the first.
         timed = [f for f in compute if f.timestamp_valid_bits > 0]
         return (timed or list(compute))[0]
-
-    def _create_device(self, family: QueueFamily) -> Any:
-        """vkCreateDevice with one compute queue and the features this context enables."""
-        vk = self._vk
-        ffi = vk.ffi
-        keep: list[Any] = []
-        priorities = ffi.new("float[]", [1.0])
-        queue_info = ffi.new(
-            "VkDeviceQueueCreateInfo[1]",
-            [
-                {
-                    "sType": vk.VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO,
-                    "queueFamilyIndex": family.index,
-                    "queueCount": 1,
-                    "pQueuePriorities": priorities,
-                }
-            ],
-        )
-        extensions, pnext = self._feature_chain(keep)
-        ext_array = string_array(ffi, extensions, keep)
-        info = ffi.new(
-            "VkDeviceCreateInfo *",
-            {
-                "sType": vk.VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
-                "pNext": pnext,
-                "queueCreateInfoCount": 1,
-                "pQueueCreateInfos": queue_info,
-                "enabledExtensionCount": len(extensions),
-                "ppEnabledExtensionNames": ext_array,
-            },
-        )
-        device = ffi.new("VkDevice *")
-        check(vk.lib.vkCreateDevice(self.physical, info, ffi.NULL, device), "vkCreateDevice")
-        return device[0]
-
-    def _feature_chain(self, keep: list[Any]) -> tuple[list[str], Any]:
-        """(device extensions, pNext chain) for float16 and cooperative matrices."""
-        vk = self._vk
-        ffi = vk.ffi
-        extensions: list[str] = []
-        pnext: Any = ffi.NULL
-        if self.float16:
-            f16 = ffi.new(
-                "VkPhysicalDeviceShaderFloat16Int8Features *",
-                {
-                    "sType": vk.VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES,
-                    "shaderFloat16": 1,
-                },
-            )
-            keep.append(f16)
-            pnext = f16
-            effective = min(self.info.api_version_raw, self.instance.api_version) & ~0xFFF
-            if not vkversion.at_least(effective, 1, 2):
-                extensions.append("VK_KHR_shader_float16_int8")
-        if self.cooperative_matrix:
-            extensions.append("VK_KHR_cooperative_matrix")
-            coop = ffi.new(
-                "VkPhysicalDeviceCooperativeMatrixFeaturesKHR *",
-                {
-                    "sType": vk.VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR,
-                    "pNext": pnext,
-                    "cooperativeMatrix": 1,
-                },
-            )
-            model = ffi.new(
-                "VkPhysicalDeviceVulkanMemoryModelFeatures *",
-                {
-                    "sType": vk.VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_MEMORY_MODEL_FEATURES,
-                    "pNext": coop,
-                    "vulkanMemoryModel": 1,
-                },
-            )
-            keep += [coop, model]
-            pnext = model
-        return extensions, pnext
 
     # -- lifetime
 
@@ -434,3 +363,87 @@ class ComputeContext:
                 pool, repeat, self.timestamp_bits, self.info.limits.timestamp_period_ns
             )
         return DispatchTiming(gpu_ns=gpu, wall_s=wall, dispatches=warmup + repeat)
+
+
+def _create_device(
+    vk: ModuleType,
+    physical: Any,
+    family: QueueFamily,
+    effective_api: int,
+    float16: bool,
+    cooperative_matrix: bool,
+) -> Any:
+    """vkCreateDevice with one compute queue and the features a context enables."""
+    ffi = vk.ffi
+    keep: list[Any] = []
+    priorities = ffi.new("float[]", [1.0])
+    queue_info = ffi.new(
+        "VkDeviceQueueCreateInfo[1]",
+        [
+            {
+                "sType": vk.VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO,
+                "queueFamilyIndex": family.index,
+                "queueCount": 1,
+                "pQueuePriorities": priorities,
+            }
+        ],
+    )
+    extensions, pnext = _feature_chain(vk, effective_api, float16, cooperative_matrix, keep)
+    ext_array = string_array(ffi, extensions, keep)
+    info = ffi.new(
+        "VkDeviceCreateInfo *",
+        {
+            "sType": vk.VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
+            "pNext": pnext,
+            "queueCreateInfoCount": 1,
+            "pQueueCreateInfos": queue_info,
+            "enabledExtensionCount": len(extensions),
+            "ppEnabledExtensionNames": ext_array,
+        },
+    )
+    device = ffi.new("VkDevice *")
+    check(vk.lib.vkCreateDevice(physical, info, ffi.NULL, device), "vkCreateDevice")
+    return device[0]
+
+
+def _feature_chain(
+    vk: ModuleType, effective_api: int, float16: bool, cooperative_matrix: bool, keep: list[Any]
+) -> tuple[list[str], Any]:
+    """(device extensions, pNext chain) for float16 and cooperative matrices; ``keep`` holds
+    the structures until vkCreateDevice returns."""
+    ffi = vk.ffi
+    extensions: list[str] = []
+    pnext: Any = ffi.NULL
+    if float16:
+        f16 = ffi.new(
+            "VkPhysicalDeviceShaderFloat16Int8Features *",
+            {
+                "sType": vk.VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES,
+                "shaderFloat16": 1,
+            },
+        )
+        keep.append(f16)
+        pnext = f16
+        if not vkversion.at_least(effective_api, 1, 2):
+            extensions.append("VK_KHR_shader_float16_int8")
+    if cooperative_matrix:
+        extensions.append("VK_KHR_cooperative_matrix")
+        coop = ffi.new(
+            "VkPhysicalDeviceCooperativeMatrixFeaturesKHR *",
+            {
+                "sType": vk.VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR,
+                "pNext": pnext,
+                "cooperativeMatrix": 1,
+            },
+        )
+        model = ffi.new(
+            "VkPhysicalDeviceVulkanMemoryModelFeatures *",
+            {
+                "sType": vk.VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_MEMORY_MODEL_FEATURES,
+                "pNext": coop,
+                "vulkanMemoryModel": 1,
+            },
+        )
+        keep += [coop, model]
+        pnext = model
+    return extensions, pnext
