@@ -9,7 +9,7 @@ driver exposes, is the most common "it runs but slowly" cause.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from vkdoctor.engine.bisect import bisect
@@ -192,6 +192,57 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
     return outcome
 
 
+@dataclass(frozen=True)
+class _DeviceResult:
+    """The device child's result for one device (tasks/vkprobe.devices), parsed once here at
+    the JSON boundary; the findings below read attributes."""
+
+    queue_families: list[dict[str, Any]]  # kept as JSON: it is evidence and goes into the row
+    supported: dict[str, int]  # extension -> the revision (specVersion) the driver implements
+    no_compute: bool
+    create_result: int | None
+    all_extensions_result: int | None
+    enabled: frozenset[str]
+    gdpa: frozenset[str]
+    gipa: frozenset[str]
+    gdpa_addresses: dict[str, Any]
+
+    @classmethod
+    def parse(cls, data: dict[str, Any]) -> _DeviceResult:
+        return cls(
+            queue_families=list(data.get("queue_families") or []),
+            supported=dict(data.get("supported_extensions") or {}),
+            no_compute=bool(data.get("no_compute")),
+            create_result=data.get("create_result"),
+            all_extensions_result=data.get("all_extensions_result"),
+            enabled=frozenset(data.get("enabled_extensions", [])),
+            gdpa=frozenset(data.get("gdpa", [])),
+            gipa=frozenset(data.get("gipa", [])),
+            gdpa_addresses=dict(data.get("gdpa_addresses", {})),
+        )
+
+
+@dataclass(frozen=True)
+class _Subject:
+    """The device a finding is about: its label, the manifest of its driver, the evidence every
+    finding of it carries."""
+
+    label: str
+    driver: Any  # the manifest path, a list of candidates, or None
+    evidence: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _ProcAddrCheck:
+    """The device commands sorted by what vkGetDeviceProcAddr answered against the spec."""
+
+    api: tuple[int, int]
+    missing: list[str]
+    older: list[str]  # missing, but their extension is at an older revision than the registry's
+    unexpected: list[str]
+    only_gipa: list[str]
+
+
 def _device_findings(
     ctx: ProbeContext,
     table: Any,
@@ -201,15 +252,55 @@ def _device_findings(
     instance_api: tuple[int, int, int],
     enabled_instance: set[str],
 ) -> tuple[list[Finding], str]:
-    from vkdoctor.loader.registry import Expect
-
-    label = f"device {row['index']} ({row['name']})"
-    driver = row.get("driver_manifest")
     data = item.result or {}
+    result = _DeviceResult.parse(data)
+    # The row is the instance child's description of the device; the device child's queues,
+    # memory and extensions join it (JSON into JSON, read by the DeviceRecord codec).
     row.update({k: data[k] for k in ("queue_families", "memory", "compute_family") if k in data})
-    supported = data.get("supported_extensions") or {}
-    row["extensions_supported"] = len(supported)
-    row["extensions"] = sorted(supported)
+    row["extensions_supported"] = len(result.supported)
+    row["extensions"] = sorted(result.supported)
+    subject = _subject(row, item)
+    if item.state in ("crashed", "timeout", "error"):
+        return _child_failed(ctx, subject, row, item), item.state
+    if result.no_compute:
+        return [_no_compute(subject, result)], "ok"
+    code = result.create_result
+    if code is None or code < 0:
+        finding = make_finding(
+            CODES,
+            "device-creation-failed",
+            f"{subject.label}: vkCreateDevice returned {result_name(code)}",
+            evidence={**subject.evidence, "result": result_name(code)},
+        )
+        return [finding, *_bisect(ctx, row, subject.driver)], "fail"
+    findings: list[Finding] = []
+    if result.all_extensions_result is not None:
+        findings.append(
+            make_finding(
+                CODES,
+                "device-extensions-refused",
+                f"{subject.label} refused all {len(result.supported)} extensions together "
+                f"({result_name(result.all_extensions_result)}); checked core commands only",
+                evidence=subject.evidence,
+            )
+        )
+    device_api = parse_version(row.get("api_version") or "1.0") or (1, 0, 0)
+    checked = _check_proc_addrs(
+        table, names, result, min(device_api, instance_api)[:2], enabled_instance
+    )
+    row["proc_addr"] = {
+        "gdpa_addresses": result.gdpa_addresses,
+        "gdpa_non_null": len(result.gdpa),
+        "gipa_non_null": len(result.gipa),
+        "enabled_extensions": len(result.enabled),
+        "api_version_checked": ".".join(map(str, checked.api)),
+    }
+    findings += _proc_addr_findings(table, subject, result, checked)
+    return findings, "ok"
+
+
+def _subject(row: dict[str, Any], item: ItemOutcome) -> _Subject:
+    driver = row.get("driver_manifest")
     evidence = {
         "device": row["name"],
         "index": row["index"],
@@ -218,58 +309,50 @@ def _device_findings(
     }
     if item.wchan:
         evidence["wchan"] = list(item.wchan)  # where a hung child's threads wait in the kernel
-    if item.state in ("crashed", "timeout", "error"):
-        code = {"crashed": "device-creation-crashed", "timeout": "device-creation-hung"}.get(
-            item.state, "device-creation-failed"
-        )
-        what = {"crashed": f"crashed with {item.signal}", "timeout": "did not return in time"}.get(
-            item.state, "failed"
-        )
-        findings = [
-            make_finding(
-                CODES, code, f"{label}: Vulkan {what} during: {item.last_crumb}", evidence=evidence
-            )
-        ]
-        findings += _bisect(ctx, row, driver)
-        return findings, item.state
-    if data.get("no_compute"):
-        return [
-            make_finding(
-                CODES,
-                "device-no-compute-queue",
-                f"{label} has no queue family with compute: "
-                + "; ".join(
-                    f"family {f['index']}: {', '.join(f['flags'])}" for f in data["queue_families"]
-                ),
-                evidence={**evidence, "queue_families": data["queue_families"]},
-            )
-        ], "ok"
-    code = data.get("create_result")
-    if code is None or code < 0:
-        findings = [
-            make_finding(
-                CODES,
-                "device-creation-failed",
-                f"{label}: vkCreateDevice returned {result_name(code)}",
-                evidence={**evidence, "result": result_name(code)},
-            )
-        ]
-        return findings + _bisect(ctx, row, driver), "fail"
-    findings: list[Finding] = []
-    if "all_extensions_result" in data:
-        findings.append(
-            make_finding(
-                CODES,
-                "device-extensions-refused",
-                f"{label} refused all {len(supported)} extensions together "
-                f"({result_name(data['all_extensions_result'])}); checked core commands only",
-                evidence=evidence,
-            )
-        )
-    device_api = parse_version(row.get("api_version") or "1.0") or (1, 0, 0)
-    api = min(device_api, instance_api)[:2]
-    enabled = set(data.get("enabled_extensions", []))
-    gdpa, gipa = set(data.get("gdpa", [])), set(data.get("gipa", []))
+    return _Subject(f"device {row['index']} ({row['name']})", driver, evidence)
+
+
+def _child_failed(
+    ctx: ProbeContext, subject: _Subject, row: dict[str, Any], item: ItemOutcome
+) -> list[Finding]:
+    """The child crashed, hung or failed on this device: say in which step, then bisect."""
+    code = {"crashed": "device-creation-crashed", "timeout": "device-creation-hung"}.get(
+        item.state, "device-creation-failed"
+    )
+    what = {"crashed": f"crashed with {item.signal}", "timeout": "did not return in time"}.get(
+        item.state, "failed"
+    )
+    finding = make_finding(
+        CODES,
+        code,
+        f"{subject.label}: Vulkan {what} during: {item.last_crumb}",
+        evidence=subject.evidence,
+    )
+    return [finding, *_bisect(ctx, row, subject.driver)]
+
+
+def _no_compute(subject: _Subject, result: _DeviceResult) -> Finding:
+    families = "; ".join(
+        f"family {f['index']}: {', '.join(f['flags'])}" for f in result.queue_families
+    )
+    return make_finding(
+        CODES,
+        "device-no-compute-queue",
+        f"{subject.label} has no queue family with compute: {families}",
+        evidence={**subject.evidence, "queue_families": result.queue_families},
+    )
+
+
+def _check_proc_addrs(
+    table: Any,
+    names: list[str],
+    result: _DeviceResult,
+    api: tuple[int, int],
+    enabled_instance: set[str],
+) -> _ProcAddrCheck:
+    from vkdoctor.loader.registry import Expect
+
+    enabled, gdpa, gipa = set(result.enabled), result.gdpa, result.gipa
     missing, unexpected, only_gipa = [], [], []
     for name in names:
         verdict = table.gdpa_verdict(
@@ -281,16 +364,18 @@ def _device_findings(
             unexpected.append(name)
         if name in gipa and name not in gdpa:
             only_gipa.append(name)
-    row["proc_addr"] = {
-        "gdpa_addresses": data.get("gdpa_addresses", {}),
-        "gdpa_non_null": len(gdpa),
-        "gipa_non_null": len(gipa),
-        "enabled_extensions": len(enabled),
-        "api_version_checked": ".".join(map(str, api)),
-    }
-    older = [n for n in missing if _older_revision(table, n, supported)]
+    older = [n for n in missing if _older_revision(table, n, result.supported)]
     missing = [n for n in missing if n not in older]
-    if older:
+    return _ProcAddrCheck(api, missing, older, unexpected, only_gipa)
+
+
+def _proc_addr_findings(
+    table: Any, subject: _Subject, result: _DeviceResult, checked: _ProcAddrCheck
+) -> list[Finding]:
+    label, evidence, supported = subject.label, subject.evidence, result.supported
+    findings: list[Finding] = []
+    if checked.older:
+        older = checked.older
         findings.append(
             make_finding(
                 CODES,
@@ -312,31 +397,10 @@ def _device_findings(
                 },
             )
         )
-    if missing:
-        findings.append(
-            make_finding(
-                CODES,
-                "gdpa-missing",
-                f"{label}: vkGetDeviceProcAddr returns NULL for {len(missing)} required "
-                f"command(s): {', '.join(missing[:8])}",
-                evidence={
-                    **evidence,
-                    "commands": missing,
-                    "api_version": row["proc_addr"]["api_version_checked"],
-                },
-                commands=[
-                    "export VK_LOADER_LAYERS_DISABLE=~implicit~  # then re-run vkdoctor check",
-                    # Where a package owns the driver this becomes its reinstall; otherwise the
-                    # driver's vendor has to fix its vkGetDeviceProcAddr.
-                    *(
-                        [shell.command("dpkg", "-S", driver, comment="the driver's package")]
-                        if isinstance(driver, str)
-                        else []
-                    ),
-                ],
-            )
-        )
-    if unexpected:
+    if checked.missing:
+        findings.append(_gdpa_missing(subject, checked))
+    if checked.unexpected:
+        unexpected = checked.unexpected
         findings.append(
             make_finding(
                 CODES,
@@ -346,7 +410,8 @@ def _device_findings(
                 evidence={**evidence, "commands": unexpected},
             )
         )
-    if only_gipa:
+    if checked.only_gipa:
+        only_gipa = checked.only_gipa
         findings.append(
             make_finding(
                 CODES,
@@ -356,7 +421,32 @@ def _device_findings(
                 evidence={**evidence, "commands": only_gipa},
             )
         )
-    return findings, "ok"
+    return findings
+
+
+def _gdpa_missing(subject: _Subject, checked: _ProcAddrCheck) -> Finding:
+    missing, driver = checked.missing, subject.driver
+    return make_finding(
+        CODES,
+        "gdpa-missing",
+        f"{subject.label}: vkGetDeviceProcAddr returns NULL for {len(missing)} required "
+        f"command(s): {', '.join(missing[:8])}",
+        evidence={
+            **subject.evidence,
+            "commands": missing,
+            "api_version": ".".join(map(str, checked.api)),
+        },
+        commands=[
+            "export VK_LOADER_LAYERS_DISABLE=~implicit~  # then re-run vkdoctor check",
+            # Where a package owns the driver this becomes its reinstall; otherwise the
+            # driver's vendor has to fix its vkGetDeviceProcAddr.
+            *(
+                [shell.command("dpkg", "-S", driver, comment="the driver's package")]
+                if isinstance(driver, str)
+                else []
+            ),
+        ],
+    )
 
 
 def _older_revision(table: Any, name: str, supported: dict[str, int]) -> bool:

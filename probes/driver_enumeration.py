@@ -13,6 +13,7 @@ import re
 from dataclasses import replace
 from typing import Any
 
+from vkdoctor.engine.child import ItemOutcome
 from vkdoctor.engine.env import Env
 from vkdoctor.engine.runner import ProbeContext, ProbeOutcome, ProbeSpec
 from vkdoctor.loader import libcheck
@@ -226,16 +227,16 @@ def _filtered_reason(env: Env, manifest: str, version: tuple[int, int, int] | No
 def _driver_findings(
     manifest: DriverManifest,
     record: DriverRecord,
-    result: dict[str, Any],
+    result: libcheck.LibraryLoad,
     loader_version: tuple[int, int, int] | None = None,
 ) -> list[Finding]:
     path = manifest.path
     library = record.resolved
     findings: list[Finding] = []
     commands = libcheck.disable_commands("driver", path, loader_version=loader_version)
-    exports = result.get("exports") or {}
+    exports = result.exports
     evidence = {"manifest": path, "library": library, "exports": exports}
-    if not any(exports.values()) and "negotiate_via_gipa" not in result:
+    if not any(exports.values()) and result.negotiate_via_gipa is None:
         return [
             make_finding(
                 CODES,
@@ -245,7 +246,7 @@ def _driver_findings(
                 commands=commands,
             )
         ]
-    if result.get("negotiate_result") == VK_ERROR_INCOMPATIBLE_DRIVER:
+    if result.negotiate_result == VK_ERROR_INCOMPATIBLE_DRIVER:
         return [
             make_finding(
                 CODES,
@@ -256,7 +257,7 @@ def _driver_findings(
                 commands=commands,
             )
         ]
-    version = result.get("interface_version")
+    version = result.interface_version
     if version and version >= 1 and not exports.get("vk_icdGetInstanceProcAddr"):
         findings.append(
             make_finding(
@@ -285,7 +286,7 @@ def _driver_findings(
                 else Severity.INFO,
             )
         )
-    if result.get("gipa_create_instance") is False:
+    if result.gipa_create_instance is False:
         findings.append(
             make_finding(
                 CODES,
@@ -314,92 +315,21 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
     loader_file = os.path.realpath(env.path(loader_path)) if loader_path else None
     items: list[dict[str, Any]] = []
     for manifest in manifests:
-        record = DriverRecord(
-            manifest=manifest.path,
-            origin=manifest.origin,
-            file_format_version=manifest.file_format_version,
-            api_version=manifest.api_version,
-            library_arch=manifest.library_arch,
-            is_portability_driver=manifest.is_portability_driver,
-            filtered=_filtered_reason(env, manifest.path, version),
-            issues=tuple(problem.code for problem in manifest.problems),
-        )
         for problem in manifest.problems:
             outcome.findings.append(problem_finding(problem, "driver", manifest.path, version))
-        if manifest.library_path is None or manifest.skipped_by_loader:
-            records[manifest.path] = replace(record, state="skipped-by-loader")
-            continue
-        check = libcheck.static_check(
-            env, "driver", manifest.path, manifest.library_path, manifest.library_arch
-        )
-        outcome.findings += check.findings
-        state = "other-abi" if check.other_abi else ("candidate" if check.loadable else "broken")
-        itself = (
-            _names_the_loader(env, check.resolution.path, loader_file) if check.loadable else ""
-        )
-        if itself:
-            outcome.findings.append(
-                make_finding(
-                    CODES,
-                    "driver-is-the-loader",
-                    f"{manifest.path} names {manifest.library_path}, the Vulkan loader itself, "
-                    "as its driver",
-                    evidence={"manifest": manifest.path, "resolved": check.resolution.path},
-                    commands=[
-                        shell.command("sudo", "rm", manifest.path, comment="it is no driver")
-                    ],
-                )
-            )
-            records[manifest.path] = replace(
-                record, **check.fields(), state="broken", issues=(*record.issues, itself)
-            )
-            continue
-        records[manifest.path] = replace(
-            record,
-            **check.fields(),
-            state=state,
-            issues=record.issues + tuple(f.code for f in check.findings),
-        )
-        if check.loadable:
-            items.append(
-                {
-                    "key": manifest.path,
-                    "path": str(env.path(check.resolution.path or "")),
-                    "kind": "driver",
-                }
-            )
+        record, findings, item = _examine(env, manifest, version, loader_file)
+        records[manifest.path] = record
+        outcome.findings += findings
+        if item is not None:
+            items.append(item)
     item_outcomes, _ = ctx.run_batch(TASK, items, key="key") if items else ([], [])
     by_path = {m.path: m for m in manifests}
     for item in item_outcomes:
-        record = records[item.key]
-        native = libcheck.native_findings(
-            env, "driver", item.key, record.resolved or "", item, loader_version=version
-        )
-        result = item.result or {}
-        record = replace(
-            record,
-            load=LoadOutcome(
-                state=item.state,
-                signal=item.signal,
-                last_step=item.last_crumb,
-                dlopen_error=result.get("dlopen_error"),
-            ),
-            exports=result.get("exports") or {},
-            interface_version=result.get("interface_version"),
-            negotiate_result=result.get("negotiate_result"),
-            instance_version=result.get("instance_version"),
-            gipa_create_instance=result.get("gipa_create_instance"),
-        )
         outcome.loader_log += loaderlog.parse(item.stderr)
-        if not native and result.get("loaded"):
-            native = _driver_findings(by_path[item.key], record, result, version)
-        outcome.findings += native
-        hard = [f for f in native if f.severity is Severity.FAIL]
-        records[item.key] = replace(
-            record,
-            state="broken" if hard else "usable",
-            issues=record.issues + tuple(f.code for f in native),
+        records[item.key], native = _loaded(
+            env, by_path[item.key], records[item.key], item, version
         )
+        outcome.findings += native
     discovery = ctx.results.get("loader-discovery")
     loader_log = discovery.loader_log if discovery else []
     hidden = _hidden_by_override(env, list(records.values()), entries, version)
@@ -415,6 +345,98 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
     }
     outcome.drivers = final
     return outcome
+
+
+def _examine(
+    env: Env,
+    manifest: DriverManifest,
+    version: tuple[int, int, int] | None,
+    loader_file: str | None,
+) -> tuple[DriverRecord, list[Finding], dict[str, Any] | None]:
+    """The record of one manifest from what the parent can check (the manifest, its library
+    file), its findings, and the batch item that dlopens the library when it is worth it."""
+    record = DriverRecord(
+        manifest=manifest.path,
+        origin=manifest.origin,
+        file_format_version=manifest.file_format_version,
+        api_version=manifest.api_version,
+        library_arch=manifest.library_arch,
+        is_portability_driver=manifest.is_portability_driver,
+        filtered=_filtered_reason(env, manifest.path, version),
+        issues=tuple(problem.code for problem in manifest.problems),
+    )
+    if manifest.library_path is None or manifest.skipped_by_loader:
+        return replace(record, state="skipped-by-loader"), [], None
+    check = libcheck.static_check(
+        env, "driver", manifest.path, manifest.library_path, manifest.library_arch
+    )
+    findings = list(check.findings)
+    itself = _names_the_loader(env, check.resolution.path, loader_file) if check.loadable else ""
+    if itself:
+        findings.append(
+            make_finding(
+                CODES,
+                "driver-is-the-loader",
+                f"{manifest.path} names {manifest.library_path}, the Vulkan loader itself, "
+                "as its driver",
+                evidence={"manifest": manifest.path, "resolved": check.resolution.path},
+                commands=[shell.command("sudo", "rm", manifest.path, comment="it is no driver")],
+            )
+        )
+        broken = replace(record, **check.fields(), state="broken", issues=(*record.issues, itself))
+        return broken, findings, None
+    state = "other-abi" if check.other_abi else ("candidate" if check.loadable else "broken")
+    record = replace(
+        record,
+        **check.fields(),
+        state=state,
+        issues=record.issues + tuple(f.code for f in check.findings),
+    )
+    if not check.loadable:
+        return record, findings, None
+    item = {
+        "key": manifest.path,
+        "path": str(env.path(check.resolution.path or "")),
+        "kind": "driver",
+    }
+    return record, findings, item
+
+
+def _loaded(
+    env: Env,
+    manifest: DriverManifest,
+    record: DriverRecord,
+    item: ItemOutcome,
+    version: tuple[int, int, int] | None,
+) -> tuple[DriverRecord, list[Finding]]:
+    """The record and findings after the child dlopened the library and negotiated with it."""
+    native = libcheck.native_findings(
+        env, "driver", item.key, record.resolved or "", item, loader_version=version
+    )
+    result = libcheck.LibraryLoad.parse(item.result)
+    record = replace(
+        record,
+        load=LoadOutcome(
+            state=item.state,
+            signal=item.signal,
+            last_step=item.last_crumb,
+            dlopen_error=result.dlopen_error,
+        ),
+        exports=result.exports,
+        interface_version=result.interface_version,
+        negotiate_result=result.negotiate_result,
+        instance_version=result.instance_version,
+        gipa_create_instance=result.gipa_create_instance,
+    )
+    if not native and result.loaded:
+        native = _driver_findings(manifest, record, result, version)
+    hard = [f for f in native if f.severity is Severity.FAIL]
+    record = replace(
+        record,
+        state="broken" if hard else "usable",
+        issues=record.issues + tuple(f.code for f in native),
+    )
+    return record, native
 
 
 def _names_the_loader(env: Env, resolved: str | None, loader_file: str | None) -> str:
@@ -501,13 +523,26 @@ def _cross_findings(
     loader_log: list[LogEntry],
     hidden_by: tuple[str | None, list[str]],
 ) -> list[Finding]:
-    findings: list[Finding] = []
+    """Findings about the drivers together: the search, filters, duplicates, none usable."""
     searched = [e.path for e in entries]
+    findings = _search_findings(env, records, hidden_by)
+    findings += _filter_findings(records)
+    findings += _duplicate_findings(records)
+    findings += _agreement(records, searched, loader_log)
+    findings += _none_usable(env, records, searched)
+    return findings
+
+
+def _search_findings(
+    env: Env, records: list[DriverRecord], hidden_by: tuple[str | None, list[str]]
+) -> list[Finding]:
+    """A variable that replaces the search or keeps installed manifests out of it."""
     override, hidden = hidden_by
     # Hiding installed drivers is deliberate when the search still gives a usable driver (a
     # Flatpak's XDG_DATA_DIRS, a VK_DRIVER_FILES that picks one driver): then it is only info.
     working = any(r.state == "usable" and not r.filtered for r in records)
     hiding = Severity.INFO if working else Severity.WARN
+    findings: list[Finding] = []
     if override == "XDG_DATA_DIRS":
         value = env.get("XDG_DATA_DIRS") or ""
         if hidden:
@@ -553,6 +588,12 @@ def _cross_findings(
                     severity=hiding,
                 )
             )
+    return findings
+
+
+def _filter_findings(records: list[DriverRecord]) -> list[Finding]:
+    """Drivers a filter variable removes, and portability drivers."""
+    findings: list[Finding] = []
     for record in records:
         if record.filtered:
             findings.append(
@@ -574,25 +615,32 @@ def _cross_findings(
                     evidence={"manifest": record.manifest},
                 )
             )
+    return findings
+
+
+def _duplicate_findings(records: list[DriverRecord]) -> list[Finding]:
+    """Several manifests that load one library (the loader would load it twice)."""
     by_library: dict[str, list[str]] = {}
     for record in records:
         if record.real_path and record.state in ("usable", "candidate"):
             by_library.setdefault(record.real_path, []).append(record.manifest)
-    for library, owners in sorted(by_library.items()):
-        if len(owners) > 1:
-            findings.append(
-                make_finding(
-                    CODES,
-                    "driver-duplicate",
-                    f"{len(owners)} manifests load {library}: {', '.join(owners)}",
-                    evidence={"library": library, "manifests": owners},
-                    commands=_remove_copy(owners),
-                )
-            )
-    findings += _agreement(records, searched, loader_log)
+    return [
+        make_finding(
+            CODES,
+            "driver-duplicate",
+            f"{len(owners)} manifests load {library}: {', '.join(owners)}",
+            evidence={"library": library, "manifests": owners},
+            commands=_remove_copy(owners),
+        )
+        for library, owners in sorted(by_library.items())
+        if len(owners) > 1
+    ]
+
+
+def _none_usable(env: Env, records: list[DriverRecord], searched: list[str]) -> list[Finding]:
     usable = [r for r in records if r.state == "usable" and not r.filtered]
     if not records:
-        findings.append(
+        return [
             make_finding(
                 CODES,
                 "no-driver-manifests",
@@ -600,21 +648,19 @@ def _cross_findings(
                 evidence={"searched": searched},
                 commands=[distro.install_command("mesa-vulkan", env)],
             )
+        ]
+    if usable:
+        return []
+    reasons = "; ".join(f"{os.path.basename(r.manifest)}: {r.filtered or r.state}" for r in records)
+    return [
+        make_finding(
+            CODES,
+            "no-usable-driver",
+            f"none of the {len(records)} driver manifests gives a usable driver ({reasons})",
+            evidence={"manifests": [r.manifest for r in records]},
+            commands=[distro.install_command("mesa-vulkan", env)],
         )
-    elif not usable:
-        reasons = "; ".join(
-            f"{os.path.basename(r.manifest)}: {r.filtered or r.state}" for r in records
-        )
-        findings.append(
-            make_finding(
-                CODES,
-                "no-usable-driver",
-                f"none of the {len(records)} driver manifests gives a usable driver ({reasons})",
-                evidence={"manifests": [r.manifest for r in records]},
-                commands=[distro.install_command("mesa-vulkan", env)],
-            )
-        )
-    return findings
+    ]
 
 
 def _agreement(
@@ -626,8 +672,8 @@ def _agreement(
     view = loaderlog.discovery(entries, "driver")
     findings += libcheck.loader_complaints(CODES, "loader-disagrees", entries, records)
     ours = {r.manifest for r in records}
-    extra_files = [f for f in view["files"] if f not in ours]
-    extra_dirs = [d for d in view["locations"] if d not in searched]
+    extra_files = [f for f in view.files if f not in ours]
+    extra_dirs = [d for d in view.locations if d not in searched]
     if extra_files or extra_dirs:
         findings.append(
             make_finding(
@@ -635,8 +681,8 @@ def _agreement(
                 "loader-search-differs",
                 "the loader also considered: " + ", ".join(extra_dirs + extra_files),
                 evidence={
-                    "loader_locations": view["locations"],
-                    "loader_files": view["files"],
+                    "loader_locations": list(view.locations),
+                    "loader_files": list(view.files),
                     "predicted_locations": searched,
                 },
             )

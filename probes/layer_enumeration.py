@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from vkdoctor.engine.child import ItemOutcome
 from vkdoctor.engine.env import Env
 from vkdoctor.engine.runner import ProbeContext, ProbeOutcome, ProbeSpec
 from vkdoctor.loader import libcheck
@@ -161,112 +162,27 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
     env = ctx.env
     version = parse_version(ctx.facts("loader-discovery").get("version") or "")
     outcome = ProbeOutcome()
-    layers: list[LayerManifest] = []
-    searches: dict[str, list[dict[str, Any]]] = {}
-    for kind, implicit in (("implicit-layer", True), ("explicit-layer", False)):
-        entries = search_entries(env, kind, version)
-        searches[kind] = [e.to_dict() for e in entries]
-        for path, origin in list_manifest_files(env, entries):
-            layers += parse_layers(read_manifest(env, path, origin), implicit)
+    layers, searches = _find_layers(env, version)
     records: dict[str, LayerRecord] = {}
     items: list[dict[str, Any]] = []
     seen_names: dict[str, str] = {}
     reported: set[tuple[str, str]] = set()
     for layer in layers:
-        active, why = _active(env, layer, version) if layer.name else (False, "unusable manifest")
-        key = f"{layer.path}#{layer.name}"
-        record = LayerRecord(
-            name=layer.name,
-            manifest=layer.path,
-            origin=layer.origin,
-            implicit=layer.implicit,
-            type=layer.type,
-            api_version=layer.api_version,
-            implementation_version=layer.implementation_version,
-            description=layer.description,
-            enable_environment=dict(layer.enable_environment),
-            disable_environment=dict(layer.disable_environment or {}),
-            component_layers=tuple(layer.component_layers),
-            active=active,
-            why=why,
-            issues=tuple(problem.code for problem in layer.problems),
-        )
-        records[key] = record
         for problem in layer.problems:
             if (layer.path, problem.message) not in reported:  # file-level problems once per file
                 reported.add((layer.path, problem.message))
                 outcome.findings.append(problem_finding(problem, "layer", layer.path, version))
-        if layer.skipped_by_loader or not layer.name:
-            records[key] = replace(record, active=False, state="skipped-by-loader")
-            continue
-        if layer.name in seen_names:
-            outcome.findings.append(
-                make_finding(
-                    CODES,
-                    "layer-duplicate-name",
-                    f"{layer.name} is declared by {seen_names[layer.name]} and {layer.path}; the loader uses the first",
-                    evidence={
-                        "name": layer.name,
-                        "manifests": [seen_names[layer.name], layer.path],
-                    },
-                )
-            )
-            records[key] = replace(record, active=False, state="duplicate")
-            continue
-        seen_names[layer.name] = layer.path
-        record = replace(record, state="meta" if layer.is_meta else "candidate")
-        if layer.library_path:
-            check = libcheck.static_check(
-                env, "layer", layer.path, layer.library_path, layer.library_arch
-            )
-            outcome.findings += [_soften(f, layer, active) for f in check.findings]
-            record = replace(
-                record,
-                **check.fields(),
-                issues=record.issues + tuple(f.code for f in check.findings),
-            )
-            if check.loadable:
-                items.append(
-                    {
-                        "key": key,
-                        "path": str(env.path(check.resolution.path or "")),
-                        "kind": "layer",
-                        "functions": dict(layer.functions),
-                    }
-                )
-            else:
-                record = replace(record, state="other-abi" if check.other_abi else "broken")
-        records[key] = record
+        record, findings, item = _examine(env, layer, version, seen_names)
+        records[_key(layer)] = record
+        outcome.findings += findings
+        if item is not None:
+            items.append(item)
     outcomes, _ = ctx.run_batch(TASK, items, key="key") if items else ([], [])
-    by_key = {f"{entry.path}#{entry.name}": entry for entry in layers}
+    by_key = {_key(entry): entry for entry in layers}
     for item in outcomes:
-        record, layer = records[item.key], by_key[item.key]
         outcome.loader_log += loaderlog.parse(item.stderr)
-        found = libcheck.native_findings(
-            env,
-            "layer",
-            layer.path,
-            record.resolved or "",
-            item,
-            dict(layer.disable_environment or {}),
-        )
-        result = item.result or {}
-        record = replace(
-            record,
-            load=LoadOutcome(state=item.state, signal=item.signal, last_step=item.last_crumb),
-            exports=result.get("exports") or {},
-            interface_version=result.get("interface_version"),
-            negotiate_result=result.get("negotiate_result"),
-        )
-        if not found and result.get("loaded"):
-            found = _layer_exports(layer, record, result)
-        found = [_soften(f, layer, record.active) for f in found]
+        records[item.key], found = _loaded(env, by_key[item.key], records[item.key], item)
         outcome.findings += found
-        records[item.key] = replace(
-            record,
-            issues=record.issues + tuple(f.code for f in found),
-            state="broken" if any(f.severity is Severity.FAIL for f in found) else "usable",
-        )
     cross, final = _cross_findings(env, list(records.values()), version)
     outcome.findings += cross
     discovery = ctx.results.get("loader-discovery")
@@ -280,6 +196,114 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
     own = by_manifest(outcome.findings)
     outcome.layers = [_with_exclusions(r, own) for r in final]
     return outcome
+
+
+def _key(layer: LayerManifest) -> str:
+    """A layer's key in the batch and the records: one manifest may declare several layers."""
+    return f"{layer.path}#{layer.name}"
+
+
+def _find_layers(
+    env: Env, version: Version | None
+) -> tuple[list[LayerManifest], dict[str, list[dict[str, Any]]]]:
+    """Every layer of every implicit and explicit manifest, and the searches that found them."""
+    layers: list[LayerManifest] = []
+    searches: dict[str, list[dict[str, Any]]] = {}
+    for kind, implicit in (("implicit-layer", True), ("explicit-layer", False)):
+        entries = search_entries(env, kind, version)
+        searches[kind] = [e.to_dict() for e in entries]
+        for path, origin in list_manifest_files(env, entries):
+            layers += parse_layers(read_manifest(env, path, origin), implicit)
+    return layers, searches
+
+
+def _examine(
+    env: Env, layer: LayerManifest, version: Version | None, seen_names: dict[str, str]
+) -> tuple[LayerRecord, list[Finding], dict[str, Any] | None]:
+    """The record of one layer from what the parent can check, its findings, and the batch item
+    that dlopens its library when it is worth it.  ``seen_names`` maps each layer name to the
+    first manifest declaring it (the loader uses that one)."""
+    active, why = _active(env, layer, version) if layer.name else (False, "unusable manifest")
+    record = LayerRecord(
+        name=layer.name,
+        manifest=layer.path,
+        origin=layer.origin,
+        implicit=layer.implicit,
+        type=layer.type,
+        api_version=layer.api_version,
+        implementation_version=layer.implementation_version,
+        description=layer.description,
+        enable_environment=dict(layer.enable_environment),
+        disable_environment=dict(layer.disable_environment or {}),
+        component_layers=tuple(layer.component_layers),
+        active=active,
+        why=why,
+        issues=tuple(problem.code for problem in layer.problems),
+    )
+    if layer.skipped_by_loader or not layer.name:
+        return replace(record, active=False, state="skipped-by-loader"), [], None
+    if layer.name in seen_names:
+        finding = make_finding(
+            CODES,
+            "layer-duplicate-name",
+            f"{layer.name} is declared by {seen_names[layer.name]} and {layer.path}; the loader uses the first",
+            evidence={
+                "name": layer.name,
+                "manifests": [seen_names[layer.name], layer.path],
+            },
+        )
+        return replace(record, active=False, state="duplicate"), [finding], None
+    seen_names[layer.name] = layer.path
+    record = replace(record, state="meta" if layer.is_meta else "candidate")
+    if not layer.library_path:
+        return record, [], None
+    check = libcheck.static_check(env, "layer", layer.path, layer.library_path, layer.library_arch)
+    findings = [_soften(f, layer, active) for f in check.findings]
+    record = replace(
+        record,
+        **check.fields(),
+        issues=record.issues + tuple(f.code for f in check.findings),
+    )
+    if not check.loadable:
+        return replace(record, state="other-abi" if check.other_abi else "broken"), findings, None
+    item = {
+        "key": _key(layer),
+        "path": str(env.path(check.resolution.path or "")),
+        "kind": "layer",
+        "functions": dict(layer.functions),
+    }
+    return record, findings, item
+
+
+def _loaded(
+    env: Env, layer: LayerManifest, record: LayerRecord, item: ItemOutcome
+) -> tuple[LayerRecord, list[Finding]]:
+    """The record and findings after the child dlopened the layer's library and negotiated."""
+    found = libcheck.native_findings(
+        env,
+        "layer",
+        layer.path,
+        record.resolved or "",
+        item,
+        dict(layer.disable_environment or {}),
+    )
+    result = libcheck.LibraryLoad.parse(item.result)
+    record = replace(
+        record,
+        load=LoadOutcome(state=item.state, signal=item.signal, last_step=item.last_crumb),
+        exports=result.exports,
+        interface_version=result.interface_version,
+        negotiate_result=result.negotiate_result,
+    )
+    if not found and result.loaded:
+        found = _layer_exports(layer, record, result)
+    found = [_soften(f, layer, record.active) for f in found]
+    record = replace(
+        record,
+        issues=record.issues + tuple(f.code for f in found),
+        state="broken" if any(f.severity is Severity.FAIL for f in found) else "usable",
+    )
+    return record, found
 
 
 def _with_exclusions(record: LayerRecord, findings: dict[str, list[Finding]]) -> LayerRecord:
@@ -303,9 +327,9 @@ def _soften(finding: Finding, layer: LayerManifest, active: bool) -> Finding:
 
 
 def _layer_exports(
-    layer: LayerManifest, record: LayerRecord, result: dict[str, Any]
+    layer: LayerManifest, record: LayerRecord, result: libcheck.LibraryLoad
 ) -> list[Finding]:
-    exports: dict[str, bool] = result.get("exports") or {}
+    exports = result.exports
     evidence = {"manifest": layer.path, "library": record.resolved, "exports": exports}
     commands = libcheck.disable_commands("layer", layer.path, dict(layer.disable_environment or {}))
     negotiate, gipa = list(exports)[:2]  # the (possibly renamed) negotiate and GIPA symbols
@@ -319,7 +343,7 @@ def _layer_exports(
                 commands=commands,
             )
         ]
-    code = result.get("negotiate_result")
+    code = result.negotiate_result
     if code not in (None, 0):
         return [
             make_finding(
@@ -337,8 +361,18 @@ def _cross_findings(
     env: Env, given: list[LayerRecord], version: Version | None
 ) -> tuple[list[Finding], list[LayerRecord]]:
     """Findings across layers, and the records with incomplete meta layers marked broken."""
-    findings: list[Finding] = []
     names = [r.name for r in given if r.name and r.state != "skipped-by-loader"]
+    findings, records = _meta_layers(given, names)
+    findings += _requested_missing(env, names, version)
+    findings += _implicit_findings(records, version)
+    return findings, records
+
+
+def _meta_layers(
+    given: list[LayerRecord], names: list[str]
+) -> tuple[list[Finding], list[LayerRecord]]:
+    """Meta layers whose component layers are not all there: the loader drops them."""
+    findings: list[Finding] = []
     records: list[LayerRecord] = []
     for record in given:
         missing = [c for c in record.component_layers if c not in names]
@@ -353,6 +387,11 @@ def _cross_findings(
             )
             record = replace(record, active=False, state="broken")
         records.append(record)
+    return findings, records
+
+
+def _requested_missing(env: Env, names: list[str], version: Version | None) -> list[Finding]:
+    """Layers a variable asks for by name that no manifest provides."""
     requested = [
         (n, "VK_INSTANCE_LAYERS") for n in (env.get("VK_INSTANCE_LAYERS") or "").split(":") if n
     ]
@@ -361,52 +400,61 @@ def _cross_findings(
         for g in filter_list(effective_get(env, "VK_LOADER_LAYERS_ENABLE", version))
         if "*" not in g and not g.startswith("~")
     ]
+    findings: list[Finding] = []
     for name, variable in requested:
-        if not any(glob_match(name, n) for n in names):
-            nearest = suggest(name, names)
-            hint = f"; did you mean {nearest}?" if nearest else ""
-            findings.append(
-                make_finding(
-                    CODES,
-                    "layer-requested-missing",
-                    f"{variable} requests {name}, which no layer manifest provides{hint}",
-                    evidence={
-                        "variable": variable,
-                        "layer": name,
-                        "available": names,
-                        "suggestion": nearest,
-                    },
-                    commands=["sudo apt-get install vulkan-validationlayers"]
-                    if "validation" in name.lower()
-                    else [],
-                )
-            )
-    active_implicit = [
-        r for r in records if r.implicit and r.active and r.state in ("usable", "meta")
-    ]
-    if active_implicit:
+        if any(glob_match(name, n) for n in names):
+            continue
+        nearest = suggest(name, names)
+        hint = f"; did you mean {nearest}?" if nearest else ""
         findings.append(
             make_finding(
                 CODES,
-                "layer-implicit-active",
-                "implicit layers in every Vulkan process: "
-                + ", ".join(
-                    f"{r.name} (disable: {', '.join(f'{k}={v or 1}' for k, v in r.disable_environment.items())})"
-                    for r in active_implicit
-                ),
+                "layer-requested-missing",
+                f"{variable} requests {name}, which no layer manifest provides{hint}",
                 evidence={
-                    "layers": [
-                        {
-                            "name": r.name,
-                            "manifest": r.manifest,
-                            "why": r.why,
-                            "disable_environment": dict(r.disable_environment),
-                        }
-                        for r in active_implicit
-                    ]
+                    "variable": variable,
+                    "layer": name,
+                    "available": names,
+                    "suggestion": nearest,
                 },
+                commands=["sudo apt-get install vulkan-validationlayers"]
+                if "validation" in name.lower()
+                else [],
             )
         )
+    return findings
+
+
+def _implicit_findings(records: list[LayerRecord], version: Version | None) -> list[Finding]:
+    """The implicit layers in every process, and those targeting an older Vulkan than the
+    loader."""
+    active_implicit = [
+        r for r in records if r.implicit and r.active and r.state in ("usable", "meta")
+    ]
+    if not active_implicit:
+        return []
+    findings = [
+        make_finding(
+            CODES,
+            "layer-implicit-active",
+            "implicit layers in every Vulkan process: "
+            + ", ".join(
+                f"{r.name} (disable: {', '.join(f'{k}={v or 1}' for k, v in r.disable_environment.items())})"
+                for r in active_implicit
+            ),
+            evidence={
+                "layers": [
+                    {
+                        "name": r.name,
+                        "manifest": r.manifest,
+                        "why": r.why,
+                        "disable_environment": dict(r.disable_environment),
+                    }
+                    for r in active_implicit
+                ]
+            },
+        )
+    ]
     loader_minor = version[:2] if version else None
     for record in active_implicit:
         layer_version = parse_version(record.api_version or "")
@@ -420,7 +468,7 @@ def _cross_findings(
                     evidence={"layer": record.name, "api_version": record.api_version},
                 )
             )
-    return findings, records
+    return findings
 
 
 def _log_findings(entries: list[LogEntry], records: list[LayerRecord]) -> list[Finding]:

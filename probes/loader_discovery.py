@@ -12,6 +12,7 @@ import glob
 import os
 import re
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 from vkdoctor.engine.env import Env
@@ -181,11 +182,10 @@ def _settings_files(env: Env) -> list[str]:
     """vk_loader_settings.json candidates in the loader's order (settings.c, first hit wins)."""
     home = env.get_nonempty("HOME")
     bases: list[str] = []
-    if env.get_nonempty("XDG_CONFIG_HOME"):
-        bases.append(env.environ["XDG_CONFIG_HOME"])
-    if env.get_nonempty("XDG_DATA_HOME"):
-        bases.append(env.environ["XDG_DATA_HOME"])
-    if home and not env.get_nonempty("XDG_CONFIG_HOME"):
+    config_home = env.get_nonempty("XDG_CONFIG_HOME")
+    data_home = env.get_nonempty("XDG_DATA_HOME")
+    bases += [base for base in (config_home, data_home) if base]
+    if home and not config_home:
         bases.append(f"{home}/.config")
     if home and not env.get_nonempty("XDG_DATA_HOME"):
         bases.append(f"{home}/.local/share")
@@ -236,21 +236,64 @@ def _version_from_file_name(real_path: str) -> str | None:
     return match.group(1) if match else None
 
 
-def _copy_facts(env: Env, real_paths: list[str]) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class _LoaderCopy:
+    """One libvulkan file an application might load, as checked on disk."""
+
+    path: str
+    size: int | None
+    elf_class: int | None
+    machine: str | None
+    arch_ok: bool | None
+    error: str | None
+
+    def to_fact(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "size": self.size,
+            "elf_class": self.elf_class,
+            "machine": self.machine,
+            "arch_ok": self.arch_ok,
+            "error": self.error,
+        }
+
+
+def _copies(env: Env, real_paths: list[str]) -> list[_LoaderCopy]:
     rows = []
     for real in real_paths:
         check = check_file(env, env.logical(real))
         rows.append(
-            {
-                "path": env.logical(real),
-                "size": check.size,
-                "elf_class": check.elf.elf_class if check.elf else None,
-                "machine": check.elf.machine_name if check.elf and check.elf.machine else None,
-                "arch_ok": check.arch_ok,
-                "error": check.error or (check.elf.error if check.elf else None),
-            }
+            _LoaderCopy(
+                path=env.logical(real),
+                size=check.size,
+                elf_class=check.elf.elf_class if check.elf else None,
+                machine=check.elf.machine_name if check.elf and check.elf.machine else None,
+                arch_ok=check.arch_ok,
+                error=check.error or (check.elf.error if check.elf else None),
+            )
         )
     return rows
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    """The loader child's "loaded" stage (tasks/loader.py), parsed once at the JSON boundary."""
+
+    path: str
+    real_path: str
+    version: str | None
+    gipa_exported: bool
+    mapped_loaders: list[str]
+
+    @classmethod
+    def parse(cls, data: dict[str, Any]) -> _Loaded:
+        return cls(
+            path=data.get("path") or "",
+            real_path=data.get("real_path") or "",
+            version=data.get("version"),
+            gipa_exported=bool(data.get("gipa_exported")),
+            mapped_loaders=list(data.get("mapped_loaders", [])),
+        )
 
 
 def _variable_findings(env: Env, version: tuple[int, int, int] | None) -> list[Finding]:
@@ -393,7 +436,7 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
     handle = ctx.start_child("vkdoctor.tasks.loader:loader_info", {"soname": ctx.options.loader})
     scan = collect_environment(env)  # while the child loads the loader
     outcome.environment = scan.facts
-    copies = _copy_facts(env, _candidate_copies(env))
+    copies = _copies(env, _candidate_copies(env))
     settings = _settings_files(env)
     variables = related_variables(env)
     child = handle.wait()
@@ -402,110 +445,132 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
     failed_open = _stage(child.results, "dlopen")
     facts: dict[str, Any] = {
         "soname": ctx.options.loader,
-        "copies": copies,
+        "copies": [c.to_fact() for c in copies],
         "variables": variables,
         "secure_execution": env.secure,
         "settings_files": settings,
     }
     outcome.facts = facts
     if loaded is None and failed_open is None and child.last_crumb == "vkEnumerateInstanceVersion":
-        # dlopen worked; the loader then hung or crashed scanning implicit layer manifests (a
-        # FIFO or /dev/zero there): the layer probe names the culprit, so it must still run.
-        outcome.findings.append(
-            make_finding(
-                CODES,
-                "loader-enumeration-failed",
-                f"vkEnumerateInstanceVersion failed: {child.describe()}; the loader reads "
-                "every implicit layer manifest there",
-                evidence={
-                    "state": child.state,
-                    "signal": child.signal,
-                    "last_step": child.last_crumb,
-                },
-                severity=Severity.WARN,  # the culprit is named by the layer probe
-            )
-        )
-        outcome.findings += scan.findings
-        return outcome
-    if loaded is None:
+        outcome.findings.append(_scan_failed(child))
+    elif loaded is None:
         error = (failed_open or {}).get("dlerror") or child.describe()
-        libc = _libc_mismatch(error)
-        if libc is not None:
-            facts["dlerror"] = error
-            outcome.findings.append(_newer_libc_finding(env, ctx.options.loader, error, *libc))
-            outcome.loader = LoaderRecord(
-                soname=ctx.options.loader,
-                path=libc[0],
-                secure_execution=env.secure,
-                settings_files=tuple(settings),
-                issues=("loader-needs-newer-libc",),
-            )
-            outcome.findings += scan.findings
-            return outcome
-        code = "loader-missing" if "No such file or directory" in error else "loader-unloadable"
         facts["dlerror"] = error
-        outcome.findings.append(
-            make_finding(
-                CODES,
-                code,
-                f"{ctx.options.loader} cannot be loaded: {error}",
-                evidence={"dlerror": error, "copies": copies, "child": child.state},
-                commands=[
-                    distro.reinstall_command("loader", env)
-                    if code == "loader-unloadable"
-                    else distro.install_command("loader", env)
-                ],
-            )
-        )
-        outcome.loader = LoaderRecord(
-            soname=ctx.options.loader,
-            secure_execution=env.secure,
-            settings_files=tuple(settings),
-            issues=(code,),
-        )
-        outcome.findings += scan.findings
-        return outcome
-    if not loaded.get("gipa_exported"):
+        outcome.findings.append(_not_loaded(ctx, error, copies, settings, child.state, outcome))
+    elif not loaded.get("gipa_exported"):
         # `--loader libc.so.6` loads fine; only the loader's one mandatory export tells.
         facts["path"] = loaded.get("path")
-        outcome.findings.append(
-            make_finding(
-                CODES,
-                "loader-not-vulkan",
-                f"{ctx.options.loader} ({loaded.get('path')}) is not a Vulkan loader: it exports "
-                "no vkGetInstanceProcAddr",
-                evidence={"loaded": loaded.get("path"), "soname": ctx.options.loader},
-                commands=["vkdoctor check  # diagnoses libvulkan.so.1, what applications load"],
-            )
+        outcome.findings.append(_not_vulkan(ctx.options.loader, loaded.get("path")))
+    else:
+        outcome.findings += _loaded_findings(
+            ctx, _Loaded.parse(loaded), copies, settings, child, outcome
         )
-        outcome.findings += scan.findings
-        return outcome
-    version_text = loaded.get("version") or _version_from_file_name(loaded["real_path"])
+    outcome.findings += scan.findings
+    return outcome
+
+
+def _scan_failed(child: Any) -> Finding:
+    """dlopen worked; the loader then hung or crashed scanning implicit layer manifests (a FIFO
+    or /dev/zero there): the layer probe names the culprit, so it must still run."""
+    return make_finding(
+        CODES,
+        "loader-enumeration-failed",
+        f"vkEnumerateInstanceVersion failed: {child.describe()}; the loader reads "
+        "every implicit layer manifest there",
+        evidence={
+            "state": child.state,
+            "signal": child.signal,
+            "last_step": child.last_crumb,
+        },
+        severity=Severity.WARN,  # the culprit is named by the layer probe
+    )
+
+
+def _not_loaded(
+    ctx: ProbeContext,
+    error: str,
+    copies: list[_LoaderCopy],
+    settings_files: list[str],
+    state: str,
+    outcome: ProbeOutcome,
+) -> Finding:
+    """The loader cannot be dlopened: a libc too old for it, not there, or not loadable."""
+    env, soname = ctx.env, ctx.options.loader
+    settings = tuple(settings_files)
+    libc = _libc_mismatch(error)
+    if libc is not None:
+        outcome.loader = LoaderRecord(
+            soname=soname,
+            path=libc[0],
+            secure_execution=env.secure,
+            settings_files=settings,
+            issues=("loader-needs-newer-libc",),
+        )
+        return _newer_libc_finding(env, soname, error, *libc)
+    code = "loader-missing" if "No such file or directory" in error else "loader-unloadable"
+    outcome.loader = LoaderRecord(
+        soname=soname, secure_execution=env.secure, settings_files=settings, issues=(code,)
+    )
+    return make_finding(
+        CODES,
+        code,
+        f"{soname} cannot be loaded: {error}",
+        evidence={"dlerror": error, "copies": [c.to_fact() for c in copies], "child": state},
+        commands=[
+            distro.reinstall_command("loader", env)
+            if code == "loader-unloadable"
+            else distro.install_command("loader", env)
+        ],
+    )
+
+
+def _not_vulkan(soname: str, path: str | None) -> Finding:
+    return make_finding(
+        CODES,
+        "loader-not-vulkan",
+        f"{soname} ({path}) is not a Vulkan loader: it exports no vkGetInstanceProcAddr",
+        evidence={"loaded": path, "soname": soname},
+        commands=["vkdoctor check  # diagnoses libvulkan.so.1, what applications load"],
+    )
+
+
+def _loaded_findings(
+    ctx: ProbeContext,
+    loaded: _Loaded,
+    copies: list[_LoaderCopy],
+    settings: list[str],
+    child: Any,
+    outcome: ProbeOutcome,
+) -> list[Finding]:
+    """A Vulkan loader loaded: its record, copies and version, variables, settings file, and
+    what its enumeration did."""
+    env, facts = ctx.env, outcome.facts
+    version_text = loaded.version or _version_from_file_name(loaded.real_path)
     version = parse_version(version_text or "")
+    real_path = env.logical(loaded.real_path)
     facts.update(
-        path=loaded["path"],
-        real_path=env.logical(loaded["real_path"]),
+        path=loaded.path,
+        real_path=real_path,
         version=version_text,
-        mapped_loaders=loaded.get("mapped_loaders", []),
+        mapped_loaders=loaded.mapped_loaders,
     )
     # With --loader PATH the user chose this loader: that it is not the system's is the point,
     # not a finding ("shadowing" is about what applications get by default).
     chosen = ctx.options.loader != LOADER_SONAME
     own = _loader_findings(env, loaded, copies, version, chosen=chosen)
-    outcome.findings += own
     outcome.loader = LoaderRecord(
         soname=ctx.options.loader,
-        path=loaded["path"],
-        real_path=facts["real_path"],
+        path=loaded.path,
+        real_path=real_path,
         version=version_text,
         secure_execution=env.secure,
         settings_files=tuple(settings),
         issues=tuple(dict.fromkeys(f.code for f in own)),
     )
-    outcome.findings += _variable_findings(env, version)
+    findings = own + _variable_findings(env, version)
     if settings:
         in_effect = version is not None and version >= SETTINGS_SINCE
-        outcome.findings.append(
+        findings.append(
             make_finding(
                 CODES,
                 "settings-file",
@@ -515,77 +580,30 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
                 commands=[shell.command("cat", settings[0])],
             )
         )
-    outcome.findings += _enumeration_findings(child, version, facts)
-    outcome.findings += scan.findings
-    return outcome
+    findings += _enumeration_findings(child, version, facts)
+    return findings
 
 
 def _loader_findings(
     env: Env,
-    loaded: dict[str, Any],
-    copies: list[dict[str, Any]],
+    loaded: _Loaded,
+    copies: list[_LoaderCopy],
     version: tuple[int, int, int] | None,
     *,
     chosen: bool = False,
 ) -> list[Finding]:
-    findings: list[Finding] = []
     real = (
-        os.path.realpath(env.path(loaded["real_path"]))
-        if not env.is_real_root
-        else loaded["real_path"]
+        os.path.realpath(env.path(loaded.real_path)) if not env.is_real_root else loaded.real_path
     )
     system = [
         os.path.realpath(env.path(target))
         for soname, target in ld_cache_entries(env)
         if soname == LOADER_SONAME and check_file(env, target).arch_ok
     ]
+    findings: list[Finding] = []
     if system and real not in system and not chosen:
-        via = next(
-            (d for d in ld_library_path(env) if loaded["path"].startswith(d.rstrip("/") + "/")),
-            None,
-        )
-        findings.append(
-            make_finding(
-                CODES,
-                "loader-shadowed",
-                f"applications load {loaded['path']} (version {loaded.get('version')}), "
-                f"not the system loader {system[0]}"
-                + (f": LD_LIBRARY_PATH contains {via}" if via else ""),
-                evidence={
-                    "loaded": loaded["path"],
-                    "system": system[0],
-                    "ld_library_path_entry": via,
-                },
-                commands=["unset LD_LIBRARY_PATH"] if via else [],
-            )
-        )
-    others = [c for c in copies if os.path.realpath(env.path(c["path"])) != real]
-    wrong_arch = [c for c in others if c["arch_ok"] is False]
-    same_arch = [c for c in others if c["arch_ok"] and c["path"] not in system]
-    if len(loaded.get("mapped_loaders", [])) > 1:
-        same_arch.append({"path": ", ".join(loaded["mapped_loaders"]), "note": "mapped together"})
-    if same_arch:
-        findings.append(
-            make_finding(
-                CODES,
-                "loader-other-copies",
-                f"{len(same_arch)} other libvulkan cop{'y' if len(same_arch) == 1 else 'ies'}: "
-                + ", ".join(c["path"] for c in same_arch),
-                evidence={"copies": same_arch},
-            )
-        )
-    if wrong_arch:
-        findings.append(
-            make_finding(
-                CODES,
-                "loader-wrong-arch-copy",
-                "libvulkan for another architecture: "
-                + ", ".join(
-                    f"{c['path']} ({c['machine']}, {c['elf_class']}-bit)" for c in wrong_arch
-                ),
-                evidence={"copies": wrong_arch},
-            )
-        )
+        findings.append(_shadowed(env, loaded, system[0]))
+    findings += _copy_findings(env, loaded, copies, real, system)
     if version is not None and version < (1, 1, 0):
         findings.append(
             make_finding(
@@ -594,6 +612,61 @@ def _loader_findings(
                 f"the loader is version {version_str(version)}",
                 evidence={"version": version_str(version)},
                 commands=[distro.install_command("loader", env)],
+            )
+        )
+    return findings
+
+
+def _shadowed(env: Env, loaded: _Loaded, system: str) -> Finding:
+    via = next(
+        (d for d in ld_library_path(env) if loaded.path.startswith(d.rstrip("/") + "/")),
+        None,
+    )
+    return make_finding(
+        CODES,
+        "loader-shadowed",
+        f"applications load {loaded.path} (version {loaded.version}), "
+        f"not the system loader {system}" + (f": LD_LIBRARY_PATH contains {via}" if via else ""),
+        evidence={
+            "loaded": loaded.path,
+            "system": system,
+            "ld_library_path_entry": via,
+        },
+        commands=["unset LD_LIBRARY_PATH"] if via else [],
+    )
+
+
+def _copy_findings(
+    env: Env, loaded: _Loaded, copies: list[_LoaderCopy], real: str, system: list[str]
+) -> list[Finding]:
+    """Other libvulkan copies next to the one loaded: same architecture, or another."""
+    others = [c for c in copies if os.path.realpath(env.path(c.path)) != real]
+    wrong_arch = [c for c in others if c.arch_ok is False]
+    same_arch = [c for c in others if c.arch_ok and c.path not in system]
+    paths = [c.path for c in same_arch]
+    evidence: list[dict[str, Any]] = [c.to_fact() for c in same_arch]
+    if len(loaded.mapped_loaders) > 1:
+        paths.append(", ".join(loaded.mapped_loaders))
+        evidence.append({"path": paths[-1], "note": "mapped together"})
+    findings: list[Finding] = []
+    if paths:
+        findings.append(
+            make_finding(
+                CODES,
+                "loader-other-copies",
+                f"{len(paths)} other libvulkan cop{'y' if len(paths) == 1 else 'ies'}: "
+                + ", ".join(paths),
+                evidence={"copies": evidence},
+            )
+        )
+    if wrong_arch:
+        findings.append(
+            make_finding(
+                CODES,
+                "loader-wrong-arch-copy",
+                "libvulkan for another architecture: "
+                + ", ".join(f"{c.path} ({c.machine}, {c.elf_class}-bit)" for c in wrong_arch),
+                evidence={"copies": [c.to_fact() for c in wrong_arch]},
             )
         )
     return findings

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from vkdoctor.kernels.suite import load_spirv
-from vkdoctor.vulkan import compute
+from vkdoctor.loader import vkversion
+from vkdoctor.vulkan import binding, compute, memory
 from vkdoctor.vulkan.compute import (
     ComputeContext,
     ComputeError,
@@ -52,22 +53,22 @@ def test_llvmpipe_device_description(instance: Instance, cpu_index: int) -> None
 
 def test_driver_version_decoding_is_vendor_specific() -> None:
     nvidia = (535 << 22) | (154 << 14) | (5 << 6)
-    assert compute.driver_version_string(0x10DE, nvidia) == "535.154.5.0"
-    assert compute.driver_version_string(0x1002, compute.make_version(2, 0, 279)) == "2.0.279"
+    assert vkversion.driver_version_string(0x10DE, nvidia) == "535.154.5.0"
+    assert vkversion.driver_version_string(0x1002, vkversion.make(2, 0, 279)) == "2.0.279"
 
 
 def test_results_become_typed_errors_naming_the_vkresult() -> None:
     with pytest.raises(DeviceLost) as lost:
-        compute._check(-4, "vkQueueSubmit")
+        binding.check(-4, "vkQueueSubmit")
     assert lost.value.result == "VK_ERROR_DEVICE_LOST" and "vkQueueSubmit" in str(lost.value)
     # A result the binding's own exception table lacks still gets its name.
     with pytest.raises(VulkanError) as frag:
-        compute._check(-1000161000, "vkAllocateMemory")
+        binding.check(-1000161000, "vkAllocateMemory")
     assert frag.value.result == "VK_ERROR_FRAGMENTATION"
     with pytest.raises(VulkanError) as unknown:
-        compute._check(-12345, "vkFoo")
+        binding.check(-12345, "vkFoo")
     assert unknown.value.result == "VkResult(-12345)"
-    compute._check(0, "vkBar")
+    binding.check(0, "vkBar")
 
 
 def test_grid_1d_respects_the_x_limit() -> None:
@@ -92,7 +93,7 @@ def test_buffer_round_trip_through_staging_in_chunks(
     instance: Instance, cpu_index: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The path discrete GPUs take (device memory not mappable), in several staging chunks.
-    monkeypatch.setattr(compute, "_STAGING_CHUNK", 4096)
+    monkeypatch.setattr(memory, "STAGING_CHUNK", 4096)
     data = np.random.default_rng(1).integers(0, 2**32, 10_000, dtype=np.uint32)
     with instance.context(cpu_index, staging=True) as staged:
         buf = staged.upload(data)

@@ -52,7 +52,5 @@ def test_harmless_lines_are_classified_not_problems() -> None:
 
 def test_discovery_view_reads_locations_and_files() -> None:
     view = loaderlog.discovery(loaderlog.parse(OLD), "driver")
-    assert view == {
-        "locations": ["/etc/vulkan/icd.d", "/usr/share/vulkan/icd.d"],
-        "files": ["/usr/share/vulkan/icd.d/lvp_icd.x86_64.json"],
-    }
+    assert view.locations == ("/etc/vulkan/icd.d", "/usr/share/vulkan/icd.d")
+    assert view.files == ("/usr/share/vulkan/icd.d/lvp_icd.x86_64.json",)

@@ -278,7 +278,3 @@ def figure(result: Mapping[str, Any], peak: Peak | None) -> Figure | None:
         return None
     reference = peak.of(metric) if peak is not None else None
     return Figure(metric, value, reference, peak.source if reference else None)
-
-
-def peak_for(device_name: str, results: Iterable[Mapping[str, Any]]) -> Peak:
-    return known_peak(device_name) or measured_peak(device_name, results)

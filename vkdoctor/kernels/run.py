@@ -224,10 +224,6 @@ class DeviceRun:
     def driver(self) -> str:
         return self.device.driver
 
-    @property
-    def complete(self) -> bool:
-        return len(self.rows) >= len(self.kernels) and not self.findings
-
     def all_findings(self) -> list[Finding]:
         return [*self.findings, *(r.finding for r in self.rows if r.finding is not None)]
 

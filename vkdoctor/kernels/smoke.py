@@ -23,6 +23,7 @@ from vkdoctor.vulkan.compute import (
     ComputeContext,
     ComputeError,
     DeviceLost,
+    DispatchTiming,
     FenceTimeout,
     Instance,
     NoComputeQueue,
@@ -306,6 +307,41 @@ def _error_status(exc: ComputeError) -> tuple[SmokeStatus, str | None]:
     return SmokeStatus.VULKAN_ERROR, exc.result
 
 
+def _verify(
+    push: SmokePush,
+    elements: int,
+    got: tuple[np.ndarray, np.ndarray],
+    expected: tuple[np.ndarray, np.ndarray],
+    previous: tuple[np.ndarray, np.ndarray] | None,
+    timing: DispatchTiming,
+    tamper_expected: Tamper | None,
+) -> SmokeRun:
+    """One push-constant set's run checked: both outputs, the untouched tail, and whether a
+    wrong result is the previous set's (push constants not updated between submits)."""
+    got_u, got_f = got
+    exp_u, exp_f = expected
+    check_u = check_exact(got_u[:elements], _expect(tamper_expected, "smoke/out_u", exp_u), "out_u")
+    check_f = check_exact(got_f[:elements], _expect(tamper_expected, "smoke/out_f", exp_f), "out_f")
+    stale = (
+        previous is not None
+        and not (check_u.passed and check_f.passed)
+        and np.array_equal(got_u[:elements], previous[0])
+        and np.array_equal(got_f[:elements].view(np.uint32), previous[1].view(np.uint32))
+    )
+    tail_ok = bool(
+        (got_u[elements:] == _SENTINEL).all()
+        and (got_f[elements:].view(np.uint32) == _SENTINEL).all()
+    )
+    return SmokeRun(
+        push=push,
+        check=check_u if not check_u.passed else check_f,
+        stale_push_constants=bool(stale),
+        tail_intact=tail_ok,
+        gpu_time_ns=timing.gpu_ns[0] if timing.has_gpu_time else None,
+        wall_s=timing.wall_s,
+    )
+
+
 def run_smoke(
     ctx: ComputeContext,
     *,
@@ -354,36 +390,10 @@ def run_smoke(
             ctx.fill(buffers[2], _SENTINEL)
             ctx.fill(buffers[3], _SENTINEL)
             timing = ctx.dispatch(pipe, buffers, groups, push.pack(elements), timeout_s=timeout_s)
-            got_u = buffers[2].read(np.uint32)
-            got_f = buffers[3].read(np.float32)
-            exp_u, exp_f = smoke_expected(a[:elements], b[:elements], push)
-            check_u = check_exact(
-                got_u[:elements], _expect(tamper_expected, "smoke/out_u", exp_u), "out_u"
-            )
-            check_f = check_exact(
-                got_f[:elements], _expect(tamper_expected, "smoke/out_f", exp_f), "out_f"
-            )
-            stale = (
-                previous is not None
-                and not (check_u.passed and check_f.passed)
-                and np.array_equal(got_u[:elements], previous[0])
-                and np.array_equal(got_f[:elements].view(np.uint32), previous[1].view(np.uint32))
-            )
-            tail_ok = bool(
-                (got_u[elements:] == _SENTINEL).all()
-                and (got_f[elements:].view(np.uint32) == _SENTINEL).all()
-            )
-            runs.append(
-                SmokeRun(
-                    push=push,
-                    check=check_u if not check_u.passed else check_f,
-                    stale_push_constants=bool(stale),
-                    tail_intact=tail_ok,
-                    gpu_time_ns=timing.gpu_ns[0] if timing.has_gpu_time else None,
-                    wall_s=timing.wall_s,
-                )
-            )
-            previous = (exp_u, exp_f)
+            expected = smoke_expected(a[:elements], b[:elements], push)
+            got = (buffers[2].read(np.uint32), buffers[3].read(np.float32))
+            runs.append(_verify(push, elements, got, expected, previous, timing, tamper_expected))
+            previous = expected
     except ComputeError as exc:
         status, result = _error_status(exc)
         return SmokeResult(

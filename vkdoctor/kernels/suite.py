@@ -52,6 +52,7 @@ from vkdoctor.kernels.verify import (  # noqa: F401
     check_bound,
     check_exact,
 )
+from vkdoctor.loader import vkversion
 from vkdoctor.report.codes import CodeInfo, code_table, make_finding
 from vkdoctor.report.model import Finding, Severity
 from vkdoctor.vulkan.compute import (
@@ -64,7 +65,6 @@ from vkdoctor.vulkan.compute import (
     UnsupportedFeature,
     VulkanError,
     grid_1d,
-    make_version,
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -336,7 +336,9 @@ def _reduce(job: _Job) -> _Outcome:
     wg = job.sizes.workgroup_size
     effective = min(info.api_version_raw, ctx.instance.api_version)
     subgroup_ok = (
-        info.subgroup is not None and info.subgroup.arithmetic and effective >= make_version(1, 1)
+        info.subgroup is not None
+        and info.subgroup.arithmetic
+        and vkversion.at_least(effective, 1, 1)
     )
     variant = job.sizes.reduce_variant
     if variant == "subgroup" and not subgroup_ok:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from vkdoctor.engine.child import ItemOutcome
@@ -182,130 +182,175 @@ def disable_commands(
     return [*commands, shell.command("sudo", "rm", manifest, comment="if it is stale")]
 
 
+@dataclass(frozen=True)
+class LibraryLoad:
+    """What the libraries child (``tasks/libraries.py``) reported for one driver or layer
+    library, parsed once at the JSON boundary; probes read attributes."""
+
+    loaded: bool = False
+    dlopen_error: str | None = None  # RTLD_LAZY failed too: the loader cannot load it
+    dlopen_now_error: str | None = None  # RTLD_NOW failed
+    missing_object: str | None = None  # the soname the dynamic linker could not find
+    loads_lazily_only: bool = False
+    exports: dict[str, bool] = field(default_factory=dict)  # in the child's order
+    negotiate_via_gipa: bool | None = None  # None: not asked (the export was there)
+    negotiate_result: int | None = None
+    interface_version: int | None = None
+    gipa_create_instance: bool | None = None
+    instance_version: str | None = None
+
+    @classmethod
+    def parse(cls, result: Mapping[str, Any] | None) -> LibraryLoad:
+        data = result or {}
+        return cls(
+            loaded=bool(data.get("loaded")),
+            dlopen_error=data.get("dlopen_error"),
+            dlopen_now_error=data.get("dlopen_now_error"),
+            missing_object=data.get("missing_object"),
+            loads_lazily_only=bool(data.get("loads_lazily_only")),
+            exports=dict(data.get("exports") or {}),
+            negotiate_via_gipa=data.get("negotiate_via_gipa"),
+            negotiate_result=data.get("negotiate_result"),
+            interface_version=data.get("interface_version"),
+            gipa_create_instance=data.get("gipa_create_instance"),
+            instance_version=data.get("instance_version"),
+        )
+
+
 def static_check(
     env: Env, kind: str, manifest: str, library_path: str, library_arch: str | None
 ) -> StaticCheck:
+    """Resolve a manifest's library as the loader would and check the file it names, before any
+    child dlopens it: the first problem found is the finding."""
     resolution = resolve_library_path(env, library_path, manifest)
-    findings: list[Finding] = []
     if resolution.path is None:
-        searched = ", ".join(resolution.searched)
-        found = resolution.candidates
-        detail = f"'{library_path}' is a bare name, looked up like dlopen does in: {searched}" + (
-            f"; only other-architecture copies exist: {', '.join(found)}" if found else ""
-        )
-        if found:
-            return StaticCheck(
-                resolution,
-                check_file(env, found[0]),
-                False,
-                True,
-                [
-                    make_finding(
-                        CODES,
-                        f"{kind}-library-other-abi",
-                        f"{manifest}: {library_path} exists only for another architecture ({found[0]})",
-                        evidence={"manifest": manifest, "candidates": list(found)},
-                    )
-                ],
-            )
-        findings.append(
-            make_finding(
-                CODES,
-                f"{kind}-library-missing",
-                f"{manifest} points at {library_path}, which the dynamic linker cannot find",
-                detail=detail,
-                evidence={
-                    "manifest": manifest,
-                    "library_path": library_path,
-                    "searched": list(resolution.searched),
-                },
-                commands=[
-                    shell.command("dpkg", "-S", manifest, comment="which package owns the manifest")
-                ],
-            )
-        )
-        return StaticCheck(resolution, None, False, False, findings)
+        return _unresolved(kind, manifest, library_path, resolution, env)
     file = check_file(env, resolution.path)
-    evidence = {"manifest": manifest, "library_path": library_path, "resolved": resolution.path}
+    problem = _file_problem(env, kind, manifest, library_path, resolution, file)
+    if problem is not None:
+        return StaticCheck(resolution, file, False, False, [problem])
+    declared_other = library_arch is not None and library_arch != str(
+        64 if "64" in env.machine else 32
+    )
+    if file.arch_ok is False or declared_other:
+        finding = _other_abi(env, kind, manifest, library_path, resolution, file, library_arch)
+        return StaticCheck(resolution, file, False, True, [finding])
+    return StaticCheck(resolution, file, True, False, [])
+
+
+def _unresolved(
+    kind: str, manifest: str, library_path: str, resolution: Resolution, env: Env
+) -> StaticCheck:
+    """A bare name the dynamic linker's search does not find (or finds for another ABI only)."""
+    searched = ", ".join(resolution.searched)
+    found = resolution.candidates
+    if found:
+        finding = make_finding(
+            CODES,
+            f"{kind}-library-other-abi",
+            f"{manifest}: {library_path} exists only for another architecture ({found[0]})",
+            evidence={"manifest": manifest, "candidates": list(found)},
+        )
+        return StaticCheck(resolution, check_file(env, found[0]), False, True, [finding])
+    finding = make_finding(
+        CODES,
+        f"{kind}-library-missing",
+        f"{manifest} points at {library_path}, which the dynamic linker cannot find",
+        detail=f"'{library_path}' is a bare name, looked up like dlopen does in: {searched}",
+        evidence={
+            "manifest": manifest,
+            "library_path": library_path,
+            "searched": list(resolution.searched),
+        },
+        commands=[shell.command("dpkg", "-S", manifest, comment="which package owns the manifest")],
+    )
+    return StaticCheck(resolution, None, False, False, [finding])
+
+
+def _file_problem(
+    env: Env,
+    kind: str,
+    manifest: str,
+    library_path: str,
+    resolution: Resolution,
+    file: FileCheck,
+) -> Finding | None:
+    """The resolved library is missing, not a regular file, unreadable or not ELF."""
+    path = resolution.path or ""
+    evidence = {"manifest": manifest, "library_path": library_path, "resolved": path}
     if not file.exists or not file.is_file:
         how = {
             "relative": " (relative paths are resolved against the manifest's directory)",
             "absolute": "",
         }.get(resolution.kind, "")
-        findings.append(
-            make_finding(
-                CODES,
-                f"{kind}-library-missing",
-                f"{manifest} points at {resolution.path}, which {'is not a regular file' if file.exists else 'does not exist'}{how}",
-                evidence=evidence,
-                commands=[
-                    shell.command(
-                        "dpkg", "-S", manifest, comment="which package owns the manifest"
-                    ),
-                    shell.command("sudo", "rm", manifest, comment="if it is stale"),
-                ],
-            )
+        return make_finding(
+            CODES,
+            f"{kind}-library-missing",
+            f"{manifest} points at {path}, which {'is not a regular file' if file.exists else 'does not exist'}{how}",
+            evidence=evidence,
+            commands=[
+                shell.command("dpkg", "-S", manifest, comment="which package owns the manifest"),
+                shell.command("sudo", "rm", manifest, comment="if it is stale"),
+            ],
         )
-        return StaticCheck(resolution, file, False, False, findings)
     if not file.readable:
-        findings.append(
-            make_finding(
-                CODES,
-                f"{kind}-library-unreadable",
-                f"{resolution.path} (from {manifest}) is not readable by uid {env.euid}",
-                evidence=evidence,
-                commands=[
-                    shell.command("ls", "-l", resolution.path),
-                    shell.command("sudo", "chmod", "a+r", resolution.path),
-                ],
-            )
+        return make_finding(
+            CODES,
+            f"{kind}-library-unreadable",
+            f"{path} (from {manifest}) is not readable by uid {env.euid}",
+            evidence=evidence,
+            commands=[
+                shell.command("ls", "-l", path),
+                shell.command("sudo", "chmod", "a+r", path),
+            ],
         )
-        return StaticCheck(resolution, file, False, False, findings)
     if file.elf is None or file.elf.elf_class is None:
         reason = file.elf.error if file.elf else "unreadable"
-        findings.append(
-            make_finding(
-                CODES,
-                f"{kind}-library-not-elf",
-                f"{resolution.path} (from {manifest}) is not a shared library: {reason}",
-                evidence={**evidence, "size": file.size, "reason": reason},
-                commands=[
-                    shell.command(
-                        "dpkg",
-                        "-S",
-                        resolution.path,
-                        comment="then: sudo apt-get install --reinstall <package>",
-                    )
-                ],
-            )
+        return make_finding(
+            CODES,
+            f"{kind}-library-not-elf",
+            f"{path} (from {manifest}) is not a shared library: {reason}",
+            evidence={**evidence, "size": file.size, "reason": reason},
+            commands=[
+                shell.command(
+                    "dpkg",
+                    "-S",
+                    path,
+                    comment="then: sudo apt-get install --reinstall <package>",
+                )
+            ],
         )
-        return StaticCheck(resolution, file, False, False, findings)
-    declared_other = library_arch is not None and library_arch != str(
-        64 if "64" in env.machine else 32
+    return None
+
+
+def _other_abi(
+    env: Env,
+    kind: str,
+    manifest: str,
+    library_path: str,
+    resolution: Resolution,
+    file: FileCheck,
+    library_arch: str | None,
+) -> Finding:
+    elf = file.elf
+    assert elf is not None  # _file_problem returned None: the file is ELF
+    return make_finding(
+        CODES,
+        f"{kind}-library-other-abi",
+        f"{manifest}: {resolution.path} is {elf.elf_class}-bit {elf.machine_name}; "
+        f"this machine runs {env.machine} programs",
+        evidence={
+            "manifest": manifest,
+            "library_path": library_path,
+            "resolved": resolution.path,
+            "elf_class": elf.elf_class,
+            "machine": elf.machine_name,
+            "library_arch": library_arch,
+        },
+        commands=[distro.install_command("mesa-vulkan-32bit", env) + "  # only for 32-bit programs"]
+        if kind == "driver"
+        else [],
     )
-    if file.arch_ok is False or declared_other:
-        findings.append(
-            make_finding(
-                CODES,
-                f"{kind}-library-other-abi",
-                f"{manifest}: {resolution.path} is {file.elf.elf_class}-bit {file.elf.machine_name}; "
-                f"this machine runs {env.machine} programs",
-                evidence={
-                    **evidence,
-                    "elf_class": file.elf.elf_class,
-                    "machine": file.elf.machine_name,
-                    "library_arch": library_arch,
-                },
-                commands=[
-                    distro.install_command("mesa-vulkan-32bit", env)
-                    + "  # only for 32-bit programs"
-                ]
-                if kind == "driver"
-                else [],
-            )
-        )
-        return StaticCheck(resolution, file, False, True, findings)
-    return StaticCheck(resolution, file, True, False, findings)
 
 
 def native_findings(
@@ -324,28 +369,12 @@ def native_findings(
         "library": library,
         "last_step": item.last_crumb,
     }
-    if item.state == "crashed" or (item.state == "ok" and not (item.result or {}).get("loaded")):
+    load = LibraryLoad.parse(item.result)
+    if item.state == "crashed" or (item.state == "ok" and not load.loaded):
         # A crash or refusal while loading: a truncated object in the closure explains both.
         damaged = truncated_in_closure(env, library)
         if damaged:
-            first = damaged[0]
-            return [
-                make_finding(
-                    CODES,
-                    f"{kind}-dependency-truncated",
-                    f"{library} (from {manifest}) cannot load: {first.path} is truncated "
-                    f"({first.size} of {first.expected} bytes)",
-                    evidence={
-                        **evidence,
-                        "signal": item.signal,
-                        "truncated": [
-                            {"path": t.path, "size": t.size, "expected": t.expected}
-                            for t in damaged
-                        ],
-                    },
-                    commands=[shell.command("dpkg", "-S", t.path) for t in damaged][:3],
-                )
-            ]
+            return [_truncated(kind, manifest, library, item, damaged, evidence)]
     if item.state == "crashed":
         return [
             make_finding(
@@ -366,53 +395,84 @@ def native_findings(
                 commands=commands,
             )
         ]
-    result = item.result or {}
-    if result.get("loaded"):
-        if result.get("loads_lazily_only"):
+    if load.loaded:
+        if load.loads_lazily_only:
             return [
                 make_finding(
                     CODES,
                     f"{kind}-unresolved-symbols",
-                    f"{library} loads only lazily: {result.get('dlopen_now_error')}",
-                    evidence={**evidence, "dlerror": result.get("dlopen_now_error")},
+                    f"{library} loads only lazily: {load.dlopen_now_error}",
+                    evidence={**evidence, "dlerror": load.dlopen_now_error},
                 )
             ]
         return []
-    error = result.get("dlopen_error") or result.get("dlopen_now_error") or "unknown dlopen failure"
-    missing_object = result.get("missing_object")
-    if missing_object:
-        chain = missing_dependencies(env, library)
-        needed_by = next((m.needed_by for m in chain if m.soname == missing_object), library)
-        others = sorted({m.soname for m in chain} - {missing_object})
-        return [
-            make_finding(
-                CODES,
-                f"{kind}-dependency-missing",
-                f"{library} (from {manifest}) cannot load: {missing_object} (needed by {needed_by}) is missing"
-                + (f"; also missing: {', '.join(others)}" if others else ""),
-                evidence={
-                    **evidence,
-                    "dlerror": error,
-                    "missing": missing_object,
-                    "needed_by": needed_by,
-                    "all_missing": [{"soname": m.soname, "needed_by": m.needed_by} for m in chain],
-                },
-                commands=[
-                    shell.command(
-                        "apt-file", "search", missing_object, comment="which package provides it"
-                    )
-                ],
-            )
-        ]
-    return [
-        make_finding(
+    return [_dlopen_failed(env, kind, manifest, library, load, evidence, commands)]
+
+
+def _truncated(
+    kind: str,
+    manifest: str,
+    library: str,
+    item: ItemOutcome,
+    damaged: Sequence[Any],
+    evidence: dict[str, Any],
+) -> Finding:
+    first = damaged[0]
+    return make_finding(
+        CODES,
+        f"{kind}-dependency-truncated",
+        f"{library} (from {manifest}) cannot load: {first.path} is truncated "
+        f"({first.size} of {first.expected} bytes)",
+        evidence={
+            **evidence,
+            "signal": item.signal,
+            "truncated": [
+                {"path": t.path, "size": t.size, "expected": t.expected} for t in damaged
+            ],
+        },
+        commands=[shell.command("dpkg", "-S", t.path) for t in damaged][:3],
+    )
+
+
+def _dlopen_failed(
+    env: Env,
+    kind: str,
+    manifest: str,
+    library: str,
+    load: LibraryLoad,
+    evidence: dict[str, Any],
+    commands: list[str],
+) -> Finding:
+    """dlopen refused the library: a missing dependency named with its chain, else the dlerror."""
+    error = load.dlopen_error or load.dlopen_now_error or "unknown dlopen failure"
+    missing_object = load.missing_object
+    if not missing_object:
+        return make_finding(
             CODES,
             f"{kind}-dlopen-failed",
             f"{library} (from {manifest}) cannot be loaded: {error}",
             evidence={**evidence, "dlerror": error},
             commands=commands,
         )
-    ]
+    chain = missing_dependencies(env, library)
+    needed_by = next((m.needed_by for m in chain if m.soname == missing_object), library)
+    others = sorted({m.soname for m in chain} - {missing_object})
+    return make_finding(
+        CODES,
+        f"{kind}-dependency-missing",
+        f"{library} (from {manifest}) cannot load: {missing_object} (needed by {needed_by}) is missing"
+        + (f"; also missing: {', '.join(others)}" if others else ""),
+        evidence={
+            **evidence,
+            "dlerror": error,
+            "missing": missing_object,
+            "needed_by": needed_by,
+            "all_missing": [{"soname": m.soname, "needed_by": m.needed_by} for m in chain],
+        },
+        commands=[
+            shell.command("apt-file", "search", missing_object, comment="which package provides it")
+        ],
+    )
 
 
 def loader_complaints(

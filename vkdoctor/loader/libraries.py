@@ -343,22 +343,3 @@ def _closure(env: Env, logical: str, limit: int) -> tuple[list[str], list[Missin
             else:
                 queue.append(found)
     return list(seen), missing
-
-
-def static_exports(env: Env, logical: str, prefix: str = "vk") -> list[str]:
-    """Defined dynamic symbols starting with ``prefix`` (for libraries that cannot be loaded)."""
-    from elftools.common.exceptions import ELFError
-    from elftools.elf.elffile import ELFFile
-
-    names: list[str] = []
-    try:
-        with open(env.path(logical), "rb") as handle:
-            dynsym = ELFFile(handle).get_section_by_name(".dynsym")
-            if dynsym is None:
-                return []
-            for symbol in dynsym.iter_symbols():
-                if symbol.name.startswith(prefix) and symbol["st_shndx"] != "SHN_UNDEF":
-                    names.append(symbol.name)
-    except (OSError, ELFError, ValueError, AttributeError):
-        return []
-    return sorted(set(names))

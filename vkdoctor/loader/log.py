@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from vkdoctor.report.model import LogEntry
 
@@ -121,17 +122,21 @@ def bounded(entries: Iterable[LogEntry], limit: int) -> tuple[list[LogEntry], di
     }
 
 
-def is_loader_entry(entry: LogEntry) -> bool:
-    return entry.level != "other"
-
-
 def problems(entries: Iterable[LogEntry]) -> list[LogEntry]:
     """Errors and warnings that are not known to be harmless."""
     return [e for e in entries if e.level in ("error", "warn") and not e.classification]
 
 
-def discovery(entries: Iterable[LogEntry], category: str) -> dict[str, list[str]]:
-    """The loader's own search: {location: [...], files: [...]} for 'driver' or 'layer' lines.
+@dataclass(frozen=True)
+class LoaderSearch:
+    """Where the loader says it looked for manifests, and the files it found there."""
+
+    locations: tuple[str, ...]
+    files: tuple[str, ...]
+
+
+def discovery(entries: Iterable[LogEntry], category: str) -> LoaderSearch:
+    """The loader's own search for 'driver' or 'layer' manifests, from its log.
 
     Built from the 'Searching for ... manifest files / In following locations: / Found the
     following files:' blocks, merged over every scan the loader made."""
@@ -151,7 +156,7 @@ def discovery(entries: Iterable[LogEntry], category: str) -> dict[str, list[str]
                 target.append(text)
         else:
             target = None
-    return {"locations": locations, "files": files}
+    return LoaderSearch(tuple(locations), tuple(files))
 
 
 def mentioning(entries: Iterable[LogEntry], *needles: str) -> list[LogEntry]:

@@ -179,6 +179,35 @@ def read_manifest(env: Env, path: str, origin: str) -> ManifestFile:
     """Read and JSON-parse one manifest the way the loader's cJSON does: regular files only
     (never opened when a FIFO or device, so nothing blocks), a byte limit, the FIRST of
     duplicate keys, NUL bytes in strings dropped."""
+    raw = _read_bytes(env, path, origin)
+    if isinstance(raw, ManifestFile):
+        return raw
+    parsed = _parse_json(path, origin, raw)
+    if isinstance(parsed, ManifestFile):
+        return parsed
+    data, duplicates = parsed
+    problems = [
+        Problem(
+            "manifest-duplicate-key",
+            f"{path}: key '{key}' appears more than once; the loader uses the first",
+        )
+        for key in dict.fromkeys(duplicates)
+    ]
+    nul_keys: list[str] = []
+    data = _drop_nul(data, "", nul_keys)
+    problems += [
+        Problem(
+            "manifest-bad-field",
+            f"{path}: '{key}' contains a NUL byte (\\u0000); the loader drops it and reads the "
+            "rest joined together",
+        )
+        for key in dict.fromkeys(nul_keys)
+    ]
+    return ManifestFile(path, origin, data=data, problems=tuple(problems))
+
+
+def _read_bytes(env: Env, path: str, origin: str) -> bytes | ManifestFile:
+    """The manifest's bytes, or the ManifestFile that says why there are none."""
     actual = env.path(path)
     try:
         st = actual.stat()
@@ -204,6 +233,13 @@ def read_manifest(env: Env, path: str, origin: str) -> ManifestFile:
         return _unreadable(path, origin, f"{path}: {exc.strerror or exc}")
     except ValueError:  # a NUL byte in the path itself
         return _unreadable(path, origin, f"{path!r}: a path with a NUL byte cannot be opened")
+    return raw
+
+
+def _parse_json(
+    path: str, origin: str, raw: bytes
+) -> tuple[dict[str, Any], list[str]] | ManifestFile:
+    """(the top-level object, the duplicated keys), or the ManifestFile saying why not."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -256,24 +292,7 @@ def read_manifest(env: Env, path: str, origin: str) -> ManifestFile:
                 Problem("manifest-invalid-json", f"{path}: top level is not a JSON object", True),
             ),
         )
-    problems = [
-        Problem(
-            "manifest-duplicate-key",
-            f"{path}: key '{key}' appears more than once; the loader uses the first",
-        )
-        for key in dict.fromkeys(duplicates)
-    ]
-    nul_keys: list[str] = []
-    data = _drop_nul(data, "", nul_keys)
-    problems += [
-        Problem(
-            "manifest-bad-field",
-            f"{path}: '{key}' contains a NUL byte (\\u0000); the loader drops it and reads the "
-            "rest joined together",
-        )
-        for key in dict.fromkeys(nul_keys)
-    ]
-    return ManifestFile(path, origin, data=data, problems=tuple(problems))
+    return data, duplicates
 
 
 def _drop_nul(value: Any, key: str, found: list[str]) -> Any:
@@ -509,48 +528,11 @@ def _parse_layer_node(
         return _empty_layer(path, origin, implicit, problems)
     name = _string(node.get("name"))
     where = f"layer {name}" if name else "layer"
-    if not name:
-        problems.append(Problem("manifest-missing-field", f"{path}: {where} has no 'name'", True))
-    elif not name.startswith("VK_LAYER_"):
-        problems.append(
-            Problem(
-                "layer-name-nonconforming",
-                f"{path}: layer name {name!r} does not start with VK_LAYER_",
-            )
-        )
     layer_type = _string(node.get("type"))
-    if layer_type is None:
-        problems.append(Problem("manifest-missing-field", f"{path}: {where} has no 'type'", True))
-    elif layer_type == "DEVICE":
-        problems.append(
-            Problem(
-                "layer-device-type",
-                f"{path}: {where} is a DEVICE layer; the loader skips those",
-                True,
-            )
-        )
-    elif layer_type not in ("INSTANCE", "GLOBAL"):
-        problems.append(
-            Problem("manifest-bad-field", f"{path}: {where} has unknown type {layer_type!r}", True)
-        )
     library = _string(node.get("library_path"))
     components = _names_list(node.get("component_layers"))
-    if library and components:
-        problems.append(
-            Problem(
-                "manifest-bad-field",
-                f"{path}: {where} has both 'library_path' and 'component_layers'",
-                True,
-            )
-        )
-    if not library and not components:
-        problems.append(
-            Problem(
-                "manifest-missing-field",
-                f"{path}: {where} has neither 'library_path' nor 'component_layers'",
-                True,
-            )
-        )
+    problems += _layer_identity_problems(path, where, name, layer_type)
+    problems += _layer_body_problems(path, where, library, components)
     api, extra = _api_version_problems(path, where, node.get("api_version"))
     problems += extra
     arch, extra = _arch_problems(path, node.get("library_arch"))
@@ -592,6 +574,60 @@ def _parse_layer_node(
         device_extensions=_names(node.get("device_extensions")),
         problems=tuple(problems),
     )
+
+
+def _layer_identity_problems(
+    path: str, where: str, name: str | None, layer_type: str | None
+) -> list[Problem]:
+    """The layer's name and type as the loader judges them (DEVICE layers are skipped)."""
+    problems: list[Problem] = []
+    if not name:
+        problems.append(Problem("manifest-missing-field", f"{path}: {where} has no 'name'", True))
+    elif not name.startswith("VK_LAYER_"):
+        problems.append(
+            Problem(
+                "layer-name-nonconforming",
+                f"{path}: layer name {name!r} does not start with VK_LAYER_",
+            )
+        )
+    if layer_type is None:
+        problems.append(Problem("manifest-missing-field", f"{path}: {where} has no 'type'", True))
+    elif layer_type == "DEVICE":
+        problems.append(
+            Problem(
+                "layer-device-type",
+                f"{path}: {where} is a DEVICE layer; the loader skips those",
+                True,
+            )
+        )
+    elif layer_type not in ("INSTANCE", "GLOBAL"):
+        problems.append(
+            Problem("manifest-bad-field", f"{path}: {where} has unknown type {layer_type!r}", True)
+        )
+    return problems
+
+
+def _layer_body_problems(
+    path: str, where: str, library: str | None, components: tuple[str, ...]
+) -> list[Problem]:
+    """A layer is a library or a meta layer of component layers: exactly one of the two."""
+    if library and components:
+        return [
+            Problem(
+                "manifest-bad-field",
+                f"{path}: {where} has both 'library_path' and 'component_layers'",
+                True,
+            )
+        ]
+    if not library and not components:
+        return [
+            Problem(
+                "manifest-missing-field",
+                f"{path}: {where} has neither 'library_path' nor 'component_layers'",
+                True,
+            )
+        ]
+    return []
 
 
 def _names_list(value: Any) -> tuple[str, ...]:

@@ -67,6 +67,7 @@ from types import MappingProxyType
 from typing import Any
 
 from vkdoctor import __version__
+from vkdoctor.loader import vkversion
 
 # Bump when the derivation or the JSON layout changes, so that old caches are regenerated.
 TABLE_FORMAT = 2
@@ -156,10 +157,6 @@ class Command:
     providers: tuple[Provider, ...]  # extensions that provide it; empty for core commands
     alias: str | None  # the command this one is an alias of, e.g. KHR name -> core name
     protect: str | None  # preprocessor guard, e.g. VK_USE_PLATFORM_XLIB_KHR
-
-    @property
-    def is_core(self) -> bool:
-        return self.version is not None
 
     @property
     def physical_device(self) -> bool:
@@ -609,7 +606,7 @@ def api_version_from_packed(packed: int) -> ApiVersion:
     """(major, minor) of a VK_MAKE_API_VERSION value; 0 (an unset apiVersion) means 1.0."""
     if packed == 0:
         return (1, 0)
-    return ((packed >> 22) & 0x7F, (packed >> 12) & 0x3FF)
+    return vkversion.decode(packed)[:2]
 
 
 def _version_name(version: ApiVersion) -> str:
@@ -835,20 +832,6 @@ def _generate(source: _Source) -> dict[str, Any]:
     payload = _derive_payload(vk, source.version)
     payload["key"] = source.key
     return payload
-
-
-def generate_table() -> CommandTable:
-    """Derive the table from vulkan-object now, touching no cache (slow: parses vk.xml)."""
-    payload = _generate(_locate_source())
-    version, source_version, commands, extensions = _decode(payload)
-    return CommandTable(
-        version=version,
-        source_version=source_version,
-        commands=MappingProxyType(commands),
-        extensions=MappingProxyType(extensions),
-        origin="generated",
-        cache_note="cache not used",
-    )
 
 
 # vulkan-object's parser keeps its state in module globals: two probe threads that built the

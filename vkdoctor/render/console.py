@@ -17,7 +17,6 @@ from dataclasses import replace
 from typing import Any, TextIO
 
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
-from rich.markup import escape
 from rich.text import Text
 
 from vkdoctor.diagnosis.order import Shown, ranked
@@ -320,7 +319,3 @@ def render_report(
         for part in kernel_run_parts(kernel_run):
             console.print(part)
     console.print(findings_block(report, verbose))
-
-
-def print_markup(console: Console, text: str) -> None:
-    console.print(escape(text))

@@ -245,7 +245,3 @@ class DeviceRecord:
     @property
     def is_cpu(self) -> bool:
         return self.type == "cpu"
-
-
-# The record classes that make up the report's component sections, for the schema.
-SECTION_RECORDS = (LoaderRecord, DriverRecord, LayerRecord, DeviceRecord)

@@ -18,7 +18,7 @@ import stat
 import struct
 import sys
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -296,11 +296,41 @@ def _ini_value(text: str, key: str) -> str | None:
     return None
 
 
-def _sandbox(env: Env, kernel_release: str | None) -> dict[str, Any]:
-    evidence: list[dict[str, Any]] = []
+@dataclass(frozen=True)
+class SandboxEvidence:
+    kind: str
+    source: str
+    value: str | None = None
+
+    def to_fact(self) -> dict[str, Any]:
+        return {"kind": self.kind, "source": self.source, "value": self.value}
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """The containers and sandboxes this process runs in, with what gave each away."""
+
+    container: bool = False
+    kinds: tuple[str, ...] = ()
+    evidence: tuple[SandboxEvidence, ...] = ()
+
+    @property
+    def run_prefix(self) -> str:
+        return "podman run" if "podman" in self.kinds else "docker run"
+
+    def to_fact(self) -> dict[str, Any]:
+        return {
+            "container": self.container,
+            "kinds": list(self.kinds),
+            "evidence": [e.to_fact() for e in self.evidence],
+        }
+
+
+def _sandbox(env: Env, kernel_release: str | None) -> Sandbox:
+    evidence: list[SandboxEvidence] = []
 
     def add(kind: str, source: str, value: str | None = None) -> None:
-        evidence.append({"kind": kind, "source": source, "value": value})
+        evidence.append(SandboxEvidence(kind, source, value))
 
     if _exists(env.path("/.dockerenv")):
         add("docker", "/.dockerenv")
@@ -337,12 +367,12 @@ def _sandbox(env: Env, kernel_release: str | None) -> dict[str, Any]:
     if _exists(env.path("/usr/lib/pressure-vessel")):
         add("pressure-vessel", "/usr/lib/pressure-vessel")
 
-    kinds = sorted({e["kind"] for e in evidence})
-    return {
-        "container": any(k in CONTAINER_KINDS for k in kinds),
-        "kinds": kinds,
-        "evidence": evidence,
-    }
+    kinds = sorted({e.kind for e in evidence})
+    return Sandbox(
+        container=any(k in CONTAINER_KINDS for k in kinds),
+        kinds=tuple(kinds),
+        evidence=tuple(evidence),
+    )
 
 
 PCI_VENDORS: dict[str, str] = {
@@ -409,9 +439,44 @@ def _driver_name(device_dir: Path) -> str | None:
     return name or None
 
 
-def _gpus(env: Env) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class PciGpu:
+    """A display-class PCI device as sysfs describes it."""
+
+    slot: str
+    pci_class: str  # "0x030000"
+    kind: str
+    vendor_id: str | None  # four lower-case hex digits
+    device_id: str | None
+    vendor: str | None
+    virtual: bool
+    driver: str | None
+    boot_vga: bool | None
+    drm_nodes: tuple[str, ...] | None  # None: sysfs has no drm/ directory for it
+
+    @property
+    def label(self) -> str:
+        vendor = self.vendor or "unknown vendor"
+        return f"{vendor} GPU {self.vendor_id or '????'}:{self.device_id or '????'} at {self.slot}"
+
+    def to_fact(self) -> dict[str, Any]:
+        return {
+            "slot": self.slot,
+            "class": self.pci_class,
+            "kind": self.kind,
+            "vendor_id": self.vendor_id,
+            "device_id": self.device_id,
+            "vendor": self.vendor,
+            "virtual": self.virtual,
+            "driver": self.driver,
+            "boot_vga": self.boot_vga,
+            "drm_nodes": list(self.drm_nodes) if self.drm_nodes is not None else None,
+        }
+
+
+def _gpus(env: Env) -> list[PciGpu]:
     root = env.path("/sys/bus/pci/devices")
-    gpus: list[dict[str, Any]] = []
+    gpus: list[PciGpu] = []
     for slot in sorted(_listdir(root, _MAX_PCI_DEVICES)):
         device_dir = root / slot
         pci_class = _pci_class(_read_line(device_dir / "class"))
@@ -423,19 +488,19 @@ def _gpus(env: Env) -> list[dict[str, Any]]:
             (n for n in _listdir(device_dir / "drm", 64) if _DRM_NAME.match(n)), key=_natural_key
         )
         gpus.append(
-            {
-                "slot": slot,
-                "class": f"0x{pci_class:06x}",
-                "kind": _CLASS_KINDS.get((pci_class >> 8) & 0xFF, "display"),
-                "vendor_id": vendor_id,
-                "device_id": _pci_id(_read_line(device_dir / "device")),
-                "vendor": PCI_VENDORS.get(vendor_id or ""),
-                "virtual": vendor_id in _VIRTUAL_VENDORS,
-                "driver": _driver_name(device_dir),
-                "boot_vga": {"1": True, "0": False}.get(boot_vga or ""),
+            PciGpu(
+                slot=slot,
+                pci_class=f"0x{pci_class:06x}",
+                kind=_CLASS_KINDS.get((pci_class >> 8) & 0xFF, "display"),
+                vendor_id=vendor_id,
+                device_id=_pci_id(_read_line(device_dir / "device")),
+                vendor=PCI_VENDORS.get(vendor_id or ""),
+                virtual=vendor_id in _VIRTUAL_VENDORS,
+                driver=_driver_name(device_dir),
+                boot_vga={"1": True, "0": False}.get(boot_vga or ""),
                 # None: sysfs has no drm/ directory for it (no DRM driver, or unknown).
-                "drm_nodes": drm_nodes if _is_dir(device_dir / "drm") else None,
-            }
+                drm_nodes=tuple(drm_nodes) if _is_dir(device_dir / "drm") else None,
+            )
         )
     return gpus
 
@@ -556,30 +621,68 @@ def _file_type(mode: int) -> str:
     return "other"
 
 
+@dataclass(frozen=True)
+class DeviceNode:
+    """A /dev/dri or /dev/nvidia* entry, and whether this process may open it read-write."""
+
+    path: str
+    type: str  # render, card, nvidia-control, nvidia-gpu, ...
+    file_type: str  # char, regular, other, broken-link, unknown
+    mode: str | None = None
+    uid: int | None = None
+    gid: int | None = None
+    group: str | None = None
+    major: int | None = None
+    minor: int | None = None
+    can_open_rw: bool | None = None
+    access_via: str | None = None
+    pci_slot: str | None = None
+
+    def to_fact(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "type": self.type,
+            "file_type": self.file_type,
+            "mode": self.mode,
+            "uid": self.uid,
+            "gid": self.gid,
+            "group": self.group,
+            "major": self.major,
+            "minor": self.minor,
+            "can_open_rw": self.can_open_rw,
+            "access_via": self.access_via,
+            "pci_slot": self.pci_slot,
+        }
+
+
 def _node(
     env: Env, names: _Names, logical: str, in_dri: bool, slot_of: Mapping[str, str]
-) -> dict[str, Any] | None:
+) -> DeviceNode | None:
     name = logical.rsplit("/", 1)[-1]
     path = env.path(logical)
-    record: dict[str, Any] = {"path": logical, "type": _node_type(name, in_dri)}
+    kind = _node_type(name, in_dri)
+    slot = slot_of.get(name) if in_dri else None
     try:
         st = os.stat(path)
     except FileNotFoundError:
         # Listed but stat fails: a dangling symlink.
-        record.update(file_type="broken-link", mode=None, uid=None, gid=None, group=None)
-        record.update(major=None, minor=None, can_open_rw=False, access_via="missing-target")
-        record["pci_slot"] = slot_of.get(name) if in_dri else None
-        return record
+        return DeviceNode(
+            logical,
+            kind,
+            "broken-link",
+            can_open_rw=False,
+            access_via="missing-target",
+            pci_slot=slot,
+        )
     except (OSError, ValueError):
-        record.update(file_type="unknown", mode=None, uid=None, gid=None, group=None)
-        record.update(major=None, minor=None, can_open_rw=None, access_via=None)
-        record["pci_slot"] = slot_of.get(name) if in_dri else None
-        return record
+        return DeviceNode(logical, kind, "unknown", pci_slot=slot)
     if stat.S_ISDIR(st.st_mode):
         return None  # /dev/dri/by-path, /dev/nvidia-caps
     is_char = stat.S_ISCHR(st.st_mode)
     allowed, via = node_access(st.st_mode, st.st_uid, st.st_gid, env, _read_acl(path))
-    record.update(
+    return DeviceNode(
+        logical,
+        kind,
         file_type=_file_type(st.st_mode),
         mode=f"{stat.S_IMODE(st.st_mode):04o}",
         uid=st.st_uid,
@@ -589,13 +692,12 @@ def _node(
         minor=os.minor(st.st_rdev) if is_char else None,
         can_open_rw=allowed,
         access_via=via,
-        pci_slot=slot_of.get(name) if in_dri else None,
+        pci_slot=slot,
     )
-    return record
 
 
-def _device_nodes(env: Env, names: _Names, gpus: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    slot_of = {node: gpu["slot"] for gpu in gpus for node in gpu["drm_nodes"] or ()}
+def _device_nodes(env: Env, names: _Names, gpus: list[PciGpu]) -> list[DeviceNode]:
+    slot_of = {node: gpu.slot for gpu in gpus for node in gpu.drm_nodes or ()}
     logicals: list[tuple[str, bool]] = [
         (f"/dev/dri/{n}", True) for n in _listdir(env.path("/dev/dri"), 256)
     ]
@@ -615,7 +717,25 @@ def _device_nodes(env: Env, names: _Names, gpus: list[dict[str, Any]]) -> list[d
 _NVIDIA_VERSION = re.compile(r"Kernel Module(?:\s+for\s+\S+)?\s+(\d+(?:\.\d+)+)")
 
 
-def _nvidia(env: Env) -> dict[str, Any]:
+@dataclass(frozen=True)
+class NvidiaModule:
+    """The NVIDIA kernel module's version (None without one) and the toolkit's variables."""
+
+    kernel_module_version: str | None = None
+    kernel_module_open: bool | None = None
+    version_source: str | None = None
+    container_env: Mapping[str, str] = field(default_factory=dict)
+
+    def to_fact(self) -> dict[str, Any]:
+        return {
+            "kernel_module_version": self.kernel_module_version,
+            "kernel_module_open": self.kernel_module_open,
+            "version_source": self.version_source,
+            "container_env": dict(self.container_env),
+        }
+
+
+def _nvidia(env: Env) -> NvidiaModule:
     module_version: str | None = None
     open_module: bool | None = None
     source: str | None = None
@@ -633,26 +753,17 @@ def _nvidia(env: Env) -> dict[str, Any]:
             module_version = line
             source = "/sys/module/nvidia/version"
     container_env = {
-        key: env.environ[key]
-        for key in sorted(env.environ)
+        key: value
+        for key, value in sorted(env.environ.items())
         if key in ("NVIDIA_VISIBLE_DEVICES", "NVIDIA_DRIVER_CAPABILITIES")
         or key.startswith(("NVIDIA_REQUIRE_", "NVIDIA_DISABLE_REQUIRE"))
     }
-    return {
-        "kernel_module_version": module_version,
-        "kernel_module_open": open_module,
-        "version_source": source,
-        "container_env": container_env,
-    }
+    return NvidiaModule(module_version, open_module, source, container_env)
 
 
 # --------------------------------------------------------------------------------------------
 # Findings
 # --------------------------------------------------------------------------------------------
-
-
-def _run_prefix(sandbox: Mapping[str, Any]) -> str:
-    return "podman run" if "podman" in sandbox["kinds"] else "docker run"
 
 
 def _nvidia_visible(env: Env) -> str | None:
@@ -662,9 +773,9 @@ def _nvidia_visible(env: Env) -> str | None:
     return value.strip()
 
 
-def _check_nvidia_capabilities(env: Env, sandbox: Mapping[str, Any]) -> list[Finding]:
+def _check_nvidia_capabilities(env: Env, sandbox: Sandbox) -> list[Finding]:
     visible = _nvidia_visible(env)
-    if not sandbox["container"] or visible is None:
+    if not sandbox.container or visible is None:
         return []
     raw = env.get("NVIDIA_DRIVER_CAPABILITIES")
     caps = {c.strip().lower() for c in (raw or "").split(",") if c.strip()}
@@ -674,7 +785,7 @@ def _check_nvidia_capabilities(env: Env, sandbox: Mapping[str, Any]) -> list[Fin
         return []
     shown = raw if raw else "unset (toolkit default: utility)"
     commands = [
-        f"{_run_prefix(sandbox)} --gpus all "
+        f"{sandbox.run_prefix} --gpus all "
         "-e NVIDIA_DRIVER_CAPABILITIES=graphics,compute,utility <image>",
         "sudo nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml",
     ]
@@ -688,7 +799,7 @@ def _check_nvidia_capabilities(env: Env, sandbox: Mapping[str, Any]) -> list[Fin
                 "NVIDIA_VISIBLE_DEVICES": visible,
                 "NVIDIA_DRIVER_CAPABILITIES": raw,
                 "effective_capabilities": sorted(effective),
-                "container": sandbox["kinds"],
+                "container": list(sandbox.kinds),
             },
             remedy=(
                 "This looks like an NVIDIA container without Vulkan support: set "
@@ -707,34 +818,34 @@ _VULKAN_NODE_TYPES = frozenset({"render", "nvidia-control", "nvidia-gpu", "nvidi
 
 
 def _check_node_access(
-    env: Env, names: _Names, sandbox: Mapping[str, Any], nodes: list[dict[str, Any]]
+    env: Env, names: _Names, sandbox: Sandbox, nodes: list[DeviceNode]
 ) -> list[Finding]:
-    blocked = [n for n in nodes if n["type"] in _VULKAN_NODE_TYPES and n["can_open_rw"] is False]
+    blocked = [n for n in nodes if n.type in _VULKAN_NODE_TYPES and n.can_open_rw is False]
     if not blocked:
         return []
     user = names.user(env.euid) or env.get_nonempty("USER")
     who = f"uid {env.euid}" + (f" ({user})" if user else "")
     described = []
     for n in blocked:
-        if n["file_type"] == "broken-link":
-            described.append(f"{n['path']} (dangling link)")
+        if n.file_type == "broken-link":
+            described.append(f"{n.path} (dangling link)")
         else:
-            group = n["group"] or f"gid {n['gid']}"
-            described.append(f"{n['path']} (mode {n['mode']}, group {group})")
+            group = n.group or f"gid {n.gid}"
+            described.append(f"{n.path} (mode {n.mode}, group {group})")
     commands: list[str] = []
-    if sandbox["container"]:
-        gids = sorted({n["gid"] for n in blocked if n["gid"] is not None})
+    if sandbox.container:
+        gids = sorted({n.gid for n in blocked if n.gid is not None})
         group_adds = "".join(f" --group-add {gid}" for gid in gids)
-        devices = " --device /dev/dri" if any(n["type"] == "render" for n in blocked) else ""
-        commands.append(f"{_run_prefix(sandbox)}{devices}{group_adds} <image>")
+        devices = " --device /dev/dri" if any(n.type == "render" for n in blocked) else ""
+        commands.append(f"{sandbox.run_prefix}{devices}{group_adds} <image>")
     else:
         # Adding a user to group root would be a security change, never a fix to suggest.
-        group_names = sorted({n["group"] for n in blocked if n["group"] and n["gid"] != 0})
+        group_names = sorted({n.group for n in blocked if n.group and n.gid != 0})
         target = user or "$USER"
         commands += [shell.command("sudo", "usermod", "-aG", g, target) for g in group_names]
-    commands.append(shell.command("ls", "-l", *(n["path"] for n in blocked)))
+    commands.append(shell.command("ls", "-l", *(n.path for n in blocked)))
     summary = (
-        f"{blocked[0]['path']} is not readable and writable by {who}"
+        f"{blocked[0].path} is not readable and writable by {who}"
         if len(blocked) == 1
         else f"{len(blocked)} GPU device nodes are not readable and writable by {who}"
     )
@@ -743,7 +854,7 @@ def _check_node_access(
         + (
             "Pass the devices into the container and add their group IDs (--group-add); group "
             "IDs inside the container may differ from the host's."
-            if sandbox["container"]
+            if sandbox.container
             else "Add the user to the node's group, then log out and in again (or reboot)."
         )
     )
@@ -754,7 +865,14 @@ def _check_node_access(
             summary,
             evidence={
                 "nodes": [
-                    {k: n[k] for k in ("path", "type", "mode", "uid", "gid", "group")}
+                    {
+                        "path": n.path,
+                        "type": n.type,
+                        "mode": n.mode,
+                        "uid": n.uid,
+                        "gid": n.gid,
+                        "group": n.group,
+                    }
                     for n in blocked
                 ],
                 "identity": {"euid": env.euid, "egid": env.egid, "groups": sorted(env.groups)},
@@ -765,40 +883,34 @@ def _check_node_access(
     ]
 
 
-def _gpu_label(gpu: Mapping[str, Any]) -> str:
-    vendor = gpu["vendor"] or "unknown vendor"
-    ids = f"{gpu['vendor_id'] or '????'}:{gpu['device_id'] or '????'}"
-    return f"{vendor} GPU {ids} at {gpu['slot']}"
-
-
 def _check_render_nodes(
-    sandbox: Mapping[str, Any], gpus: list[dict[str, Any]], nodes: list[dict[str, Any]]
+    sandbox: Sandbox, gpus: list[PciGpu], nodes: list[DeviceNode]
 ) -> list[Finding]:
-    present = {n["path"].rsplit("/", 1)[-1] for n in nodes if n["path"].startswith("/dev/dri/")}
+    present = {n.path.rsplit("/", 1)[-1] for n in nodes if n.path.startswith("/dev/dri/")}
     any_render = any(p.startswith("renderD") for p in present)
     findings = []
     for gpu in gpus:
-        if gpu["driver"] not in RENDER_NODE_DRIVERS:
+        if gpu.driver not in RENDER_NODE_DRIVERS:
             continue
-        if gpu["drm_nodes"] is not None:
-            expected = [n for n in gpu["drm_nodes"] if n.startswith("renderD")]
+        if gpu.drm_nodes is not None:
+            expected = [n for n in gpu.drm_nodes if n.startswith("renderD")]
             missing = [n for n in expected if n not in present]
         else:
             # No sysfs mapping: the best available test is "no render node at all".
             expected, missing = [], ([] if any_render else ["renderD*"])
         if not missing:
             continue
-        if sandbox["container"]:
-            commands = [f"{_run_prefix(sandbox)} --device /dev/dri <image>"]
+        if sandbox.container:
+            commands = [f"{sandbox.run_prefix} --device /dev/dri <image>"]
             remedy = (
-                f"The {_gpu_label(gpu)} is driven by {gpu['driver']} but "
+                f"The {gpu.label} is driven by {gpu.driver} but "
                 f"{', '.join('/dev/dri/' + m for m in missing)} is not in this container: "
                 "pass it in with --device /dev/dri (and --group-add for its group)."
             )
         else:
             commands = ["sudo udevadm trigger --subsystem-match=drm --action=add", "ls -l /dev/dri"]
             remedy = (
-                f"The {_gpu_label(gpu)} is driven by {gpu['driver']} but "
+                f"The {gpu.label} is driven by {gpu.driver} but "
                 f"{', '.join('/dev/dri/' + m for m in missing)} does not exist here: let udev "
                 "create the DRM nodes (or bind-mount /dev/dri into this chroot)."
             )
@@ -806,13 +918,13 @@ def _check_render_nodes(
             make_finding(
                 CODES,
                 "gpu-without-render-node",
-                f"{_gpu_label(gpu)} ({gpu['driver']}) has no render node in /dev/dri",
+                f"{gpu.label} ({gpu.driver}) has no render node in /dev/dri",
                 evidence={
-                    "gpu": gpu["slot"],
-                    "driver": gpu["driver"],
+                    "gpu": gpu.slot,
+                    "driver": gpu.driver,
                     "sysfs_render_nodes": expected,
                     "missing": ["/dev/dri/" + m for m in missing],
-                    "container": sandbox["kinds"],
+                    "container": list(sandbox.kinds),
                 },
                 remedy=remedy,
                 commands=commands,
@@ -821,14 +933,14 @@ def _check_render_nodes(
     return findings
 
 
-def _check_unbound(gpus: list[dict[str, Any]]) -> list[Finding]:
+def _check_unbound(gpus: list[PciGpu]) -> list[Finding]:
     findings = []
     for gpu in gpus:
-        driver = gpu["driver"]
+        driver = gpu.driver
         if driver is not None and driver not in _PLACEHOLDER_DRIVERS:
             continue
-        label = _gpu_label(gpu)
-        lspci = shell.command("lspci", "-nnk", "-s", gpu["slot"])
+        label = gpu.label
+        lspci = shell.command("lspci", "-nnk", "-s", gpu.slot)
         if driver in _PLACEHOLDER_DRIVERS:
             findings.append(
                 make_finding(
@@ -836,7 +948,7 @@ def _check_unbound(gpus: list[dict[str, Any]]) -> list[Finding]:
                     "gpu-no-kernel-driver",
                     f"{label} is bound to {driver} (reserved for VM passthrough), not to a GPU "
                     "driver",
-                    evidence={"gpu": gpu["slot"], "driver": driver},
+                    evidence={"gpu": gpu.slot, "driver": driver},
                     remedy=(
                         f"{label} is claimed by {driver}, so this system cannot use it for "
                         "Vulkan. If that is not intended, remove its ID from the vfio-pci/"
@@ -847,7 +959,7 @@ def _check_unbound(gpus: list[dict[str, Any]]) -> list[Finding]:
                 )
             )
             continue
-        module = _VENDOR_MODULE.get(gpu["vendor_id"] or "")
+        module = _VENDOR_MODULE.get(gpu.vendor_id or "")
         commands = [lspci]
         if module:
             commands.append(shell.command("sudo", "modprobe", module))
@@ -858,7 +970,7 @@ def _check_unbound(gpus: list[dict[str, Any]]) -> list[Finding]:
                 CODES,
                 "gpu-no-kernel-driver",
                 f"{label} has no kernel driver bound",
-                evidence={"gpu": gpu["slot"], "vendor_id": gpu["vendor_id"], "driver": None},
+                evidence={"gpu": gpu.slot, "vendor_id": gpu.vendor_id, "driver": None},
                 remedy=(
                     f"No kernel driver is bound to the {label}, so no Vulkan driver can use it. "
                     + (
@@ -870,7 +982,7 @@ def _check_unbound(gpus: list[dict[str, Any]]) -> list[Finding]:
                 ),
                 commands=commands,
                 # An emulated adapter without a driver costs nothing Vulkan could use.
-                severity=Severity.INFO if gpu["virtual"] else None,
+                severity=Severity.INFO if gpu.virtual else None,
             )
         )
     return findings
@@ -878,16 +990,16 @@ def _check_unbound(gpus: list[dict[str, Any]]) -> list[Finding]:
 
 def _check_nvidia_nodes(
     env: Env,
-    sandbox: Mapping[str, Any],
-    gpus: list[dict[str, Any]],
-    nodes: list[dict[str, Any]],
-    nvidia: Mapping[str, Any],
+    sandbox: Sandbox,
+    gpus: list[PciGpu],
+    nodes: list[DeviceNode],
+    nvidia: NvidiaModule,
 ) -> list[Finding]:
-    bound = [g for g in gpus if g["vendor_id"] == "10de" and g["driver"] == "nvidia"]
-    visible = _nvidia_visible(env) if sandbox["container"] else None
+    bound = [g for g in gpus if g.vendor_id == "10de" and g.driver == "nvidia"]
+    visible = _nvidia_visible(env) if sandbox.container else None
     if not bound and visible is None:
         return []
-    types = {n["type"] for n in nodes if n["file_type"] != "broken-link"}
+    types = {n.type for n in nodes if n.file_type != "broken-link"}
     missing = [
         label
         for label, present in (
@@ -898,9 +1010,9 @@ def _check_nvidia_nodes(
     ]
     if not missing:
         return []
-    hardware = bool(bound) or nvidia["kernel_module_version"] is not None
-    if sandbox["container"]:
-        run = _run_prefix(sandbox)
+    hardware = bool(bound) or nvidia.kernel_module_version is not None
+    if sandbox.container:
+        run = sandbox.run_prefix
         commands = (
             ["podman run --device nvidia.com/gpu=all <image>"]
             if run == "podman run"
@@ -923,18 +1035,18 @@ def _check_nvidia_nodes(
             "or run nvidia-smi once as root."
         )
         severity = Severity.INFO
-    what = _gpu_label(bound[0]) if bound else f"NVIDIA_VISIBLE_DEVICES={visible}"
+    what = bound[0].label if bound else f"NVIDIA_VISIBLE_DEVICES={visible}"
     return [
         make_finding(
             CODES,
             "nvidia-no-device-nodes",
             f"{what} but {' and '.join(missing)} missing",
             evidence={
-                "nvidia_gpus": [g["slot"] for g in bound],
+                "nvidia_gpus": [g.slot for g in bound],
                 "NVIDIA_VISIBLE_DEVICES": visible,
-                "kernel_module_version": nvidia["kernel_module_version"],
+                "kernel_module_version": nvidia.kernel_module_version,
                 "missing": missing,
-                "present": sorted(n["path"] for n in nodes if n["type"].startswith("nvidia")),
+                "present": sorted(n.path for n in nodes if n.type.startswith("nvidia")),
             },
             remedy=remedy,
             commands=commands,
@@ -943,8 +1055,8 @@ def _check_nvidia_nodes(
     ]
 
 
-def _check_wsl(sandbox: Mapping[str, Any]) -> list[Finding]:
-    evidence = [e for e in sandbox["evidence"] if e["kind"] == "wsl"]
+def _check_wsl(sandbox: Sandbox) -> list[Finding]:
+    evidence = [e.to_fact() for e in sandbox.evidence if e.kind == "wsl"]
     if not evidence:
         return []
     return [
@@ -986,25 +1098,10 @@ def collect_environment(env: Env) -> EnvironmentScan:
     os_info = _guard(errors, "os", lambda: distro.os_release(env), {})
     kernel = _guard(errors, "kernel", lambda: _kernel(env), {"release": None})
     identity = _guard(errors, "identity", lambda: _identity(env, names), {})
-    sandbox = _guard(
-        errors,
-        "sandbox",
-        lambda: _sandbox(env, kernel["release"]),
-        {"container": False, "kinds": [], "evidence": []},
-    )
+    sandbox = _guard(errors, "sandbox", lambda: _sandbox(env, kernel["release"]), Sandbox())
     gpus = _guard(errors, "gpus", lambda: _gpus(env), [])
     nodes = _guard(errors, "device_nodes", lambda: _device_nodes(env, names, gpus), [])
-    nvidia = _guard(
-        errors,
-        "nvidia",
-        lambda: _nvidia(env),
-        {
-            "kernel_module_version": None,
-            "kernel_module_open": None,
-            "version_source": None,
-            "container_env": {},
-        },
-    )
+    nvidia = _guard(errors, "nvidia", lambda: _nvidia(env), NvidiaModule())
 
     checks: tuple[tuple[str, Callable[[], list[Finding]]], ...] = (
         ("nvidia-container-no-graphics", lambda: _check_nvidia_capabilities(env, sandbox)),
@@ -1027,10 +1124,10 @@ def collect_environment(env: Env) -> EnvironmentScan:
         "architecture": env.machine,
         "python": _python(),
         "identity": identity,
-        "sandbox": sandbox,
-        "gpus": gpus,
-        "device_nodes": nodes,
-        "nvidia": nvidia,
+        "sandbox": sandbox.to_fact(),
+        "gpus": [g.to_fact() for g in gpus],
+        "device_nodes": [n.to_fact() for n in nodes],
+        "nvidia": nvidia.to_fact(),
     }
     if errors:
         facts["collection_errors"] = errors

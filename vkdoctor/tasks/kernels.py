@@ -18,9 +18,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vkdoctor.engine.child_main import Emitter
+
+if TYPE_CHECKING:
+    from vkdoctor.kernels.sizes import SuiteSizes
+    from vkdoctor.vulkan.compute import ComputeContext, DeviceInfo, Instance
 
 PRESETS = ("tiny", "small", "auto", "large")
 
@@ -54,8 +58,8 @@ def suite(payload: dict[str, Any], emit: Emitter) -> None:
     """payload: ``jobs`` [{device, kernels}] (or ``all_devices`` with ``kernels``), ``size``,
     ``seed`` (base), ``fence_timeout_s``, and optional ``warmup``/``repetitions`` overrides."""
     emit.crumb("import the compute boundary (vulkan binding, numpy)")
-    from vkdoctor.kernels.suite import KERNELS, KernelResult, KernelStatus, run_kernel
-    from vkdoctor.vulkan.compute import ComputeContext, ComputeError, Instance, loader_version
+    import vkdoctor.kernels.suite  # noqa: F401 - imported under this crumb, used by the steps
+    from vkdoctor.vulkan.compute import ComputeError, Instance, loader_version
 
     fence_timeout = float(payload.get("fence_timeout_s", 20.0))
     preset = str(payload.get("size", "auto"))
@@ -84,77 +88,103 @@ def suite(payload: dict[str, Any], emit: Emitter) -> None:
             jobs = [{"device": i, "kernels": payload.get("kernels")} for i in range(len(infos))]
         for job in jobs:
             index = int(job["device"])
-            if not 0 <= index < len(infos):
-                continue  # the parent reports devices that do not exist
-            info = infos[index]
-            sizes = pick_sizes(preset, info)
-            overrides = {k: int(payload[k]) for k in ("warmup", "repetitions") if payload.get(k)}
-            if overrides:
-                sizes = replace(sizes, **overrides)
-            names = [n for n in job.get("kernels") or KERNELS if n in KERNELS]
-            emit.result(
-                {
-                    "type": "suite-start",
-                    "device": index,
-                    "preset": preset,
-                    "sizes": sizes.to_dict(),
-                    "kernels": names,
-                }
-            )
-            started = time.perf_counter()
-            emit.crumb(f"device {index} ({info.name}): vkCreateDevice with a compute queue")
-            try:
-                ctx = ComputeContext(
-                    instance, index, timeout_s=fence_timeout, cooperative_matrix=True
+            if 0 <= index < len(infos):  # the parent reports devices that do not exist
+                _device_job(
+                    instance, index, infos[index], job, payload, fence_timeout, preset, emit
                 )
-            except ComputeError as exc:
-                emit.result(
-                    {
-                        "type": "device-error",
-                        "device": index,
-                        "message": str(exc),
-                        "error": getattr(exc, "result", None),
-                        "exception": type(exc).__name__,
-                    }
-                )
-                continue
-            base_seed = int(payload.get("seed") or 0)
-            dead: KernelResult | None = None
-            with ctx:
-                for name in names:
-                    key = f"{index}/{name}"
-                    spec = KERNELS[name]
-                    emit.begin(key)
-                    seed = kernel_seed(base_seed, index, name)
-                    if dead is not None:
-                        result = KernelResult(
-                            kernel=name,
-                            title=spec.title,
-                            status=KernelStatus.SKIPPED,
-                            device=info.name,
-                            driver=info.driver,
-                            message=f"not run: {dead.kernel} left the device unusable "
-                            f"({dead.status.value})",
-                        )
-                    else:
-                        emit.crumb(
-                            f"device {index} ({info.name}): {spec.title}: upload, compile, "
-                            f"{sizes.warmup} warm-up + {sizes.repetitions} timed dispatches, verify"
-                        )
-                        result = run_kernel(ctx, name, sizes, seed=seed)
-                        if result.status in (KernelStatus.TIMEOUT, KernelStatus.DEVICE_LOST):
-                            dead = result
-                    finding = result.finding()
-                    emit.result(
-                        {
-                            "type": "kernel",
-                            "device": index,
-                            "seed": seed,
-                            "result": result.to_dict(),
-                            "finding": finding.to_dict() if finding else None,
-                        }
-                    )
-                    emit.end(key)
-            emit.result(
-                {"type": "suite-end", "device": index, "wall_s": time.perf_counter() - started}
+
+
+def _device_job(
+    instance: Instance,
+    index: int,
+    info: DeviceInfo,
+    job: dict[str, Any],
+    payload: dict[str, Any],
+    fence_timeout: float,
+    preset: str,
+    emit: Emitter,
+) -> None:
+    """One device's kernels in a context of their own, bracketed by suite-start and suite-end."""
+    from vkdoctor.kernels.suite import KERNELS
+    from vkdoctor.vulkan.compute import ComputeContext, ComputeError
+
+    sizes = pick_sizes(preset, info)
+    overrides = {k: int(payload[k]) for k in ("warmup", "repetitions") if payload.get(k)}
+    if overrides:
+        sizes = replace(sizes, **overrides)
+    names = [n for n in job.get("kernels") or KERNELS if n in KERNELS]
+    emit.result(
+        {
+            "type": "suite-start",
+            "device": index,
+            "preset": preset,
+            "sizes": sizes.to_dict(),
+            "kernels": names,
+        }
+    )
+    started = time.perf_counter()
+    emit.crumb(f"device {index} ({info.name}): vkCreateDevice with a compute queue")
+    try:
+        ctx = ComputeContext(instance, index, timeout_s=fence_timeout, cooperative_matrix=True)
+    except ComputeError as exc:
+        emit.result(
+            {
+                "type": "device-error",
+                "device": index,
+                "message": str(exc),
+                "error": getattr(exc, "result", None),
+                "exception": type(exc).__name__,
+            }
+        )
+        return
+    with ctx:
+        _run_kernels(ctx, index, info, names, sizes, int(payload.get("seed") or 0), emit)
+    emit.result({"type": "suite-end", "device": index, "wall_s": time.perf_counter() - started})
+
+
+def _run_kernels(
+    ctx: ComputeContext,
+    index: int,
+    info: DeviceInfo,
+    names: list[str],
+    sizes: SuiteSizes,
+    base_seed: int,
+    emit: Emitter,
+) -> None:
+    """Each kernel a batch item; after a hang or a lost device the rest are skipped, not run."""
+    from vkdoctor.kernels.suite import KERNELS, KernelResult, KernelStatus, run_kernel
+
+    dead: KernelResult | None = None
+    for name in names:
+        key = f"{index}/{name}"
+        spec = KERNELS[name]
+        emit.begin(key)
+        seed = kernel_seed(base_seed, index, name)
+        if dead is not None:
+            result = KernelResult(
+                kernel=name,
+                title=spec.title,
+                status=KernelStatus.SKIPPED,
+                device=info.name,
+                driver=info.driver,
+                message=f"not run: {dead.kernel} left the device unusable ({dead.status.value})",
             )
+        else:
+            emit.crumb(
+                f"device {index} ({info.name}): {spec.title}: upload, compile, "
+                f"{sizes.warmup} warm-up + {sizes.repetitions} timed dispatches, verify"
+            )
+            result = run_kernel(ctx, name, sizes, seed=seed)
+            if result.status in (KernelStatus.TIMEOUT, KernelStatus.DEVICE_LOST):
+                dead = result
+        finding = result.finding()
+        emit.result(
+            {
+                "type": "kernel",
+                "device": index,
+                "seed": seed,
+                "result": result.to_dict(),
+                "finding": finding.to_dict() if finding else None,
+            }
+        )
+        emit.end(key)

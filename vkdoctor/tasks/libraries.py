@@ -2,6 +2,10 @@
 
 Each library is a batch item, so a constructor that crashes or a negotiation that hangs costs
 only that item; the parent resumes with the next library in a fresh child.
+
+ctypes, not the ``vulkan`` cffi binding: these calls go to a driver's or layer's own entry
+points (vk_icd*, the negotiate functions), found by dlsym in a library opened by path, with no
+loader in between; the binding only reaches Vulkan through the libvulkan.so.1 it dlopens itself.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ import ctypes
 from typing import Any
 
 from vkdoctor.engine.child_main import Emitter
+from vkdoctor.loader import vkversion
 from vkdoctor.tasks import dl
 
 VK_ERROR_INCOMPATIBLE_DRIVER = -9
@@ -98,8 +103,7 @@ def _driver(item: dict[str, Any], emit: Emitter) -> dict[str, Any]:
             emit.crumb("driver vkEnumerateInstanceVersion")
             packed = ctypes.c_uint32(0)
             if PFN_ENUMERATE_VERSION(enumerate_version)(ctypes.byref(packed)) == 0:
-                v = packed.value
-                result["instance_version"] = f"{(v >> 22) & 0x7F}.{(v >> 12) & 0x3FF}.{v & 0xFFF}"
+                result["instance_version"] = vkversion.to_string(packed.value)
     return result
 
 

@@ -2,6 +2,10 @@
 
 Results come in stages so that a crash inside a driver the loader preloads (during
 vkEnumerateInstanceExtensionProperties) still leaves the loader's own facts behind.
+
+ctypes, not the ``vulkan`` cffi binding: the payload names the loader (``--loader``: a soname or
+a path) and it is dlopened RTLD_LOCAL by that name, so the loader the user named is the one asked;
+the binding always dlopens libvulkan.so.1 itself, and a failed dlopen must stay a result here.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import os
 from typing import Any
 
 from vkdoctor.engine.child_main import Emitter
+from vkdoctor.loader import vkversion
 from vkdoctor.tasks import dl
 
 
@@ -27,13 +32,11 @@ class _LayerProperties(ctypes.Structure):
     ]
 
 
-def _version(packed: int) -> str:
-    return f"{(packed >> 22) & 0x7F}.{(packed >> 12) & 0x3FF}.{packed & 0xFFF}"
-
-
 def _enumerate(
     function: Any, struct: type[ctypes.Structure], *leading: Any
 ) -> tuple[int, list[Any]]:
+    """The two-call idiom for the one library ctypes opens (see the module docstring); the cffi
+    side has its own in ``vkdoctor.vulkan.binding``.  ctypes copies the structs out by slicing."""
     count = ctypes.c_uint32(0)
     result = function(*leading, ctypes.byref(count), None)
     if result < 0:
@@ -60,7 +63,7 @@ def loader_info(payload: dict[str, Any], emit: Emitter) -> None:
         function = lib.vkEnumerateInstanceVersion
         function.restype = ctypes.c_int32
         if function(ctypes.byref(packed)) == 0:
-            version = _version(packed.value)
+            version = vkversion.to_string(packed.value)
     else:
         version = "1.0.0"  # a 1.0 loader has no vkEnumerateInstanceVersion
     emit.result(
@@ -101,7 +104,7 @@ def loader_info(payload: dict[str, Any], emit: Emitter) -> None:
             "layers": [
                 {
                     "name": layer.layerName.decode(),
-                    "spec_version": _version(layer.specVersion),
+                    "spec_version": vkversion.to_string(layer.specVersion),
                     "implementation_version": layer.implementationVersion,
                     "description": layer.description.decode("utf-8", "replace"),
                 }

@@ -12,32 +12,18 @@ from collections.abc import Sequence
 from typing import Any
 
 from vkdoctor.engine.child_main import Emitter
+from vkdoctor.loader import vkversion
 from vkdoctor.tasks import dl
+from vkdoctor.vulkan.binding import (
+    DEVICE_TYPES,
+    cstr,
+    enumerate_array,
+    queue_family_properties,
+    uuid_hex,
+)
 
-VK_INCOMPLETE = 5
 PORTABILITY_BIT = 0x00000001  # VK_INSTANCE_CREATE_ENUMERATE_PORTABILITY_BIT_KHR
 SEVERITY = {0x1: "verbose", 0x10: "info", 0x100: "warning", 0x1000: "error"}
-
-
-def _version(packed: int) -> str:
-    return f"{(packed >> 22) & 0x7F}.{(packed >> 12) & 0x3FF}.{packed & 0xFFF}"
-
-
-def _string(ffi: Any, chars: Any) -> str:
-    return ffi.string(chars).decode("utf-8", "replace")
-
-
-def _enumerate(ffi: Any, function: Any, ctype: str, *leading: Any) -> tuple[int, list[Any]]:
-    """The count/fill dance, retried while the list grows (VK_INCOMPLETE)."""
-    count = ffi.new("uint32_t *")
-    while True:
-        code = function(*leading, count, ffi.NULL)
-        if code < 0:
-            return code, []
-        items = ffi.new(f"{ctype}[]", max(count[0], 1))
-        code = function(*leading, count, items)
-        if code != VK_INCOMPLETE:
-            return code, [items[i] for i in range(count[0])] if code >= 0 else []
 
 
 class Session:
@@ -54,15 +40,15 @@ class Session:
         self.messages: list[dict[str, Any]] = []
         self.instance: Any = None
         ffi, lib = self.ffi, self.lib
-        packed = ffi.new("uint32_t *", 1 << 22)
+        packed = ffi.new("uint32_t *", vkversion.make(1, 0))
         if lib.vkGetInstanceProcAddr(ffi.NULL, b"vkEnumerateInstanceVersion") != ffi.NULL:
             lib.vkEnumerateInstanceVersion(packed)
         self.api_version = packed[0] & ~0xFFF  # patch 0: ask for what the loader offers
         emit.crumb("vkEnumerateInstanceExtensionProperties(NULL)")
-        _code, props = _enumerate(
+        _code, props, n = enumerate_array(
             ffi, lib.vkEnumerateInstanceExtensionProperties, "VkExtensionProperties", ffi.NULL
         )
-        self.available = sorted(_string(ffi, p.extensionName) for p in props)
+        self.available = sorted(cstr(ffi, props[i].extensionName) for i in range(n))
         wanted = [
             "VK_EXT_debug_utils",
             "VK_KHR_portability_enumeration",
@@ -79,9 +65,7 @@ class Session:
 
     def _on_message(self, severity: int, types: int, data: Any, _user: Any) -> int:
         try:
-            message = (
-                self.ffi.string(data.pMessage).decode("utf-8", "replace") if data.pMessage else ""
-            )
+            message = cstr(self.ffi, data.pMessage) if data.pMessage else ""
             ident = self.ffi.string(data.pMessageIdName).decode() if data.pMessageIdName else ""
             self.messages.append(
                 {
@@ -142,7 +126,7 @@ class Session:
         keep.append(info)
         handle = ffi.new("VkInstance *")
         self.emit.crumb(
-            f"vkCreateInstance(api {_version(self.api_version)}, extensions {', '.join(self.enabled) or 'none'})"
+            f"vkCreateInstance(api {vkversion.to_string(self.api_version)}, extensions {', '.join(self.enabled) or 'none'})"
         )
         code = lib.vkCreateInstance(info, ffi.NULL, handle)
         if code == 0:
@@ -151,9 +135,10 @@ class Session:
 
     def physical_devices(self) -> tuple[int, list[Any]]:
         self.emit.crumb("vkEnumeratePhysicalDevices")
-        return _enumerate(
+        code, handles, n = enumerate_array(
             self.ffi, self.lib.vkEnumeratePhysicalDevices, "VkPhysicalDevice", self.instance
         )
+        return code, [handles[i] for i in range(n)]  # handle values, copied
 
     def describe(self, physical: Any) -> dict[str, Any]:
         ffi, lib, vk = self.ffi, self.lib, self.vk
@@ -162,28 +147,16 @@ class Session:
         lib.vkGetPhysicalDeviceProperties(physical, props)
         p = props[0]
         row: dict[str, Any] = {
-            "name": _string(ffi, p.deviceName),
-            "type": {
-                0: "other",
-                1: "integrated-gpu",
-                2: "discrete-gpu",
-                3: "virtual-gpu",
-                4: "cpu",
-            }.get(p.deviceType, "other"),
-            "api_version": _version(p.apiVersion),
+            "name": cstr(ffi, p.deviceName),
+            "type": DEVICE_TYPES.get(p.deviceType, "other"),
+            "api_version": vkversion.to_string(p.apiVersion),
             "driver_version_raw": p.driverVersion,
-            # NVIDIA packs driverVersion 10.8.8.6; others use the Vulkan version packing.
-            "driver_version": (
-                f"{(p.driverVersion >> 22) & 0x3FF}.{(p.driverVersion >> 14) & 0xFF}."
-                f"{(p.driverVersion >> 6) & 0xFF}.{p.driverVersion & 0x3F}"
-                if p.vendorID == 0x10DE
-                else _version(p.driverVersion)
-            ),
+            "driver_version": vkversion.driver_version_string(p.vendorID, p.driverVersion),
             "vendor_id": p.vendorID,
             "device_id": p.deviceID,
-            "pipeline_cache_uuid": bytes(ffi.buffer(p.pipelineCacheUUID, 16)).hex(),
+            "pipeline_cache_uuid": uuid_hex(ffi, p.pipelineCacheUUID),
         }
-        if (p.apiVersion >> 12) >= ((1 << 10) | 2) and (self.api_version >> 12) >= ((1 << 10) | 2):
+        if vkversion.at_least(p.apiVersion, 1, 2) and vkversion.at_least(self.api_version, 1, 2):
             driver = ffi.new(
                 "VkPhysicalDeviceDriverProperties *",
                 {"sType": vk.VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES},
@@ -208,11 +181,11 @@ class Session:
             c = driver.conformanceVersion
             row.update(
                 driver_id=int(driver.driverID),
-                driver_name=_string(ffi, driver.driverName),
-                driver_info=_string(ffi, driver.driverInfo),
+                driver_name=cstr(ffi, driver.driverName),
+                driver_info=cstr(ffi, driver.driverInfo),
                 conformance_version=f"{c.major}.{c.minor}.{c.subminor}.{c.patch}",
-                device_uuid=bytes(ffi.buffer(ids.deviceUUID, 16)).hex(),
-                driver_uuid=bytes(ffi.buffer(ids.driverUUID, 16)).hex(),
+                device_uuid=uuid_hex(ffi, ids.deviceUUID),
+                driver_uuid=uuid_hex(ffi, ids.driverUUID),
                 subgroup={
                     "size": subgroup.subgroupSize,
                     "operations": _bits(SUBGROUP_OPERATIONS, subgroup.supportedOperations),
@@ -235,7 +208,7 @@ class Session:
                 vk, f"VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_{minor}_FEATURES", None
             )
             # Vulkan11Features itself arrived with 1.2; each later one with its version.
-            if stype is None or (api >> 12) < ((1 << 10) | max(2, minor)):
+            if stype is None or not vkversion.at_least(api, 1, max(2, minor)):
                 continue
             previous = chain[-1][1] if chain else ffi.NULL
             chain.append((name, ffi.new(f"{name} *", {"sType": stype, "pNext": previous})))
@@ -324,7 +297,7 @@ def _instance_item(item: dict[str, Any], emit: Emitter) -> None:
         {
             "create": {
                 "result": code,
-                "api_version": _version(session.api_version),
+                "api_version": vkversion.to_string(session.api_version),
                 "enabled_extensions": session.enabled,
                 "available_extensions": session.available,
             }
@@ -360,6 +333,9 @@ def _instance_item(item: dict[str, Any], emit: Emitter) -> None:
     emit.result({"messages": session.messages})
 
 
+# Fixed tables, not binding.flag_names over the binding's enums (as vulkan/device.py does): these
+# words are the check report's vocabulary (--require, report diff), which must not change with
+# the binding's version.
 SUBGROUP_OPERATIONS = {
     0x1: "basic",
     0x2: "vote",
@@ -390,10 +366,7 @@ QUEUE_FLAGS = {0x1: "graphics", 0x2: "compute", 0x4: "transfer", 0x8: "sparse", 
 def _queue_families(session: Session, physical: Any) -> list[dict[str, Any]]:
     ffi, lib = session.ffi, session.lib
     session.emit.crumb("vkGetPhysicalDeviceQueueFamilyProperties")
-    count = ffi.new("uint32_t *")
-    lib.vkGetPhysicalDeviceQueueFamilyProperties(physical, count, ffi.NULL)
-    props = ffi.new("VkQueueFamilyProperties[]", max(count[0], 1))
-    lib.vkGetPhysicalDeviceQueueFamilyProperties(physical, count, props)
+    props, count = queue_family_properties(ffi, lib, physical)
     return [
         {
             "index": i,
@@ -401,7 +374,7 @@ def _queue_families(session: Session, physical: Any) -> list[dict[str, Any]]:
             "timestamp_valid_bits": props[i].timestampValidBits,
             "flags": [name for bit, name in QUEUE_FLAGS.items() if props[i].queueFlags & bit],
         }
-        for i in range(count[0])
+        for i in range(count)
     ]
 
 
@@ -441,10 +414,10 @@ def _device_extensions(session: Session, physical: Any) -> dict[str, int]:
     """Supported device extensions with the revision (specVersion) the driver implements."""
     ffi, lib = session.ffi, session.lib
     session.emit.crumb("vkEnumerateDeviceExtensionProperties")
-    code, props = _enumerate(
+    _code, props, n = enumerate_array(
         ffi, lib.vkEnumerateDeviceExtensionProperties, "VkExtensionProperties", physical, ffi.NULL
     )
-    return {_string(ffi, p.extensionName): p.specVersion for p in props} if code >= 0 else {}
+    return {cstr(ffi, props[i].extensionName): props[i].specVersion for i in range(n)}
 
 
 def _create_device(

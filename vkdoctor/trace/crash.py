@@ -21,7 +21,13 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from vkdoctor.trace.events import Event, parse_addr
-from vkdoctor.trace.provenance import HOW_GDPA, HOW_GIPA, PointerRecord, Provenance
+from vkdoctor.trace.provenance import (
+    HOW_GDPA,
+    HOW_GIPA,
+    PointerRecord,
+    Provenance,
+    short_path,
+)
 from vkdoctor.trace.symbolize import symbolize
 
 ROLE_OWN = "vkdoctor"
@@ -60,10 +66,6 @@ class ObjectLike(Protocol):
     unsupported: frozenset[str] | None
 
 
-def _short(path: str | None) -> str:
-    return (path or "?").rsplit("/", 1)[-1] or "?"
-
-
 @dataclass(frozen=True)
 class Frame:
     addr: int
@@ -76,7 +78,7 @@ class Frame:
 
     def describe(self) -> str:
         where = (
-            f"{_short(self.path)}+{self.offset:#x}"
+            f"{short_path(self.path)}+{self.offset:#x}"
             if self.path and self.offset is not None
             else hex(self.addr)
         )
@@ -90,7 +92,7 @@ class Frame:
     @property
     def call_site(self) -> str:
         """How the program's caller is named in a summary: function and file:line."""
-        name = self.function or f"{_short(self.path)}+{self.offset or 0:#x}"
+        name = self.function or f"{short_path(self.path)}+{self.offset or 0:#x}"
         return f"{name}() at {self.source}" if self.source else f"{name}()"
 
 
@@ -156,12 +158,12 @@ class CrashAnalyzer:
         return Frame(addr)
 
     def _role(self, lib: LibLike) -> str:
-        if lib.canon in self.own or _short(lib.path).startswith("libvkdoctor_audit"):
+        if lib.canon in self.own or short_path(lib.path).startswith("libvkdoctor_audit"):
             return ROLE_OWN
         role = self.role(lib.path)
         if role != "other":
             return role
-        return ROLE_SYSTEM if _SYSTEM.match(_short(lib.path)) else ROLE_PROGRAM
+        return ROLE_SYSTEM if _SYSTEM.match(short_path(lib.path)) else ROLE_PROGRAM
 
     def attribute(
         self,
@@ -326,5 +328,5 @@ def record_how(record: PointerRecord) -> str:
     if record.how in (HOW_GIPA, HOW_GDPA):
         return f"returned by {record.how_text()} at event {record.event.seq}"
     if record.how == "dlsym":
-        return f"taken with dlsym from {_short(record.source)} at event {record.event.seq}"
-    return f"bound by linking against {_short(record.source)}"
+        return f"taken with dlsym from {short_path(record.source)} at event {record.event.seq}"
+    return f"bound by linking against {short_path(record.source)}"

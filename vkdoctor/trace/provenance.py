@@ -19,7 +19,8 @@ HOW_GIPA = "vkGetInstanceProcAddr"
 HOW_GDPA = "vkGetDeviceProcAddr"
 
 
-def _short(path: str | None) -> str:
+def short_path(path: str | None) -> str:
+    """The file name of a library path, ``?`` when unknown (trace prose names libraries so)."""
     return (path or "?").rsplit("/", 1)[-1] or "?"
 
 
@@ -43,9 +44,9 @@ class PointerRecord:
 
     def how_text(self) -> str:
         if self.how == HOW_DLSYM:
-            return f'dlsym({_short(self.source)}, "{self.name}")'
+            return f'dlsym({short_path(self.source)}, "{self.name}")'
         if self.how == HOW_LINKED:
-            return f"linking against {_short(self.source)}"
+            return f"linking against {short_path(self.source)}"
         return f'{self.how}({_hexs(self.handle)}, "{self.name}")'
 
     def describe(self) -> str:

@@ -111,20 +111,21 @@ def _cleanup(tmpdir: Path | None) -> None:
 
 def _emitter(path: Path, max_bytes: int):
     """Appends poller/tracer lines under the same size bound as the native writers."""
-    state = {"full": False}
+    full = False
 
     def emit(event: Mapping[str, Any]) -> None:
-        if state["full"]:
+        nonlocal full
+        if full:
             return
         try:
             size = path.stat().st_size if path.exists() else 0
             if size > max_bytes:
-                state["full"] = True
+                full = True
                 append_event(path, {"ev": "truncated", "src": "poll"})
                 return
             append_event(path, event)
         except OSError:
-            state["full"] = True
+            full = True
 
     return emit
 
@@ -166,16 +167,16 @@ def trace_program(
                 "t": time.monotonic_ns(),
             }
         )
-        poller: dict[str, MapsPoller] = {}
+        poller: MapsPoller | None = None  # /proc maps polling, only without the audit module
 
         def on_start(pid: int) -> None:
+            nonlocal poller
             if audit.path is None:
-                poller["p"] = MapsPoller(pid, procfs, emit)
-                poller["p"].poll(initial=True)
+                poller = MapsPoller(pid, procfs, emit)
+                poller.poll(initial=True)
 
         def tick(pid: int) -> bool:
-            p = poller.get("p")
-            return p.poll() if p is not None else True
+            return poller.poll() if poller is not None else True
 
         outcome = run_program(
             argv,
@@ -186,8 +187,8 @@ def trace_program(
             tick_interval=options.poll_interval,
             on_start=on_start,
         )
-        if "p" in poller:
-            poller["p"].finish(exited=True)  # run_program returns once the program has ended
+        if poller is not None:
+            poller.finish(exited=True)  # run_program returns once the program has ended
         emit(
             {
                 "ev": "trace_end",
@@ -199,8 +200,8 @@ def trace_program(
         )
         trace = read_trace(trace_path)
         notes = []
-        if audit.path is None and "p" in poller:
-            notes.append(f"{poller['p'].polls} polls of /proc/{outcome.pid}/maps")
+        if audit.path is None and poller is not None:
+            notes.append(f"{poller.polls} polls of /proc/{outcome.pid}/maps")
         return TraceRun(
             mode,
             trace,
@@ -257,9 +258,3 @@ def trace_pid(pid: int, procfs: Path, options: TraceOptions) -> TraceRun:
         )
     finally:
         _cleanup(tmpdir)
-
-
-def keep_env_summary(environ: Mapping[str, str]) -> dict[str, str]:
-    """The Vulkan-relevant part of the environment the program saw (before our additions)."""
-    keys = sorted(k for k in environ if k.startswith(("VK_", "LD_", "VKDOCTOR_")))
-    return {k: environ[k] for k in keys}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from vkdoctor.loader import vkversion
 from vkdoctor.report import shell
 from vkdoctor.trace.crash import Attribution, record_how
 from vkdoctor.trace.events import Event, parse_addr
@@ -223,7 +224,7 @@ class CrashRules(Replay):
         core, providers = _command_requirements(record.name)
         if not api or core is None:
             return False
-        asked = ((api >> 22) & 0x7F, (api >> 12) & 0x3FF)
+        asked = vkversion.decode(api)[:2]
         enabled = {x for x in device.created.items("exts") if isinstance(x, str)}
         if asked >= core or enabled & providers:
             return False
