@@ -13,8 +13,10 @@ from typing import Any
 from vkdoctor.engine.child import ChildHandle, ItemOutcome
 from vkdoctor.engine.runner import ProbeContext, ProbeOutcome, ProbeSpec
 from vkdoctor.loader import log as loaderlog
+from vkdoctor.report import codec
 from vkdoctor.report.codes import CodeInfo, code_table, make_finding
 from vkdoctor.report.model import Finding, Severity, Status
+from vkdoctor.report.records import DeviceRecord
 from vkdoctor.system import kernellog
 
 TASK = "vkdoctor.tasks.dispatch:smoke"
@@ -70,7 +72,7 @@ def start_early(ctx: ProbeContext) -> ChildHandle:
     return ctx.start_child(TASK, {"items": None, "fence_timeout_s": _fence_timeout(ctx)})
 
 
-def _same_device(item: ItemOutcome, device: Mapping[str, Any]) -> bool:
+def _same_device(item: ItemOutcome, device: Mapping[str, Any]) -> bool:  # an item sent
     """The early child saw this device at this index (or died there, which a re-run checks)."""
     seen = ((item.result or {}).get("smoke") or {}).get("device")
     return item.state != "ok" or seen == device["name"]
@@ -81,10 +83,14 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
 
     outcome = ProbeOutcome()
     started = kernellog.boot_seconds()
-    devices = list(ctx.facts("instance").get("physical_devices", []))
+    # The instance child's description of each device (a JSON boundary), read once.
+    devices = [
+        codec.from_json(DeviceRecord, row)
+        for row in ctx.facts("instance").get("physical_devices", [])
+    ]
     # Runs alongside the device probe (the dispatch child needs no result of it); what that
     # probe found broken is consulted afterwards, so a broken device is reported once, there.
-    items = [{"key": str(d["index"]), "index": d["index"], "name": d["name"]} for d in devices]
+    items = [{"key": str(d.index), "index": d.index, "name": d.name} for d in devices]
     results, children = ctx.run_batch_adopting(
         TASK, items, "key", {"fence_timeout_s": _fence_timeout(ctx)}, _same_device
     )
@@ -94,13 +100,13 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
         outcome.loader_log += loaderlog.parse(child.stderr)
     rows: list[dict[str, Any]] = []
     status = Status.OK
-    by_index = {str(d["index"]): d for d in devices}
+    by_index = {str(d.index): d for d in devices}
     for item in results:
         device = by_index[item.key]
-        label = f"device {item.key} ({device['name']}, driver {device.get('driver_manifest')})"
+        label = f"device {item.key} ({device.name}, driver {device.driver_manifest})"
         evidence = {
-            "device": device["name"],
-            "driver_manifest": device.get("driver_manifest"),
+            "device": device.name,
+            "driver_manifest": device.driver_manifest,
             "last_step": item.last_crumb,
         }
         if item.state == "crashed":
@@ -127,7 +133,7 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
             continue
         data = item.result or {}
         smoke = data.get("smoke") or {}
-        rows.append({"index": device["index"], "name": device["name"], **smoke})
+        rows.append({"index": device.index, "name": device.name, **smoke})
         outcome.findings += [
             _with_driver(FindingValue.from_dict(f), device) for f in data.get("findings", [])
         ]
@@ -158,11 +164,11 @@ def _with_kernel_log(findings: list[Finding], since: float) -> list[Finding]:
     ]
 
 
-def _with_driver(finding: Finding, device: dict[str, Any]) -> Finding:
+def _with_driver(finding: Finding, device: DeviceRecord) -> Finding:
     from dataclasses import replace
 
     return replace(
-        finding, evidence={**finding.evidence, "driver_manifest": device.get("driver_manifest")}
+        finding, evidence={**finding.evidence, "driver_manifest": device.driver_manifest}
     )
 
 

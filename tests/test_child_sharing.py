@@ -88,21 +88,24 @@ def test_the_smoke_dispatch_starts_while_the_instance_probe_still_runs(
 ) -> None:
     """Not on one core, where the instance's child keeps it."""
     started: dict[str, float] = {}
-    finished: dict[str, float] = {}
-    real = child.ChildHandle.__init__
+    ended: dict[str, float] = {}
+    real_init, real_wait = child.ChildHandle.__init__, child.ChildHandle.wait
 
     def recording(self: child.ChildHandle, task: str, *args: object, **kwargs: object) -> None:
         started.setdefault(task, time.monotonic())
-        real(self, task, *args, **kwargs)  # type: ignore[arg-type]
+        real_init(self, task, *args, **kwargs)  # type: ignore[arg-type]
+
+    def waiting(self: child.ChildHandle) -> child.ChildOutcome:
+        outcome = real_wait(self)
+        ended.setdefault(self.task, time.monotonic())
+        return outcome
 
     monkeypatch.setattr(child.ChildHandle, "__init__", recording)
-    report = run_pipeline(
-        Env.current(),
-        Options(cores=cores),
-        on_result=lambda result: finished.setdefault(result.id, time.monotonic()),
-    ).report
+    monkeypatch.setattr(child.ChildHandle, "wait", waiting)
+    report = run_pipeline(Env.current(), Options(cores=cores)).report
 
-    dispatch_early = started["vkdoctor.tasks.dispatch:smoke"] < finished["instance"]
+    instance_task = "vkdoctor.tasks.vkprobe:instances"
+    dispatch_early = started["vkdoctor.tasks.dispatch:smoke"] < ended[instance_task]
     assert dispatch_early == (cores > 1)
     dispatch = next(p for p in report.probes if p.id == "dispatch")
     assert dispatch.status.value == "ok"
