@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from vkdoctor.engine.bisect import MAX_CANDIDATES, bisect, candidate_drivers, usable_drivers
+from vkdoctor.engine.bisect import (
+    MAX_CANDIDATES,
+    Ahead,
+    bisect,
+    candidate_drivers,
+    usable_drivers,
+)
 from vkdoctor.engine.child import ChildOutcome, ItemOutcome
 from vkdoctor.engine.runner import ProbeContext, ProbeOutcome, ProbeSpec
 from vkdoctor.loader import log as loaderlog
@@ -152,6 +158,11 @@ def _item_ok(item: ItemOutcome) -> bool:
 
 
 BISECT_PAYLOAD = {"items": [{"key": "bisect"}]}
+STAGE = "instance creation"
+
+
+def _creation_failed(outcome: ChildOutcome) -> bool:
+    return not _creation_ok(outcome)
 
 
 def run(ctx: ProbeContext) -> ProbeOutcome:
@@ -174,8 +185,23 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
         ]
     # The per-driver runs map a working instance's devices; when it crashed or hung, bisection
     # runs each driver alone instead, and they would only wait out the same hang again.
-    results, _ = ctx.run_batch(TASK, items, "key", needs_first=True)
+    # A first attempt that hung or crashed will most likely do so again: isolate the culprit
+    # alongside the re-run instead of after it (the same hang is waited out once, not twice).
+    ahead = (
+        Ahead(ctx, STAGE, TASK, BISECT_PAYLOAD, _creation_failed)
+        if ctx.options.bisect and ctx.first_attempt in (Status.TIMEOUT, Status.CRASHED)
+        else None
+    )
+    try:
+        results, _ = ctx.run_batch(TASK, items, "key", needs_first=True)
+    except BaseException:
+        if ahead is not None:
+            ahead.cancel()
+        raise
     main = results[0]
+    if ahead is not None and _item_ok(main):
+        ahead.cancel()  # it works after all: nothing to isolate
+        ahead = None
     per_driver = {r.key: r for r in results[1:]}
     outcome.loader_log = loaderlog.parse(main.stderr)
     data = main.result or {}
@@ -190,7 +216,7 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
         "child": {"state": main.state, "signal": main.signal, "last_step": main.last_crumb},
     }
     if not _item_ok(main):
-        outcome.findings += _creation_failure(ctx, main, create)
+        outcome.findings += _creation_failure(ctx, main, create, ahead)
         outcome.status = {"crashed": Status.CRASHED, "timeout": Status.TIMEOUT}.get(main.state)
         return outcome
     outcome.findings += _message_findings(messages, _diagnosed_paths(ctx))
@@ -238,7 +264,7 @@ def _call_chain(entries: list[Any]) -> list[str]:
 
 
 def _creation_failure(
-    ctx: ProbeContext, result: ItemOutcome, create: dict[str, Any]
+    ctx: ProbeContext, result: ItemOutcome, create: dict[str, Any], ahead: Ahead | None = None
 ) -> list[Finding]:
     code = create.get("result")
     evidence = {
@@ -292,10 +318,10 @@ def _creation_failure(
                 evidence=evidence,
             )
         ]
-    if ctx.options.bisect and ctx.isolate:
-        findings += bisect(
-            ctx, "instance creation", TASK, BISECT_PAYLOAD, lambda o: not _creation_ok(o)
-        )
+    if ahead is not None:
+        findings += ahead.findings()
+    elif ctx.options.bisect and ctx.isolate:
+        findings += bisect(ctx, STAGE, TASK, BISECT_PAYLOAD, _creation_failed)
     return findings
 
 

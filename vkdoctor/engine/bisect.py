@@ -15,6 +15,9 @@ nothing new starts once the run's deadline has passed or a stop was requested.
 from __future__ import annotations
 
 import os
+import queue
+import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -141,27 +144,88 @@ def candidate_drivers(ctx: ProbeContext) -> list[str]:
     return list(driver_groups(ctx))
 
 
+# Time the candidates get beyond one --timeout: every candidate runs under one deadline, so a
+# hanging component costs one timeout here however many candidates queue behind it.
+DEADLINE_GRACE_S = 1.0
+MIN_JOB_S = 0.5  # a candidate with less time left than this is not started (listed untried)
+# A candidate still running after this long is most likely waiting (a hang sleeps in the
+# kernel; a healthy candidate takes ~0.2 s): it stops holding a core, so the quick candidates
+# queued behind two hangs on a 2-core machine need not wait out their timeout.  At most twice
+# the cores' children run at once all the same.
+WAITING_AFTER_S = 0.75
+
+
 def _run_bounded(
     ctx: ProbeContext,
     task: str,
     payload: dict[str, Any],
     jobs: Sequence[Mapping[str, str | None]],
+    stop: threading.Event | None = None,
 ) -> list[ChildOutcome | None]:
-    """Run one child per job, at most ``max_parallel_children()`` at a time; None for a job not
-    started because the run is stopping or its deadline passed."""
+    """Run one child per job, at most ``max_parallel_children()`` at a time, all under one
+    deadline (one child timeout plus ``DEADLINE_GRACE_S`` from the start).  None for a job not
+    started (the run is stopping, ``stop`` is set, or too little time is left), cancelled, or
+    cut short by the shared deadline (a hang then is the deadline's, not the candidate's).
+
+    A child running longer than ``WAITING_AFTER_S`` no longer counts against the core bound
+    (it waits), up to twice that many children in all."""
     limit = max_parallel_children()
+    full = ctx.child_timeout()
+    until = time.monotonic() + full + DEADLINE_GRACE_S
     outcomes: list[ChildOutcome | None] = [None] * len(jobs)
-    running: list[tuple[int, ChildHandle]] = []
-    for index, overrides in enumerate(jobs):
-        while len(running) >= limit:
-            done, handle = running.pop(0)
-            outcomes[done] = handle.wait()
-        if child.stop_reason() is not None or ctx.remaining_s() == 0.0:
+    waiting = list(range(len(jobs)))
+    running: dict[int, tuple[ChildHandle, float, float]] = {}  # handle, limit, start
+    finished: queue.Queue[tuple[int, ChildOutcome]] = queue.Queue()
+
+    def stopping() -> bool:
+        return (
+            child.stop_reason() is not None
+            or (stop is not None and stop.is_set())
+            or ctx.remaining_s() == 0.0
+        )
+
+    def start(index: int, timeout: float) -> None:
+        handle = child.start_child(
+            task,
+            payload,
+            environ=ctx.env.environ,
+            timeout=timeout,
+            overrides=ctx.child_overrides(jobs[index]),
+            pool=ctx.pool,
+        )
+        running[index] = (handle, timeout, time.monotonic())
+        threading.Thread(
+            target=lambda: finished.put((index, handle.wait())), name="bisect-wait", daemon=True
+        ).start()
+
+    while waiting or running:
+        if stopping():
+            waiting.clear()
+            for handle, _, _ in running.values():
+                handle.cancel()
+        while waiting and len(running) < 2 * limit and _working(running) < limit:
+            left = min(full, until - time.monotonic())
+            if left < min(MIN_JOB_S, full):
+                waiting.clear()  # the shared deadline: the rest are listed untried
+                break
+            start(waiting.pop(0), left)
+        if not running:
             break
-        running.append((index, ctx.start_child(task, payload, overrides)))
-    for done, handle in running:
-        outcomes[done] = handle.wait()
+        try:
+            index, outcome = finished.get(timeout=0.1)
+        except queue.Empty:
+            continue
+        _, timeout, _ = running.pop(index)
+        cut = outcome.state == "timeout" and timeout < full
+        if outcome.state != "cancelled" and not cut:
+            outcomes[index] = outcome
     return outcomes
+
+
+def _working(running: Mapping[int, tuple[ChildHandle, float, float]]) -> int:
+    """The running children that still count against the core bound (see WAITING_AFTER_S)."""
+    now = time.monotonic()
+    return sum(1 for _, _, started in running.values() if now - started < WAITING_AFTER_S)
 
 
 def _disabled(rows: list[LayerRecord]) -> dict[str, str | None]:
@@ -203,6 +267,7 @@ def bisect(
     payload: dict[str, Any],
     failed: Callable[[ChildOutcome], bool],
     drivers: list[str] | None = None,
+    stop: threading.Event | None = None,
 ) -> list[Finding]:
     all_implicit = active_implicit_layers(ctx)
     all_layers = all_implicit + forced_explicit_layers(ctx)
@@ -219,7 +284,7 @@ def bisect(
     else:
         alone = {"VK_DRIVER_FILES": None}, "VK_ICD_FILENAMES"
     jobs += [{alone[1]: m, **alone[0], **_no_layers(all_implicit)} for m in drivers]
-    outcomes = _run_bounded(ctx, task, payload, jobs)
+    outcomes = _run_bounded(ctx, task, payload, jobs, stop)
     layer_runs = list(zip(layers, layer_jobs, outcomes[: len(layers)], strict=True))
     driver_runs = list(zip(drivers, outcomes[len(layers) :], strict=True))
     untried = [r.manifest for r in all_layers[len(layers) :]]
@@ -295,3 +360,51 @@ def bisect(
             )
         )
     return findings
+
+
+class Ahead:
+    """Culprit isolation started before the step is known to fail again: the debug re-run of a
+    step whose first attempt hung or crashed starts it alongside its own child, so the re-run's
+    main child and the candidates wait out one timeout together instead of one after another.
+
+    ``findings()`` waits for it (an exception in it is raised there, so the runner reports it as
+    an internal error); ``cancel()`` stops it when the re-run passes after all."""
+
+    def __init__(
+        self,
+        ctx: ProbeContext,
+        stage: str,
+        task: str,
+        payload: dict[str, Any],
+        failed: Callable[[ChildOutcome], bool],
+    ) -> None:
+        self._stop = threading.Event()
+        self._findings: list[Finding] = []
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._run, args=(ctx, stage, task, payload, failed), name="bisect", daemon=True
+        )
+        self._thread.start()
+
+    def _run(
+        self,
+        ctx: ProbeContext,
+        stage: str,
+        task: str,
+        payload: dict[str, Any],
+        failed: Callable[[ChildOutcome], bool],
+    ) -> None:
+        try:
+            self._findings = bisect(ctx, stage, task, payload, failed, stop=self._stop)
+        except BaseException as exc:  # raised again in findings(), on the probe's thread
+            self._error = exc
+
+    def findings(self) -> list[Finding]:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._findings
+
+    def cancel(self) -> None:
+        self._stop.set()
+        self._thread.join()
