@@ -12,10 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from vkdoctor.engine.bisect import bisect
+from vkdoctor.engine.bisect import active_implicit_layers, bisect, forced_explicit_layers
 from vkdoctor.engine.child import ChildOutcome, ItemOutcome
 from vkdoctor.engine.runner import ProbeContext, ProbeOutcome, ProbeSpec
 from vkdoctor.loader import log as loaderlog
+from vkdoctor.loader.libcheck import disable_commands
 from vkdoctor.loader.search import parse_version
 from vkdoctor.loader.vkresult import result_name
 from vkdoctor.report import codec, shell
@@ -94,8 +95,11 @@ CODES = code_table(
             "vkGetDeviceProcAddr returns NULL for a required command",
             "A command the device's API version or enabled extensions provide resolves to NULL; "
             "programs that load it crash calling a NULL pointer.",
-            ("a driver or layer bug",),
-            "Update the driver; disable layers to find the one dropping it.",
+            ("a driver bug", "a layer that drops the command"),
+            "Take the driver out with VK_LOADER_DRIVERS_DISABLE=<manifest file name> (programs "
+            "then use the other drivers), and update it or report the bug to its vendor; where "
+            "an implicit layer is on, VK_LOADER_LAYERS_DISABLE=~implicit~ tells whether it drops "
+            "the command.",
         ),
         CodeInfo(
             "gdpa-missing-older-revision",
@@ -295,7 +299,7 @@ def _device_findings(
         "enabled_extensions": len(result.enabled),
         "api_version_checked": ".".join(map(str, checked.api)),
     }
-    findings += _proc_addr_findings(table, subject, result, checked)
+    findings += _proc_addr_findings(ctx, table, subject, result, checked)
     return findings, "ok"
 
 
@@ -370,7 +374,11 @@ def _check_proc_addrs(
 
 
 def _proc_addr_findings(
-    table: Any, subject: _Subject, result: _DeviceResult, checked: _ProcAddrCheck
+    ctx: ProbeContext,
+    table: Any,
+    subject: _Subject,
+    result: _DeviceResult,
+    checked: _ProcAddrCheck,
 ) -> list[Finding]:
     label, evidence, supported = subject.label, subject.evidence, result.supported
     findings: list[Finding] = []
@@ -398,7 +406,7 @@ def _proc_addr_findings(
             )
         )
     if checked.missing:
-        findings.append(_gdpa_missing(subject, checked))
+        findings.append(_gdpa_missing(ctx, subject, checked))
     if checked.unexpected:
         unexpected = checked.unexpected
         findings.append(
@@ -424,8 +432,8 @@ def _proc_addr_findings(
     return findings
 
 
-def _gdpa_missing(subject: _Subject, checked: _ProcAddrCheck) -> Finding:
-    missing, driver = checked.missing, subject.driver
+def _gdpa_missing(ctx: ProbeContext, subject: _Subject, checked: _ProcAddrCheck) -> Finding:
+    missing = checked.missing
     return make_finding(
         CODES,
         "gdpa-missing",
@@ -436,17 +444,23 @@ def _gdpa_missing(subject: _Subject, checked: _ProcAddrCheck) -> Finding:
             "commands": missing,
             "api_version": ".".join(map(str, checked.api)),
         },
-        commands=[
-            "export VK_LOADER_LAYERS_DISABLE=~implicit~  # then re-run vkdoctor check",
-            # Where a package owns the driver this becomes its reinstall; otherwise the
-            # driver's vendor has to fix its vkGetDeviceProcAddr.
-            *(
-                [shell.command("dpkg", "-S", driver, comment="the driver's package")]
-                if isinstance(driver, str)
-                else []
-            ),
-        ],
+        commands=_gdpa_commands(ctx, subject.driver),
     )
+
+
+def _gdpa_commands(ctx: ProbeContext, driver: Any) -> list[str]:
+    """The fix first: the loader's own switch takes out the driver whose vkGetDeviceProcAddr
+    returns NULL (programs then use the other drivers instead of crashing); running without
+    implicit layers only where a layer is on that could be the one dropping it; then the
+    driver's package, to update it or report the bug."""
+    version = parse_version(ctx.facts("loader-discovery").get("version") or "")
+    known = isinstance(driver, str)
+    commands = disable_commands("driver", driver, None, version)[:1] if known else []
+    if not commands or active_implicit_layers(ctx) or forced_explicit_layers(ctx):
+        commands.append("export VK_LOADER_LAYERS_DISABLE=~implicit~  # if a layer drops it")
+    if known:
+        commands.append(shell.command("dpkg", "-S", driver, comment="the driver's package"))
+    return commands
 
 
 def _older_revision(table: Any, name: str, supported: dict[str, int]) -> bool:

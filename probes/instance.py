@@ -9,12 +9,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from vkdoctor.engine.bisect import MAX_CANDIDATES, bisect, candidate_drivers, usable_drivers
+from vkdoctor.engine.bisect import (
+    MAX_CANDIDATES,
+    Ahead,
+    bisect,
+    candidate_drivers,
+    usable_drivers,
+)
 from vkdoctor.engine.child import ChildOutcome, ItemOutcome
 from vkdoctor.engine.runner import ProbeContext, ProbeOutcome, ProbeSpec
 from vkdoctor.loader import log as loaderlog
+from vkdoctor.loader import messages
+from vkdoctor.loader.libcheck import disable_commands
 from vkdoctor.loader.search import parse_version
 from vkdoctor.loader.vkresult import explain_result, result_name
+from vkdoctor.report import shell
 from vkdoctor.report.codes import CodeInfo, code_table, make_finding
 from vkdoctor.report.model import Finding, Severity, Status
 
@@ -120,6 +129,22 @@ CODES = code_table(
             audience="developer",
         ),
         CodeInfo(
+            "driver-create-instance-failed",
+            Severity.WARN,
+            "a driver's vkCreateInstance fails; the loader skips it",
+            "The loader calls every driver's vkCreateInstance and skips those that fail "
+            "('terminator_CreateInstance: Failed to CreateInstance in ICD n. Skipping ICD.'). "
+            "Vulkan works with the other drivers, but the devices of this one are missing. The "
+            "driver was run alone to tell which one fails.",
+            (
+                "a driver for hardware or a kernel module that is absent",
+                "a driver too old for the API version requested",
+                "a broken driver build",
+            ),
+            "Disable the driver with VK_LOADER_DRIVERS_DISABLE=<manifest file name>, or remove "
+            "its manifest if you do not need it.",
+        ),
+        CodeInfo(
             "instance-loader-message",
             Severity.WARN,
             "the loader warned during instance creation",
@@ -152,6 +177,11 @@ def _item_ok(item: ItemOutcome) -> bool:
 
 
 BISECT_PAYLOAD = {"items": [{"key": "bisect"}]}
+STAGE = "instance creation"
+
+
+def _creation_failed(outcome: ChildOutcome) -> bool:
+    return not _creation_ok(outcome)
 
 
 def run(ctx: ProbeContext) -> ProbeOutcome:
@@ -174,26 +204,44 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
         ]
     # The per-driver runs map a working instance's devices; when it crashed or hung, bisection
     # runs each driver alone instead, and they would only wait out the same hang again.
-    results, _ = ctx.run_batch(TASK, items, "key", needs_first=True)
+    # A first attempt that hung or crashed will most likely do so again: isolate the culprit
+    # alongside the re-run instead of after it (the same hang is waited out once, not twice).
+    ahead = (
+        Ahead(ctx, STAGE, TASK, BISECT_PAYLOAD, _creation_failed)
+        if ctx.options.bisect and ctx.first_attempt in (Status.TIMEOUT, Status.CRASHED)
+        else None
+    )
+    try:
+        results, _ = ctx.run_batch(TASK, items, "key", needs_first=True)
+    except BaseException:
+        if ahead is not None:
+            ahead.cancel()
+        raise
     main = results[0]
+    if ahead is not None and _item_ok(main):
+        ahead.cancel()  # it works after all: nothing to isolate
+        ahead = None
     per_driver = {r.key: r for r in results[1:]}
     outcome.loader_log = loaderlog.parse(main.stderr)
     data = main.result or {}
     create = data.get("create") or {}
-    messages = data.get("messages") or []
+    loader_messages = data.get("messages") or []
     outcome.facts = {
         "api_version": create.get("api_version"),
         "enabled_extensions": create.get("enabled_extensions", []),
         "available_extensions": create.get("available_extensions", []),  # for --require
         "call_chain": _call_chain(outcome.loader_log),
-        **_stored_messages(messages),
+        **_stored_messages(loader_messages),
         "child": {"state": main.state, "signal": main.signal, "last_step": main.last_crumb},
     }
     if not _item_ok(main):
-        outcome.findings += _creation_failure(ctx, main, create)
+        outcome.findings += _creation_failure(ctx, main, create, ahead)
         outcome.status = {"crashed": Status.CRASHED, "timeout": Status.TIMEOUT}.get(main.state)
         return outcome
-    outcome.findings += _message_findings(messages, _diagnosed_paths(ctx))
+    names, reported = _diagnosed(ctx)
+    classified = messages.classify(loader_messages, names, reported)
+    outcome.facts["message_classes"] = [m.to_fact() for m in classified[:MAX_STORED_MESSAGES]]
+    outcome.findings += _message_findings(ctx, classified, per_driver)
     proc = data.get("proc")
     if proc is not None:
         outcome.facts["trampolines"] = {
@@ -238,7 +286,7 @@ def _call_chain(entries: list[Any]) -> list[str]:
 
 
 def _creation_failure(
-    ctx: ProbeContext, result: ItemOutcome, create: dict[str, Any]
+    ctx: ProbeContext, result: ItemOutcome, create: dict[str, Any], ahead: Ahead | None = None
 ) -> list[Finding]:
     code = create.get("result")
     evidence = {
@@ -292,10 +340,10 @@ def _creation_failure(
                 evidence=evidence,
             )
         ]
-    if ctx.options.bisect and ctx.isolate:
-        findings += bisect(
-            ctx, "instance creation", TASK, BISECT_PAYLOAD, lambda o: not _creation_ok(o)
-        )
+    if ahead is not None:
+        findings += ahead.findings()
+    elif ctx.options.bisect and ctx.isolate:
+        findings += bisect(ctx, STAGE, TASK, BISECT_PAYLOAD, _creation_failed)
     return findings
 
 
@@ -308,9 +356,10 @@ def _malformed_manifests(ctx: ProbeContext) -> list[str]:
     ]
 
 
-def _diagnosed_paths(ctx: ProbeContext) -> list[str]:
-    """Manifests and libraries the driver and layer probes already reported problems with."""
-    paths: list[str] = []
+def _diagnosed(ctx: ProbeContext) -> tuple[dict[str, str], set[str]]:
+    """The component names the driver and layer probes diagnosed ({name: code}: the paths of
+    records with issues, and every name their findings mention), and every code they reported."""
+    paths: dict[str, str] = {}
     drivers, layers = ctx.outcomes.get("driver-enumeration"), ctx.outcomes.get("layer-enumeration")
     records = [
         *(drivers.drivers or [] if drivers else []),
@@ -318,47 +367,91 @@ def _diagnosed_paths(ctx: ProbeContext) -> list[str]:
     ]
     for record in records:
         if record.issues:
-            paths += [p for p in (record.manifest, record.library_path, record.resolved) if p]
-    return paths
+            for path in (record.manifest, record.library_path, record.resolved):
+                if path:
+                    paths.setdefault(path, record.issues[0])
+    findings = [
+        f
+        for probe_id in ("driver-enumeration", "layer-enumeration", "loader-discovery")
+        for f in (ctx.results[probe_id].findings if probe_id in ctx.results else [])
+    ]
+    return messages.diagnosed_names(findings, paths), {f.code for f in findings}
 
 
 MAX_STORED_MESSAGES = 200  # distinct debug-utils messages the report keeps
 
 
-def _stored_messages(messages: list[dict[str, Any]]) -> dict[str, Any]:
+def _stored_messages(received: list[dict[str, Any]]) -> dict[str, Any]:
     """The messages as the report keeps them: each distinct one once, warnings and errors first
     kept, at most MAX_STORED_MESSAGES (10 000 broken manifests make 50 000 messages), with the
     counts of what was left out."""
-    distinct = list({(m.get("severity"), m.get("message")): m for m in messages}.values())
+    distinct = list({(m.get("severity"), m.get("message")): m for m in received}.values())
     urgent = [m for m in distinct if m.get("severity") in ("warning", "error")]
     rest = [m for m in distinct if m.get("severity") not in ("warning", "error")]
     kept = {id(m) for m in (urgent + rest)[:MAX_STORED_MESSAGES]}
     stored = [m for m in distinct if id(m) in kept]
-    counts = {"messages": len(messages), "distinct": len(distinct), "stored": len(stored)}
+    counts = {"messages": len(received), "distinct": len(distinct), "stored": len(stored)}
     return {"messages": stored, "messages_stored": counts}
 
 
-def _message_findings(messages: list[dict[str, Any]], diagnosed: list[str]) -> list[Finding]:
-    """Loader warnings and errors during creation, except the harmless and the already diagnosed
-    (a missing driver library is reported once, by driver-enumeration, with its remedy)."""
-    findings = []
-    known = set(diagnosed)  # thousands of broken manifests: a lookup per word, not a scan
-    for message in messages:
-        text = message["message"]
-        words = {w.strip("'\"()[],;:.") for w in text.split()}
-        if (
-            message["severity"] in ("warning", "error")
-            and not loaderlog.classify(text)
-            and not (words & known or any(path in text for path in known if " " in path))
-        ):
+def _message_findings(
+    ctx: ProbeContext, classified: list[messages.Classified], per_driver: dict[str, ItemOutcome]
+) -> list[Finding]:
+    """Findings for the loader's warnings and errors during creation: benign ones and those a
+    driver or layer finding explains are not reported again (the facts keep their class); a
+    driver whose vkCreateInstance fails is named; what is left is reported once each."""
+    findings: list[Finding] = []
+    for message in classified:
+        if message.kind == messages.FINDING and message.label == "driver-create-instance-failed":
+            named = _failing_drivers(ctx, per_driver, message)
+            if named:
+                findings += [f for f in named if f not in findings]
+                continue
+        if message.kind in (messages.FINDING, messages.UNKNOWN):
             findings.append(
                 make_finding(
                     CODES,
                     "instance-loader-message",
-                    f"loader {message['severity']} during vkCreateInstance: {message['message']}",
-                    evidence=message,
+                    f"loader {message.severity} during vkCreateInstance: {message.message}"
+                    + (f" ({message.count} times)" if message.count > 1 else ""),
+                    evidence={
+                        "severity": message.severity,
+                        "message": message.message,
+                        "count": message.count,
+                    },
                 )
             )
+    return findings
+
+
+def _failing_drivers(
+    ctx: ProbeContext, per_driver: dict[str, ItemOutcome], message: messages.Classified
+) -> list[Finding]:
+    """The drivers whose vkCreateInstance fails on their own (the per-driver runs) while the
+    instance with all of them works: the loader skipped them."""
+    loader_version = parse_version(ctx.facts("loader-discovery").get("version") or "")
+    findings = []
+    for manifest, item in per_driver.items():
+        result = ((item.result or {}).get("create") or {}).get("result")
+        if item.state != "ok" or result in (None, 0):
+            continue
+        findings.append(
+            make_finding(
+                CODES,
+                "driver-create-instance-failed",
+                f"driver {manifest}: its vkCreateInstance returns {result_name(result)}, so the "
+                "loader skips it and Vulkan programs run without it",
+                evidence={
+                    "manifest": manifest,
+                    "result": result_name(result),
+                    "loader_message": message.message,
+                },
+                commands=[
+                    *disable_commands("driver", manifest, None, loader_version)[:1],
+                    shell.command("sudo", "rm", manifest, comment="if you do not need this driver"),
+                ],
+            )
+        )
     return findings
 
 

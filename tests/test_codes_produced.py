@@ -42,7 +42,8 @@ NOT_YET_PRODUCED: dict[str, str] = {
     "gipa-instance-missing": "needs a fault layer returning NULL for an instance command",
     "gipa-instance-unexpected": "needs a fault layer resolving an unavailable command",
     "gipa-null-leak": "needs a fault layer answering GIPA(NULL, ...) for non-global commands",
-    "instance-loader-message": "needs a loader error message during vkCreateInstance",
+    "instance-loader-message": "needs a loader warning during vkCreateInstance that no rule in "
+    "loader/messages.py classifies (every one seen here is classified)",
     "kernel-failed": "needs a fault driver failing pipeline creation for one kernel",
     "layer-loader-complaint": "needs a layer manifest the loader warns about but vkdoctor parses",
     "layer-dependency-truncated": "needs a layer library with a truncated dependency; the test "
@@ -89,7 +90,8 @@ def test_the_collector_sees_findings_built_here_and_in_subprocesses(tmp_path: Pa
 def test_every_code_is_produced_by_some_test(whole_suite: bool) -> None:
     if not whole_suite:
         pytest.skip("only a run of the whole suite (no -k, -m or file arguments) can tell")
-    codes = set(all_codes())
+    # Codes merged into another (alias_of) are never built any more: findings carry the new one.
+    codes = {c for c, info in all_codes().items() if not info.alias_of}
     seen = set(_produced())
     missing = codes - seen - set(CANNOT_PRODUCE) - set(NOT_YET_PRODUCED)
     assert not missing, "codes no test produces: " + ", ".join(sorted(missing))

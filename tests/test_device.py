@@ -34,6 +34,26 @@ def test_null_from_vkgetdeviceprocaddr_is_named(world: VkWorld, fault_driver) ->
     assert missing.severity is Severity.FAIL
     assert missing.evidence["commands"] == ["vkCreateBuffer"]
     assert missing.evidence["driver_manifest"] == str(manifest)
+    assert missing.summary.endswith(
+        ": vkGetDeviceProcAddr returns NULL for 1 required command(s): vkCreateBuffer"
+    )
+    # The fix for the real cause (the driver's NULL), not a guess at implicit layers: the world
+    # has none, so no layer command at all.
+    assert missing.remedy.commands[0] == f"export VK_LOADER_DRIVERS_DISABLE={manifest.name}"
+    assert not any("LAYERS" in c for c in missing.remedy.commands)
+
+
+def test_null_from_vkgetdeviceprocaddr_fix_works(world: VkWorld, fault_driver) -> None:
+    """The first remedy, applied: the loader takes the driver out, and no device has the NULL.
+    (The fault driver answers with lavapipe's device, UUIDs included: next to lavapipe the
+    device's driver is ambiguous, so the world holds the fault driver alone.)"""
+    manifest, _ = fault_driver("gdpa-null")
+    report = world.run(DEVICE)
+    fix = finding(probe(report, "device"), "gdpa-missing").remedy.commands[0]
+    variable, _, value = fix.removeprefix("export ").partition("=")
+    fixed = world.run(DEVICE, **{variable: value})
+    assert "gdpa-missing" not in codes(fixed)
+    assert finding(fixed, "driver-filtered").evidence["manifest"] == str(manifest)
 
 
 def test_device_without_compute_queue(world: VkWorld, fault_driver) -> None:

@@ -153,6 +153,8 @@ def test_codes_from_real_runs_have_entries(world: VkWorld) -> None:
 
 def test_explain_prints_each_code(capsys: pytest.CaptureFixture[str]) -> None:
     for code, info in ALL.items():
+        if info.alias_of:
+            continue  # test_explain_an_alias_names_the_code_it_was_merged_into
         assert main(["explain", code]) == 0
         out = capsys.readouterr().out
         assert out.startswith(f"{code} ({info.severity.value}): {info.title}\n\n{info.explanation}")
@@ -205,3 +207,100 @@ def test_no_remedy_is_empty_or_generic_for_a_problem() -> None:
         assert not any(g in lowered for g in GENERIC_REMEDIES), code
         if info.severity is not Severity.INFO:
             assert len(info.remedy.split()) >= 2, code
+
+
+MERGED = {
+    "dispatch-timeout": "dispatch-hung",
+    "dispatch-no-compute-queue": "device-no-compute-queue",
+    "kernel-timeout": "kernel-hung",
+    "manifest-not-a-file": "manifest-not-regular-file",
+}
+
+
+def test_merged_codes_are_aliases() -> None:
+    assert {c: i.alias_of for c, i in ALL.items() if i.alias_of} == MERGED
+    for new in MERGED.values():
+        assert not ALL[new].alias_of  # one step: an alias never names another alias
+
+
+def test_explain_an_alias_names_the_code_it_was_merged_into(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for old, new in MERGED.items():
+        assert main(["explain", old]) == 0
+        out = capsys.readouterr().out
+        first, _, rest = out.partition("\n\n")
+        assert first == (
+            f"{old} is an alias of {new} (the two meant the same and were merged; reports made "
+            f"before carry {old})"
+        )
+        assert rest.startswith(f"{new} ({ALL[new].severity.value}): {ALL[new].title}\n")
+        assert main(["explain", old, "--json", "-"]) == 0
+        data = json.loads(capsys.readouterr().out)
+        assert (data["code"], data["aliases"]) == (
+            new,
+            sorted(o for o, n in MERGED.items() if n == new),
+        )
+    assert main(["explain", "--list"]) == 0
+    listed = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert listed["dispatch-timeout"].endswith("alias of dispatch-hung")
+
+
+def test_an_alias_is_built_as_its_new_code() -> None:
+    from vkdoctor.kernels import smoke
+    from vkdoctor.report.codes import make_finding
+
+    built = make_finding(smoke.CODES, "dispatch-no-compute-queue", "gpu: no compute queue")
+    new = ALL["device-no-compute-queue"]
+    assert (built.code, built.detail, built.remedy.text) == (new.code, new.explanation, new.remedy)
+
+
+def test_a_report_carrying_an_old_code_still_renders(tmp_path: Path) -> None:
+    """A report written before the merge (the finding says manifest-not-a-file) is shown with the
+    old code's own title, and validates."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "r.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "vkdoctor", "check", "loader-discovery", "--json", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode in (0, 1), done.stderr
+    report = json.loads(path.read_text())
+    report["probes"][0]["findings"].append(
+        {
+            "id": "f-old",
+            "code": "manifest-not-a-file",
+            "severity": "warn",
+            "summary": "/tmp/x.json is a directory",
+            "detail": "A *.json entry that is a directory.",
+            "evidence": {},
+            "remedy": None,
+        }
+    )
+    path.write_text(json.dumps(report))
+    for command in (["report", "show", str(path)], ["report", "validate", str(path)]):
+        shown = subprocess.run(
+            [sys.executable, "-m", "vkdoctor", *command], capture_output=True, text=True, timeout=60
+        )
+        assert shown.returncode in (0, 1) and "Traceback" not in shown.stderr, shown.stderr
+    shown = subprocess.run(
+        [sys.executable, "-m", "vkdoctor", "report", "show", "-v", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "/tmp/x.json is a directory" in shown.stdout, shown.stdout
+
+
+def test_code_texts_cite_no_outside_document_identifiers() -> None:
+    """explain prints no identifiers of documents outside the repository (RUN-03, DEV-02)."""
+    import re
+
+    outside = re.compile(r"\b[A-Z]{3}-\d\d\b")
+    for code, info in ALL.items():
+        for text in (info.title, info.explanation, info.remedy, *info.causes):
+            assert not outside.search(text), (code, text)

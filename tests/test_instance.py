@@ -134,3 +134,32 @@ def test_hang_in_enumeration_names_the_step(world: VkWorld, fault_driver) -> Non
     instance = probe(world.run(INSTANCE, timeout_s=1.5), "instance")
     assert instance.status is Status.TIMEOUT
     assert "vkEnumeratePhysicalDevices" in finding(instance, "instance-creation-hung").summary
+
+
+def test_more_hanging_drivers_than_cores_share_one_deadline(
+    world: VkWorld, fault_driver, tmp_path
+) -> None:
+    """Hanging candidates stop holding a core once they wait, and every candidate runs under one
+    deadline: each hanging driver is either named (it hung in a full --timeout of its own) or
+    listed untried (the shared deadline cut it short), never both; lavapipe is never named (it
+    may be untried: it queues behind the hangs)."""
+    import faultlib
+
+    from vkdoctor.engine.bisect import max_parallel_children
+
+    world.lavapipe()
+    first, library = fault_driver("create-instance-hang")
+    hanging = [first]
+    # Distinct libraries (hard links), so that bisection does not group them into one candidate.
+    for n in range(2 * max_parallel_children() + 1):
+        copy = tmp_path / f"libhang{n}.so"
+        os.link(library, copy)
+        hanging.append(faultlib.write_driver_manifest(world.icd_dir, str(copy), name=f"hang{n}"))
+    instance = probe(world.run(INSTANCE, timeout_s=1.5), "instance")
+    assert instance.status is Status.TIMEOUT
+    named = {f.evidence["manifest"] for f in instance.findings if f.code == "culprit-driver"}
+    limited = [f for f in instance.findings if f.code == "bisection-limited"]
+    untried = set(limited[0].evidence["untried"]) if limited else set()
+    assert named and not named & untried
+    assert named <= {str(m) for m in hanging} <= named | untried
+    assert "no-single-driver-culprit" not in codes(instance)  # lavapipe alone works

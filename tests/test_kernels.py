@@ -117,9 +117,9 @@ def test_smoke_device_turns_errors_into_results(
 
 def test_smoke_failure_statuses_map_to_findings() -> None:
     for status, code in [
-        (SmokeStatus.TIMEOUT, "dispatch-timeout"),
+        (SmokeStatus.TIMEOUT, "dispatch-hung"),  # dispatch-timeout merged
         (SmokeStatus.DEVICE_LOST, "dispatch-device-lost"),
-        (SmokeStatus.NO_COMPUTE_QUEUE, "dispatch-no-compute-queue"),
+        (SmokeStatus.NO_COMPUTE_QUEUE, "device-no-compute-queue"),  # merged
         (SmokeStatus.VULKAN_ERROR, "dispatch-vulkan-error"),
     ]:
         result = kernels.SmokeResult(device="gpu", driver="drv", status=status, message="m")
@@ -268,7 +268,7 @@ def test_hang_becomes_timeout_and_skips_the_rest(instance: Instance, cpu_index: 
         first, second = suite.results
         assert first.status is KernelStatus.TIMEOUT and first.error == "VK_TIMEOUT"
         assert second.status is KernelStatus.SKIPPED
-        assert [f.code for f in suite.findings()] == ["kernel-timeout"]
+        assert [f.code for f in suite.findings()] == ["kernel-hung"]  # kernel-timeout merged
         assert slow.wait_late(30.0)  # let lavapipe finish before the context goes
 
 

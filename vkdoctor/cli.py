@@ -572,6 +572,8 @@ def _add_deadline_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _code_json(info: Any) -> dict[str, Any]:
+    from vkdoctor.report.codes import aliases_of, all_codes
+
     return {
         "code": info.code,
         "severity": info.severity.value,
@@ -580,6 +582,7 @@ def _code_json(info: Any) -> dict[str, Any]:
         "causes": list(info.causes),
         "remedy": info.remedy,
         "audience": info.audience,
+        "aliases": aliases_of(info.code, all_codes()),
     }
 
 
@@ -602,9 +605,18 @@ def _explain(args: argparse.Namespace) -> int:
                 [_code_json(i) for _, i in sorted(codes.items())], args.json, "explain"
             )
         for code, info in sorted(codes.items()):
-            print(f"{code:<40} {info.severity.value:<5} {info.title}")
+            title = f"alias of {info.alias_of}" if info.alias_of else info.title
+            print(f"{code:<40} {info.severity.value:<5} {title}")
         return EXIT_OK
     info = codes.get(args.code)
+    if info is not None and info.alias_of in codes:
+        # An old code merged into another: say so, then explain the code findings carry now.
+        if not args.json:
+            print(
+                f"{info.code} is an alias of {info.alias_of} (the two meant the same and were "
+                f"merged; reports made before carry {info.code})\n"
+            )
+        info = codes[info.alias_of]
     if info is None:
         from vkdoctor.loader.search import suggest
 

@@ -17,7 +17,7 @@ def make_finding(table: Any, code: str, *args: Any, **kwargs: Any) -> Any:
     log = os.environ.get("VKDOCTOR_TEST_CODE_LOG")
     if log:
         test = os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0]
-        line = f"{code}\t{test}\n".encode()
+        line = f"{finding.code}\t{test}\n".encode()  # an alias is built as its new code
         try:
             # O_APPEND with one write: lines from concurrent processes never interleave.
             fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)

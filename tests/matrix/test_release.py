@@ -271,3 +271,43 @@ def test_driver_with_a_missing_dependency(tmp_path: Path, fault_dir: Path) -> No
     missing = next(f for f in _findings(report) if f["code"] == "driver-dependency-missing")
     assert faultlib.GONE_LIBRARY in missing["summary"]
     assert report["verdict"].startswith("Vulkan works")
+
+
+def test_layer_forced_on_by_a_loader_settings_file(tmp_path: Path, fault_dir: Path) -> None:
+    """vkconfig's vk_loader_settings.json forces a crashing explicit layer on (loaders from
+    1.3.251; bookworm's 1.3.239 ignores the file, so it runs only in trixie and sid).
+    VK_LOADER_LAYERS_DISABLE does not turn such a layer off: bisection runs without the file,
+    names it, and moving it away is the fix; the real loader confirms both."""
+    if not has(Behaviour.SETTINGS_FILE, _loader()):
+        pytest.skip(f"loader {_dpkg_version('libvulkan1')} reads no vk_loader_settings.json")
+    library = faultlib.build_layer(fault_dir, "create-instance-crash")
+    name = faultlib.layer_name("create-instance-crash")
+    manifest = faultlib.write_layer_manifest(
+        tmp_path / "layers", name=name, library_path=str(library), implicit=False
+    )
+    settings = tmp_path / "home/.local/share/vulkan/loader_settings.d/vk_loader_settings.json"
+    settings.parent.mkdir(parents=True)
+    layers = [
+        {"control": "on", "name": name, "path": str(manifest), "treat_as_implicit_manifest": False},
+        {"control": "unordered_layer_location"},
+    ]
+    body = {"file_format_version": "1.0.0", "settings": {"layers": layers}}
+    settings.write_text(json.dumps(body))
+    assert not _loader_works(tmp_path)  # the release's own vulkaninfo crashes
+    assert not _loader_works(tmp_path, VK_LOADER_LAYERS_DISABLE="~all~")  # no switch helps
+    code, report = _check(tmp_path)
+    first = _first_root(report)
+    assert code == 1
+    seen = [(f["code"], f["summary"]) for f in _findings(report) if f["severity"] != "info"]
+    assert (first["code"], first["summary"]) == (
+        "culprit-layer",
+        f"layer {name}, forced on by the loader settings file {settings}, breaks instance "
+        "creation; without the file it works",
+    ), seen
+    assert first["remedy"]["commands"][0] == (
+        f"mv {settings} {settings}.disabled  # vkconfig wrote it; the loader reads only this name"
+    )
+    culprits = [f for f in _findings(report) if f["code"].startswith("culprit-")]
+    assert culprits == [first]  # no driver blamed
+    settings.rename(f"{settings}.disabled")  # the fix, applied
+    assert _loader_works(tmp_path)

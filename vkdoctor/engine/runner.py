@@ -176,6 +176,10 @@ class ProbeContext:
     # diagnosed alone; OFFER for a first step, whose child no earlier task has touched.
     sharing: child.Sharing = child.Sharing.NONE
     early: child.ChildHandle | None = None  # ProbeSpec.early's child, for the first attempt
+    # How the first attempt ended, in the debug re-run (None in a first attempt).  A probe whose
+    # first attempt hung may start isolating at once, alongside the re-run's own children,
+    # instead of after waiting out the same hang again (issue 10: about 2x --timeout).
+    first_attempt: Status | None = None
 
     def remaining_s(self) -> float | None:
         """Seconds left before the run's deadline (None: unbounded)."""
@@ -497,7 +501,17 @@ def _execute(
     status = _status_of(outcome)
     if reruns and tb is None and status.is_failure and child.stop_reason() is None:
         first_status = status
-        ctx = ProbeContext(env, options, results, outcomes, "all", pool, finished, deadline_at)
+        ctx = ProbeContext(
+            env,
+            options,
+            results,
+            outcomes,
+            "all",
+            pool,
+            finished,
+            deadline_at,
+            first_attempt=first_status,
+        )
         outcome, tb = _run_one(spec, ctx)
         status = _status_of(outcome)
         outcome.facts["rerun"] = {

@@ -87,8 +87,10 @@ CODES = code_table(
             "kernel-hung",
             Severity.FAIL,
             "A benchmark kernel hung the process running it",
-            "The driver did not return within the time limit (not even with a fence timeout "
-            "error), so the process was killed.  The device's remaining kernels were skipped.",
+            "The kernel did not finish within the time limit: the fence wait timed out "
+            "(VK_TIMEOUT), or the driver did not return at all and the process was killed.  The "
+            "device's remaining kernels were skipped.  (kernel-timeout, the fence-timeout case, "
+            "is merged into this code.)",
             causes=("a hung GPU or driver", "a shader compiler stuck on a kernel"),
             remedy="Check `journalctl -k` / `dmesg` for GPU hang or reset messages and what else "
             "uses the GPU (`nvidia-smi`); update the driver; retry with `--size small`.",

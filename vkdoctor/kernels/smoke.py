@@ -31,7 +31,7 @@ from vkdoctor.vulkan.compute import (
     grid_1d,
 )
 
-_RUN03 = "See failure mode RUN-03 (GPU hang / device lost)."
+_RUN03 = "The kernel log usually says why (a GPU reset, a watchdog, an invalid access)."
 
 CODES = code_table(
     [
@@ -55,7 +55,7 @@ CODES = code_table(
             Severity.FAIL,
             "A second dispatch reused the first dispatch's push constants",
             "The smoke shader ran twice with different push constants; the second result "
-            "equals what the first push constants produce (RUN-04).",
+            "equals what the first push constants produce.",
             causes=(
                 "a pipeline or layout cache keyed without the push-constant range",
                 "push constants not re-recorded after a cache hit",
@@ -85,20 +85,21 @@ CODES = code_table(
         CodeInfo(
             "dispatch-timeout",
             Severity.FAIL,
-            "The smoke dispatch did not finish in time",
+            "the smoke dispatch did not finish in time",
             "vkWaitForFences timed out on a dispatch that takes microseconds. " + _RUN03,
             causes=("a hung GPU or driver", "a device saturated by other work"),
             remedy="Check `dmesg` / `journalctl -k` for GPU hang messages and what else is "
             "using the GPU (`nvidia-smi`, `radeontop`, `intel_gpu_top`); update the driver.",
+            alias_of="dispatch-hung",  # merged: they meant the same
         ),
         CodeInfo(
             "dispatch-no-compute-queue",
             Severity.FAIL,
-            "The device has no compute queue",
-            "No queue family of this device has VK_QUEUE_COMPUTE_BIT; it cannot run compute "
-            "work (DEV-02).",
+            "the device has no compute queue",
+            "No queue family of this device has VK_QUEUE_COMPUTE_BIT; it cannot run compute work.",
             causes=("a display-, video- or graphics-only device",),
             remedy="Use another device for compute.",
+            alias_of="device-no-compute-queue",  # merged: they meant the same
         ),
         CodeInfo(
             "dispatch-vulkan-error",

@@ -71,7 +71,7 @@ from vkdoctor.vulkan.compute import (
 # Kernel results
 
 
-_RUN03 = "See failure mode RUN-03 (GPU hang / device lost)."
+_RUN03 = "The kernel log usually says why (a GPU reset, a watchdog, an invalid access)."
 
 CODES = code_table(
     [
@@ -95,10 +95,11 @@ CODES = code_table(
         CodeInfo(
             "kernel-timeout",
             Severity.FAIL,
-            "A benchmark kernel did not finish in time",
+            "a benchmark kernel did not finish in time",
             "vkWaitForFences timed out; the device may be hung. " + _RUN03,
             causes=("a hung GPU", "a device much slower than its type suggests"),
             remedy="Check `dmesg` / `journalctl -k` for GPU hang messages; update the driver.",
+            alias_of="kernel-hung",  # merged: they meant the same
         ),
         CodeInfo(
             "kernel-device-lost",

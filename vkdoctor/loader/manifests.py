@@ -215,7 +215,7 @@ def _read_bytes(env: Env, path: str, origin: str) -> bytes | ManifestFile:
             return ManifestFile(
                 path,
                 origin,
-                problems=(Problem("manifest-not-a-file", f"{path} is a directory", True),),
+                problems=(Problem("manifest-not-regular-file", f"{path} is a directory", True),),
             )
         if not can_access(env, st, os.R_OK):
             # Root reads anything: judge by the mode bits for the identity being diagnosed.
@@ -705,14 +705,16 @@ CODES = code_table(
             "A *.json entry that is a directory.",
             ("a packaging mistake",),
             "Remove it.",
+            alias_of="manifest-not-regular-file",  # merged: a directory is not a regular file
         ),
         CodeInfo(
             "manifest-not-regular-file",
             Severity.WARN,
-            "a manifest path is a FIFO, device or socket",
+            "a manifest path is not a regular file",
             "A *.json entry in a manifest directory, or a file named by VK_DRIVER_FILES, "
             "VK_ICD_FILENAMES, VK_ADD_DRIVER_FILES or VK_LAYER_PATH, that is not a regular "
-            "file. The loader fopen()s and reads it: a FIFO blocks every Vulkan program until "
+            "file. A directory yields no manifest and is skipped. Anything else the loader "
+            "fopen()s and reads: a FIFO blocks every Vulkan program until "
             "something writes to it, a device such as /dev/zero is read forever (both a fail); "
             "a socket or /dev/null yields no manifest and is skipped. vkdoctor never opens it.",
             (

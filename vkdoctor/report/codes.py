@@ -53,6 +53,9 @@ class CodeInfo:
     # Vulkan program cares, e.g. driver leniency in vkGetDeviceProcAddr); the console groups
     # developer-only info findings into one line below -vv.
     audience: str = "user"
+    # A code merged into another (they meant the same): the entry stays, so that `vkdoctor
+    # explain OLD` works and reports carrying OLD still render; new findings get ``alias_of``.
+    alias_of: str = ""
 
 
 def code_table(entries: Iterable[CodeInfo]) -> dict[str, CodeInfo]:
@@ -79,8 +82,12 @@ def make_finding(
     commands: Iterable[str] = (),
     severity: Severity | None = None,
 ) -> Finding:
-    """Build a finding whose code must be declared in ``table`` (a typo fails loudly in tests)."""
+    """Build a finding whose code must be declared in ``table`` (a typo fails loudly in tests).
+    A code merged into another is built as that other code (``CodeInfo.alias_of``)."""
     info = table[code]
+    if info.alias_of:
+        code = info.alias_of
+        info = table.get(code) or code_info(code) or info
     text = remedy if remedy is not None else info.remedy
     commands = tuple(commands)
     return Finding(
@@ -117,3 +124,8 @@ def code_info(code: str) -> CodeInfo | None:
         if code in table:
             return table[code]
     return None
+
+
+def aliases_of(code: str, codes: Mapping[str, CodeInfo]) -> list[str]:
+    """The old codes merged into ``code``."""
+    return sorted(c for c, info in codes.items() if info.alias_of == code)
