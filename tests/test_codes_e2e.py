@@ -48,6 +48,8 @@ def test_dispatch_crash_in_vkcmddispatch(world: VkWorld, fault_driver) -> None:
     assert got.remedy is not None
     assert got.remedy.text == "Update the driver; check the kernel log (dmesg)."
     assert got.evidence["signal"] == "SIGSEGV"
+    # The only device computes nothing: that is unusable, not "works, with problems".
+    assert report.verdict.startswith(f"Vulkan is unusable: device 0 ({device}, driver {manifest})")
 
 
 @pytest.mark.slow

@@ -30,6 +30,15 @@ def _what_works(report: Report) -> str:
     return "; ".join(parts)
 
 
+def _nothing_computes(report: Report) -> bool:
+    """The smoke dispatch failed and verified no device: devices exist, but none computes."""
+    dispatch = next((p for p in report.probes if p.id == "dispatch"), None)
+    if dispatch is None or not dispatch.status.is_failure:
+        return False
+    rows = dispatch.facts.get("devices") or []  # the probe's own evidence rows
+    return not any(isinstance(row, dict) and row.get("verified") for row in rows)
+
+
 def _more(roots: list[Finding]) -> str:
     """`` (and N more problems)`` after the first root cause; a fold counts as the many it is."""
     others = sum(max(1, f.folded) for f in roots[1:])
@@ -51,7 +60,11 @@ def verdict(report: Report, headline: str = "") -> str:
         return "Vulkan works" + (f": {works}" if works else "")
     first = roots[0]
     failed = {p.id for p in report.probes if p.status.is_failure or p.status is Status.SKIPPED}
-    unusable = bool(failed & {"instance", "loader-discovery"}) or not report.devices
+    unusable = (
+        bool(failed & {"instance", "loader-discovery"})
+        or not report.devices
+        or _nothing_computes(report)
+    )
     state = "Vulkan is unusable" if unusable else "Vulkan works, with problems"
     return f"{state}: {headline or first.summary}{_fix(first)}{_more(roots)}"
 
