@@ -33,6 +33,7 @@ from vkdoctor.loader.search import (
     search_entries,
     suggest,
 )
+from vkdoctor.report import shell
 from vkdoctor.report.codes import CodeInfo, code_table, make_finding
 from vkdoctor.report.model import Finding, LogEntry, Severity
 from vkdoctor.report.records import Exclusion, ExclusionReason, LayerRecord, LoadOutcome
@@ -417,12 +418,29 @@ def _requested_missing(env: Env, names: list[str], version: Version | None) -> l
                     "available": names,
                     "suggestion": nearest,
                 },
-                commands=["sudo apt-get install vulkan-validationlayers"]
-                if "validation" in name.lower()
-                else [],
+                commands=_requested_missing_commands(env, variable, name, nearest),
             )
         )
     return findings
+
+
+def _requested_missing_commands(
+    env: Env, variable: str, name: str, nearest: str | None
+) -> list[str]:
+    """The validation layer is a package away; any other name is taken out of (or corrected
+    in) the variable that asks for it, keeping the rest of its list."""
+    install = (
+        ["sudo apt-get install vulkan-validationlayers"] if "validation" in name.lower() else []
+    )
+    separator = ":" if variable == "VK_INSTANCE_LAYERS" else ","  # the loader's own syntax
+    entries = [e for e in (env.get(variable) or "").split(separator) if e]
+    kept = (
+        [nearest if e == name else e for e in entries]
+        if nearest
+        else [e for e in entries if e != name]
+    )
+    edit = shell.export(variable, separator.join(kept)) if kept else shell.unset(variable)
+    return [*install, edit]
 
 
 def _implicit_findings(records: list[LayerRecord], version: Version | None) -> list[Finding]:

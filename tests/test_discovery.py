@@ -252,6 +252,22 @@ def test_requested_layer_typo(world: VkWorld) -> None:
     report = world.run(DISCOVERY, VK_INSTANCE_LAYERS="VK_LAYER_test_rael")
     found = finding(report, "layer-requested-missing")
     assert "did you mean VK_LAYER_test_real" in found.summary
+    assert found.remedy is not None
+    assert found.remedy.commands[0] == "export VK_INSTANCE_LAYERS=VK_LAYER_test_real"
+    fixed = world.run(DISCOVERY, VK_INSTANCE_LAYERS="VK_LAYER_test_real")
+    assert "layer-requested-missing" not in codes(fixed)
+
+
+@needs_lavapipe
+def test_requested_layer_that_nothing_resembles_is_taken_out_of_the_list(world: VkWorld) -> None:
+    world.lavapipe()
+    world.layer("VK_LAYER_test_real", shutil.which("true") or "/bin/true", implicit=False)
+    report = world.run(DISCOVERY, VK_INSTANCE_LAYERS="VK_LAYER_test_real:XYZZY")
+    found = finding(report, "layer-requested-missing")
+    assert found.remedy is not None
+    assert found.remedy.commands[0] == "export VK_INSTANCE_LAYERS=VK_LAYER_test_real"
+    alone = finding(world.run(DISCOVERY, VK_INSTANCE_LAYERS="XYZZY"), "layer-requested-missing")
+    assert alone.remedy is not None and alone.remedy.commands[0] == "unset VK_INSTANCE_LAYERS"
 
 
 def test_meta_layer_missing_component(world: VkWorld) -> None:
