@@ -5,6 +5,13 @@
 
 Prints each command's median and spread of wall time and the ratio of the medians.  Runs are
 interleaved so machine noise hits both sides alike.  Nothing here is asserted: it measures.
+
+Measure an installation as users get it (`./bootstrap.sh check` installs `pip install .`):
+an editable install's import finder costs every process, main and children, tens of
+milliseconds here.  Run it from outside the source tree, with that installation's Python:
+
+    python3 -m venv /tmp/u && /tmp/u/bin/pip install . && cd /tmp && \
+        /tmp/u/bin/python OLDPWD/benchmarks/bench_check.py --baseline /tmp/other/bin/python
 """
 
 from __future__ import annotations
