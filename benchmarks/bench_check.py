@@ -11,7 +11,7 @@ an editable install's import finder costs every process, main and children, tens
 milliseconds here.  Run it from outside the source tree, with that installation's Python:
 
     python3 -m venv /tmp/u && /tmp/u/bin/pip install . && cd /tmp && \
-        /tmp/u/bin/python OLDPWD/benchmarks/bench_check.py --baseline /tmp/other/bin/python
+        /tmp/u/bin/python REPO/benchmarks/bench_check.py --baseline /tmp/other/bin/python
 """
 
 from __future__ import annotations
