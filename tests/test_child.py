@@ -61,18 +61,29 @@ def _pool(size: int = 1) -> child.ChildPool:
     return child.ChildPool(child.child_environ(ENV, {}), size=size, budget=size)
 
 
-def _whoami(
-    pool: child.ChildPool, sharing: child.Sharing, tag: str, variable: str | None = "a"
+def _run(
+    pool: child.ChildPool,
+    task: str,
+    sharing: child.Sharing,
+    payload: dict[str, str] | None = None,
+    variable: str | None = "a",
+    timeout: float = 10,
 ) -> child.ChildOutcome:
     return child.run_child(
-        "childtasks:whoami",
-        {"tag": tag},
+        f"childtasks:{task}",
+        payload or {},
         environ=ENV,
-        timeout=10,
+        timeout=timeout,
         overrides={"VKD_TEST_VAR": variable},
         pool=pool,
         sharing=sharing,
     )
+
+
+def _whoami(
+    pool: child.ChildPool, sharing: child.Sharing, tag: str, variable: str | None = "a"
+) -> child.ChildOutcome:
+    return _run(pool, "whoami", sharing, {"tag": tag}, variable)
 
 
 def _pid(outcome: child.ChildOutcome) -> int:
@@ -115,25 +126,9 @@ def test_a_kept_child_is_not_given_to_tasks_that_must_run_alone_or_differ() -> N
 def test_a_child_that_crashed_or_failed_is_never_kept() -> None:
     pool = _pool()
     try:
-        crashed = child.run_child(
-            "childtasks:segfault",
-            {},
-            environ=ENV,
-            timeout=10,
-            overrides={"VKD_TEST_VAR": "a"},
-            pool=pool,
-            sharing=child.Sharing.OFFER,
-        )
+        crashed = _run(pool, "segfault", child.Sharing.OFFER)
         assert crashed.state == "crashed"
-        failed = child.run_child(
-            "childtasks:raises",
-            {},
-            environ=ENV,
-            timeout=10,
-            overrides={"VKD_TEST_VAR": "a"},
-            pool=pool,
-            sharing=child.Sharing.SHARE,
-        )
+        failed = _run(pool, "raises", child.Sharing.SHARE)
         assert failed.state == "error"
         assert child.live_pids() == []  # the pool's one warm child was used; nothing was kept
         after = _whoami(pool, child.Sharing.SHARE, "after")
@@ -147,15 +142,7 @@ def test_a_kept_child_that_hangs_in_its_next_task_times_out_and_is_killed() -> N
     pool = _pool()
     try:
         kept = _pid(_whoami(pool, child.Sharing.OFFER, "one"))
-        hung = child.run_child(
-            "childtasks:hang",
-            {},
-            environ=ENV,
-            timeout=0.5,
-            overrides={"VKD_TEST_VAR": "a"},
-            pool=pool,
-            sharing=child.Sharing.SHARE,
-        )
+        hung = _run(pool, "hang", child.Sharing.SHARE, timeout=0.5)
         assert hung.state == "timeout" and hung.last_crumb == "sleeping forever"
         assert kept not in child.live_pids()
     finally:
