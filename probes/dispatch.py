@@ -180,5 +180,5 @@ SPEC = ProbeSpec(
     consults=("device",),
     native=True,
     early=start_early,
-    early_after=("driver-enumeration", "layer-enumeration"),
+    early_after=("loader-discovery",),
 )

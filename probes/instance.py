@@ -206,17 +206,19 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
     # runs each driver alone instead, and they would only wait out the same hang again.
     # A first attempt that hung or crashed will most likely do so again: isolate the culprit
     # alongside the re-run instead of after it (the same hang is waited out once, not twice).
-    ahead = (
-        Ahead(ctx, STAGE, TASK, BISECT_PAYLOAD, _creation_failed)
-        if ctx.options.bisect and ctx.first_attempt in (Status.TIMEOUT, Status.CRASHED)
-        else None
-    )
+    isolating = ctx.options.bisect and ctx.first_attempt in (Status.TIMEOUT, Status.CRASHED)
+    if isolating:
+        ctx.wait_for("layer-enumeration")  # its layers are bisection candidates
+    ahead = Ahead(ctx, STAGE, TASK, BISECT_PAYLOAD, _creation_failed) if isolating else None
     try:
         results, _ = ctx.run_batch(TASK, items, "key", needs_first=True)
     except BaseException:
         if ahead is not None:
             ahead.cancel()
         raise
+    # Layer enumeration runs alongside this child (the payload needs only the drivers); what it
+    # found explains the loader's messages and names the layers bisection tries.
+    ctx.wait_for("layer-enumeration")
     main = results[0]
     if ahead is not None and _item_ok(main):
         ahead.cancel()  # it works after all: nothing to isolate
@@ -585,6 +587,7 @@ SPEC = ProbeSpec(
     title="Instance and proc-addr resolution",
     run=run,
     requires=("loader-discovery",),
-    uses=("driver-enumeration", "layer-enumeration"),
+    uses=("driver-enumeration",),
+    consults=("layer-enumeration",),
     native=True,
 )

@@ -488,9 +488,11 @@ class ChildHandle:
                 break
         sel.close()
         if kept:
-            self._outcome = self._build(0, False, ())
+            outcome = self._build(0, False, ())
             assert self._keeper is not None
+            # Back in the pool before wait() returns: the next probe's task may take it at once.
             self._keeper.keep(self._late_environ, Spawned(self._proc, self._proto_read))
+            self._outcome = outcome
             return
         wchan: tuple[str, ...] = ()
         if timed_out:
@@ -594,8 +596,9 @@ class ChildHandle:
         )
 
     def wait(self) -> ChildOutcome:
-        if self._outcome is None:
-            self._thread.join()
+        thread = getattr(self, "_thread", None)  # none when the child never started
+        if thread is not None:
+            thread.join()  # the collector's last step (a kept child handed back) is done too
         assert self._outcome is not None
         return self._outcome
 
