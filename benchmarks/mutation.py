@@ -42,14 +42,25 @@ MODULES: dict[str, tuple[str, ...]] = {
         "tests/test_diagnosis.py::test_real_dpkg_names_the_owner_of_a_mesa_manifest",
     ),
     "vkdoctor/loader/exclusions.py": ("tests/test_faults_discovery.py", "tests/test_records.py"),
-    "vkdoctor/diagnosis/links.py": ("tests/test_diagnosis.py",),
+    "vkdoctor/diagnosis/links.py": ("tests/test_diagnosis.py", "tests/test_root_cause_rules.py"),
     "vkdoctor/loader/search.py": ("tests/test_discovery.py",),
     "vkdoctor/loader/manifests.py": ("tests/test_discovery.py", "tests/test_manifest_fuzz.py"),
     "probes/driver_enumeration.py": ("tests/test_faults_discovery.py", "tests/test_discovery.py"),
     "probes/layer_enumeration.py": ("tests/test_faults_discovery.py", "tests/test_discovery.py"),
     "vkdoctor/engine/bisect.py": ("tests/test_instance.py", "tests/test_bounded.py"),
-    "vkdoctor/trace/rules/crashes.py": ("tests/test_trace_crash.py",),
-    "vkdoctor/trace/rules/lifetimes.py": ("tests/test_trace_analysis.py",),
+    "vkdoctor/trace/rules/crashes.py": (
+        "tests/test_trace_crash.py",
+        "tests/test_trace_analysis.py",
+    ),
+    "vkdoctor/trace/rules/lifetimes.py": (
+        "tests/test_trace_analysis.py",
+        "tests/test_trace_reproducers.py",
+    ),
+    "vkdoctor/trace/rules/outcome.py": ("tests/test_trace_analysis.py",),
+    "vkdoctor/trace/rules/proc_addr.py": (
+        "tests/test_trace_analysis.py",
+        "tests/test_trace_reproducers.py",
+    ),
 }
 
 _FLIP: dict[type[ast.cmpop], type[ast.cmpop]] = {

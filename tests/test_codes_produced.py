@@ -45,8 +45,6 @@ NOT_YET_PRODUCED: dict[str, str] = {
     "instance-loader-message": "needs a loader error message during vkCreateInstance",
     "kernel-failed": "needs a fault driver failing pipeline creation for one kernel",
     "layer-loader-complaint": "needs a layer manifest the loader warns about but vkdoctor parses",
-    "layer-dependency-truncated": "needs a layer library with a truncated dependency; the test "
-    "truncates lavapipe's libLLVM (a driver's dependency) in a mount namespace",
 }
 
 _LOG = os.environ.get("VKDOCTOR_TEST_CODE_LOG", "")
