@@ -6,13 +6,14 @@ import ast
 from pathlib import Path
 
 from conftest import SLOW_TESTS
+from slow_measured import MEASURED_SLOW
 
 HERE = Path(__file__).resolve().parent
 
 
 def test_every_listed_slow_test_exists() -> None:
     missing = []
-    for entry in sorted(SLOW_TESTS):
+    for entry in sorted(SLOW_TESTS | set(MEASURED_SLOW)):
         filename, _, function = entry.partition("::")
         path = HERE / filename
         names = (
@@ -26,4 +27,7 @@ def test_every_listed_slow_test_exists() -> None:
         )
         if function not in names:
             missing.append(entry)
-    assert not missing, "SLOW_TESTS names tests that do not exist: " + ", ".join(missing)
+    assert not missing, "SLOW_TESTS/MEASURED_SLOW name tests that do not exist: " + ", ".join(
+        missing
+    )
+    assert not SLOW_TESTS & set(MEASURED_SLOW)  # one list each: mutation.py tells them apart
