@@ -46,10 +46,11 @@ MODULES: dict[str, tuple[str, ...]] = {
     "vkdoctor/diagnosis/links.py": (
         "tests/test_diagnosis.py",
         "tests/test_root_cause_rules.py",
+        "tests/test_links_real.py",
         # the dlsym rule: a real dlsym'd command crashing on lavapipe
         "tests/test_trace_crash.py::test_dlsym_trampoline_on_device_without_the_command",
     ),
-    "vkdoctor/loader/search.py": ("tests/test_discovery.py",),
+    "vkdoctor/loader/search.py": ("tests/test_discovery.py", "tests/test_search_real.py"),
     "vkdoctor/loader/manifests.py": ("tests/test_discovery.py", "tests/test_manifest_fuzz.py"),
     "probes/driver_enumeration.py": ("tests/test_faults_discovery.py", "tests/test_discovery.py"),
     "probes/layer_enumeration.py": ("tests/test_faults_discovery.py", "tests/test_discovery.py"),
