@@ -51,7 +51,11 @@ MODULES: dict[str, tuple[str, ...]] = {
         "tests/test_trace_crash.py::test_dlsym_trampoline_on_device_without_the_command",
     ),
     "vkdoctor/loader/search.py": ("tests/test_discovery.py", "tests/test_search_real.py"),
-    "vkdoctor/loader/manifests.py": ("tests/test_discovery.py", "tests/test_manifest_fuzz.py"),
+    "vkdoctor/loader/manifests.py": (
+        "tests/test_discovery.py",
+        "tests/test_manifest_fuzz.py",
+        "tests/test_manifests_real.py",
+    ),
     "probes/driver_enumeration.py": ("tests/test_faults_discovery.py", "tests/test_discovery.py"),
     "probes/layer_enumeration.py": ("tests/test_faults_discovery.py", "tests/test_discovery.py"),
     "vkdoctor/engine/bisect.py": ("tests/test_instance.py", "tests/test_bounded.py"),

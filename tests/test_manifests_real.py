@@ -1,0 +1,104 @@
+"""Manifest reading (vkdoctor/loader/manifests.py) against the real loader on the same fixture:
+a directory named by VK_DRIVER_FILES, /dev/null named by it, and a layer manifest without a
+'layer' object.  Written for mutants the mutation run found surviving (benchmarks/RESULTS.md,
+"Mutation testing"); each expectation is first checked in the real loader's VK_LOADER_DEBUG log."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+from conftest import LAVAPIPE_MANIFEST, VkWorld, needs_lavapipe, probe
+
+pytestmark = [
+    needs_lavapipe,
+    pytest.mark.skipif(shutil.which("vulkaninfo") is None, reason="needs vulkaninfo"),
+]
+
+
+def _loader_log(environ: dict[str, str]) -> tuple[int, list[str]]:
+    done = subprocess.run(
+        ["vulkaninfo", "--summary"],
+        env={**environ, "VK_LOADER_DEBUG": "all"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return done.returncode, (done.stdout + done.stderr).splitlines()
+
+
+def _found_files(lines: list[str], category: str) -> list[str]:
+    """The first 'Found the following files:' list of the loader's log for ``category``."""
+    start = next(
+        i
+        for i, line in enumerate(lines)
+        if "Found the following files:" in line and line.startswith(f"{category}:")
+    )
+    files = []
+    for line in lines[start + 1 :]:
+        text = line.split(":", 1)[1].strip() if ":" in line else ""
+        if not text.startswith("/"):
+            break
+        files.append(text)
+    return files
+
+
+def test_a_directory_in_vk_driver_files_is_searched(world: VkWorld, tmp_path) -> None:
+    directory = tmp_path / "drivers"
+    directory.mkdir()
+    shutil.copy(LAVAPIPE_MANIFEST, directory / "mine.json")
+    code, lines = _loader_log({**world.environ, "VK_DRIVER_FILES": str(directory)})
+    assert code == 0 and any("deviceName" in line for line in lines)  # the loader uses it
+    assert _found_files(lines, "DRIVER") == [str(directory / "mine.json")]
+
+    report = world.run(["loader-discovery", "driver-enumeration"], VK_DRIVER_FILES=str(directory))
+
+    assert [d.manifest for d in report.drivers if d.state != "hidden"] == [
+        str(directory / "mine.json")
+    ]
+    assert [d.state for d in report.drivers if d.state != "hidden"] == ["usable"]
+
+
+def test_dev_null_in_vk_driver_files_is_skipped_not_a_hang(world: VkWorld) -> None:
+    code, lines = _loader_log({**world.environ, "VK_DRIVER_FILES": "/dev/null"})
+    assert code != 0  # no driver, and no hang (the timeout above)
+    assert not any("Found ICD manifest file /dev/null" in line for line in lines)
+
+    report = world.run(["loader-discovery", "driver-enumeration"], VK_DRIVER_FILES="/dev/null")
+
+    (record,) = [d for d in report.drivers if d.manifest == "/dev/null"]
+    assert record.state == "skipped-by-loader"
+    (found,) = [
+        f
+        for f in probe(report, "driver-enumeration").findings
+        if f.code == "manifest-not-regular-file"
+    ]
+    assert found.summary == (
+        "driver manifest: /dev/null is a character device, not a file: the loader cannot read a "
+        "manifest from it. The loader skips it."
+    )
+    assert found.remedy is not None
+    assert found.remedy.commands[0] == "ls -lL /dev/null  # a character device is never a manifest"
+
+
+def test_layer_manifest_without_a_layer_object(world: VkWorld) -> None:
+    world.lavapipe()
+    path = world.write(world.implicit_dir, "nolayer.json", {"file_format_version": "1.1.2"})
+    _, lines = _loader_log(world.environ)
+    assert any(
+        f"Can not find 'layer' object in manifest JSON file {path}" in line
+        and "Skipping this file" in line
+        for line in lines
+    )
+
+    report = world.run(["loader-discovery", "driver-enumeration", "layer-enumeration"])
+
+    found = [
+        f for f in probe(report, "layer-enumeration").findings if f.code == "manifest-missing-field"
+    ]
+    assert [f.summary for f in found] == [
+        f"layer manifest: {path} has no 'layer' or 'layers' object. The loader skips it."
+    ]
+    (layer,) = [rec for rec in report.layers if rec.manifest == str(path)]
+    assert layer.state == "skipped-by-loader"
