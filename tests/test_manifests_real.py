@@ -102,3 +102,29 @@ def test_layer_manifest_without_a_layer_object(world: VkWorld) -> None:
     ]
     (layer,) = [rec for rec in report.layers if rec.manifest == str(path)]
     assert layer.state == "skipped-by-loader"
+
+
+@pytest.mark.parametrize("value", [1, "abc"])
+def test_a_file_format_version_of_another_type_is_read_not_skipped(
+    world: VkWorld, value: object
+) -> None:
+    """Only a missing file_format_version makes the loader skip a manifest; a number or a
+    non-version string is printed as the version and the driver is used (this was reported as
+    skipped, and the machine as unusable)."""
+    import json
+
+    body = json.loads(LAVAPIPE_MANIFEST.read_text())
+    body["file_format_version"] = value
+    path = world.write(world.icd_dir, "odd_version.json", body)
+    code, lines = _loader_log(world.environ)
+    assert code == 0 and any("deviceName" in line for line in lines)
+    assert any(f"Found ICD manifest file {path}, version" in line for line in lines)
+
+    report = world.run(["loader-discovery", "driver-enumeration"])
+
+    (record,) = [d for d in report.drivers if d.manifest == str(path)]
+    assert record.state == "usable"
+    (found,) = [
+        f for f in probe(report, "driver-enumeration").findings if f.code == "manifest-bad-field"
+    ]
+    assert "skips" not in found.summary and "reads the manifest anyway" in found.summary
