@@ -12,7 +12,7 @@ a minute; a test made faster may leave the list.
 
 from __future__ import annotations
 
-# file::function -> seconds in the measuring run (2026-12-02, load average about 2).
+# file::function -> wall seconds in the measuring run (2026-12-02, load average about 2).
 MEASURED_SLOW: dict[str, float] = {
     "test_tui_signals.py::test_a_signal_ends_the_tui_and_keeps_the_run_so_far": 14.7,
     "test_packaging.py::test_editable_install_has_no_warnings": 13.5,
@@ -167,4 +167,11 @@ MEASURED_SLOW: dict[str, float] = {
     "test_explain.py::test_explain_prints_each_code": 0.5,
     "test_trace_privacy.py::test_only_allow_listed_variables_keep_their_values": 0.5,
     "test_tui.py::test_device_view_shows_properties_kernels_and_device_findings": 0.5,
+    # CPU seconds per test (benchmarks/cpu_durations.py), second pass:
+    "test_links_real.py::test_an_override_naming_two_unusable_manifests": 2.3,
+    "test_tui.py::test_rerun_of_a_live_run_does_not_ask": 1.3,
+    "test_tui.py::test_trace_view_from_raw_events": 1.3,
+    "test_require_cli.py::test_stored_report_and_malformed_requirement": 1.2,
+    "test_tui.py::test_rerun_runs_again_and_keeps_the_view_usable": 1.0,
+    "test_schema.py::test_consistency_catches_a_summary_that_lies": 0.9,
 }
