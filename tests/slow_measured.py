@@ -174,4 +174,6 @@ MEASURED_SLOW: dict[str, float] = {
     "test_require_cli.py::test_stored_report_and_malformed_requirement": 1.2,
     "test_tui.py::test_rerun_runs_again_and_keeps_the_view_usable": 1.0,
     "test_schema.py::test_consistency_catches_a_summary_that_lies": 0.9,
+    # waits out the real loader's hang (timeout 5) to confirm it:
+    "test_driver_enum_real.py::test_a_manifest_naming_the_loader_is_found_without_creating_an_instance": 7.8,
 }
