@@ -62,7 +62,12 @@ MODULES: dict[str, tuple[str, ...]] = {
         "tests/test_manifests_real.py",
         "tests/test_driver_enum_real.py",
     ),
-    "probes/layer_enumeration.py": ("tests/test_faults_discovery.py", "tests/test_discovery.py"),
+    "probes/layer_enumeration.py": (
+        "tests/test_faults_discovery.py",
+        "tests/test_discovery.py",
+        "tests/test_manifests_real.py",
+        "tests/test_layer_enum_real.py",
+    ),
     "vkdoctor/engine/bisect.py": ("tests/test_instance.py", "tests/test_bounded.py"),
     "vkdoctor/trace/rules/crashes.py": (
         "tests/test_trace_crash.py",
