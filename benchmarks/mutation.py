@@ -42,7 +42,11 @@ MODULES: dict[str, tuple[str, ...]] = {
         "tests/test_diagnosis.py::test_package_files_are_reinstalled_not_deleted",
         "tests/test_diagnosis.py::test_real_dpkg_names_the_owner_of_a_mesa_manifest",
     ),
-    "vkdoctor/loader/exclusions.py": ("tests/test_faults_discovery.py", "tests/test_records.py"),
+    "vkdoctor/loader/exclusions.py": (
+        "tests/test_faults_discovery.py",
+        "tests/test_records.py",
+        "tests/test_driver_enum_real.py",
+    ),
     "vkdoctor/diagnosis/links.py": (
         "tests/test_diagnosis.py",
         "tests/test_root_cause_rules.py",

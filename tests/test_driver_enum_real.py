@@ -53,3 +53,33 @@ def test_a_manifest_naming_the_loader_is_found_without_creating_an_instance(
     states = {d.manifest: d.state for d in report.drivers}
     assert states[str(world.icd_dir / "lvp_icd.x86_64.json")] == "usable"
     assert states[str(manifest)] != "usable"
+
+
+def test_an_excluded_driver_names_the_loaders_dlopen_error_and_the_usable_one_nothing(
+    world: VkWorld, fault_driver
+) -> None:
+    """A driver library whose DT_NEEDED dependency is gone: the reason vkdoctor gives for
+    leaving it out is the dlopen error the real loader logs; lavapipe beside it has none."""
+    world.lavapipe()
+    manifest, _ = fault_driver("missing-dependency")
+    done = subprocess.run(
+        ["vulkaninfo", "--summary"],
+        env={**world.environ, "VK_LOADER_DEBUG": "all"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    lines = (done.stdout + done.stderr).splitlines()
+    at = next(i for i, line in enumerate(lines) if f"Found ICD manifest file {manifest}" in line)
+    error = next(line for line in lines[at + 1 : at + 4] if line.startswith("ERROR:"))
+    assert "libvkdoctor_gone.so.1" in error, error
+    loader_says = error.split(":", 1)[1].strip()
+
+    report = world.run(["loader-discovery", "driver-enumeration"])
+
+    records = {d.manifest: d for d in report.drivers}
+    broken = records[str(manifest)]
+    assert [(e.reason.value, e.detail) for e in broken.excluded_by] == [
+        ("load-failed", loader_says)
+    ]
+    assert records[str(world.icd_dir / "lvp_icd.x86_64.json")].excluded_by == ()
