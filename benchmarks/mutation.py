@@ -72,7 +72,11 @@ MODULES: dict[str, tuple[str, ...]] = {
         "tests/test_manifests_real.py",
         "tests/test_layer_enum_real.py",
     ),
-    "vkdoctor/engine/bisect.py": ("tests/test_instance.py", "tests/test_bounded.py"),
+    "vkdoctor/engine/bisect.py": (
+        "tests/test_instance.py",
+        "tests/test_bounded.py",
+        "tests/test_bisect_real.py",
+    ),
     "vkdoctor/trace/rules/crashes.py": (
         "tests/test_trace_crash.py",
         "tests/test_trace_analysis.py",
