@@ -84,6 +84,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "vkdoctor/trace/rules/lifetimes.py": (
         "tests/test_trace_analysis.py",
         "tests/test_trace_reproducers.py",
+        "tests/test_trace_rules_extra.py",
     ),
     "vkdoctor/trace/rules/outcome.py": ("tests/test_trace_analysis.py",),
     "vkdoctor/trace/rules/proc_addr.py": (

@@ -5,7 +5,7 @@ real reproducers do not reach: a jump to 0 with no pointer attributed to the cal
 
 from __future__ import annotations
 
-from test_trace_analysis import CRASHED, Trace
+from test_trace_analysis import CRASHED, EXITED, LOADER, Trace
 
 
 def test_a_jump_to_null_with_no_attributed_pointer_blames_the_last_null_lookup() -> None:
@@ -21,3 +21,47 @@ def test_a_jump_to_null_with_no_attributed_pointer_blames_the_last_null_lookup()
         'called from app+0x1234(); vkGetInstanceProcAddr(0x1000, "vkCmdDrawMeshTasksEXT") had '
         "returned NULL at event 8"
     )
+
+
+LAYER = "/opt/layers/libVkLayer_extra.so"
+
+
+def _second_instance_with_a_layer(destroy_it_first: bool) -> Trace:
+    """Instance A without the layer; instance B loads it; the loader unmaps the layer, after
+    B is destroyed or while B lives; A lives on."""
+    t = Trace().startup().instance(0x1000)
+    t.open(LAYER, 0x7F4000000000, 0x7F4000100000, by=LOADER)
+    t.add(
+        "bind",
+        sym="vkNegotiateLoaderLayerInterfaceVersion",
+        **{"from": LOADER, "to": LAYER},
+        addr="0x7f4000001000",
+        dlsym=True,
+    )
+    t.add("create_instance", src="layer", inst="0x3000", res=0)
+    if destroy_it_first:
+        t.add("destroy_instance", src="layer", inst="0x3000")
+    return t.close(LAYER, 0x7F4000000000, by=LOADER)
+
+
+def test_a_layer_unloaded_after_its_own_instance_is_not_premature() -> None:
+    """A never used the layer, so nothing dangles when it goes (a second instance enabling an
+    explicit layer for a while); the same unload while B lives is premature."""
+    t = _second_instance_with_a_layer(destroy_it_first=True)
+    t.add("destroy_instance", src="layer", inst="0x1000")
+    t.add("exit")
+    assert t.codes(outcome=EXITED) == []
+    early = _second_instance_with_a_layer(destroy_it_first=False)
+    assert "premature-unload" in early.codes(outcome=CRASHED)
+
+
+def test_objects_alive_at_a_normal_exit_seen_by_the_layer_alone_are_a_leak() -> None:
+    """No audit events at all (a program that drops LD_AUDIT but loads the layer): the exit is
+    judged from the program's own outcome, so the main process that exited 0 leaked."""
+    t = Trace()
+    t.add("layer_load", src="layer")
+    t.add("create_instance", src="layer", inst="0x1000", res=0)
+
+    assert t.codes(outcome=EXITED) == ["vulkan-objects-leaked"]
+    assert t.codes(outcome=None) == []  # without the outcome nothing says it exited normally
+    assert "vulkan-objects-leaked" not in t.codes(outcome=CRASHED)
