@@ -5,6 +5,11 @@ real reproducers do not reach: a jump to 0 with no pointer attributed to the cal
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import pytest
+from reproducers.harness import build, missing_prerequisite, trace
 from test_trace_analysis import CRASHED, EXITED, LOADER, Trace
 
 
@@ -65,3 +70,26 @@ def test_objects_alive_at_a_normal_exit_seen_by_the_layer_alone_are_a_leak() -> 
     assert t.codes(outcome=EXITED) == ["vulkan-objects-leaked"]
     assert t.codes(outcome=None) == []  # without the outcome nothing says it exited normally
     assert "vulkan-objects-leaked" not in t.codes(outcome=CRASHED)
+
+
+@pytest.mark.skipif(missing_prerequisite() is not None, reason=missing_prerequisite() or "")
+def test_accumulated_instances_name_the_first_and_last_creation_of_the_raw_trace(
+    tmp_path: Path,
+) -> None:
+    """The real reproducer creating five instances and devices and never destroying them; the
+    event numbers in the finding are those of the raw trace's first and last creation."""
+    raw = tmp_path / "trace.jsonl"
+    report = trace([str(build() / "correct"), "accumulate", "4"], "--out", str(raw))
+    events = [json.loads(line) for line in raw.read_text().splitlines()]
+    for kind in ("instance", "device"):
+        created = [n for n, e in enumerate(events, 1) if e["ev"] == f"create_{kind}"]
+        assert len(created) == 5
+        (found,) = [
+            f
+            for f in report.probes[0].findings
+            if f.code == "vulkan-objects-accumulated" and f.evidence["kind"] == kind
+        ]
+        assert found.summary.endswith(
+            f"created 5 Vk{kind.capitalize()} objects and 5 were never destroyed "
+            f"(first at event {created[0]}, last at event {created[-1]})"
+        ), found.summary
