@@ -86,7 +86,12 @@ MODULES: dict[str, tuple[str, ...]] = {
         "tests/test_trace_reproducers.py",
         "tests/test_trace_rules_extra.py",
     ),
-    "vkdoctor/trace/rules/outcome.py": ("tests/test_trace_analysis.py",),
+    "vkdoctor/trace/rules/outcome.py": (
+        "tests/test_trace_analysis.py",
+        "tests/test_trace_command.py",
+        "tests/test_trace_fallback.py",
+        "tests/test_trace_rules_extra.py",
+    ),
     "vkdoctor/trace/rules/proc_addr.py": (
         "tests/test_trace_analysis.py",
         "tests/test_trace_reproducers.py",

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from reproducers.harness import build, missing_prerequisite, trace
-from test_trace_analysis import CRASHED, EXITED, LOADER, Trace
+from test_trace_analysis import APP, CRASHED, EXITED, LOADER, Trace
 
 
 def test_a_jump_to_null_with_no_attributed_pointer_blames_the_last_null_lookup() -> None:
@@ -93,3 +93,33 @@ def test_accumulated_instances_name_the_first_and_last_creation_of_the_raw_trace
             f"created 5 Vk{kind.capitalize()} objects and 5 were never destroyed "
             f"(first at event {created[0]}, last at event {created[-1]})"
         ), found.summary
+
+
+@pytest.mark.parametrize("at_exit", [False, True], ids=["unloaded-while-running", "at-exit"])
+def test_a_death_by_signal_after_a_polled_unload_is_its_likely_cause(at_exit: bool) -> None:
+    """Polling mode (no audit module, no layer): libvulkan vanished from /proc/PID/maps before
+    the program died of SIGSEGV.  An unload while running is the likely cause; one during the
+    exit is not, and the crash is reported as such, with the debugger to run."""
+    t = Trace()
+    t.add("hello", src="poll", exe=APP)
+    t.open(LOADER, 0x7F0000000000, 0x7F0000100000, src="poll")
+    t.close(LOADER, 0x7F0000000000, src="poll", at_exit=at_exit)
+
+    findings = {f.code: f for f in t.analyze(outcome=CRASHED).findings}
+
+    if at_exit:
+        assert "call-after-unload" not in findings
+        assert findings["program-crashed"].summary == "app died from SIGSEGV"
+    else:
+        assert "program-crashed" not in findings
+        assert findings["call-after-unload"].summary == (
+            "app died from SIGSEGV after libvulkan.so.1 had been unloaded at event 3; the crash "
+            "address is not visible in this mode, but a call into the unloaded library is the "
+            "likely cause"
+        )
+
+
+def test_a_death_by_signal_with_no_event_of_the_process_is_a_plain_crash() -> None:
+    (found,) = Trace().analyze(outcome=CRASHED).findings
+    assert (found.code, found.summary) == ("program-crashed", "app died from SIGSEGV")
+    assert found.remedy is not None and found.remedy.commands == ("gdb --args app",)
