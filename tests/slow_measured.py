@@ -176,4 +176,7 @@ MEASURED_SLOW: dict[str, float] = {
     "test_schema.py::test_consistency_catches_a_summary_that_lies": 0.9,
     # waits out the real loader's hang (timeout 5) to confirm it:
     "test_driver_enum_real.py::test_a_manifest_naming_the_loader_is_found_without_creating_an_instance": 7.8,
+    # bisection runs (a child per candidate), measured on their own:
+    "test_bisect_real.py::test_an_explicit_layer_forced_on_by_vk_instance_layers_is_the_culprit": 4.4,
+    "test_bisect_real.py::test_a_driver_crashing_in_vkcreateinstance_is_the_culprit_with_how_it_failed": 1.3,
 }
