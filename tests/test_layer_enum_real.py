@@ -91,6 +91,10 @@ def test_a_broken_layer_nobody_loads_is_only_a_warning(
         f for f in probe(report, "layer-enumeration").findings if f.code == "layer-load-crashed"
     ]
     note = " (not active now: it only breaks programs that enable it)"
+    (layer,) = [rec for rec in report.layers if rec.name == "VK_LAYER_vkdoctor_crash"]
+    assert "layer-load-crashed" in layer.issues
+    assert [e.reason.value for e in layer.excluded_by][:1] == ["crashed"]
+    assert layer.state == ("broken" if implicit else "usable")  # an unused one breaks nothing
     if implicit:
         assert found.severity is Severity.FAIL and not found.summary.endswith(note)
     else:
