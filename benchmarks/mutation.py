@@ -65,12 +65,14 @@ MODULES: dict[str, tuple[str, ...]] = {
         "tests/test_discovery.py",
         "tests/test_manifests_real.py",
         "tests/test_driver_enum_real.py",
+        "tests/test_codes_e2e.py::test_driver_with_unresolved_symbols_loads_only_lazily",
     ),
     "probes/layer_enumeration.py": (
         "tests/test_faults_discovery.py",
         "tests/test_discovery.py",
         "tests/test_manifests_real.py",
         "tests/test_layer_enum_real.py",
+        "tests/test_codes_e2e.py::test_layer_with_unresolved_symbols",
     ),
     "vkdoctor/engine/bisect.py": (
         "tests/test_instance.py",
