@@ -82,6 +82,8 @@ MODULES: dict[str, tuple[str, ...]] = {
     "vkdoctor/trace/rules/crashes.py": (
         "tests/test_trace_crash.py",
         "tests/test_trace_analysis.py",
+        "tests/test_trace_reproducers.py",
+        "tests/test_trace_rules_extra.py",
     ),
     "vkdoctor/trace/rules/lifetimes.py": (
         "tests/test_trace_analysis.py",

@@ -123,3 +123,16 @@ def test_a_death_by_signal_with_no_event_of_the_process_is_a_plain_crash() -> No
     (found,) = Trace().analyze(outcome=CRASHED).findings
     assert (found.code, found.summary) == ("program-crashed", "app died from SIGSEGV")
     assert found.remedy is not None and found.remedy.commands == ("gdb --args app",)
+
+
+def test_a_jump_to_null_with_no_null_lookup_at_all_is_a_plain_crash() -> None:
+    t = Trace().startup().instance()
+    t.add("signal", sig=11, code=1, addr="0x0", ip="0x0", bt=["0x555500001234"])
+
+    (found,) = t.analyze(outcome=CRASHED).findings
+
+    assert (found.code, found.summary) == (
+        "program-crashed",
+        "process 4242 died from SIGSEGV at NULL, called from app+0x1234() (faulting address "
+        "NULL, event 8)",
+    )
