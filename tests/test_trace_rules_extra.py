@@ -136,3 +136,9 @@ def test_a_jump_to_null_with_no_null_lookup_at_all_is_a_plain_crash() -> None:
         "process 4242 died from SIGSEGV at NULL, called from app+0x1234() (faulting address "
         "NULL, event 8)",
     )
+
+
+def test_a_program_killed_at_the_timeout_is_named_by_its_program() -> None:
+    report = trace(["sleep", "30"], "--timeout", "0.3")
+    (found,) = [f for f in report.probes[0].findings if f.code == "program-timeout"]
+    assert found.summary.startswith("sleep was still running after the timeout and was killed ")
