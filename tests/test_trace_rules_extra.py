@@ -142,3 +142,20 @@ def test_a_program_killed_at_the_timeout_is_named_by_its_program() -> None:
     report = trace(["sleep", "30"], "--timeout", "0.3")
     (found,) = [f for f in report.probes[0].findings if f.code == "program-timeout"]
     assert found.summary.startswith("sleep was still running after the timeout and was killed ")
+
+
+def test_a_jump_into_the_data_of_an_unloaded_loader_is_a_call_not_a_data_access() -> None:
+    """The program jumped to an address of libvulkan's old read-only mapping (a stale pointer
+    into its tables, called): still a call into the unloaded library, at that instruction."""
+    t = Trace().startup().instance()
+    t.close(LOADER, 0x7F0000000000, by=APP)
+    t.add(
+        "signal", sig=11, code=2, addr="0x7f0000000800", ip="0x7f0000000800", bt=["0x555500001234"]
+    )
+
+    found = {f.code: f for f in t.analyze(outcome=CRASHED).findings}
+
+    assert found["call-after-unload"].summary == (
+        "the program called into libvulkan.so.1 after dlclose from app at event 8, called from "
+        "app+0x1234() (SIGSEGV at 0x7f0000000800, libvulkan.so.1+0x800)"
+    )
