@@ -59,6 +59,7 @@ MODULES: dict[str, tuple[str, ...]] = {
         "tests/test_discovery.py",
         "tests/test_manifest_fuzz.py",
         "tests/test_manifests_real.py",
+        "tests/test_hostile_input.py::test_nul_in_library_path_is_read_as_the_loader_reads_it",
     ),
     "probes/driver_enumeration.py": (
         "tests/test_faults_discovery.py",

@@ -128,3 +128,25 @@ def test_a_file_format_version_of_another_type_is_read_not_skipped(
         f for f in probe(report, "driver-enumeration").findings if f.code == "manifest-bad-field"
     ]
     assert "skips" not in found.summary and "reads the manifest anyway" in found.summary
+
+
+@pytest.mark.parametrize("portability", [True, False])
+def test_is_portability_driver_is_read(world: VkWorld, portability: bool) -> None:
+    import json
+
+    body = json.loads(LAVAPIPE_MANIFEST.read_text())
+    body["ICD"]["is_portability_driver"] = portability
+    path = world.write(world.icd_dir, "port.json", body)
+    code, lines = _loader_log(world.environ)
+    assert code == 0  # vulkaninfo sets the portability-enumeration bit: the driver is used
+    enumerating = "Portability enumeration bit was set, enumerating portability drivers."
+    assert any(enumerating in line for line in lines)
+
+    report = world.run(["loader-discovery", "driver-enumeration"])
+
+    found = [
+        f.summary
+        for f in probe(report, "driver-enumeration").findings
+        if f.code == "driver-portability"
+    ]
+    assert found == ([f"{path} is a portability driver"] if portability else [])
