@@ -179,4 +179,5 @@ MEASURED_SLOW: dict[str, float] = {
     # bisection runs (a child per candidate), measured on their own:
     "test_bisect_real.py::test_an_explicit_layer_forced_on_by_vk_instance_layers_is_the_culprit": 4.4,
     "test_bisect_real.py::test_a_driver_crashing_in_vkcreateinstance_is_the_culprit_with_how_it_failed": 1.3,
+    "test_links_real.py::test_a_filter_that_leaves_a_working_driver_is_no_root_cause": 3.0,
 }

@@ -77,3 +77,29 @@ def test_an_override_naming_two_unusable_manifests(tmp_path: Path) -> None:
         "Vulkan is unusable: VK_DRIVER_FILES points at 2 manifests that give no usable driver, "
         f"and hides the {hidden} installed drivers — fix: unset VK_DRIVER_FILES"
     )
+
+
+def test_a_filter_that_leaves_a_working_driver_is_no_root_cause(tmp_path: Path) -> None:
+    """VK_LOADER_DRIVERS_DISABLE takes out radv only: lavapipe still gives a device, so the
+    variable is no root cause (the variable rule stays out) and the machine works.  What is
+    left is the real loader's own warning about the filter, reported as it is (this also
+    produces instance-loader-message for real)."""
+    env = _environ(tmp_path, VK_LOADER_DRIVERS_DISABLE="*radeon*")
+    loader = _vulkaninfo(env)
+    assert loader.returncode == 0 and "deviceName" in loader.stdout
+    warning = (
+        'Driver "radeon_icd.x86_64.json" ignored because it was disabled by env var '
+        "'VK_LOADER_DRIVERS_DISABLE'"
+    )
+    assert warning in loader.stderr  # the real loader says it during vkCreateInstance
+
+    code, report = _check(env, tmp_path / "r.json")
+
+    assert code == 1  # a warning fails by default (--fail-on warn)
+    assert report["verdict"] == (
+        f"Vulkan works, with problems: loader warning during vkCreateInstance: {warning}"
+    )
+    findings = {f["id"]: f for p in report["probes"] for f in p["findings"]}
+    roots = [findings[i] for i in report["root_causes"]]
+    assert [f["code"] for f in roots] == ["instance-loader-message"]
+    assert [f["severity"] for f in findings.values() if f["code"] == "driver-filtered"] == ["info"]
