@@ -77,6 +77,13 @@ def test_an_override_naming_two_unusable_manifests(tmp_path: Path) -> None:
         "Vulkan is unusable: VK_DRIVER_FILES points at 2 manifests that give no usable driver, "
         f"and hides the {hidden} installed drivers — fix: unset VK_DRIVER_FILES"
     )
+    # What the variable explains: the failures it leads to, never an informational finding.
+    findings = {f["id"]: f for p in report["probes"] for f in p["findings"]}
+    root = findings[report["root_causes"][0]]
+    caused = [findings[i] for i in root["causes"]]
+    assert {"driver-library-missing", "no-usable-driver"} <= {f["code"] for f in caused}
+    assert [f["code"] for f in caused if f["severity"] == "info"] == []
+    assert any(f["severity"] == "info" for f in findings.values())  # there were some to claim
 
 
 def test_a_filter_that_leaves_a_working_driver_is_no_root_cause(tmp_path: Path) -> None:
