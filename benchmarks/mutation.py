@@ -11,6 +11,7 @@ Mutations: comparison flips (== !=, < >=, > <=, in / not in, is / is not), and <
 
     nice python benchmarks/mutation.py vkdoctor/diagnosis/remedies.py --max 40
     nice python benchmarks/mutation.py --all            # every module in MODULES
+The subset runs without conftest.SLOW_TESTS (hangs, bisections) unless --slow.
 Results print as a table; --json writes them (benchmarks/RESULTS.md keeps the figures).
 """
 
@@ -41,15 +42,65 @@ MODULES: dict[str, tuple[str, ...]] = {
         "tests/test_diagnosis.py::test_package_files_are_reinstalled_not_deleted",
         "tests/test_diagnosis.py::test_real_dpkg_names_the_owner_of_a_mesa_manifest",
     ),
-    "vkdoctor/loader/exclusions.py": ("tests/test_faults_discovery.py", "tests/test_records.py"),
-    "vkdoctor/diagnosis/links.py": ("tests/test_diagnosis.py",),
-    "vkdoctor/loader/search.py": ("tests/test_discovery.py",),
-    "vkdoctor/loader/manifests.py": ("tests/test_discovery.py", "tests/test_manifest_fuzz.py"),
-    "probes/driver_enumeration.py": ("tests/test_faults_discovery.py", "tests/test_discovery.py"),
-    "probes/layer_enumeration.py": ("tests/test_faults_discovery.py", "tests/test_discovery.py"),
-    "vkdoctor/engine/bisect.py": ("tests/test_instance.py", "tests/test_bounded.py"),
-    "vkdoctor/trace/rules/crashes.py": ("tests/test_trace_crash.py",),
-    "vkdoctor/trace/rules/lifetimes.py": ("tests/test_trace_analysis.py",),
+    "vkdoctor/loader/exclusions.py": (
+        "tests/test_faults_discovery.py",
+        "tests/test_records.py",
+        "tests/test_driver_enum_real.py",
+    ),
+    "vkdoctor/diagnosis/links.py": (
+        "tests/test_diagnosis.py",
+        "tests/test_root_cause_rules.py",
+        "tests/test_links_real.py",
+        # the dlsym rule: a real dlsym'd command crashing on lavapipe
+        "tests/test_trace_crash.py::test_dlsym_trampoline_on_device_without_the_command",
+    ),
+    "vkdoctor/loader/search.py": ("tests/test_discovery.py", "tests/test_search_real.py"),
+    "vkdoctor/loader/manifests.py": (
+        "tests/test_discovery.py",
+        "tests/test_manifest_fuzz.py",
+        "tests/test_manifests_real.py",
+        "tests/test_hostile_input.py::test_nul_in_library_path_is_read_as_the_loader_reads_it",
+    ),
+    "probes/driver_enumeration.py": (
+        "tests/test_faults_discovery.py",
+        "tests/test_discovery.py",
+        "tests/test_manifests_real.py",
+        "tests/test_driver_enum_real.py",
+        "tests/test_codes_e2e.py::test_driver_with_unresolved_symbols_loads_only_lazily",
+    ),
+    "probes/layer_enumeration.py": (
+        "tests/test_faults_discovery.py",
+        "tests/test_discovery.py",
+        "tests/test_manifests_real.py",
+        "tests/test_layer_enum_real.py",
+        "tests/test_codes_e2e.py::test_layer_with_unresolved_symbols",
+    ),
+    "vkdoctor/engine/bisect.py": (
+        "tests/test_instance.py",
+        "tests/test_bounded.py",
+        "tests/test_bisect_real.py",
+    ),
+    "vkdoctor/trace/rules/crashes.py": (
+        "tests/test_trace_crash.py",
+        "tests/test_trace_analysis.py",
+        "tests/test_trace_reproducers.py",
+        "tests/test_trace_rules_extra.py",
+    ),
+    "vkdoctor/trace/rules/lifetimes.py": (
+        "tests/test_trace_analysis.py",
+        "tests/test_trace_reproducers.py",
+        "tests/test_trace_rules_extra.py",
+    ),
+    "vkdoctor/trace/rules/outcome.py": (
+        "tests/test_trace_analysis.py",
+        "tests/test_trace_command.py",
+        "tests/test_trace_fallback.py",
+        "tests/test_trace_rules_extra.py",
+    ),
+    "vkdoctor/trace/rules/proc_addr.py": (
+        "tests/test_trace_analysis.py",
+        "tests/test_trace_reproducers.py",
+    ),
 }
 
 _FLIP: dict[type[ast.cmpop], type[ast.cmpop]] = {
@@ -173,14 +224,27 @@ def mutated_source(mutant: Mutant) -> str:
     return ast.unparse(tree)
 
 
-def _run_tests(tests: tuple[str, ...], timeout_s: float) -> tuple[bool, str]:
+def _run_tests(tests: tuple[str, ...], timeout_s: float, slow: bool) -> tuple[bool, str]:
     """(the tests passed, a note).  A fresh bytecode cache each run: an == -> != mutant has the
-    original's size and may share its mtime, so a cached .pyc could run the original."""
+    original's size and may share its mtime, so a cached .pyc could run the original.  Without
+    ``slow`` the subset's long tests (conftest.SLOW_TESTS: hangs waited out, bisections) are
+    left out; those only measured over half a second (tests/slow_measured.py) stay in."""
+    marks = () if slow else ("-m", "not slow or measured_slow")
     with tempfile.TemporaryDirectory(prefix="vkdoctor-mut-pyc-") as cache:
         env = {**os.environ, "PYTHONPYCACHEPREFIX": cache}
         try:
             done = subprocess.run(
-                [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests],
+                [
+                    sys.executable,
+                    "-m",
+                    "pytest",
+                    "-x",
+                    "-q",
+                    "-p",
+                    "no:cacheprovider",
+                    *marks,
+                    *tests,
+                ],
                 cwd=ROOT,
                 env=env,
                 capture_output=True,
@@ -199,6 +263,7 @@ def run(
     timeout_s: float,
     only: set[int] | None = None,
     extra_tests: tuple[str, ...] = (),
+    slow: bool = False,
 ) -> list[Outcome]:
     tests = MODULES[module] + extra_tests
     path = ROOT / module
@@ -208,7 +273,7 @@ def run(
         mutants = [m for m in mutants if m.index in only]
     elif limit is not None and len(mutants) > limit:
         mutants = sorted(random.Random(seed).sample(mutants, limit), key=lambda m: m.index)
-    passed, note = _run_tests(tests, timeout_s)
+    passed, note = _run_tests(tests, timeout_s, slow)
     if not passed:
         raise SystemExit(f"{module}: the unmutated tests fail ({note}); fix them first")
     outcomes: list[Outcome] = []
@@ -226,7 +291,7 @@ def run(
             path.write_text(source)
             started = time.monotonic()
             try:
-                passed, note = _run_tests(tests, timeout_s)
+                passed, note = _run_tests(tests, timeout_s, slow)
             finally:
                 path.write_text(original)
             outcome = Outcome(mutant, not passed, round(time.monotonic() - started, 1), note)
@@ -255,6 +320,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--with-tests", action="append", default=[], help="add a test path to the subset"
     )
+    parser.add_argument(
+        "--slow", action="store_true", help="also run the subset's tests marked slow"
+    )
     args = parser.parse_args(argv)
     modules = list(MODULES) if args.all else args.modules
     unknown = [m for m in modules if m not in MODULES]
@@ -268,7 +336,9 @@ def main(argv: list[str] | None = None) -> int:
     results: list[Outcome] = []
     for module in modules:
         only = set(args.index) if args.index else None
-        outcomes = run(module, args.max, args.seed, args.timeout, only, tuple(args.with_tests))
+        outcomes = run(
+            module, args.max, args.seed, args.timeout, only, tuple(args.with_tests), args.slow
+        )
         results += outcomes
         killed = sum(o.killed for o in outcomes)
         print(f"== {module}: {killed} of {len(outcomes)} killed", flush=True)

@@ -32,6 +32,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 )
 sys.path.insert(0, _CODECOLLECT)
 import codes_seen_hook  # noqa: E402, F401
+from slow_measured import MEASURED_SLOW  # noqa: E402
 
 from vkdoctor.engine.env import Env  # noqa: E402
 from vkdoctor.engine.runner import Options, run_pipeline  # noqa: E402
@@ -270,16 +271,29 @@ SLOW_TESTS: frozenset[str] = frozenset(
         "test_device.py::test_layer_crashing_create_device_is_the_culprit",
         "test_codes_e2e.py::test_device_creation_fails_with_a_vkresult",
         "test_output_paths.py::test_check_json_to_a_null_node_and_stdout_to_full",
+        "test_root_cause_rules.py::test_manifest_naming_the_loader_as_its_driver",
     }
 )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "measured_slow: over about 0.5 s (tests/slow_measured.py); also marked slow, but kept in "
+        "benchmarks/mutation.py's per-module subsets",
+    )
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         name = getattr(item, "originalname", None) or item.name
-        if f"{Path(str(item.fspath)).name}::{name}" in SLOW_TESTS:
+        key = f"{Path(str(item.fspath)).name}::{name}"
+        if key in SLOW_TESTS:
             item.add_marker(pytest.mark.slow)
+        elif key in MEASURED_SLOW:
+            item.add_marker(pytest.mark.slow)
+            item.add_marker(pytest.mark.measured_slow)
     # The catalogue of produced codes reads what every other test made: it runs last.
     last = [i for i in items if i.nodeid.startswith("tests/test_codes_produced.py")]
     items[:] = [i for i in items if i not in last] + last

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import VkWorld, needs_lavapipe
 
 from vkdoctor.cli import main
 from vkdoctor.kernels.run import KernelRun
@@ -115,14 +116,29 @@ def test_kernels_report_renders_its_table_everywhere(
     assert diff["identical"] is True
 
 
-def test_loader_log_is_stored_once() -> None:
-    data = json.loads((REPO / "reports" / "healthy-lavapipe.json").read_text())
-    messages = [e["message"] for e in data["loader_log"]]
-    assert len(messages) == len(set(messages))
-    assert all(isinstance(i, int) for p in data["probes"] for i in p["loader_log"])
-    # The version-1 form of the same machine stored the lines in every probe.
-    old = (REPO / "tests/fixtures/v1/healthy-lavapipe.json").stat().st_size
-    assert (REPO / "reports" / "healthy-lavapipe.json").stat().st_size < old / 2
+@needs_lavapipe
+def test_loader_log_is_stored_once(world: VkWorld) -> None:
+    """A real run: the lines every probe's loader prints alike are stored once in the report's
+    table and referred to by index (not copied into each probe, as version 1 did)."""
+    world.lavapipe()
+    # Two probes whose children each start the loader: enough to share lines.
+    data = json.loads(json.dumps(world.run(["loader-discovery", "instance"]).to_dict()))
+    table = data["loader_log"]
+    keys = [(e["level"], e["message"]) for e in table]
+    assert len(keys) == len(set(keys))
+    refs = [set(p["loader_log"]) for p in data["probes"]]
+    assert all(0 <= i < len(table) for r in refs for i in r)
+    shared = [i for i in range(len(table)) if sum(i in r for r in refs) > 1]
+    assert shared  # the loader version line, the manifest search: printed by several probes
+    assert "Vulkan Loader Version " + data["loader"]["version"] in {
+        table[i]["message"] for i in shared
+    }
+    # A version-1 report (lines copied into each probe) is read into the same form: one entry per
+    # distinct line of the file, counted from the file itself.
+    old = json.loads((REPO / "tests/fixtures/v1/healthy-lavapipe.json").read_text())
+    distinct = {(e["level"], e["message"]) for p in old["probes"] for e in p["loader_log"]}
+    upgraded = Report.from_dict(old).to_dict()["loader_log"]
+    assert sorted((e["level"], e["message"]) for e in upgraded) == sorted(distinct)
 
 
 def test_device_record_helpers() -> None:

@@ -57,12 +57,6 @@ def broken_report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return world.run().to_dict()
 
 
-def test_packaged_schema_is_the_one_in_reports() -> None:
-    assert (REPO / "reports" / "report.schema.json").read_bytes() == (
-        REPO / "vkdoctor" / "report" / "report.schema.json"
-    ).read_bytes()
-
-
 def test_schema_is_a_valid_2020_12_schema() -> None:
     jsonschema.Draft202012Validator.check_schema(SCHEMA)
     # Every version a reader upgrades (report/upgrade.py) and nothing else; the description is

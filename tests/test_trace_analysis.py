@@ -435,8 +435,19 @@ def test_analysis_never_raises_on_damaged_traces(events, outcome):
 def test_trace_file_path_is_json_safe(tmp_path: Path):
     weird = '/tmp/\u00e9\x01"quote\\.so'
     t = Trace().startup()
-    t.open(weird, 0x7F3000000000, 0x7F3000100000)
-    json.dumps(t.analyze(outcome=EXITED).facts)
+    t.open(weird, 0x7F3000000000, 0x7F3000100000, by=LOADER)
+    # The loader negotiates with it: a layer, so the analysis records it as a Vulkan library.
+    t.add(
+        "bind",
+        sym="vkNegotiateLoaderLayerInterfaceVersion",
+        **{"from": LOADER, "to": weird},
+        addr="0x7f3000001000",
+        dlsym=True,
+    )
+    facts = json.loads(json.dumps(t.analyze(outcome=EXITED).facts))
+    # The odd path survives the JSON round trip unchanged: not dropped, not mangled.
+    layers = [lib for lib in facts["vulkan_libraries"] if lib["role"] == "layer"]
+    assert [lib["path"] for lib in layers] == [weird]
 
 
 def _lenient_driver_crash(api_minor: int, exts: list[str]) -> Trace:

@@ -340,11 +340,14 @@ def _version_problems(
         ]
     version = _version(value)
     if version is None:
+        # Only a missing field makes the loader skip the file: loader 1.3.239 prints any value
+        # (1, true, "abc") as the file version and reads the manifest (VK_LOADER_DEBUG=all).
         return None, [
             Problem(
                 "manifest-bad-field",
-                f"{path}: 'file_format_version' must be a version string, got {_shown(value)}",
-                True,
+                f"{path}: 'file_format_version' must be a version string, got {_shown(value)} "
+                "(the loader reads the manifest anyway)",
+                False,
             )
         ]
     if version not in known:
