@@ -42,6 +42,8 @@ NOT_YET_PRODUCED: dict[str, str] = {
     "gipa-instance-missing": "needs a fault layer returning NULL for an instance command",
     "gipa-instance-unexpected": "needs a fault layer resolving an unavailable command",
     "gipa-null-leak": "needs a fault layer answering GIPA(NULL, ...) for non-global commands",
+    "instance-loader-message": "needs a loader warning during vkCreateInstance that no rule in "
+    "loader/messages.py classifies (every one seen here is classified)",
     "kernel-failed": "needs a fault driver failing pipeline creation for one kernel",
     "layer-loader-complaint": "needs a layer manifest the loader warns about but vkdoctor parses",
 }
