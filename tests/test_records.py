@@ -9,6 +9,7 @@ import pytest
 from conftest import VkWorld, needs_lavapipe
 
 from vkdoctor.cli import main
+from vkdoctor.engine.runner import Options, run_pipeline
 from vkdoctor.kernels.run import KernelRun
 from vkdoctor.render.markdown import render_markdown
 from vkdoctor.report import codec
@@ -121,8 +122,10 @@ def test_loader_log_is_stored_once(world: VkWorld) -> None:
     """A real run: the lines every probe's loader prints alike are stored once in the report's
     table and referred to by index (not copied into each probe, as version 1 did)."""
     world.lavapipe()
-    # Two probes whose children each start the loader: enough to share lines.
-    data = json.loads(json.dumps(world.run(["loader-discovery", "instance"]).to_dict()))
+    # Two probes whose children each start the loader: enough to share lines (each in a child
+    # of its own; a shared child prints the loader's version line once).
+    run = run_pipeline(world.env(), Options(reuse_children=False), ["loader-discovery", "instance"])
+    data = json.loads(json.dumps(run.report.to_dict()))
     table = data["loader_log"]
     keys = [(e["level"], e["message"]) for e in table]
     assert len(keys) == len(set(keys))

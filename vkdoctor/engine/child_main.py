@@ -147,7 +147,15 @@ def _apply(environ: dict[str, str | None]) -> dict[str, str | None]:
     return before
 
 
+def _sitecustomize() -> None:
+    """Children start with -S (engine/child.py: no .pth processing, the parent's sys.path is
+    handed over), but a sitecustomize on that path still runs, as it would without -S."""
+    with contextlib.suppress(Exception):
+        importlib.import_module("sitecustomize")
+
+
 def main() -> int:
+    _sitecustomize()
     fd = int(os.environ.get(PROTO_FD_VAR, "-1"))
     if fd < 0:
         print("vkdoctor.engine.child_main is internal to vkdoctor", file=sys.stderr)
