@@ -10,6 +10,7 @@ from pathlib import Path
 
 import faultlib
 import pytest
+from conftest import VkWorld
 
 from vkdoctor.engine import child
 from vkdoctor.engine.env import Env
@@ -125,3 +126,22 @@ def test_an_early_dispatch_child_is_killed_when_the_instance_fails(
     dispatch = next(p for p in report.probes if p.id == "dispatch")
     assert dispatch.status.value == "skipped" and dispatch.blocked_by == "instance"
     assert child.live_pids() == []
+
+
+def test_the_status_line_says_what_is_being_isolated(world: VkWorld, fault_build_dir: Path) -> None:
+    """A crashing implicit layer: while the culprit is isolated, the probe says what it tries
+    (one layer off, one driver alone: the world holds lavapipe and this layer)."""
+    library = faultlib.build_layer(fault_build_dir, "create-instance-crash")
+    world.lavapipe()
+    world.layer("VK_LAYER_VKFAULT_crash", str(library), implicit=True)
+    said: list[tuple[str, str]] = []
+    report = run_pipeline(
+        world.env(),
+        Options(timeout_s=5),
+        on_progress=lambda spec, text: said.append((spec.id, text)),
+    ).report
+    assert (
+        "instance",
+        "isolating the culprit of instance creation: 1 layer off, 1 driver alone",
+    ) in said
+    assert "culprit-layer" in [f.code for _, f in report.findings()]

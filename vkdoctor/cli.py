@@ -328,6 +328,7 @@ def _check_with(
     args: argparse.Namespace, fleet: Any, env: Env, run_options: Options, pool: ChildPool
 ) -> int:
     from vkdoctor.engine.runner import run_pipeline
+    from vkdoctor.render import safe_text
     from vkdoctor.render.console import make_console, probe_line
     from vkdoctor.report.model import Report
     from vkdoctor.require import RequirementError
@@ -356,6 +357,10 @@ def _check_with(
         if status is not None:
             status.update(f"{spec.id}: {spec.title.lower()}…")
 
+    def on_progress(spec: Any, text: str) -> None:
+        if status is not None:
+            status.update(f"{spec.id}: {safe_text.clean_line(text)}…")
+
     def on_result(result: Any) -> None:
         partial.probes.append(result)
         if not args.quiet:
@@ -364,7 +369,9 @@ def _check_with(
     _survive_closed_stdout(console)
     with _stop_on_signals():
         try:
-            run = run_pipeline(env, run_options, args.probes or None, on_start, on_result, pool)
+            run = run_pipeline(
+                env, run_options, args.probes or None, on_start, on_result, pool, on_progress
+            )
         except OutputFailed:
             if status is not None:
                 status.stop()

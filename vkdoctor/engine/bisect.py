@@ -358,6 +358,18 @@ def _layer_fix(row: LayerRecord, job: Mapping[str, str | None]) -> list[str]:
     ]
 
 
+def _isolating(
+    stage: str, layers: list[LayerRecord], settings: list[SettingsCandidate], drivers: list[str]
+) -> str:
+    """The status line while culprits are isolated: what is tried, in a few words."""
+    parts = [f"{len(layers)} layer{'s' if len(layers) != 1 else ''} off"] if layers else []
+    if settings:
+        parts.append(f"{len(settings)} settings file{'s' if len(settings) != 1 else ''} off")
+    if drivers:
+        parts.append(f"{len(drivers)} driver{'s' if len(drivers) != 1 else ''} alone")
+    return f"isolating the culprit of {stage}: " + ", ".join(parts or ["nothing to try"])
+
+
 def _describe(outcome: ChildOutcome) -> str:
     return outcome.describe() if outcome.state != "ok" else "it fails"
 
@@ -404,6 +416,7 @@ def _bisect(
     # A driver alone: no layer at all, a settings file's forced ones included.
     no_settings = {k: v for job in settings_jobs for k, v in job.items()}
     jobs += [{alone[1]: m, **alone[0], **_no_layers(all_implicit), **no_settings} for m in drivers]
+    ctx.say(_isolating(stage, layers, settings, drivers))
     outcomes = _run_bounded(ctx, task, payload, jobs, stop)
     layer_runs = list(zip(layers, layer_jobs, outcomes[: len(layers)], strict=True))
     after_layers = len(layers) + len(settings)

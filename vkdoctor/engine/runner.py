@@ -16,6 +16,8 @@ code cannot hold the process after the report is out.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import importlib
 import math
 import os
@@ -176,6 +178,14 @@ class ProbeContext:
     # diagnosed alone; OFFER for a first step, whose child no earlier task has touched.
     sharing: child.Sharing = child.Sharing.NONE
     early: child.ChildHandle | None = None  # ProbeSpec.early's child, for the first attempt
+    progress: Callable[[str], None] | None = None  # what the step is doing now, for a status line
+
+    def say(self, text: str) -> None:
+        """Tell the user what this probe is doing now (the CLI's status line); never fails."""
+        if self.progress is not None:
+            with contextlib.suppress(Exception):
+                self.progress(text)
+
     # How the first attempt ended, in the debug re-run (None in a first attempt).  A probe whose
     # first attempt hung may start isolating at once, alongside the re-run's own children,
     # instead of after waiting out the same hang again (issue 10: about 2x --timeout).
@@ -407,6 +417,7 @@ def run_pipeline(
     on_start: Callable[[ProbeSpec], None] | None = None,
     on_result: Callable[[ProbeResult], None] | None = None,
     pool: child.ChildPool | None = None,
+    on_progress: Callable[[ProbeSpec, str], None] | None = None,
 ) -> RunResult:
     """Run the probes; ``pool`` (from ``warm_pool`` with the same arguments) is closed at the
     end like the one made here without it."""
@@ -437,6 +448,7 @@ def run_pipeline(
             on_start,
             on_result,
             deadline_at,
+            on_progress,
         )
     finally:
         pool.close()
@@ -492,11 +504,12 @@ def _execute(
     finished: Mapping[str, threading.Event],
     deadline_at: float | None = None,
     early: child.ChildHandle | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> tuple[ProbeResult, ProbeOutcome, str | None]:
     started = time.monotonic()
     reruns = _reruns(spec, options)
     ctx = _first_context(spec, env, options, results, outcomes, pool, finished, deadline_at)
-    ctx.early = early
+    ctx.early, ctx.progress = early, progress
     outcome, tb = _run_one(spec, ctx)
     status = _status_of(outcome)
     if reruns and tb is None and status.is_failure and child.stop_reason() is None:
@@ -511,6 +524,7 @@ def _execute(
             finished,
             deadline_at,
             first_attempt=first_status,
+            progress=progress,
         )
         outcome, tb = _run_one(spec, ctx)
         status = _status_of(outcome)
@@ -575,6 +589,7 @@ def _run_probes(
     on_start: Callable[[ProbeSpec], None] | None,
     on_result: Callable[[ProbeResult], None] | None,
     deadline_at: float | None = None,
+    on_progress: Callable[[ProbeSpec, str], None] | None = None,
 ) -> None:
     """Run probes as soon as what they require and use is done (driver and layer enumeration
     overlap), while results are recorded and reported in pipeline order.
@@ -636,6 +651,7 @@ def _run_probes(
                 done_events,
                 deadline_at,
                 early.pop(spec.id, None),
+                None if on_progress is None else functools.partial(on_progress, spec),
             )
             finished_queue.put((spec.id, done, None))
         except BaseException as exc:  # _execute catches probe bugs; this is the runner's own
