@@ -229,3 +229,26 @@ def test_driver_files_naming_a_fifo_is_the_root_of_the_loader_hang(tmp_path: Pat
     explained = {findings[i]["code"] for i in root["causes"]}
     assert "manifest-not-regular-file" in explained
     assert not [i for i in report["root_causes"][1:] if findings[i]["severity"] == "fail"]
+
+
+@needs_system_lavapipe
+def test_a_run_stopped_before_anything_failed_does_not_say_vulkan_works(tmp_path: Path) -> None:
+    """A FIFO manifest hangs the loader during loader discovery; SIGTERM from `timeout` arrives
+    before any probe ends.  Nothing was checked, so the verdict must not be "Vulkan works"."""
+    fifo = tmp_path / "icd.json"
+    os.mkfifo(fifo)
+    out = tmp_path / "report.json"
+    done = subprocess.run(
+        ["timeout", "2", sys.executable, "-m", "vkdoctor", "check", "-q", "--json", str(out)],
+        env=_environ(VK_DRIVER_FILES=str(fifo)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 124  # timeout's code: vkdoctor ended by SIGTERM's default path
+    report = json.loads(out.read_text())
+    assert report["verdict"] == (
+        "Not checked to the end: vkdoctor received SIGTERM while the loader-discovery probe was "
+        "running"
+    )
+    assert report["verdict"] in done.stdout

@@ -30,6 +30,14 @@ def _what_works(report: Report) -> str:
     return "; ".join(parts)
 
 
+_CUT_SHORT = ("run-interrupted", "run-deadline-exceeded")
+
+
+def _cut_short(report: Report) -> Finding | None:
+    """The finding that says a signal or the deadline stopped the run, if one did."""
+    return next((f for _, f in report.findings() if f.code in _CUT_SHORT), None)
+
+
 def _nothing_computes(report: Report) -> bool:
     """The smoke dispatch failed and verified no device: devices exist, but none computes."""
     dispatch = next((p for p in report.probes if p.id == "dispatch"), None)
@@ -57,6 +65,11 @@ def verdict(report: Report, headline: str = "") -> str:
     roots = [by_id[i][1] for i in report.root_causes if i in by_id]
     works = _what_works(report)
     if not roots:
+        cut = _cut_short(report)
+        if cut is not None:  # nothing failed, but not everything ran: no "works" without a check
+            return f"Not checked to the end: {cut.summary}" + (
+                f"; so far: {works}" if works else ""
+            )
         return "Vulkan works" + (f": {works}" if works else "")
     first = roots[0]
     failed = {p.id for p in report.probes if p.status.is_failure or p.status is Status.SKIPPED}
