@@ -224,6 +224,19 @@ class ProbeContext:
         overrides.update(extra or {})
         return overrides
 
+    def _child_options(
+        self, overrides: Mapping[str, str | None] | None, timeout_s: float | None = None
+    ) -> dict[str, Any]:
+        """Where and how this probe's children run: its environment, time limit, variables,
+        pool and sharing (the same for a single child and a batch)."""
+        return {
+            "environ": self.env.environ,
+            "timeout": self.child_timeout(timeout_s),
+            "overrides": self.child_overrides(overrides),
+            "pool": self.pool,
+            "sharing": self.sharing,
+        }
+
     def run_child(
         self,
         task: str,
@@ -231,31 +244,16 @@ class ProbeContext:
         overrides: Mapping[str, str | None] | None = None,
         timeout_s: float | None = None,
     ) -> child.ChildOutcome:
-        return child.run_child(
-            task,
-            payload,
-            environ=self.env.environ,
-            timeout=self.child_timeout(timeout_s),
-            overrides=self.child_overrides(overrides),
-            pool=self.pool,
-            sharing=self.sharing,
-        )
+        return self.start_child(task, payload, overrides, timeout_s).wait()
 
     def start_child(
         self,
         task: str,
         payload: Mapping[str, Any],
         overrides: Mapping[str, str | None] | None = None,
+        timeout_s: float | None = None,
     ) -> child.ChildHandle:
-        return child.start_child(
-            task,
-            payload,
-            environ=self.env.environ,
-            timeout=self.child_timeout(),
-            overrides=self.child_overrides(overrides),
-            pool=self.pool,
-            sharing=self.sharing,
-        )
+        return child.start_child(task, payload, **self._child_options(overrides, timeout_s))
 
     def run_batch(
         self,
@@ -270,13 +268,9 @@ class ProbeContext:
             task,
             items,
             key=key,
-            environ=self.env.environ,
-            timeout=self.child_timeout(),
-            overrides=self.child_overrides(overrides),
             payload=payload,
-            pool=self.pool,
             needs_first=needs_first,
-            sharing=self.sharing,
+            **self._child_options(overrides),
         )
 
     def run_batch_adopting(
