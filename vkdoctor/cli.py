@@ -29,7 +29,7 @@ from vkdoctor.engine.interrupt import stop_on_signals as _stop_on_signals
 if TYPE_CHECKING:  # imported where used: `--help` and `--version` stay instant
     from vkdoctor.engine.child import ChildPool
     from vkdoctor.engine.env import Env
-    from vkdoctor.engine.runner import Options
+    from vkdoctor.engine.plan import Options
 
 EXIT_OK = 0
 EXIT_ISSUES = 1
@@ -79,9 +79,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     check.add_argument(
         "--no-bisect", action="store_true", help="do not isolate culprits by re-running"
     )
-    from vkdoctor.require.cli import add_arguments as add_require_arguments
 
-    add_require_arguments(check)  # --require, --device-select, --github
+    options.add_check_requirements(check)  # --require, --device-select, --github
     from vkdoctor.fleet.options import add_check_arguments as add_fleet_arguments
 
     add_fleet_arguments(check)  # --prometheus, --npd, --npd-max-output
@@ -126,7 +125,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def _probe_ids() -> tuple[str, ...]:
-    from vkdoctor.engine.runner import PIPELINE
+    from vkdoctor.engine.plan import PIPELINE
 
     return PIPELINE
 
@@ -248,7 +247,7 @@ def _internal_error(tb: str, partial: Any, written: str | None = None) -> int:
 def probe_listing() -> list[dict[str, Any]]:
     """Each probe with what it declares (requires, uses, consults) and what ``check PROBE``
     therefore runs, derived from the ProbeSpecs (the runner's own resolve_selection)."""
-    from vkdoctor.engine.runner import available_probes, resolve_selection
+    from vkdoctor.engine.plan import available_probes, resolve_selection
 
     return [
         {
@@ -299,7 +298,7 @@ def _check(args: argparse.Namespace, fleet: Any = None) -> int:
     if args.list:
         return _list_probes(args)
     from vkdoctor.engine.env import Env
-    from vkdoctor.engine.runner import PIPELINE, Options, resolve_selection, warm_pool
+    from vkdoctor.engine.plan import PIPELINE, Options, resolve_selection, warm_pool
 
     unknown = [p for p in args.probes if p not in PIPELINE]
     if unknown:
@@ -568,7 +567,7 @@ def _survive_closed_stdout(console: Any) -> None:
 
 
 def _add_deadline_option(parser: argparse.ArgumentParser) -> None:
-    from vkdoctor.engine.runner import DEFAULT_DEADLINE_S
+    from vkdoctor.engine.plan import DEFAULT_DEADLINE_S
 
     options.add_deadline(
         parser,

@@ -229,3 +229,35 @@ def write_json(data: object, destination: str, command: str) -> int:
         )
         return 2
     return 0
+
+
+def add_require(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--require",
+        action="append",
+        default=[],
+        metavar="EXPR",
+        help="exit 1 unless some device meets every EXPR (repeatable; also VKDOCTOR_REQUIRE, "
+        "';'-separated), e.g. gpu, api>=1.3, memory>=8GiB, vendor=nvidia, extension=VK_KHR_...",
+    )
+
+
+def add_check_requirements(parser: argparse.ArgumentParser) -> None:
+    """check's options: --require, --device-select, --github (vkdoctor.require reads them)."""
+    add_require(parser)
+    parser.add_argument(
+        "--device-select",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="EXPR",
+        help="print 'INDEX UUID NAME' of the best device meeting EXPR and every --require "
+        "(discrete > integrated > virtual > CPU, then memory); the rest goes to stderr",
+    )
+    parser.add_argument(
+        "--github",
+        action="store_true",
+        default=None,
+        help="GitHub Actions output: ::error/::warning annotations and the Markdown report in "
+        "$GITHUB_STEP_SUMMARY (automatic when GITHUB_ACTIONS=true)",
+    )

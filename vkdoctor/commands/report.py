@@ -47,9 +47,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         action="store_true",
         help="replace home, user, host and machine ids by placeholders",
     )
-    from vkdoctor.require.cli import add_require_option
-
-    add_require_option(show)  # gate a stored report: exit 1 unless a device meets them
+    options.add_require(show)  # gate a stored report: exit 1 unless a device meets them
 
     validate = sub.add_parser("validate", help="check reports against the report schema")
     validate.add_argument("reports", nargs="+", metavar="REPORT.json")

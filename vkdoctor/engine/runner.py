@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import importlib
 import math
 import os
 import queue
@@ -35,6 +34,7 @@ from vkdoctor.diagnosis.remedies import Machine
 from vkdoctor.diagnosis.run import diagnose
 from vkdoctor.engine import child
 from vkdoctor.engine.env import Env
+from vkdoctor.engine.plan import Options, load_spec, resolve_selection, warm_pool
 from vkdoctor.loader import log as loaderlog
 from vkdoctor.report.codes import CodeInfo, code_table, make_finding
 from vkdoctor.report.model import (
@@ -48,25 +48,11 @@ from vkdoctor.report.model import (
 )
 from vkdoctor.report.records import DeviceRecord, DriverRecord, LayerRecord, LoaderRecord
 
-DEFAULT_TIMEOUT_S = 5.0
-DEFAULT_DEADLINE_S = 120.0  # the whole run: even a hostile machine gets a report in two minutes
 MAX_PARALLEL_PROBES = 3
 MAX_STORED_LOG = 1000  # distinct loader-log entries a probe stores (and the report, merged)
 # blocked_by of probes the run never finished (they are not probe ids: nothing blocks on them).
 BLOCKED_INTERRUPTED = "interrupted"
 BLOCKED_DEADLINE = "deadline"
-# Rich enough to explain discovery decisions, small enough to parse fast.
-DEFAULT_LOADER_DEBUG = "error,warn,info,driver,layer"
-
-PIPELINE: tuple[str, ...] = (
-    "loader-discovery",
-    "driver-enumeration",
-    "layer-enumeration",
-    "instance",
-    "device",
-    "dispatch",
-)
-
 CODES = code_table(
     [
         CodeInfo(
@@ -108,22 +94,6 @@ CODES = code_table(
         ),
     ]
 )
-
-
-@dataclass(frozen=True)
-class Options:
-    timeout_s: float = DEFAULT_TIMEOUT_S
-    loader_debug: str = DEFAULT_LOADER_DEBUG
-    rerun_failed_with_debug_all: bool = True
-    bisect: bool = True
-    loader: str = "libvulkan.so.1"  # soname or path of the loader to diagnose
-    warm_children: int = 2  # children started ahead of need (0: start each when needed)
-    # Children that may run early at once (ProbeSpec.early), one per core (None: this machine's).
-    cores: int | None = None
-    # A first attempt's tasks may share children (ChildPool): a healthy check then starts two
-    # children, not one per step.  Off: every task in a child of its own.
-    reuse_children: bool = True
-    deadline_s: float | None = DEFAULT_DEADLINE_S  # the whole run; None: unbounded
 
 
 @dataclass
@@ -306,43 +276,6 @@ class ProbeContext:
         return [adopted[k] for k in keys], children
 
 
-def load_spec(probe_id: str) -> ProbeSpec:
-    module = importlib.import_module("vkdoctor.probes." + probe_id.replace("-", "_"))
-    spec: ProbeSpec = module.SPEC
-    return spec
-
-
-def available_probes() -> list[ProbeSpec]:
-    specs = []
-    for probe_id in PIPELINE:
-        try:
-            specs.append(load_spec(probe_id))
-        except ImportError:
-            continue
-    return specs
-
-
-def resolve_selection(selected: Iterable[str] | None) -> list[str]:
-    """The selected probes plus everything they require, in pipeline order."""
-    if not selected:
-        return list(PIPELINE)
-    wanted: set[str] = set()
-    stack = list(selected)
-    while stack:
-        probe_id = stack.pop()
-        if probe_id in wanted:
-            continue
-        if probe_id not in PIPELINE:
-            raise KeyError(probe_id)
-        wanted.add(probe_id)
-        try:
-            spec = load_spec(probe_id)
-            stack.extend(spec.requires + spec.uses + spec.consults)
-        except ImportError:
-            pass
-    return [p for p in PIPELINE if p in wanted]
-
-
 @dataclass
 class RunResult:
     report: Report
@@ -382,22 +315,6 @@ def _run_one(spec: ProbeSpec, ctx: ProbeContext) -> tuple[ProbeOutcome, str | No
 def _merge_logs(results: Iterable[ProbeResult]) -> list[LogEntry]:
     entries = (e for r in results for e in r.loader_log if e.level != "other")
     return loaderlog.bounded(entries, MAX_STORED_LOG)[0]
-
-
-def warm_pool(
-    env: Env, options: Options | None = None, selected: Iterable[str] | None = None
-) -> child.ChildPool:
-    """The children a run of ``selected`` will start with; a caller that creates it before its
-    own imports lets their Python start-up overlap them (``run_pipeline(pool=...)``)."""
-    options = options or Options()
-    order = resolve_selection(selected)
-    # At most one warm child per probe to run; with kept children a healthy check needs only as
-    # many as run at once (driver and layer enumeration, device and dispatch).  A warm child
-    # started and killed unused costs Python's start-up, ~50 ms of CPU on a 2-core machine; a
-    # failing run's re-runs and bisection start their own.
-    size = options.warm_children
-    budget = min(len(order), size) if options.reuse_children else len(order)
-    return child.ChildPool(child.child_environ(env.environ, {}), size=size, budget=budget)
 
 
 def _cores(options: Options) -> int:

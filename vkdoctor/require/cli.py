@@ -16,38 +16,6 @@ from vkdoctor.require.grammar import Requirement, parse_all, split_list
 ENV_VAR = "VKDOCTOR_REQUIRE"
 
 
-def add_require_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--require",
-        action="append",
-        default=[],
-        metavar="EXPR",
-        help="exit 1 unless some device meets every EXPR (repeatable; also VKDOCTOR_REQUIRE, "
-        "';'-separated), e.g. gpu, api>=1.3, memory>=8GiB, vendor=nvidia, extension=VK_KHR_...",
-    )
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """check's options: --require, --device-select, --github."""
-    add_require_option(parser)
-    parser.add_argument(
-        "--device-select",
-        nargs="?",
-        const="",
-        default=None,
-        metavar="EXPR",
-        help="print 'INDEX UUID NAME' of the best device meeting EXPR and every --require "
-        "(discrete > integrated > virtual > CPU, then memory); the rest goes to stderr",
-    )
-    parser.add_argument(
-        "--github",
-        action="store_true",
-        default=None,
-        help="GitHub Actions output: ::error/::warning annotations and the Markdown report in "
-        "$GITHUB_STEP_SUMMARY (automatic when GITHUB_ACTIONS=true)",
-    )
-
-
 def requirements(args: argparse.Namespace, environ: Mapping[str, str]) -> list[Requirement]:
     """The parsed requirements of a command line; raises RequirementError (a usage error)."""
     texts = split_list(environ.get(ENV_VAR)) + list(getattr(args, "require", None) or ())

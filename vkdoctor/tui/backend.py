@@ -50,7 +50,7 @@ class LiveBackend:
         self.timeout_s = timeout_s
 
     def probes(self) -> Sequence[tuple[str, str]]:
-        from vkdoctor.engine.runner import PIPELINE, available_probes
+        from vkdoctor.engine.plan import PIPELINE, available_probes
 
         titles = {spec.id: spec.title for spec in available_probes()}
         return [(probe_id, titles.get(probe_id, probe_id)) for probe_id in PIPELINE]
