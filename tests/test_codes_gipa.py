@@ -161,6 +161,30 @@ def test_loader_returning_null_for_an_instance_command(
     _shadowing_is_the_root(report, got, loader)
 
 
+@pytest.mark.slow
+def test_check_loader_option_checks_that_loader_past_discovery(
+    world: VkWorld, fault_build_dir: Path, tmp_path: Path
+) -> None:
+    """`vkdoctor check --loader PATH` diagnoses PATH in the instance probe too (it used to check
+    the default libvulkan.so.1 there and call the broken loader healthy)."""
+    command = faultlib.LOADER_VARIANTS["global-missing"]
+    loader = faultlib.build_loader(fault_build_dir, "global-missing")
+    out = tmp_path / "report.json"
+    argv = [sys.executable, "-m", "vkdoctor", "check", "--loader", str(loader), "--json", str(out)]
+    environ = world.env(**_lavapipe_only()).environ
+    done = subprocess.run(argv, env=dict(environ), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stdout + done.stderr
+    report = Report.from_dict(json.loads(out.read_text()))
+    got = finding(report, "gipa-global-missing")
+    assert got.summary == (
+        f"vkGetInstanceProcAddr(NULL, ...) returns NULL for 1 command(s): {command}"
+    )
+    assert _remedy(got) == ("Reinstall or upgrade the loader.", ())
+    # The user chose this loader: that it is not the system's is no finding of its own.
+    assert "loader-shadowed" not in [f.code for _, f in report.findings()]
+    assert report.loader is not None and report.loader.path == str(loader)
+
+
 # ---------------------------------------------------------------------------------------------
 # A fault layer
 

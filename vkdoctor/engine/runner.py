@@ -35,6 +35,7 @@ from vkdoctor.diagnosis.remedies import Machine
 from vkdoctor.diagnosis.run import diagnose
 from vkdoctor.engine import child
 from vkdoctor.engine.env import Env
+from vkdoctor.engine.protocol import LOADER_VAR
 from vkdoctor.loader import log as loaderlog
 from vkdoctor.report.codes import CodeInfo, code_table, make_finding
 from vkdoctor.report.model import (
@@ -221,6 +222,10 @@ class ProbeContext:
         self, extra: Mapping[str, str | None] | None = None
     ) -> dict[str, str | None]:
         overrides: dict[str, str | None] = {"VK_LOADER_DEBUG": self.loader_debug}
+        if self.options.loader != Options.loader:
+            # `--loader PATH`: the instance, device and dispatch children use it too, not the
+            # libvulkan.so.1 the binding would open by name (vulkan/loader_choice.py).
+            overrides[LOADER_VAR] = self.options.loader
         overrides.update(extra or {})
         return overrides
 
