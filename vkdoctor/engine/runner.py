@@ -222,10 +222,11 @@ class ProbeContext:
         self, extra: Mapping[str, str | None] | None = None
     ) -> dict[str, str | None]:
         overrides: dict[str, str | None] = {"VK_LOADER_DEBUG": self.loader_debug}
-        if self.options.loader != Options.loader:
-            # `--loader PATH`: the instance, device and dispatch children use it too, not the
-            # libvulkan.so.1 the binding would open by name (vulkan/loader_choice.py).
-            overrides[LOADER_VAR] = self.options.loader
+        # `--loader PATH`: the instance, device and dispatch children use it too, not the
+        # libvulkan.so.1 the binding would open by name (vulkan/loader_choice.py); without it,
+        # a value inherited from the user's environment is removed.
+        chosen = self.options.loader != Options.loader
+        overrides[LOADER_VAR] = self.options.loader if chosen else None
         overrides.update(extra or {})
         return overrides
 
