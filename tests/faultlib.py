@@ -46,6 +46,7 @@ NATIVE_DIR = Path(__file__).resolve().parent / "native"
 DRIVER_SOURCE = NATIVE_DIR / "fault_driver.c"
 LAYER_SOURCE = NATIVE_DIR / "fault_layer.c"
 PROBE_SOURCE = NATIVE_DIR / "fault_probe.c"
+LOADER_SOURCE = NATIVE_DIR / "fault_loader.c"
 GONE_HELPER_SOURCE = NATIVE_DIR / "gone_helper.c"
 # The Vulkan ABI slice the fixtures share with vkdoctor's own trace layer.
 VK_HEADER = Path(__file__).resolve().parent.parent / "vkdoctor" / "native" / "vkdoctor_vk.h"
@@ -87,7 +88,19 @@ LAYER_VARIANTS: tuple[str, ...] = (
     "create-device-crash",
     "negotiate-fail",
     "no-negotiate",
+    "gipa-unexpected",
 )
+
+# Fault loaders (fault_loader.c): the real loader with vkGetInstanceProcAddr wrong for one
+# command, {variant: that command}.
+LOADER_VARIANTS: dict[str, str] = {
+    # A global command: the spec requires vkGetInstanceProcAddr(NULL, name) to return it.
+    "global-missing": "vkEnumerateInstanceLayerProperties",
+    # Not global: vkGetInstanceProcAddr(NULL, name) must return NULL for it.
+    "null-leak": "vkEnumeratePhysicalDevices",
+    # Core 1.1 instance command: vkGetInstanceProcAddr(instance, name) must return it at 1.3.
+    "instance-missing": "vkEnumeratePhysicalDeviceGroups",
+}
 
 # Variants whose failure is a process that never returns; callers need a timeout.
 HANGING_DRIVER_VARIANTS: frozenset[str] = frozenset(
@@ -97,6 +110,10 @@ HANGING_LAYER_VARIANTS: frozenset[str] = frozenset({"create-instance-hang"})
 
 # The dependency the "missing-dependency" driver is linked against and that the build deletes.
 GONE_LIBRARY = "libvkdoctor_gone.so.1"
+
+# The command the "gipa-unexpected" layer resolves although its extension (VK_SEC_ubm_surface, an
+# instance extension unknown to loader 1.3.239) is not enabled; fault_layer.c names it too.
+GIPA_UNEXPECTED_COMMAND = "vkGetPhysicalDeviceUbmPresentationSupportSEC"
 
 # The device command the "gdpa-null" driver hides from vkGetDeviceProcAddr.
 GDPA_NULL_COMMAND = "vkCreateBuffer"
@@ -333,6 +350,73 @@ def build_layer(out_dir: Path, variant: str) -> Path:
 
     inputs = [_compiler(), *flags, *defines, *libs, *_source_inputs(LAYER_SOURCE)]
     return _cached_build(out_dir, "layer", variant, inputs, filename, build)
+
+
+def system_loader() -> Path:
+    """The real libvulkan.so.1 the dynamic linker's cache names for this machine's ABI.
+
+    Raises FileNotFoundError when libvulkan1 is not installed.
+    """
+    abi = {"x86_64": "x86-64", "aarch64": "AArch64"}.get(platform.machine(), platform.machine())
+    listing = subprocess.run(
+        ["ldconfig", "-p"], capture_output=True, text=True, timeout=30, check=False
+    ).stdout
+    for line in listing.splitlines():
+        name, _, target = line.strip().partition(" => ")
+        if name.startswith("libvulkan.so.1 (") and abi in name:
+            return Path(target).resolve()
+    raise FileNotFoundError("no libvulkan.so.1 in the dynamic linker's cache; install libvulkan1")
+
+
+def loader_exports(loader: Path) -> list[str]:
+    """The vk* functions ``loader`` exports (its dynamic symbol table), sorted."""
+    from elftools.elf.elffile import ELFFile
+
+    with open(loader, "rb") as f:
+        dynsym = ELFFile(f).get_section_by_name(".dynsym")
+        names = {
+            s.name
+            for s in dynsym.iter_symbols()
+            if s.name.startswith("vk")
+            and s["st_info"]["type"] == "STT_FUNC"
+            and s["st_shndx"] != "SHN_UNDEF"
+        }
+    return sorted(names)
+
+
+def build_loader(out_dir: Path, variant: str) -> Path:
+    """Compile the fault loader ``variant`` (a key of LOADER_VARIANTS) over ``system_loader()``.
+
+    The library is named libvulkan.so.1 in a folder of its own: put that folder on
+    LD_LIBRARY_PATH and every Vulkan program (vkdoctor's children too) loads it.
+    """
+    if variant not in LOADER_VARIANTS:
+        known = ", ".join(LOADER_VARIANTS)
+        raise ValueError(f"unknown loader variant {variant!r}; known: {known}")
+    real = system_loader()
+    # Every export but the one the fault loader defines itself jumps to the real loader.
+    forwards = "".join(
+        f"FORWARD({name})\n" for name in loader_exports(real) if name != "vkGetInstanceProcAddr"
+    )
+    filename = "libvulkan.so.1"
+    defines = [
+        f"-DFAULT_VARIANT_NAME={_c_string(variant)}",
+        f"-D{_macro(variant)}",
+        f"-DREAL_LOADER={_c_string(str(real))}",
+        f"-DFAULT_COMMAND={_c_string(LOADER_VARIANTS[variant])}",
+    ]
+    flags = [*_COMMON_FLAGS, "-shared", f"-Wl,-soname,{filename}"]
+    libs = ["-ldl"]
+
+    def build(work: Path) -> None:
+        (work / "forwards.h").write_text(forwards)
+        _run_compiler(
+            [*flags, f"-I{work}", *defines, str(LOADER_SOURCE), "-o", str(work / filename), *libs],
+            f"loader {variant!r}",
+        )
+
+    inputs = [_compiler(), *flags, *defines, *libs, forwards, *_source_inputs(LOADER_SOURCE)]
+    return _cached_build(out_dir, "loader", variant, inputs, filename, build)
 
 
 def build_probe(out_dir: Path) -> Path:

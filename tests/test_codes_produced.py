@@ -38,14 +38,7 @@ NOT_YET_PRODUCED: dict[str, str] = {
     "device-extensions-refused": "needs a fault driver refusing an extension at vkCreateDevice",
     "dispatch-out-of-bounds-write": "needs a fault driver writing past the bound buffer",
     "gdpa-missing-older-revision": "needs a fault driver hiding a promoted command's old name",
-    "gipa-global-missing": "needs a fault layer returning NULL for a global command",
-    "gipa-instance-missing": "needs a fault layer returning NULL for an instance command",
-    "gipa-instance-unexpected": "needs a fault layer resolving an unavailable command",
-    "gipa-null-leak": "needs a fault layer answering GIPA(NULL, ...) for non-global commands",
-    "instance-loader-message": "needs a loader warning during vkCreateInstance that no rule in "
-    "loader/messages.py classifies (every one seen here is classified)",
     "kernel-failed": "needs a fault driver failing pipeline creation for one kernel",
-    "layer-loader-complaint": "needs a layer manifest the loader warns about but vkdoctor parses",
 }
 
 _LOG = os.environ.get("VKDOCTOR_TEST_CODE_LOG", "")

@@ -249,6 +249,16 @@ LAYER_EXPECT: dict[str, Expect] = {
         ),
         not_stderr=(r"vkfault layer \(no-negotiate\): vkCreateInstance",),
     ),
+    # Its extra command is only answered when asked for (tests/test_codes_gipa.py does); the
+    # rest is the ok layer's pass-through.
+    "gipa-unexpected": Expect(
+        "done",
+        "destroy",
+        stderr=(
+            r'^INFO \| LAYER:\s+Insert instance layer "{name}" \({lib}\)$',
+            r"vkfault layer \(gipa-unexpected\): vkCreateDevice -> 0$",
+        ),
+    ),
 }
 
 
@@ -547,6 +557,25 @@ def test_every_fault_macro_is_a_variant() -> None:
     assert macros(faultlib.LAYER_SOURCE) == {
         "FAULT_" + v.upper().replace("-", "_") for v in faultlib.LAYER_VARIANTS if v != "ok"
     }
+    # The command the gipa-unexpected layer answers is named in both places.
+    assert f'"{faultlib.GIPA_UNEXPECTED_COMMAND}"' in faultlib.LAYER_SOURCE.read_text()
+    assert macros(faultlib.LOADER_SOURCE) - {"FAULT_COMMAND"} == {
+        "FAULT_" + v.upper().replace("-", "_") for v in faultlib.LOADER_VARIANTS
+    }
+
+
+@pytest.mark.parametrize("variant", faultlib.LOADER_VARIANTS)
+def test_fault_loader_exports_what_the_real_loader_exports(build_dir: Path, variant: str) -> None:
+    """A drop-in libvulkan.so.1: the real loader's every vk* function and its soname, so the
+    dynamic linker and the vulkan binding take it for the loader."""
+    loader = faultlib.build_loader(build_dir, variant)
+    assert loader.name == "libvulkan.so.1"
+    real = faultlib.system_loader()
+    assert set(faultlib.loader_exports(real)) <= _dynamic_symbols(loader)
+    with loader.open("rb") as f:
+        dynamic = ELFFile(f).get_section_by_name(".dynamic")
+        assert isinstance(dynamic, DynamicSection)
+        assert [t.soname for t in dynamic.iter_tags("DT_SONAME")] == ["libvulkan.so.1"]
 
 
 def test_builds_are_cached(build_dir: Path, libs: tuple[dict[str, Path], dict[str, Path]]) -> None:

@@ -11,6 +11,12 @@
  *                                exported, as a real layer would have them)
  *   FAULT_NO_NEGOTIATE           no-negotiate: exports neither the negotiate
  *                                function nor vkGetInstanceProcAddr
+ *   FAULT_GIPA_UNEXPECTED        gipa-unexpected: answers UNEXPECTED_COMMAND, a
+ *                                physical-device command of an instance
+ *                                extension, whether or not the application
+ *                                enabled that extension (the spec says NULL
+ *                                then), from vkGetInstanceProcAddr and from
+ *                                vk_layerGetPhysicalDeviceProcAddr
  *
  * It wraps no handles: it only intercepts create/destroy, walks the loader's
  * chain info and remembers the next layer's proc-addr functions.  No Vulkan
@@ -249,6 +255,35 @@ static void layer_DestroyDevice(VkDevice device, const VkAllocationCallbacks *al
     if (entry.next_destroy) entry.next_destroy(device, alloc);
 }
 
+/* ---- A command the instance should not have ------------------------------ */
+
+#ifdef FAULT_GIPA_UNEXPECTED
+/* VK_SEC_ubm_surface (registry 1.4.3xx) is newer than loader 1.3.239, so the
+ * loader does not know the name and asks the layers (unknown_function_handling.c):
+ * a pointer from this layer makes the loader return a trampoline for it. */
+#define UNEXPECTED_COMMAND "vkGetPhysicalDeviceUbmPresentationSupportSEC"
+
+static VkBool32 layer_GetPhysicalDeviceUbmPresentationSupportSEC(VkPhysicalDevice gpu,
+                                                                  uint32_t queue_family,
+                                                                  void *ubm_device) {
+    (void)gpu, (void)queue_family, (void)ubm_device;
+    trace(UNEXPECTED_COMMAND);
+    return 0; /* VK_FALSE: this layer presents nothing */
+}
+
+static PFN_vkVoidFunction unexpected_command(const char *name) {
+    if (strcmp(name, UNEXPECTED_COMMAND) == 0)
+        return (PFN_vkVoidFunction)layer_GetPhysicalDeviceUbmPresentationSupportSEC;
+    return NULL;
+}
+
+__attribute__((visibility("default"))) PFN_vkVoidFunction vk_layerGetPhysicalDeviceProcAddr(
+    VkInstance instance, const char *name) {
+    (void)instance;
+    return unexpected_command(name);
+}
+#endif
+
 /* ---- Proc-addr entry points and negotiation ----------------------------- */
 
 #ifdef FAULT_NO_NEGOTIATE
@@ -271,6 +306,9 @@ EXPORT_GIPA PFN_vkVoidFunction vkGetInstanceProcAddr(VkInstance instance, const 
     if (strcmp(name, "vkGetDeviceProcAddr") == 0) return (PFN_vkVoidFunction)vkGetDeviceProcAddr;
     if (strcmp(name, "vkDestroyDevice") == 0) return (PFN_vkVoidFunction)layer_DestroyDevice;
 
+#ifdef FAULT_GIPA_UNEXPECTED
+    if (instance && unexpected_command(name)) return unexpected_command(name);
+#endif
     /* Global commands other than vkCreateInstance are the loader's business. */
     InstanceEntry entry;
     if (!instance || !find_instance(key_of(instance), &entry, 0)) return NULL;
@@ -299,8 +337,12 @@ EXPORT_NEGOTIATE VkResult vkNegotiateLoaderLayerInterfaceVersion(
         iface->loaderLayerInterfaceVersion = 2;
         iface->pfnGetInstanceProcAddr = vkGetInstanceProcAddr;
         iface->pfnGetDeviceProcAddr = vkGetDeviceProcAddr;
+#ifdef FAULT_GIPA_UNEXPECTED
+        iface->pfnGetPhysicalDeviceProcAddr = vk_layerGetPhysicalDeviceProcAddr;
+#else
         /* No handle wrapping, so no physical-device extension interception. */
         iface->pfnGetPhysicalDeviceProcAddr = NULL;
+#endif
     }
     trace("vkNegotiateLoaderLayerInterfaceVersion -> 0, version %u",
           iface->loaderLayerInterfaceVersion);

@@ -271,6 +271,27 @@ def _missing_command_rule(report: Report, findings: list[Finding], links: Links)
         )
 
 
+# What the loader itself answers: vkGetInstanceProcAddr with a NULL instance never reaches a
+# layer or driver, and with an instance loader 1.3.239 returns its own trampolines for every
+# command it knows (gpa_helper.c), so these come from the loader the program loaded.
+LOADER_ANSWER_CODES = frozenset({"gipa-global-missing", "gipa-null-leak", "gipa-instance-missing"})
+
+
+def _shadowing_loader_rule(report: Report, findings: list[Finding], links: Links) -> None:
+    """Programs load another libvulkan.so.1 than the system's (LD_LIBRARY_PATH, an rpath): what
+    that loader answers wrongly is its doing, and the fix is to stop loading it (the shadowing
+    finding's remedy), not to reinstall the system loader."""
+    root = next((f for f in findings if f.code == "loader-shadowed"), None)
+    if root is None:
+        return
+    symptoms = [f for f in findings if f.code in LOADER_ANSWER_CODES]
+    if not symptoms:
+        return
+    if any(f.severity is Severity.FAIL for f in symptoms):
+        links.promoted.add(root.id)  # what it breaks makes it the failure
+    links.add(root, symptoms)
+
+
 def _bisection_rule(report: Report, findings: list[Finding], links: Links) -> None:
     """Bisection named the component that breaks a step: it explains that step's failure."""
     for culprit in (f for f in findings if f.code in BISECTION_CODES):
@@ -283,6 +304,7 @@ RULES = (
     _instance_breaking_rule,
     _dlsym_rule,
     _missing_command_rule,
+    _shadowing_loader_rule,
     _bisection_rule,
     _driver_rule,
 )

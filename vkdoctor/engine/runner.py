@@ -35,6 +35,7 @@ from vkdoctor.diagnosis.run import diagnose
 from vkdoctor.engine import child
 from vkdoctor.engine.env import Env
 from vkdoctor.engine.plan import Options, load_spec, resolve_selection, warm_pool
+from vkdoctor.engine.protocol import LOADER_VAR
 from vkdoctor.loader import log as loaderlog
 from vkdoctor.report.codes import CodeInfo, code_table, make_finding
 from vkdoctor.report.model import (
@@ -191,6 +192,11 @@ class ProbeContext:
         self, extra: Mapping[str, str | None] | None = None
     ) -> dict[str, str | None]:
         overrides: dict[str, str | None] = {"VK_LOADER_DEBUG": self.loader_debug}
+        # `--loader PATH`: the instance, device and dispatch children use it too, not the
+        # libvulkan.so.1 the binding would open by name (vulkan/loader_choice.py); without it,
+        # a value inherited from the user's environment is removed.
+        chosen = self.options.loader != Options.loader
+        overrides[LOADER_VAR] = self.options.loader if chosen else None
         overrides.update(extra or {})
         return overrides
 

@@ -5,7 +5,8 @@ vkEnumerateInstanceExtensionProperties) still leaves the loader's own facts behi
 
 ctypes, not the ``vulkan`` cffi binding: the payload names the loader (``--loader``: a soname or
 a path) and it is dlopened RTLD_LOCAL by that name, so the loader the user named is the one asked;
-the binding always dlopens libvulkan.so.1 itself, and a failed dlopen must stay a result here.
+the binding dlopens libvulkan.so.1 by name (vulkan/loader_choice.py substitutes the chosen loader
+only where it has that soname), and a failed dlopen must stay a result here.
 """
 
 from __future__ import annotations

@@ -32,7 +32,9 @@ class Session:
 
     def __init__(self, emit: Emitter, layers: Sequence[str] = ()) -> None:
         emit.crumb("import the vulkan binding (dlopen libvulkan.so.1)")
-        import vulkan
+        from vkdoctor.vulkan.loader_choice import import_vulkan
+
+        vulkan = import_vulkan()
 
         self.vk = vulkan
         self.ffi, self.lib = vulkan.ffi, vulkan.lib

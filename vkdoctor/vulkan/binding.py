@@ -34,8 +34,10 @@ DEVICE_TYPES = {
 
 def load_vulkan() -> ModuleType:
     """Import the binding (dlopens libvulkan.so.1); failures become ``LoaderUnavailable``."""
+    from vkdoctor.vulkan.loader_choice import import_vulkan
+
     try:
-        import vulkan
+        vulkan = import_vulkan()
     except OSError as exc:
         raise LoaderUnavailable(f"libvulkan could not be loaded: {exc}") from exc
     except ImportError as exc:
