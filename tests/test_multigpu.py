@@ -200,13 +200,15 @@ def test_gpus_match_by_pci_address_then_uuid_then_ids() -> None:
 
 
 def test_nvidia_smi_list_is_parsed_without_mig_lines() -> None:
+    # The first line is what `nvidia-smi -L` printed on the lent H200 (driver 580.159.04); the
+    # MIG line has the layout NVIDIA documents for MIG instances under their GPU.
     text = (
-        f"GPU 0: NVIDIA H200 (UUID: GPU-{UUID_A})\n"
+        "GPU 0: NVIDIA H200 (UUID: GPU-96af4e23-f470-d103-a9b2-5136def51cdf)\n"
         "  MIG 1g.18gb     Device  0: (UUID: MIG-6a2b1f1e-0000-5000-8000-000000000000)\n"
         f"GPU 1: NVIDIA H200 (UUID: GPU-{UUID_B.upper()})\n"
     )
     assert gpumatch.parse_nvidia_smi_list(text) == (
-        gpumatch.SmiGpu(0, "NVIDIA H200", UUID_A),
+        gpumatch.SmiGpu(0, "NVIDIA H200", "96af4e23-f470-d103-a9b2-5136def51cdf"),
         gpumatch.SmiGpu(1, "NVIDIA H200", UUID_B),
     )
 
@@ -272,3 +274,27 @@ def test_each_gpu_vulkan_does_not_see_is_a_fail_naming_it(world: VkWorld, tmp_pa
     assert all(f.severity is Severity.FAIL for f in found)
     assert found[1].remedy is not None
     assert found[1].remedy.commands[0] == "ls -l /dev/nvidia1"
+
+
+@needs_lavapipe
+def test_a_gpu_a_container_was_not_given_names_nvidia_visible_devices(
+    world: VkWorld, tmp_path: Path
+) -> None:
+    """In a Docker container started with NVIDIA_VISIBLE_DEVICES=0, the host's other GPU is on
+    the (read-only, host-wide) sysfs bus but not in Vulkan: the variable is named first."""
+    world.lavapipe()
+    root = _fixture_root(tmp_path)
+    (root / ".dockerenv").write_text("")
+    _nvidia_gpu(root, "0000:3b:00.0", 1, UUID_B)
+    env = world.env(NVIDIA_VISIBLE_DEVICES="0")
+    env = Env(**{**env.__dict__, "root": root, "procfs": root / "proc"})
+    report = run_pipeline(env, Options(timeout_s=10.0), ["instance", "device"]).report
+    found = [f for f in probe(report, "device").findings if f.code == "gpu-not-exposed"]
+    assert [f.summary for f in found] == [
+        "NVIDIA GPU 10de:2335 at 0000:3b:00.0 (kernel driver nvidia) has no Vulkan device: this "
+        "container was started with NVIDIA_VISIBLE_DEVICES=0, which does not pass this GPU in "
+        "(CUDA_VISIBLE_DEVICES does not hide GPUs from Vulkan)"
+    ]
+    assert found[0].remedy is not None
+    assert found[0].remedy.commands[0] == "docker run --gpus all <image>"
+    assert found[0].evidence["likely_causes"][1] == "/dev/nvidia1 does not exist here"
