@@ -274,6 +274,11 @@ def test_each_gpu_vulkan_does_not_see_is_a_fail_naming_it(world: VkWorld, tmp_pa
     assert all(f.severity is Severity.FAIL for f in found)
     assert found[1].remedy is not None
     assert found[1].remedy.commands[0] == "ls -l /dev/nvidia1"
+    software = [f for f in device.findings if f.code == "software-device-only"]
+    name = report.devices[0].name  # lavapipe's, as the loader enumerated it
+    assert [f.summary for f in software] == [
+        f"only software Vulkan ({name}) although 2 GPU(s) are on the PCI bus"
+    ]
 
 
 @needs_lavapipe
