@@ -194,9 +194,11 @@ class Session:
                 },
                 features=self.features(physical, min(p.apiVersion, self.api_version)),
             )
-        # The PCI address ties the device to its GPU on the bus (the device probe compares).
+        # The PCI address ties the device to its GPU on the bus (the device probe compares);
+        # a CPU device has none, so lavapipe's check skips the extension enumeration.
         if (
-            vkversion.at_least(p.apiVersion, 1, 1)
+            row["type"] != "cpu"
+            and vkversion.at_least(p.apiVersion, 1, 1)
             and vkversion.at_least(self.api_version, 1, 1)
             and "VK_EXT_pci_bus_info" in _device_extensions(self, physical)
         ):
