@@ -9,6 +9,9 @@ driver exposes, is the most common "it runs but slowly" cause.
 
 from __future__ import annotations
 
+import os
+import shlex
+import shutil
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -23,8 +26,10 @@ from vkdoctor.report import codec, shell
 from vkdoctor.report.codes import CodeInfo, code_table, make_finding
 from vkdoctor.report.model import Finding, Severity, Status
 from vkdoctor.report.records import DeviceRecord
+from vkdoctor.system import gpumatch
 
 TASK = "vkdoctor.tasks.vkprobe:devices"
+NVSMI_TASK = "vkdoctor.tasks.nvsmi:list_gpus"
 TRAMPOLINE_SAMPLES = ["vkCreateBuffer", "vkQueueSubmit", "vkCmdDispatch"]
 VIRTUAL_GPU_VENDORS = {
     "1234",
@@ -142,10 +147,19 @@ CODES = code_table(
         ),
         CodeInfo(
             "gpu-not-exposed",
-            Severity.WARN,
+            Severity.FAIL,
             "a GPU on the PCI bus has no Vulkan device",
-            "No Vulkan driver exposes this GPU.",
-            ("its Vulkan driver is not installed", "kernel driver not bound", "no device access"),
+            "No Vulkan physical device maps to this GPU: none reports its PCI address "
+            "(VK_EXT_pci_bus_info) or its UUID, and no device without either has its "
+            "vendor:device ids.  Programs cannot use it.  Display-only adapters (a server's BMC "
+            "graphics), for which no Vulkan driver exists, are info.",
+            (
+                "a container started without this GPU (NVIDIA_VISIBLE_DEVICES)",
+                "no access to its device node (/dev/nvidiaN, /dev/dri/renderD*)",
+                "a driver that failed for this GPU",
+                "its Vulkan driver is not installed",
+                "kernel driver not bound",
+            ),
             "Install the vendor's Vulkan driver.",
         ),
     ]
@@ -186,12 +200,15 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
         # The row is the child's JSON description of the device (a JSON boundary).
         record = codec.from_json(DeviceRecord, row)
         records.append(replace(record, issues=tuple(dict.fromkeys(f.code for f in findings))))
-    outcome.findings += _bus_findings(ctx, records)
+    bus_findings, matches = _bus_findings(ctx, records)
+    outcome.findings += bus_findings
     outcome.status = worst if worst is not Status.OK else None
     outcome.devices = records
     outcome.facts = {
         "devices": len(rows),
         "child_errors": [c.error for c in children if c.error][:3],
+        # Each hardware GPU on the bus and the Vulkan device that drives it (None: none).
+        "pci_gpus": [_match_fact(m) for m in matches],
     }
     return outcome
 
@@ -496,30 +513,28 @@ def _bisect(ctx: ProbeContext, row: dict[str, Any], driver: Any) -> list[Finding
     return bisect(ctx, f"device creation on {row['name']}", TASK, payload, failed, drivers=[])
 
 
-def _bus_findings(ctx: ProbeContext, devices: list[DeviceRecord]) -> list[Finding]:
-    environment = ctx.outcomes.get("loader-discovery")
-    gpus = ((environment.environment if environment else None) or {}).get("gpus") or []
-    findings: list[Finding] = []
-    vendors = {f"{d.vendor_id:04x}" for d in devices}
-    hardware = [
-        g
-        for g in gpus
-        if isinstance(g, dict)
-        and (g.get("vendor_id") or "").lower().removeprefix("0x") not in VIRTUAL_GPU_VENDORS
+def _bus_findings(
+    ctx: ProbeContext, devices: list[DeviceRecord]
+) -> tuple[list[Finding], list[gpumatch.GpuMatch]]:
+    environment = (ctx.outcomes.get("loader-discovery") or ProbeOutcome()).environment or {}
+    facts = [g for g in environment.get("gpus") or () if isinstance(g, dict)]
+    hardware = [g for g in facts if _hex(g.get("vendor_id")) not in VIRTUAL_GPU_VENDORS]
+    gpus = [gpumatch.BusGpu.from_fact(g) for g in hardware]
+    matches = gpumatch.match_gpus(gpus, devices)
+    smi = None
+    if any(m.device is None and m.gpu.vendor_id == "10de" for m in matches):
+        # Only now: nvidia-smi tells whether the kernel driver sees the GPU (and its UUID
+        # where /proc withholds it); a healthy check never waits for it.
+        smi = _nvidia_smi(ctx)
+        if smi is not None:
+            gpus = _with_smi_uuids(gpus, smi)
+            matches = gpumatch.match_gpus(gpus, devices)
+    sandbox = environment.get("sandbox") or {}
+    findings = [
+        _not_exposed(m.gpu, matches, environment, bool(sandbox.get("container")), smi, ctx)
+        for m in matches
+        if m.device is None
     ]
-    for gpu in hardware:
-        vendor = (gpu.get("vendor_id") or "").lower().removeprefix("0x")
-        if vendor and vendor not in vendors:
-            findings.append(
-                make_finding(
-                    CODES,
-                    "gpu-not-exposed",
-                    f"GPU {gpu.get('slot')} ({gpu.get('vendor') or vendor}, kernel driver "
-                    f"{gpu.get('driver') or 'none'}) has no Vulkan device"
-                    + (f"; it needs {VENDOR_DRIVERS[vendor]}" if vendor in VENDOR_DRIVERS else ""),
-                    evidence={"gpu": gpu},
-                )
-            )
     if devices and all(d.is_cpu for d in devices) and hardware:
         findings.append(
             make_finding(
@@ -529,7 +544,124 @@ def _bus_findings(ctx: ProbeContext, devices: list[DeviceRecord]) -> list[Findin
                 evidence={"devices": [d.name for d in devices], "gpus": hardware},
             )
         )
-    return findings
+    return findings, matches
+
+
+def _hex(value: Any) -> str:
+    return str(value or "").lower().removeprefix("0x")
+
+
+def _match_fact(match: gpumatch.GpuMatch) -> dict[str, Any]:
+    return {"slot": match.gpu.slot, "ids": match.gpu.ids, "device": match.device, "via": match.via}
+
+
+def _nvidia_smi(ctx: ProbeContext) -> tuple[gpumatch.SmiGpu, ...] | None:
+    """``nvidia-smi -L``'s GPUs, or None where it is not installed or did not answer."""
+    program = shutil.which("nvidia-smi", path=ctx.env.environ.get("PATH") or os.defpath)
+    if program is None:
+        return None
+    outcome = ctx.run_child(NVSMI_TASK, {"program": program, "timeout_s": 10.0}, timeout_s=15.0)
+    result = outcome.result or {}
+    if outcome.state != "ok" or result.get("returncode") != 0:
+        return None
+    return gpumatch.parse_nvidia_smi_list(str(result.get("stdout") or ""))
+
+
+def _with_smi_uuids(
+    gpus: list[gpumatch.BusGpu], smi: tuple[gpumatch.SmiGpu, ...]
+) -> list[gpumatch.BusGpu]:
+    """Where /proc did not give the UUIDs (it prints ?? to some users), nvidia-smi's do: it
+    lists the GPUs in PCI bus order, so with one line per NVIDIA GPU on the bus the k-th line is
+    the k-th GPU.  With fewer lines (a container that sees only some) no line is assigned."""
+    nvidia = sorted((g for g in gpus if g.vendor_id == "10de"), key=lambda g: g.slot)
+    if len(nvidia) != len(smi) or all(g.nvidia_uuid for g in nvidia):
+        return gpus
+    uuids = {
+        g.slot: s.uuid for g, s in zip(nvidia, sorted(smi, key=lambda s: s.index), strict=True)
+    }
+    return [replace(g, nvidia_uuid=g.nvidia_uuid or uuids.get(g.slot)) for g in gpus]
+
+
+def _not_exposed(
+    gpu: gpumatch.BusGpu,
+    matches: list[gpumatch.GpuMatch],
+    environment: dict[str, Any],
+    container: bool,
+    smi: tuple[gpumatch.SmiGpu, ...] | None,
+    ctx: ProbeContext,
+) -> Finding:
+    exposed = sum(1 for m in matches if m.device is not None and m.gpu.vendor_id == gpu.vendor_id)
+    visible = ctx.env.environ.get("NVIDIA_VISIBLE_DEVICES")
+    causes = gpumatch.likely_causes(
+        gpu,
+        exposed_same_vendor=exposed,
+        container=container,
+        visible_devices=visible,
+        device_nodes=[n for n in environment.get("device_nodes") or () if isinstance(n, dict)],
+        smi=smi,
+    )
+    vendor = gpu.vendor_id
+    label = f"{gpu.vendor or vendor or 'unknown vendor'} GPU {gpu.ids}"
+    if causes:
+        why = causes[0].text
+    elif vendor in VENDOR_DRIVERS:
+        why = f"it needs {VENDOR_DRIVERS[vendor]}"
+    else:
+        why = "no Vulkan driver is known for this vendor (a display-only adapter)"
+    key = causes[0].key if causes else "no-driver"
+    commands = _not_exposed_commands(key, gpu, visible)
+    return make_finding(
+        CODES,
+        "gpu-not-exposed",
+        f"{label} at {gpu.slot} (kernel driver {gpu.driver or 'none'}) has no Vulkan device: {why}",
+        evidence={
+            "gpu": gpu.slot,
+            "ids": gpu.ids,
+            "kernel_driver": gpu.driver,
+            "nvidia_uuid": gpu.nvidia_uuid,
+            "likely_causes": [c.text for c in causes],
+            "vulkan_devices_of_vendor": exposed,
+            "nvidia_smi": [s.uuid for s in smi] if smi is not None else None,
+        },
+        remedy=_NOT_EXPOSED_REMEDY[key],
+        commands=commands,
+        # BMC and other display-only adapters have no Vulkan driver anywhere.
+        severity=None if vendor in VENDOR_DRIVERS else Severity.INFO,
+    )
+
+
+_NOT_EXPOSED_REMEDY = {
+    "container-visible-devices": "Start the container with this GPU passed in (docker --gpus "
+    "all, or NVIDIA_VISIBLE_DEVICES=all or the GPU's index or UUID), on the host.",
+    "device-node": "Give this user access to the GPU's device node (the video or render group, "
+    "or the container's --device list), or create it with nvidia-modprobe.",
+    "kernel-driver": "Bind the GPU's kernel driver first (see the gpu-no-kernel-driver finding).",
+    "driver-failed": "The driver failed for this GPU: read the kernel log for its PCI address "
+    "(NVIDIA logs Xid errors as NVRM) and reset or reseat the GPU.",
+    "vulkan-only": "The kernel driver sees the GPU but Vulkan does not: check that the NVIDIA "
+    "Vulkan driver's version matches the kernel module and that the container has the graphics "
+    "capability.",
+    "no-driver": "Install the vendor's Vulkan driver.",
+}
+
+
+def _not_exposed_commands(key: str, gpu: gpumatch.BusGpu, visible: str | None) -> list[str]:
+    if key == "container-visible-devices":
+        return ["docker run --gpus all <image>", shell.command("nvidia-smi", "-L")]
+    if key == "device-node":
+        path = f"/dev/nvidia{gpu.nvidia_minor}"
+        return [
+            shell.command("ls", "-l", path),
+            shell.command("sudo", "nvidia-modprobe", "-c", str(gpu.nvidia_minor)),
+        ]
+    if key in ("driver-failed", "vulkan-only"):
+        commands = ["sudo dmesg | grep -i " + shlex.quote(gpu.slot.removeprefix("0000:"))]
+        if gpu.vendor_id == "10de":
+            commands.append(shell.command("nvidia-smi", "-L"))
+        return commands
+    if key == "kernel-driver":
+        return [shell.command("lspci", "-nnk", "-s", gpu.slot)]
+    return []
 
 
 SPEC = ProbeSpec(

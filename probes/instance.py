@@ -192,7 +192,12 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
     names = sorted(c.name for c in table)
     drivers = usable_drivers(ctx)
     items: list[dict[str, Any]] = [
-        {"key": "all", "names": names, "trampoline_names": list(TRAMPOLINE_SAMPLES)}
+        {
+            "key": "all",
+            "names": names,
+            "trampoline_names": list(TRAMPOLINE_SAMPLES),
+            "groups": True,  # vkEnumeratePhysicalDeviceGroups (and peer memory for 2+)
+        }
     ]
     # Per-driver runs (same child, one after another) map devices to manifests and catch a driver
     # that breaks on its own: one per distinct library, and a bounded number (hostile input).
@@ -264,6 +269,10 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
     devices = devices_stage["devices"]
     _map_devices(devices, candidates or drivers, per_driver)
     outcome.facts["physical_devices"] = devices
+    if "device_groups" in data:
+        # Evidence (groups of device indices, subset allocation, peer-memory flags per heap and
+        # pair): nothing reads it as an interface, so a fact rather than a record.
+        outcome.facts["device_groups"] = data["device_groups"]
     outcome.findings += _device_count_findings(devices_stage, drivers, per_driver, main)
     return outcome
 

@@ -21,8 +21,6 @@ from vkdoctor.report.codes import all_codes
 
 # Codes whose real cause cannot be produced on this machine.  Reason next to each.
 CANNOT_PRODUCE: dict[str, str] = {
-    "gpu-not-exposed": "needs a hardware GPU on the PCI bus; the test machines have none",
-    "software-device-only": "needs a hardware GPU on the PCI bus next to lavapipe",
     "loader-old": "needs a libvulkan older than 1.1; only 1.3.239 is installed",
     "kernels-internal-error": "raised only by a bug in vkdoctor's kernel suite process",
     "probe-unavailable": "a probe module missing from the installation (a broken install)",

@@ -229,6 +229,8 @@ def test_healthy_machine_has_no_findings_and_full_facts(machine: Machine) -> Non
             "driver": "amdgpu",
             "boot_vga": True,
             "drm_nodes": ["card0", "renderD128"],
+            "nvidia_uuid": None,
+            "nvidia_minor": None,
         }
     ]
     nodes = {n["path"]: n for n in facts["device_nodes"]}
@@ -882,6 +884,8 @@ def test_garbage_sysfs_and_procfs(machine: Machine) -> None:
             "driver": None,
             "boot_vga": None,
             "drm_nodes": None,
+            "nvidia_uuid": None,
+            "nvidia_minor": None,
         }
     ]
     assert scan.facts["kernel"]["release"] == "\ufffd\ufffd\x00"
@@ -1000,3 +1004,26 @@ def test_real_machine_smoke() -> None:
     for node in facts["device_nodes"]:
         assert node["path"].startswith("/dev/")
     assert all(f.code in CODES for f in scan.findings)
+
+
+# /proc/driver/nvidia/gpus/<slot>/information as NVIDIA 580.159.04 wrote it on the lent H200.
+H200_INFORMATION = (
+    "Model: \t\t NVIDIA H200\nIRQ:   \t\t 41\n"
+    "GPU UUID: \t GPU-96af4e23-f470-d103-a9b2-5136def51cdf\nVideo BIOS: \t 96.00.a5.00.1a\n"
+    "Bus Type: \t PCIe\nDMA Size: \t 52 bits\nDMA Mask: \t 0xfffffffffffff\n"
+    "Bus Location: \t 0000:00:06.0\nDevice Minor: \t 0\nGPU Firmware: \t 580.159.04\n"
+    "GPU Excluded:\t No\n"
+)
+
+
+def test_nvidia_gpu_uuid_and_minor_from_the_drivers_proc_file(machine: Machine) -> None:
+    """The UUID (what NVIDIA's Vulkan driver reports as deviceUUID) and /dev/nvidiaN's N tie a
+    bus GPU to its Vulkan device and its device node (issue 18)."""
+    machine.gpu(slot="0000:00:06.0", vendor="0x10de", device="0x2335", driver="nvidia", drm=None)
+    machine.gpu(slot="0000:00:07.0", vendor="0x10de", device="0x2335", driver="nvidia", drm=None)
+    machine.proc("driver/nvidia/gpus/0000:00:06.0/information", H200_INFORMATION)
+    gpus = collect_environment(machine.env()).facts["gpus"]
+    assert [(g["slot"], g["nvidia_uuid"], g["nvidia_minor"]) for g in gpus] == [
+        ("0000:00:06.0", "96af4e23-f470-d103-a9b2-5136def51cdf", 0),
+        ("0000:00:07.0", None, None),  # no per-GPU file: the driver did not take it
+    ]

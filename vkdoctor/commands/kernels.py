@@ -161,6 +161,7 @@ def _run(request: Any, args: argparse.Namespace) -> int:
     import dataclasses
 
     from vkdoctor.engine.interrupt import interrupting_signal, stop_on_signals
+    from vkdoctor.kernels.fanout import DeviceFanout
     from vkdoctor.kernels.run import KernelSession, kernel_report
     from vkdoctor.render.console import make_console
     from vkdoctor.report.io import is_stdout
@@ -172,7 +173,10 @@ def _run(request: Any, args: argparse.Namespace) -> int:
     # Live progress is for a person watching a terminal; into a pipe or a file only the final
     # table goes (printing each row as it came and then the table showed every result twice).
     progress = _LiveProgress(console) if console.is_terminal and not args.quiet else None
-    session = KernelSession(request, on_event=progress.on_event if progress else None)
+    on_event = progress.on_event if progress else None
+    # Several devices: one child per device, GPUs side by side, siblings compared at the end.
+    several = request.devices is None or len(request.devices) > 1
+    session = (DeviceFanout if several else KernelSession)(request, on_event=on_event)
     with stop_on_signals():
         if progress is not None:
             progress.start()

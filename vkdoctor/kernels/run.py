@@ -26,6 +26,7 @@ from typing import Any
 import vkdoctor
 from vkdoctor.engine import child
 from vkdoctor.kernels.peaks import Figure, Peak, figure, known_peak, measured_peak
+from vkdoctor.kernels.siblings import Comparison
 from vkdoctor.report import codec
 from vkdoctor.report.codes import CodeInfo, code_table, make_finding
 from vkdoctor.report.model import (
@@ -272,6 +273,9 @@ class KernelRun:
     cancelled: bool = False
     wall_s: float = 0.0
     created: str = ""
+    # Devices of one model compared kernel by kernel (kernels/siblings.py); the warnings they
+    # give are in ``findings``.
+    comparisons: tuple[Comparison, ...] = ()
 
     def all_findings(self) -> list[Finding]:
         out = list(self.findings)
@@ -302,6 +306,7 @@ class KernelRun:
             "missing_devices": list(self.missing_devices),
             "cancelled": self.cancelled,
             "wall_s": round(self.wall_s, 4),
+            "sibling_comparisons": [c.to_dict() for c in self.comparisons],
         }
 
     def to_probe(self) -> ProbeResult:
@@ -335,6 +340,11 @@ class KernelRun:
             cancelled=bool(facts.get("cancelled")),
             wall_s=float(facts.get("wall_s") or 0.0),
             created=str(facts.get("created", "")),
+            comparisons=tuple(
+                Comparison.from_dict(c)
+                for c in facts.get("sibling_comparisons") or ()
+                if isinstance(c, Mapping)
+            ),
         )
 
     @classmethod

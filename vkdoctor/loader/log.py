@@ -19,6 +19,11 @@ _TAGS = "ERROR|WARNING|INFO|DEBUG|PERF|DRIVER|LAYER|VALIDATION"
 _HEADER = re.compile(rf"^(?:\[Vulkan Loader\] )?((?:{_TAGS})(?: \| (?:{_TAGS}))*)\s*:\s?(.*)$")
 _REPRINT = re.compile(r"^(ERROR|WARNING|INFO|DEBUG|VERBOSE): \[Loader Message\] Code \d+ : (.*)$")
 
+# linux_sort_physical_device_groups (run by vkEnumeratePhysicalDeviceGroups) prints each sorted
+# device as "[0] llvmpipe (...) 0x5584b2d5b620": a pointer that differs in every process, which
+# would make two reports of one machine differ.  The pointer is dropped.
+_SORTED_DEVICE_POINTER = re.compile(r"^(\[\d+\] .*?) 0x[0-9a-fA-F]{6,}$")
+
 _LEVELS = {
     "ERROR": "error",
     "WARNING": "warn",
@@ -66,6 +71,7 @@ def parse_line(line: str, source: str = "stderr") -> LogEntry:
             # Category-only headers (e.g. "DRIVER: ...") are informational in the loader.
             level = "info"
         message = match.group(2).strip()
+        message = _SORTED_DEVICE_POINTER.sub(r"\1", message)
         return LogEntry(level, categories, message, source, classify(message))
     match = _REPRINT.match(text)
     if match:

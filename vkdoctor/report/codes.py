@@ -37,6 +37,7 @@ CODE_MODULES: tuple[str, ...] = (
     "vkdoctor.trace.rules.codes",
     "vkdoctor.trace.command",
     "vkdoctor.kernels.run",
+    "vkdoctor.kernels.siblings",
     "vkdoctor.require",
 )
 

@@ -213,6 +213,9 @@ class DeviceRecord:
     device_uuid: str | None = None
     driver_uuid: str | None = None
     pipeline_cache_uuid: str | None = None
+    # "dddd:bb:dd.f" as sysfs names the PCI function, from VK_EXT_pci_bus_info; None where the
+    # device does not expose it (CPU drivers, older drivers).
+    pci_address: str | None = None
     driver_manifest: str | None = None  # the manifest whose driver exposes this device
     # When the mapping is ambiguous (several drivers report an identical device).
     driver_manifest_candidates: tuple[str, ...] = ()

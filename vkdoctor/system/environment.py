@@ -453,6 +453,10 @@ class PciGpu:
     driver: str | None
     boot_vga: bool | None
     drm_nodes: tuple[str, ...] | None  # None: sysfs has no drm/ directory for it
+    # From /proc/driver/nvidia/gpus/<slot>/information, where NVIDIA's kernel driver runs it:
+    # the UUID its Vulkan driver reports as deviceUUID, and N of its /dev/nvidiaN.
+    nvidia_uuid: str | None = None
+    nvidia_minor: int | None = None
 
     @property
     def label(self) -> str:
@@ -471,7 +475,24 @@ class PciGpu:
             "driver": self.driver,
             "boot_vga": self.boot_vga,
             "drm_nodes": list(self.drm_nodes) if self.drm_nodes is not None else None,
+            "nvidia_uuid": self.nvidia_uuid,
+            "nvidia_minor": self.nvidia_minor,
         }
+
+
+_NVIDIA_UUID = re.compile(r"^GPU UUID:\s*GPU-([0-9a-fA-F-]{36})\s*$", re.M)
+_NVIDIA_MINOR = re.compile(r"^Device Minor:\s*(\d+)\s*$", re.M)
+
+
+def _nvidia_gpu(env: Env, slot: str) -> tuple[str | None, int | None]:
+    """UUID and device minor of an NVIDIA GPU from the kernel driver's per-GPU file (absent
+    without the driver; the UUID reads as ``??`` for users other than root on some versions)."""
+    text = _read(env.procfs / "driver/nvidia/gpus" / slot / "information")
+    if not text:
+        return None, None
+    uuid = _NVIDIA_UUID.search(text)
+    minor = _NVIDIA_MINOR.search(text)
+    return (uuid.group(1).lower() if uuid else None), (int(minor.group(1)) if minor else None)
 
 
 def _gpus(env: Env) -> list[PciGpu]:
@@ -487,6 +508,7 @@ def _gpus(env: Env) -> list[PciGpu]:
         drm_nodes = sorted(
             (n for n in _listdir(device_dir / "drm", 64) if _DRM_NAME.match(n)), key=_natural_key
         )
+        nvidia_uuid, nvidia_minor = _nvidia_gpu(env, slot) if vendor_id == "10de" else (None, None)
         gpus.append(
             PciGpu(
                 slot=slot,
@@ -500,6 +522,8 @@ def _gpus(env: Env) -> list[PciGpu]:
                 boot_vga={"1": True, "0": False}.get(boot_vga or ""),
                 # None: sysfs has no drm/ directory for it (no DRM driver, or unknown).
                 drm_nodes=tuple(drm_nodes) if _is_dir(device_dir / "drm") else None,
+                nvidia_uuid=nvidia_uuid,
+                nvidia_minor=nvidia_minor,
             )
         )
     return gpus

@@ -18,6 +18,7 @@ from vkdoctor.vulkan.binding import (
     DEVICE_TYPES,
     cstr,
     enumerate_array,
+    pci_bus_info,
     queue_family_properties,
     uuid_hex,
 )
@@ -195,6 +196,16 @@ class Session:
                 },
                 features=self.features(physical, min(p.apiVersion, self.api_version)),
             )
+        # The PCI address ties the device to its GPU on the bus (the device probe compares);
+        # a CPU device has none, so lavapipe's check skips the extension enumeration.
+        if (
+            row["type"] != "cpu"
+            and vkversion.at_least(p.apiVersion, 1, 1)
+            and vkversion.at_least(self.api_version, 1, 1)
+            and "VK_EXT_pci_bus_info" in _device_extensions(self, physical)
+        ):
+            self.emit.crumb("vkGetPhysicalDeviceProperties2(VkPhysicalDevicePCIBusInfoProperties)")
+            row["pci_address"] = pci_bus_info(vk, lib.vkGetPhysicalDeviceProperties2, physical)
         return row
 
     def features(self, physical: Any, api: int) -> list[str]:
@@ -331,6 +342,10 @@ def _instance_item(item: dict[str, Any], emit: Emitter) -> None:
             row["index"] = index
             rows.append(row)
     emit.result({"devices": {"result": code, "devices": rows}})
+    if item.get("groups") and code >= 0 and vkversion.at_least(session.api_version, 1, 1):
+        from vkdoctor.tasks.devicegroups import device_groups
+
+        emit.result({"device_groups": device_groups(session, devices)})
     session.destroy()
     emit.result({"messages": session.messages})
 

@@ -80,6 +80,26 @@ def uuid_hex(ffi: Any, uuid: Any) -> str:
     return bytes(ffi.buffer(uuid, 16)).hex()
 
 
+def pci_address(domain: int, bus: int, device: int, function: int) -> str:
+    """A PCI function in the form sysfs and lspci -D use (``0000:65:00.0``)."""
+    return f"{domain:04x}:{bus:02x}:{device:02x}.{function:x}"
+
+
+def pci_bus_info(vk: ModuleType, props2_getter: Any, physical: Any) -> str | None:
+    """The device's PCI address through VK_EXT_pci_bus_info; the caller checks the extension."""
+    ffi = vk.ffi
+    pci = ffi.new(
+        "VkPhysicalDevicePCIBusInfoPropertiesEXT *",
+        {"sType": vk.VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PCI_BUS_INFO_PROPERTIES_EXT},
+    )
+    props2 = ffi.new(
+        "VkPhysicalDeviceProperties2 *",
+        {"sType": vk.VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, "pNext": pci},
+    )
+    props2_getter(physical, props2)
+    return pci_address(pci.pciDomain, pci.pciBus, pci.pciDevice, pci.pciFunction)
+
+
 def enumerate_array(ffi: Any, fn: Any, ctype: str, *args: Any) -> tuple[int, Any, int]:
     """The two-call enumeration idiom: (VkResult, owning cdata array or None, valid count).
 

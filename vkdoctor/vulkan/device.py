@@ -23,6 +23,7 @@ from vkdoctor.vulkan.binding import (
     enumerate_checked,
     flag_names,
     link,
+    pci_bus_info,
     queue_family_properties,
     uuid_hex,
 )
@@ -109,6 +110,7 @@ class DeviceInfo:
     # VK_KHR_cooperative_matrix usable by a shader (the feature, vulkanMemoryModel and
     # shaderFloat16 all supported), and the shapes it lists for subgroup scope.
     cooperative_matrix: bool = False
+    pci_address: str | None = None  # VK_EXT_pci_bus_info, as sysfs names the slot
 
     @property
     def is_cpu(self) -> bool:
@@ -142,6 +144,7 @@ class DeviceInfo:
             device_uuid=self.device_uuid,
             driver_uuid=self.driver_uuid,
             pipeline_cache_uuid=self.pipeline_cache_uuid,
+            pci_address=self.pci_address,
             device_local_bytes=self.device_local_bytes,
             queue_families=tuple(
                 records.QueueFamily(f.index, f.count, f.flag_names, f.timestamp_valid_bits)
@@ -256,6 +259,9 @@ def describe(
         device_local_bytes=_device_local_bytes(vk, physical),
         extensions=extensions,
         cooperative_matrix=cooperative_matrix,
+        pci_address=pci_bus_info(vk, get_props2, physical)
+        if get_props2 is not None and "VK_EXT_pci_bus_info" in extensions
+        else None,
     )
 
 
