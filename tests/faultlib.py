@@ -81,6 +81,7 @@ DRIVER_VARIANTS: tuple[str, ...] = (
     "submit-dropped",
     "extensions-refused",
     "old-revision",
+    "pipeline-fail",
 )
 
 LAYER_VARIANTS: tuple[str, ...] = (

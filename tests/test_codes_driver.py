@@ -4,15 +4,21 @@ without vkdoctor.  Headlines and first remedies exactly."""
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import faultlib
 import pytest
 from conftest import VkWorld, finding, needs_lavapipe
 
+from vkdoctor.report.model import Report
+
 pytestmark = needs_lavapipe
 
+KERNELS = (sys.executable, "-m", "vkdoctor", "kernels")
 DEVICE_PROBES = ["loader-discovery", "driver-enumeration", "instance", "device"]
 
 
@@ -82,3 +88,31 @@ def test_driver_at_an_older_extension_revision_lacks_its_later_command(
     assert got.evidence["revisions"] == {ext: [1, 2]}
     # An older revision explains the NULL: it is not also reported as a missing command.
     assert "gdpa-missing" not in [f.code for _, f in report.findings()]
+
+
+@pytest.mark.slow
+def test_kernel_whose_pipeline_the_driver_cannot_create(
+    world: VkWorld, fault_driver, tmp_path: Path
+) -> None:
+    """`vkdoctor kernels`, as users run it, on a driver whose vkCreateComputePipelines fails."""
+    manifest, _lib = fault_driver("pipeline-fail")
+    out = tmp_path / "k.json"
+    done = subprocess.run(
+        [*KERNELS, "--size", "small", "--kernels", "saxpy", "--json", str(out)],
+        env={**world.environ, "VK_DRIVER_FILES": str(manifest)},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 1, done.stderr
+    report = Report.from_dict(json.loads(out.read_text()))
+    got = finding(report, "kernel-failed")
+    device = got.evidence["device"]
+    assert device.startswith("llvmpipe")
+    assert got.summary == (
+        f"{device}: SAXPY: vkCreateComputePipelines returned VK_ERROR_OUT_OF_DEVICE_MEMORY"
+    )
+    assert got.remedy is not None
+    assert got.remedy.text == (
+        "Look at the failing call and VkResult in the evidence; update the driver."
+    )

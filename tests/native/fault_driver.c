@@ -50,6 +50,8 @@
  *   FAULT_OLD_REVISION           old-revision (reports VK_KHR_push_descriptor at specVersion 1
  *                                and hides its vkCmdPushDescriptorSetKHR, as a driver
  *                                implementing an older revision than the registry would)
+ *   FAULT_PIPELINE_FAIL          pipeline-fail (vkCreateComputePipelines:
+ *                                VK_ERROR_OUT_OF_DEVICE_MEMORY, no pipeline made)
  */
 
 /* Every variant exports this, so a test (or a human with `nm -D`) can tell
@@ -325,6 +327,26 @@ static PFN_vkVoidFunction wrap_vkGetDeviceProcAddr(VkDevice device, const char *
 }
 #endif
 
+#if defined(FAULT_PIPELINE_FAIL)
+#define WRAP_PIPELINE 1
+/* Handles opaque, as for the dispatch wrappers; a failing call leaves every handle NULL. */
+static VkResult wrap_vkCreateComputePipelines(void *device, uint64_t cache, uint32_t count,
+                                              const void *infos, const void *alloc,
+                                              uint64_t *pipelines) {
+    (void)device, (void)cache, (void)infos, (void)alloc;
+    for (uint32_t i = 0; i < count; i++) pipelines[i] = 0;
+    return -2; /* VK_ERROR_OUT_OF_DEVICE_MEMORY */
+}
+
+static PFN_vkVoidFunction wrap_vkGetDeviceProcAddr(VkDevice device, const char *name) {
+    if (strcmp(name, "vkGetDeviceProcAddr") == 0) return (PFN_vkVoidFunction)wrap_vkGetDeviceProcAddr;
+    PFN_vkVoidFunction real = LOAD_NEXT(next_vkGetDeviceProcAddr)(device, name);
+    if (real && strcmp(name, "vkCreateComputePipelines") == 0)
+        return (PFN_vkVoidFunction)wrap_vkCreateComputePipelines;
+    return real;
+}
+#endif
+
 #if defined(FAULT_NO_COMPUTE)
 #define WRAP_QUEUE_FAMILIES 1
 static void wrap_vkGetPhysicalDeviceQueueFamilyProperties(VkPhysicalDevice gpu, uint32_t *count,
@@ -441,6 +463,11 @@ static PFN_vkVoidFunction proc_addr(PFN_vkGetInstanceProcAddr lookup, VkInstance
     INTERCEPT("vkEnumerateDeviceExtensionProperties", wrap_vkEnumerateDeviceExtensionProperties,
               next_vkEnumerateDeviceExtensionProperties)
     if (strcmp(name, OLD_REVISION_COMMAND) == 0) return NULL;
+#endif
+#ifdef WRAP_PIPELINE
+    INTERCEPT("vkGetDeviceProcAddr", wrap_vkGetDeviceProcAddr, next_vkGetDeviceProcAddr)
+    if (strcmp(name, "vkCreateComputePipelines") == 0 && lookup(instance, name))
+        return (PFN_vkVoidFunction)wrap_vkCreateComputePipelines;
 #endif
 #ifdef WRAP_DISPATCH
     INTERCEPT("vkGetDeviceProcAddr", wrap_vkGetDeviceProcAddr, next_vkGetDeviceProcAddr)
