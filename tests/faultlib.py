@@ -82,6 +82,7 @@ DRIVER_VARIANTS: tuple[str, ...] = (
     "extensions-refused",
     "old-revision",
     "pipeline-fail",
+    "bounds-off-by-one",
 )
 
 LAYER_VARIANTS: tuple[str, ...] = (

@@ -116,3 +116,20 @@ def test_kernel_whose_pipeline_the_driver_cannot_create(
     assert got.remedy.text == (
         "Look at the failing call and VkResult in the evidence; update the driver."
     )
+
+
+@pytest.mark.slow
+def test_dispatch_that_writes_one_element_past_the_end(world: VkWorld, fault_driver) -> None:
+    """The driver hands the shader n + 1 as its element count (vkCmdPushConstants), so the
+    smoke dispatch really writes element n, the first sentinel word after the output."""
+    manifest, _lib = fault_driver("bounds-off-by-one")
+    report = world.run(VK_DRIVER_FILES=str(manifest))
+    got = [f for _, f in report.findings() if f.code == "dispatch-out-of-bounds-write"]
+    assert got, [f.code for _, f in report.findings()]
+    device = got[0].evidence["device"]
+    assert device.startswith("llvmpipe")
+    assert got[0].summary == f"{device}: smoke run 1 wrote past element 4099"
+    assert got[0].remedy is not None
+    assert got[0].remedy.text == "Update the driver and report the bug with this report attached."
+    # Only the tail changed: the n elements the shader owns are right.
+    assert "dispatch-wrong-result" not in [f.code for _, f in report.findings()]

@@ -203,6 +203,8 @@ DRIVER_EXPECT: dict[str, Expect] = {
     "old-revision": Expect("done", "destroy"),
     # fault_probe makes no pipeline; the kernels test sees this one fail.
     "pipeline-fail": Expect("done", "destroy"),
+    # fault_probe records no command buffer; tests/test_codes_driver.py dispatches.
+    "bounds-off-by-one": Expect("done", "destroy"),
     # The loader asks GIPA(NULL, "vkCreateInstance") while scanning and drops the driver.
     "gipa-no-create-instance": Expect("failed", "create-instance", result=-9, stderr=(NO_DRIVERS,)),
     "no-compute": Expect(

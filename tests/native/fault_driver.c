@@ -50,6 +50,9 @@
  *   FAULT_OLD_REVISION           old-revision (reports VK_KHR_push_descriptor at specVersion 1
  *                                and hides its vkCmdPushDescriptorSetKHR, as a driver
  *                                implementing an older revision than the registry would)
+ *   FAULT_BOUNDS_OFF_BY_ONE      bounds-off-by-one (vkCmdPushConstants stores the first
+ *                                word, the element count n of vkdoctor's shaders, as n + 1:
+ *                                the dispatch then really writes one element past the end)
  *   FAULT_PIPELINE_FAIL          pipeline-fail (vkCreateComputePipelines:
  *                                VK_ERROR_OUT_OF_DEVICE_MEMORY, no pipeline made)
  */
@@ -327,6 +330,37 @@ static PFN_vkVoidFunction wrap_vkGetDeviceProcAddr(VkDevice device, const char *
 }
 #endif
 
+#if defined(FAULT_BOUNDS_OFF_BY_ONE)
+#define WRAP_PUSH 1
+typedef void (*vkfault_PFN_vkCmdPushConstants)(void *cmd, uint64_t layout, uint32_t stages,
+                                               uint32_t offset, uint32_t size, const void *values);
+static vkfault_PFN_vkCmdPushConstants next_vkCmdPushConstants;
+
+static void wrap_vkCmdPushConstants(void *cmd, uint64_t layout, uint32_t stages, uint32_t offset,
+                                    uint32_t size, const void *values) {
+    unsigned char copy[256];
+    if (offset == 0 && size >= 4 && size <= sizeof copy) {
+        uint32_t n;
+        memcpy(copy, values, size);
+        memcpy(&n, copy, 4);
+        n += 1;
+        memcpy(copy, &n, 4);
+        values = copy;
+    }
+    LOAD_NEXT(next_vkCmdPushConstants)(cmd, layout, stages, offset, size, values);
+}
+
+static PFN_vkVoidFunction wrap_vkGetDeviceProcAddr(VkDevice device, const char *name) {
+    if (strcmp(name, "vkGetDeviceProcAddr") == 0) return (PFN_vkVoidFunction)wrap_vkGetDeviceProcAddr;
+    PFN_vkVoidFunction real = LOAD_NEXT(next_vkGetDeviceProcAddr)(device, name);
+    if (real && strcmp(name, "vkCmdPushConstants") == 0) {
+        STORE_NEXT(next_vkCmdPushConstants, (vkfault_PFN_vkCmdPushConstants)real);
+        return (PFN_vkVoidFunction)wrap_vkCmdPushConstants;
+    }
+    return real;
+}
+#endif
+
 #if defined(FAULT_PIPELINE_FAIL)
 #define WRAP_PIPELINE 1
 /* Handles opaque, as for the dispatch wrappers; a failing call leaves every handle NULL. */
@@ -463,6 +497,10 @@ static PFN_vkVoidFunction proc_addr(PFN_vkGetInstanceProcAddr lookup, VkInstance
     INTERCEPT("vkEnumerateDeviceExtensionProperties", wrap_vkEnumerateDeviceExtensionProperties,
               next_vkEnumerateDeviceExtensionProperties)
     if (strcmp(name, OLD_REVISION_COMMAND) == 0) return NULL;
+#endif
+#ifdef WRAP_PUSH
+    INTERCEPT("vkGetDeviceProcAddr", wrap_vkGetDeviceProcAddr, next_vkGetDeviceProcAddr)
+    INTERCEPT("vkCmdPushConstants", wrap_vkCmdPushConstants, next_vkCmdPushConstants)
 #endif
 #ifdef WRAP_PIPELINE
     INTERCEPT("vkGetDeviceProcAddr", wrap_vkGetDeviceProcAddr, next_vkGetDeviceProcAddr)
