@@ -79,6 +79,10 @@ DRIVER_VARIANTS: tuple[str, ...] = (
     "dispatch-lost",
     "submit-oom",
     "submit-dropped",
+    "extensions-refused",
+    "old-revision",
+    "pipeline-fail",
+    "bounds-off-by-one",
 )
 
 LAYER_VARIANTS: tuple[str, ...] = (
@@ -117,6 +121,10 @@ GIPA_UNEXPECTED_COMMAND = "vkGetPhysicalDeviceUbmPresentationSupportSEC"
 
 # The device command the "gdpa-null" driver hides from vkGetDeviceProcAddr.
 GDPA_NULL_COMMAND = "vkCreateBuffer"
+
+# The extension the "old-revision" driver reports at specVersion 1, and its command it hides.
+OLD_REVISION_EXTENSION = "VK_KHR_push_descriptor"
+OLD_REVISION_COMMAND = "vkCmdPushDescriptorSetKHR"
 
 VK_QUEUE_GRAPHICS_BIT = 0x1
 VK_QUEUE_COMPUTE_BIT = 0x2

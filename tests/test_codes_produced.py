@@ -32,12 +32,7 @@ CANNOT_PRODUCE: dict[str, str] = {
 }
 
 # Codes a real cause could produce here but no test does yet (issue 19).  Reason next to each.
-NOT_YET_PRODUCED: dict[str, str] = {
-    "device-extensions-refused": "needs a fault driver refusing an extension at vkCreateDevice",
-    "dispatch-out-of-bounds-write": "needs a fault driver writing past the bound buffer",
-    "gdpa-missing-older-revision": "needs a fault driver hiding a promoted command's old name",
-    "kernel-failed": "needs a fault driver failing pipeline creation for one kernel",
-}
+NOT_YET_PRODUCED: dict[str, str] = {}
 
 _LOG = os.environ.get("VKDOCTOR_TEST_CODE_LOG", "")
 

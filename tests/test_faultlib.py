@@ -197,6 +197,14 @@ DRIVER_EXPECT: dict[str, Expect] = {
     "submit-oom": Expect("done", "destroy"),
     "submit-dropped": Expect("done", "destroy"),
     "create-device-fail": Expect("failed", "create-device", result=-3),
+    # fault_probe enables no device extension by default: both devices are created
+    # (tests/test_codes_driver.py shows each fault with --device-extension).
+    "extensions-refused": Expect("done", "destroy"),
+    "old-revision": Expect("done", "destroy"),
+    # fault_probe makes no pipeline; the kernels test sees this one fail.
+    "pipeline-fail": Expect("done", "destroy"),
+    # fault_probe records no command buffer; tests/test_codes_driver.py dispatches.
+    "bounds-off-by-one": Expect("done", "destroy"),
     # The loader asks GIPA(NULL, "vkCreateInstance") while scanning and drops the driver.
     "gipa-no-create-instance": Expect("failed", "create-instance", result=-9, stderr=(NO_DRIVERS,)),
     "no-compute": Expect(

@@ -45,6 +45,16 @@
  *   FAULT_CREATE_DEVICE_FAIL     create-device-fail (VK_ERROR_INITIALIZATION_FAILED)
  *   FAULT_GIPA_NO_CREATE_INSTANCE gipa-no-create-instance (GIPA(NULL, "vkCreateInstance")
  *                                is NULL, as the NVIDIA driver answers without its nodes)
+ *   FAULT_EXTENSIONS_REFUSED     extensions-refused (vkCreateDevice with any extension
+ *                                enabled: VK_ERROR_EXTENSION_NOT_PRESENT; without, it works)
+ *   FAULT_OLD_REVISION           old-revision (reports VK_KHR_push_descriptor at specVersion 1
+ *                                and hides its vkCmdPushDescriptorSetKHR, as a driver
+ *                                implementing an older revision than the registry would)
+ *   FAULT_BOUNDS_OFF_BY_ONE      bounds-off-by-one (vkCmdPushConstants stores the first
+ *                                word, the element count n of vkdoctor's shaders, as n + 1:
+ *                                the dispatch then really writes one element past the end)
+ *   FAULT_PIPELINE_FAIL          pipeline-fail (vkCreateComputePipelines:
+ *                                VK_ERROR_OUT_OF_DEVICE_MEMORY, no pipeline made)
  */
 
 /* Every variant exports this, so a test (or a human with `nm -D`) can tell
@@ -263,7 +273,7 @@ static VkResult wrap_vkEnumeratePhysicalDeviceGroupsKHR(VkInstance instance, uin
 #endif
 
 #if defined(FAULT_CREATE_DEVICE_CRASH) || defined(FAULT_CREATE_DEVICE_HANG) || \
-    defined(FAULT_CREATE_DEVICE_FAIL)
+    defined(FAULT_CREATE_DEVICE_FAIL) || defined(FAULT_EXTENSIONS_REFUSED)
 #define WRAP_CREATE_DEVICE 1
 static VkResult wrap_vkCreateDevice(VkPhysicalDevice gpu, const VkDeviceCreateInfo *info,
                                     const VkAllocationCallbacks *alloc, VkDevice *device) {
@@ -272,6 +282,9 @@ static VkResult wrap_vkCreateDevice(VkPhysicalDevice gpu, const VkDeviceCreateIn
 #elif defined(FAULT_CREATE_DEVICE_FAIL)
     (void)gpu, (void)info, (void)alloc, (void)device;
     return VK_ERROR_INITIALIZATION_FAILED;
+#elif defined(FAULT_EXTENSIONS_REFUSED)
+    /* Advertises its extensions but refuses any of them at device creation. */
+    if (info->enabledExtensionCount > 0) return -7; /* VK_ERROR_EXTENSION_NOT_PRESENT */
 #else
     vkfault_hang("vkCreateDevice");
 #endif
@@ -287,6 +300,84 @@ static PFN_vkVoidFunction wrap_vkGetDeviceProcAddr(VkDevice device, const char *
     if (strcmp(name, GDPA_NULL_COMMAND) == 0) return NULL;
     if (strcmp(name, "vkGetDeviceProcAddr") == 0) return (PFN_vkVoidFunction)wrap_vkGetDeviceProcAddr;
     return LOAD_NEXT(next_vkGetDeviceProcAddr)(device, name);
+}
+#endif
+
+#if defined(FAULT_OLD_REVISION)
+#define WRAP_OLD_REVISION 1
+/* An extension whose registry revision (2) is above the 1 reported here, and one of its
+ * commands; tests/faultlib.py names both too. */
+#define OLD_REVISION_EXTENSION "VK_KHR_push_descriptor"
+#define OLD_REVISION_COMMAND "vkCmdPushDescriptorSetKHR"
+typedef VkResult (*vkfault_PFN_vkEnumerateDeviceExtensionProperties)(VkPhysicalDevice, const char *,
+                                                                     uint32_t *,
+                                                                     VkExtensionProperties *);
+static vkfault_PFN_vkEnumerateDeviceExtensionProperties next_vkEnumerateDeviceExtensionProperties;
+
+static VkResult wrap_vkEnumerateDeviceExtensionProperties(VkPhysicalDevice gpu, const char *layer,
+                                                          uint32_t *count,
+                                                          VkExtensionProperties *props) {
+    VkResult result = LOAD_NEXT(next_vkEnumerateDeviceExtensionProperties)(gpu, layer, count, props);
+    for (uint32_t i = 0; props && result >= 0 && i < *count; i++)
+        if (strcmp(props[i].extensionName, OLD_REVISION_EXTENSION) == 0) props[i].specVersion = 1;
+    return result;
+}
+
+static PFN_vkVoidFunction wrap_vkGetDeviceProcAddr(VkDevice device, const char *name) {
+    if (strcmp(name, OLD_REVISION_COMMAND) == 0) return NULL;
+    if (strcmp(name, "vkGetDeviceProcAddr") == 0) return (PFN_vkVoidFunction)wrap_vkGetDeviceProcAddr;
+    return LOAD_NEXT(next_vkGetDeviceProcAddr)(device, name);
+}
+#endif
+
+#if defined(FAULT_BOUNDS_OFF_BY_ONE)
+#define WRAP_PUSH 1
+typedef void (*vkfault_PFN_vkCmdPushConstants)(void *cmd, uint64_t layout, uint32_t stages,
+                                               uint32_t offset, uint32_t size, const void *values);
+static vkfault_PFN_vkCmdPushConstants next_vkCmdPushConstants;
+
+static void wrap_vkCmdPushConstants(void *cmd, uint64_t layout, uint32_t stages, uint32_t offset,
+                                    uint32_t size, const void *values) {
+    unsigned char copy[256];
+    if (offset == 0 && size >= 4 && size <= sizeof copy) {
+        uint32_t n;
+        memcpy(copy, values, size);
+        memcpy(&n, copy, 4);
+        n += 1;
+        memcpy(copy, &n, 4);
+        values = copy;
+    }
+    LOAD_NEXT(next_vkCmdPushConstants)(cmd, layout, stages, offset, size, values);
+}
+
+static PFN_vkVoidFunction wrap_vkGetDeviceProcAddr(VkDevice device, const char *name) {
+    if (strcmp(name, "vkGetDeviceProcAddr") == 0) return (PFN_vkVoidFunction)wrap_vkGetDeviceProcAddr;
+    PFN_vkVoidFunction real = LOAD_NEXT(next_vkGetDeviceProcAddr)(device, name);
+    if (real && strcmp(name, "vkCmdPushConstants") == 0) {
+        STORE_NEXT(next_vkCmdPushConstants, (vkfault_PFN_vkCmdPushConstants)real);
+        return (PFN_vkVoidFunction)wrap_vkCmdPushConstants;
+    }
+    return real;
+}
+#endif
+
+#if defined(FAULT_PIPELINE_FAIL)
+#define WRAP_PIPELINE 1
+/* Handles opaque, as for the dispatch wrappers; a failing call leaves every handle NULL. */
+static VkResult wrap_vkCreateComputePipelines(void *device, uint64_t cache, uint32_t count,
+                                              const void *infos, const void *alloc,
+                                              uint64_t *pipelines) {
+    (void)device, (void)cache, (void)infos, (void)alloc;
+    for (uint32_t i = 0; i < count; i++) pipelines[i] = 0;
+    return -2; /* VK_ERROR_OUT_OF_DEVICE_MEMORY */
+}
+
+static PFN_vkVoidFunction wrap_vkGetDeviceProcAddr(VkDevice device, const char *name) {
+    if (strcmp(name, "vkGetDeviceProcAddr") == 0) return (PFN_vkVoidFunction)wrap_vkGetDeviceProcAddr;
+    PFN_vkVoidFunction real = LOAD_NEXT(next_vkGetDeviceProcAddr)(device, name);
+    if (real && strcmp(name, "vkCreateComputePipelines") == 0)
+        return (PFN_vkVoidFunction)wrap_vkCreateComputePipelines;
+    return real;
 }
 #endif
 
@@ -400,6 +491,21 @@ static PFN_vkVoidFunction proc_addr(PFN_vkGetInstanceProcAddr lookup, VkInstance
     INTERCEPT("vkGetDeviceProcAddr", wrap_vkGetDeviceProcAddr, next_vkGetDeviceProcAddr)
     /* lavapipe also answers device commands through GIPA; keep both paths agreeing. */
     if (strcmp(name, GDPA_NULL_COMMAND) == 0) return NULL;
+#endif
+#ifdef WRAP_OLD_REVISION
+    INTERCEPT("vkGetDeviceProcAddr", wrap_vkGetDeviceProcAddr, next_vkGetDeviceProcAddr)
+    INTERCEPT("vkEnumerateDeviceExtensionProperties", wrap_vkEnumerateDeviceExtensionProperties,
+              next_vkEnumerateDeviceExtensionProperties)
+    if (strcmp(name, OLD_REVISION_COMMAND) == 0) return NULL;
+#endif
+#ifdef WRAP_PUSH
+    INTERCEPT("vkGetDeviceProcAddr", wrap_vkGetDeviceProcAddr, next_vkGetDeviceProcAddr)
+    INTERCEPT("vkCmdPushConstants", wrap_vkCmdPushConstants, next_vkCmdPushConstants)
+#endif
+#ifdef WRAP_PIPELINE
+    INTERCEPT("vkGetDeviceProcAddr", wrap_vkGetDeviceProcAddr, next_vkGetDeviceProcAddr)
+    if (strcmp(name, "vkCreateComputePipelines") == 0 && lookup(instance, name))
+        return (PFN_vkVoidFunction)wrap_vkCreateComputePipelines;
 #endif
 #ifdef WRAP_DISPATCH
     INTERCEPT("vkGetDeviceProcAddr", wrap_vkGetDeviceProcAddr, next_vkGetDeviceProcAddr)

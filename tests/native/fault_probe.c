@@ -22,7 +22,11 @@
  *          when --api-minor is 0);
  *          --driver LIB (bypass the loader: dlopen the driver as the loader
  *          would, negotiate, then use its vk_icdGetInstanceProcAddr directly;
- *          shows what the driver itself answers, e.g. the negotiated version).
+ *          shows what the driver itself answers, e.g. the negotiated version);
+ *          --device-extension EXT (print "device-extension EXT spec <n>|absent" from
+ *          vkEnumerateDeviceExtensionProperties, enable EXT in vkCreateDevice and
+ *          also print "proc" lines for the --proc commands);
+ *          --proc CMD (one more command for the "proc" lines; repeatable, up to 8).
  * Exit: 0 after "done", 1 when a stage fails, 2 when libvulkan cannot be used.
  *
  * Talks to libvulkan.so.1 through dlopen and declares the ABI it needs, so it
@@ -70,6 +74,9 @@ int main(int argc, char **argv) {
     unsigned api_minor = 1;
     int use_khr = 0;
     const char *driver = NULL;
+    const char *device_ext = NULL;
+    const char *extra_procs[8];
+    size_t n_extra = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--api-minor") == 0 && i + 1 < argc)
             api_minor = (unsigned)atoi(argv[++i]);
@@ -77,6 +84,10 @@ int main(int argc, char **argv) {
             use_khr = 1;
         else if (strcmp(argv[i], "--driver") == 0 && i + 1 < argc)
             driver = argv[++i];
+        else if (strcmp(argv[i], "--device-extension") == 0 && i + 1 < argc)
+            device_ext = argv[++i];
+        else if (strcmp(argv[i], "--proc") == 0 && i + 1 < argc && n_extra < 8)
+            extra_procs[n_extra++] = argv[++i];
         else {
             fprintf(stderr, "usage: %s [--api-minor N] [--khr] [--driver LIB]\n", argv[0]);
             return 2;
@@ -202,6 +213,22 @@ int main(int argc, char **argv) {
                 qf2[i].queueFamilyProperties.queueCount);
     }
 
+    if (device_ext) {
+        typedef VkResult (*PFN_enum)(VkPhysicalDevice, const char *, uint32_t *,
+                                     VkExtensionProperties *);
+        PFN_enum enum_ext = (PFN_enum)gipa(instance, "vkEnumerateDeviceExtensionProperties");
+        static VkExtensionProperties exts[512];
+        uint32_t n_exts = 512;
+        if (!check("device-extensions", enum_ext(gpus[0], NULL, &n_exts, exts))) return 1;
+        int found = 0;
+        for (uint32_t i = 0; i < n_exts; i++)
+            if (strcmp(exts[i].extensionName, device_ext) == 0) {
+                say("device-extension %s spec %u", device_ext, exts[i].specVersion);
+                found = 1;
+            }
+        if (!found) say("device-extension %s absent", device_ext);
+    }
+
     say("phase create-device");
     float priority = 1.0f;
     VkDeviceQueueCreateInfo qci = {
@@ -214,6 +241,8 @@ int main(int argc, char **argv) {
         .sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
         .queueCreateInfoCount = 1,
         .pQueueCreateInfos = &qci,
+        .enabledExtensionCount = device_ext ? 1 : 0,
+        .ppEnabledExtensionNames = device_ext ? &device_ext : NULL,
     };
     VkDevice device = NULL;
     if (!check("create-device", vkCreateDevice(gpus[0], &dci, NULL, &device))) return 1;
@@ -223,6 +252,9 @@ int main(int argc, char **argv) {
                                            "vkCreateComputePipelines"};
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         say("proc %s %s", commands[i], vkGetDeviceProcAddr(device, commands[i]) ? "ok" : "null");
+    for (size_t i = 0; i < n_extra; i++)
+        say("proc %s %s", extra_procs[i],
+            vkGetDeviceProcAddr(device, extra_procs[i]) ? "ok" : "null");
 
     say("phase destroy");
     PFN_vkDestroyDevice vkDestroyDevice =
