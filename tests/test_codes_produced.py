@@ -34,6 +34,20 @@ CANNOT_PRODUCE: dict[str, str] = {
 # Codes a real cause could produce here but no test does yet (issue 19).  Reason next to each.
 NOT_YET_PRODUCED: dict[str, str] = {}
 
+# Codes only tests in a cached Debian release chroot produce (tests/matrix/test_host_loaders.py).
+# A fresh machine builds the chroots after pytest (bootstrap.sh test runs tests/matrix/run.py),
+# so these count as missing only where the chroot they need is cached.
+_MATRIX_CACHE = Path(os.environ.get("VKDOCTOR_MATRIX_CACHE", "/var/cache/vkdoctor-matrix"))
+NEEDS_MATRIX_CHROOT: dict[str, str] = {
+    "loader-needs-newer-libc": "sid",  # sid's loader needs a newer glibc than this system's
+}
+
+
+def _unavailable_here() -> set[str]:
+    lib = "usr/lib/x86_64-linux-gnu/libvulkan.so.1"
+    return {c for c, rel in NEEDS_MATRIX_CHROOT.items() if not (_MATRIX_CACHE / rel / lib).exists()}
+
+
 _LOG = os.environ.get("VKDOCTOR_TEST_CODE_LOG", "")
 
 
@@ -77,7 +91,7 @@ def test_every_code_is_produced_by_some_test(whole_suite: bool) -> None:
     # Codes merged into another (alias_of) are never built any more: findings carry the new one.
     codes = {c for c, info in all_codes().items() if not info.alias_of}
     seen = set(_produced())
-    missing = codes - seen - set(CANNOT_PRODUCE) - set(NOT_YET_PRODUCED)
+    missing = codes - seen - set(CANNOT_PRODUCE) - set(NOT_YET_PRODUCED) - _unavailable_here()
     assert not missing, "codes no test produces: " + ", ".join(sorted(missing))
     now_produced = seen & (set(CANNOT_PRODUCE) | set(NOT_YET_PRODUCED))
     assert not now_produced, "produced now, take off the lists: " + ", ".join(sorted(now_produced))
