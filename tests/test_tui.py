@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from conftest import needs_lavapipe
 from rich.console import Console
-from textual.widgets import DataTable, Static, TabbedContent
+from textual.widgets import DataTable, Input, Static, TabbedContent
 
 from vkdoctor import cli
 from vkdoctor.kernels.run import KernelEvent, KernelRequest, KernelSession
@@ -565,10 +565,22 @@ def test_a_second_report_is_compared_with_the_first(size: tuple[int, int]) -> No
         )
         async with app.run_test(size=size) as pilot:
             await pilot.press("d")
-            assert isinstance(app.screen, OpenScreen)
-            await pilot.press(*str(FIXTURES / "broken.json"), "enter")
+            screen = app.screen
+            assert isinstance(screen, OpenScreen)
+            # Keys pressed before the dialog's input has focus go nowhere: wait for the focus,
+            # type, and wait until the input holds the whole path before submitting it.
+            path_input = screen.query_one("#open-path", Input)
+            await until(pilot, lambda: app.focused is path_input)
+            typed = str(FIXTURES / "broken.json")
+            await pilot.press(*typed)
+            await until(pilot, lambda: path_input.value == typed)
+            await pilot.press("enter")
             # Under load the diff and the repaint take a while: wait for them, do not sleep.
             await until(pilot, lambda: app.query_one(TabbedContent).active == "compare")
+            await pilot.pause()
+            # The focus follows the view: left in the pipeline pane it switches the tabs back.
+            assert app.focused is not None and app.focused.id == "compare-body"
+            assert app.query_one(TabbedContent).active == "compare"
             content = app.query_one("#compare-text", Static).content
             shown = content.plain if hasattr(content, "plain") else str(content)
             assert app.report is not None and app.source == "healthy.json"  # A stays open

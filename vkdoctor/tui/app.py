@@ -304,7 +304,11 @@ class VkDoctorApp(App[int]):
     def _focus_view(self, name: str) -> None:
         target = self.query(_FOCUS[name])
         if target and target.first().display:
-            target.first().focus()
+            # At once, not through Widget.focus (deferred): until the focus moves, the widget
+            # focused in the pane just hidden can be reset to a sibling there, and focus in a
+            # pane switches the tabs back to it (seen after the compare dialog closed).
+            widget = target.first()
+            widget.screen.set_focus(widget)
 
     def action_rerun(self) -> None:
         if self.source is None or self.report is None or self.backend is None:
