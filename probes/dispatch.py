@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from vkdoctor.engine.child import ChildHandle, ItemOutcome
+from vkdoctor.engine.plan import DISPATCH_TASK, early_dispatch_payload, fence_timeout
 from vkdoctor.engine.runner import ProbeContext, ProbeOutcome, ProbeSpec
 from vkdoctor.loader import log as loaderlog
 from vkdoctor.report import codec
@@ -19,7 +20,7 @@ from vkdoctor.report.model import Finding, Severity, Status
 from vkdoctor.report.records import DeviceRecord
 from vkdoctor.system import kernellog
 
-TASK = "vkdoctor.tasks.dispatch:smoke"
+TASK = DISPATCH_TASK
 GPU_FAULTS = ("dispatch-device-lost", "dispatch-timeout", "dispatch-crashed", "dispatch-hung")
 BROKEN = (
     "device-creation-crashed",
@@ -62,14 +63,11 @@ def _broken_devices(ctx: ProbeContext) -> set[int]:
     }
 
 
-def _fence_timeout(ctx: ProbeContext) -> float:
-    return max(0.5, ctx.options.timeout_s * 0.6)  # report a hang before the child is killed
-
-
 def start_early(ctx: ProbeContext) -> ChildHandle:
     """The smoke check on every device the loader enumerates, started while the instance probe
     still runs: it needs only the device count, which the child finds itself."""
-    return ctx.start_child(TASK, {"items": None, "fence_timeout_s": _fence_timeout(ctx)})
+    # The same request as the one warm_pool started ahead (engine/plan.py): it takes that child.
+    return ctx.start_child(TASK, early_dispatch_payload(ctx.options))
 
 
 def _same_device(item: ItemOutcome, device: Mapping[str, Any]) -> bool:  # an item sent
@@ -92,7 +90,7 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
     # probe found broken is consulted afterwards, so a broken device is reported once, there.
     items = [{"key": str(d.index), "index": d.index, "name": d.name} for d in devices]
     results, children = ctx.run_batch_adopting(
-        TASK, items, "key", {"fence_timeout_s": _fence_timeout(ctx)}, _same_device
+        TASK, items, "key", {"fence_timeout_s": fence_timeout(ctx.options)}, _same_device
     )
     broken = _broken_devices(ctx)
     results = [r for r in results if int(r.key) not in broken]

@@ -83,17 +83,20 @@ def test_a_fault_in_a_late_step_is_diagnosed_alone_with_the_same_result(
     assert any(result.facts.get("rerun") for result in shared.probes)  # re-run alone
 
 
-@pytest.mark.parametrize("cores", [1, 2])
+@pytest.mark.parametrize("cores", [1, 2, 4])
 def test_the_smoke_dispatch_starts_while_the_instance_probe_still_runs(
-    monkeypatch: pytest.MonkeyPatch, cores: int
+    monkeypatch: pytest.MonkeyPatch, spawned: list[int], cores: int
 ) -> None:
-    """Not on one core, where the instance's child keeps it."""
+    """Not on one core, where the instance's child keeps it; from four cores before anything
+    else (warm_pool's speculative request), and that child is the one the probe takes."""
     started: dict[str, float] = {}
     ended: dict[str, float] = {}
+    handles: list[str] = []
     real_init, real_wait = child.ChildHandle.__init__, child.ChildHandle.wait
 
     def recording(self: child.ChildHandle, task: str, *args: object, **kwargs: object) -> None:
         started.setdefault(task, time.monotonic())
+        handles.append(task)
         real_init(self, task, *args, **kwargs)  # type: ignore[arg-type]
 
     def waiting(self: child.ChildHandle) -> child.ChildOutcome:
@@ -106,8 +109,14 @@ def test_the_smoke_dispatch_starts_while_the_instance_probe_still_runs(
     report = run_pipeline(Env.current(), Options(cores=cores)).report
 
     instance_task = "vkdoctor.tasks.vkprobe:instances"
-    dispatch_early = started["vkdoctor.tasks.dispatch:smoke"] < ended[instance_task]
+    smoke_task = "vkdoctor.tasks.dispatch:smoke"
+    dispatch_early = started[smoke_task] < ended[instance_task]
     assert dispatch_early == (cores > 1)
+    first = started[smoke_task] < started["vkdoctor.tasks.loader:loader_info"]
+    assert first == (cores >= 4)
+    assert handles.count(smoke_task) == 1  # the speculative child was taken, not run twice
+    # The speculative child is one more warm child: the enumeration steps still run at once.
+    assert len(spawned) == (3 if cores >= 4 else 2)
     dispatch = next(p for p in report.probes if p.id == "dispatch")
     assert dispatch.status.value == "ok"
     assert [row["verified"] for row in dispatch.facts["devices"]] == [True] * len(report.devices)
@@ -121,10 +130,33 @@ def test_an_early_dispatch_child_is_killed_when_the_instance_fails(
     environ = faultlib.loader_env(tmp_path / "home", driver_manifests=[manifest], debug=None)
     env = Env.current().__class__(**{**Env.current().__dict__, "environ": environ})
 
-    report = run_pipeline(env, Options(timeout_s=5)).report
+    for cores in (2, 4):  # 4: the speculative child, started before any step ran
+        report = run_pipeline(env, Options(timeout_s=5, cores=cores)).report
 
-    dispatch = next(p for p in report.probes if p.id == "dispatch")
-    assert dispatch.status.value == "skipped" and dispatch.blocked_by == "instance"
+        dispatch = next(p for p in report.probes if p.id == "dispatch")
+        assert dispatch.status.value == "skipped" and dispatch.blocked_by == "instance"
+        assert child.live_pids() == []
+
+
+def test_a_speculative_child_goes_only_to_the_same_request_and_dies_unclaimed() -> None:
+    env = Env.current()
+    pool = child.ChildPool(child.child_environ(env.environ, {}), size=1, budget=1)
+    request = ("vkdoctor.tasks.dispatch:smoke", {"items": None, "fence_timeout_s": 3.0})
+    overrides = {"VK_LOADER_DEBUG": "error"}
+    pool.speculate(*request, overrides, child.Sharing.SHARE, 5.0)
+    handle = pool.claim(*request, overrides, child.Sharing.SHARE, 5.0)
+    assert handle is not None and handle.task == request[0]
+    assert pool.claim(*request, overrides, child.Sharing.SHARE, 5.0) is None  # taken once
+    assert handle.wait().state == "ok"
+
+    pool.speculate(*request, overrides, child.Sharing.SHARE, 5.0)
+    other_payload = {"items": None, "fence_timeout_s": 2.0}
+    assert pool.claim(request[0], other_payload, overrides, child.Sharing.SHARE, 5.0) is None
+    assert pool.claim(*request, {"VK_LOADER_DEBUG": "all"}, child.Sharing.SHARE, 5.0) is None
+    assert pool.claim(*request, overrides, child.Sharing.NONE, 5.0) is None
+    # A request with less time than the speculative child was given must not take it.
+    assert pool.claim(*request, overrides, child.Sharing.SHARE, 1.0) is None
+    pool.close()
     assert child.live_pids() == []
 
 

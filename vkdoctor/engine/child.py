@@ -337,9 +337,51 @@ class ChildPool:
         self.budget = budget  # children this pool may start in all (None: no limit)
         self._idle: list[Spawned] = []
         self._kept: list[tuple[frozenset[tuple[str, str | None]], Spawned]] = []
+        self._speculative: dict[_RequestKey, ChildHandle] = {}
         self._lock = threading.Lock()
         self._closed = False
         self._fill()
+
+    def speculate(
+        self,
+        task: str,
+        payload: Mapping[str, Any],
+        overrides: Mapping[str, str | None],
+        sharing: Sharing,
+        timeout: float,
+    ) -> None:
+        """Start a request the run is expected to make, before the caller has the code that
+        makes it (the dispatch child while the runner and the probes are still importing).
+        ``start_child`` hands it out only to the very same request; one nobody asked for is
+        cancelled by ``close``."""
+        handle = start_child(
+            task,
+            payload,
+            environ=self.environ,
+            timeout=timeout,
+            overrides=overrides,
+            pool=self,
+            sharing=sharing,
+        )
+        with self._lock:
+            self._speculative[_request_key(task, payload, overrides, sharing)] = handle
+
+    def claim(
+        self,
+        task: str,
+        payload: Mapping[str, Any],
+        overrides: Mapping[str, str | None],
+        sharing: Sharing,
+        timeout: float,
+    ) -> ChildHandle | None:
+        """The speculative child of exactly this request, if one was started with no longer a
+        time limit than this request's."""
+        with self._lock:
+            key = _request_key(task, payload, overrides, sharing)
+            handle = self._speculative.get(key)
+            if handle is None or handle.timeout > timeout:
+                return None
+            return self._speculative.pop(key)
 
     def _fill(self) -> None:
         while len(self._idle) < self.size and _REGISTRY.stop_reason is None:
@@ -380,9 +422,23 @@ class ChildPool:
         with self._lock:
             self._closed = True
             idle = self._idle + [spawned for _, spawned in self._kept]
-            self._idle, self._kept = [], []
+            unclaimed = list(self._speculative.values())
+            self._idle, self._kept, self._speculative = [], [], {}
+        for handle in unclaimed:
+            handle.cancel()
+        for handle in unclaimed:
+            handle.wait()  # SIGKILLed: reaped at once, so nothing outlives the run
         for spawned in idle:
             _end(spawned)
+
+
+_RequestKey = tuple[str, str, frozenset[tuple[str, str | None]], "Sharing"]
+
+
+def _request_key(
+    task: str, payload: Mapping[str, Any], overrides: Mapping[str, str | None], sharing: Sharing
+) -> _RequestKey:
+    return (task, json.dumps(payload, sort_keys=True), frozenset(overrides.items()), sharing)
 
 
 def _end(spawned: Spawned) -> None:
@@ -615,6 +671,10 @@ def start_child(
     sharing: Sharing = Sharing.NONE,
 ) -> ChildHandle:
     overrides = overrides or {}
+    if pool is not None and on_message is None:
+        speculative = pool.claim(task, payload, overrides, sharing, timeout)
+        if speculative is not None:
+            return speculative
     spawned = pool.take(overrides, sharing) if pool is not None else None
     if spawned is not None:
         return ChildHandle(

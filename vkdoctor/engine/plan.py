@@ -9,12 +9,14 @@ Python start-up runs, not before it.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from vkdoctor.engine import child
 from vkdoctor.engine.env import Env
+from vkdoctor.engine.protocol import LOADER_VAR
 
 if TYPE_CHECKING:
     from vkdoctor.engine.runner import ProbeSpec
@@ -101,4 +103,78 @@ def warm_pool(
     # failing run's re-runs and bisection start their own.
     size = options.warm_children
     budget = min(len(order), size) if options.reuse_children else len(order)
-    return child.ChildPool(child.child_environ(env.environ, {}), size=size, budget=budget)
+    # The smoke dispatch is the longest step (numpy, an instance, the shader's compile); its child
+    # needs nothing from the other steps, so it starts now, beside the runner's and the probes'
+    # imports, and the dispatch probe's first request takes it (ChildPool.speculate).  One more
+    # warm child keeps the enumeration steps from waiting for a start-up of their own.
+    # Only with cores to spare: on 2 cores the dispatch child's CPU then competes with the
+    # imports and the loader step on the critical path, and the third child loads the loader
+    # again (benchmarks/RESULTS.md: 973 against 912 ms, CPU 1474 against 1265 ms).
+    speculate = (
+        "dispatch" in order
+        and size > 0
+        and options.reuse_children
+        and cores(options) >= SPECULATE_FROM_CORES
+    )
+    pool = child.ChildPool(
+        child.child_environ(env.environ, {}), size=size, budget=budget + int(speculate)
+    )
+    if speculate:
+        pool.speculate(
+            DISPATCH_TASK,
+            early_dispatch_payload(options),
+            child_overrides(options, options.loader_debug),
+            first_attempt_sharing(options, native=True, requires=True),
+            options.timeout_s,
+        )
+    return pool
+
+
+DISPATCH_TASK = "vkdoctor.tasks.dispatch:smoke"
+SPECULATE_FROM_CORES = 4  # warm_pool starts the dispatch child at once from this many cores
+
+
+def cores(options: Options) -> int:
+    """Children that may run early at once (ProbeSpec.early): one per core."""
+    return options.cores or len(os.sched_getaffinity(0))
+
+
+def fence_timeout(options: Options) -> float:
+    """The dispatch's fence wait: a hang is reported before the child's limit kills it."""
+    return max(0.5, options.timeout_s * 0.6)
+
+
+def early_dispatch_payload(options: Options) -> dict[str, Any]:
+    """The dispatch child's request over every device the loader enumerates (``items`` None:
+    the child counts them itself), before the instance probe has listed them."""
+    return {"items": None, "fence_timeout_s": fence_timeout(options)}
+
+
+def child_overrides(
+    options: Options, loader_debug: str, extra: Mapping[str, str | None] | None = None
+) -> dict[str, str | None]:
+    """The variables a probe's child runs with."""
+    overrides: dict[str, str | None] = {"VK_LOADER_DEBUG": loader_debug}
+    # `--loader PATH`: the instance, device and dispatch children use it too, not the
+    # libvulkan.so.1 the binding would open by name (vulkan/loader_choice.py); without it,
+    # a value inherited from the user's environment is removed.
+    chosen = options.loader != Options.loader
+    overrides[LOADER_VAR] = options.loader if chosen else None
+    overrides.update(extra or {})
+    return overrides
+
+
+def reruns_failures(options: Options, native: bool) -> bool:
+    """Whether a failing first attempt of a (native) probe is re-run with VK_LOADER_DEBUG=all."""
+    return native and options.rerun_failed_with_debug_all and options.loader_debug != "all"
+
+
+def first_attempt_sharing(options: Options, native: bool, requires: bool) -> child.Sharing:
+    """Whether a probe's first attempt may share children: only one that a failure re-runs in
+    fresh children (so a failure is diagnosed alone); a first step with nothing before it
+    offers its fresh child to later ones."""
+    if not options.reuse_children:
+        return child.Sharing.NONE
+    if reruns_failures(options, native):
+        return child.Sharing.SHARE
+    return child.Sharing.NONE if requires else child.Sharing.OFFER

@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
-import os
 import queue
 import threading
 import time
@@ -34,8 +33,16 @@ from vkdoctor.diagnosis.remedies import Machine
 from vkdoctor.diagnosis.run import diagnose
 from vkdoctor.engine import child
 from vkdoctor.engine.env import Env
-from vkdoctor.engine.plan import Options, load_spec, resolve_selection, warm_pool
-from vkdoctor.engine.protocol import LOADER_VAR
+from vkdoctor.engine.plan import (
+    Options,
+    child_overrides,
+    cores,
+    first_attempt_sharing,
+    load_spec,
+    reruns_failures,
+    resolve_selection,
+    warm_pool,
+)
 from vkdoctor.loader import log as loaderlog
 from vkdoctor.report.codes import CodeInfo, code_table, make_finding
 from vkdoctor.report.model import (
@@ -191,14 +198,7 @@ class ProbeContext:
     def child_overrides(
         self, extra: Mapping[str, str | None] | None = None
     ) -> dict[str, str | None]:
-        overrides: dict[str, str | None] = {"VK_LOADER_DEBUG": self.loader_debug}
-        # `--loader PATH`: the instance, device and dispatch children use it too, not the
-        # libvulkan.so.1 the binding would open by name (vulkan/loader_choice.py); without it,
-        # a value inherited from the user's environment is removed.
-        chosen = self.options.loader != Options.loader
-        overrides[LOADER_VAR] = self.options.loader if chosen else None
-        overrides.update(extra or {})
-        return overrides
+        return child_overrides(self.options, self.loader_debug, extra)
 
     def _child_options(
         self, overrides: Mapping[str, str | None] | None, timeout_s: float | None = None
@@ -323,10 +323,6 @@ def _merge_logs(results: Iterable[ProbeResult]) -> list[LogEntry]:
     return loaderlog.bounded(entries, MAX_STORED_LOG)[0]
 
 
-def _cores(options: Options) -> int:
-    return options.cores or len(os.sched_getaffinity(0))
-
-
 def run_pipeline(
     env: Env,
     options: Options | None = None,
@@ -374,16 +370,8 @@ def run_pipeline(
     return RunResult(report, internal)
 
 
-def _sharing(spec: ProbeSpec, options: Options, reruns: bool) -> child.Sharing:
-    if not options.reuse_children:
-        return child.Sharing.NONE
-    if reruns:
-        return child.Sharing.SHARE
-    return child.Sharing.NONE if spec.requires else child.Sharing.OFFER
-
-
 def _reruns(spec: ProbeSpec, options: Options) -> bool:
-    return spec.native and options.rerun_failed_with_debug_all and options.loader_debug != "all"
+    return reruns_failures(options, spec.native)
 
 
 def _first_context(
@@ -407,7 +395,7 @@ def _first_context(
         finished,
         deadline_at,
         isolate=not reruns,
-        sharing=_sharing(spec, options, reruns),
+        sharing=first_attempt_sharing(options, spec.native, bool(spec.requires)),
     )
 
 
@@ -625,7 +613,7 @@ def _run_probes(
                 if (
                     spec.early is not None
                     and probe_id not in early
-                    and len(running) + len(early) < _cores(options)
+                    and len(running) + len(early) < cores(options)
                     and all(d in results and not _blocks(results[d]) for d in spec.early_after)
                 ):
                     start_early(spec)
