@@ -424,8 +424,12 @@ class ChildPool:
             idle = self._idle + [spawned for _, spawned in self._kept]
             unclaimed = list(self._speculative.values())
             self._idle, self._kept, self._speculative = [], [], {}
+        # Every kill first, then the reaping: a child that loaded a GPU driver takes tens of ms
+        # to tear down (the H200's: ~35 ms each), and those teardowns then overlap.
         for handle in unclaimed:
             handle.cancel()
+        for spawned in idle:
+            _kill(spawned)
         for handle in unclaimed:
             handle.wait()  # SIGKILLed: reaped at once, so nothing outlives the run
         for spawned in idle:
@@ -441,10 +445,14 @@ def _request_key(
     return (task, json.dumps(payload, sort_keys=True), frozenset(overrides.items()), sharing)
 
 
-def _end(spawned: Spawned) -> None:
-    """Kill an idle child's group and release its pipes."""
+def _kill(spawned: Spawned) -> None:
     with contextlib.suppress(OSError):
         os.killpg(spawned.proc.pid, signal.SIGKILL)
+
+
+def _end(spawned: Spawned) -> None:
+    """Kill an idle child's group, reap it and release its pipes."""
+    _kill(spawned)
     spawned.proc.wait()
     _forget(spawned.proc)
     for stream in (spawned.proc.stdin, spawned.proc.stdout, spawned.proc.stderr):
