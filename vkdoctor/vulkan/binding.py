@@ -13,10 +13,12 @@ module imports nothing heavy (the probes' children import it too).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vkdoctor.vulkan.errors import DeviceLost, LoaderUnavailable, VulkanError
+
+if TYPE_CHECKING:
+    from vkdoctor.vulkan.loader_choice import Binding
 
 VK_SUCCESS = 0
 VK_TIMEOUT = 2
@@ -32,7 +34,7 @@ DEVICE_TYPES = {
 }
 
 
-def load_vulkan() -> ModuleType:
+def load_vulkan() -> Binding:
     """Import the binding (dlopens libvulkan.so.1); failures become ``LoaderUnavailable``."""
     from vkdoctor.vulkan.loader_choice import import_vulkan
 
@@ -61,7 +63,7 @@ def check(code: int, call: str) -> None:
     raise VulkanError(name, call, code)
 
 
-def flag_names(vk: ModuleType, enum: str, flags: int, prefix: str, suffix: str) -> tuple[str, ...]:
+def flag_names(vk: Binding, enum: str, flags: int, prefix: str, suffix: str) -> tuple[str, ...]:
     """The single-bit members of ``enum`` set in ``flags``, as kebab-case words."""
     names = []
     for bit, name in sorted(vk.ffi.typeof(enum).elements.items()):
@@ -85,7 +87,7 @@ def pci_address(domain: int, bus: int, device: int, function: int) -> str:
     return f"{domain:04x}:{bus:02x}:{device:02x}.{function:x}"
 
 
-def pci_bus_info(vk: ModuleType, props2_getter: Any, physical: Any) -> str | None:
+def pci_bus_info(vk: Binding, props2_getter: Any, physical: Any) -> str | None:
     """The device's PCI address through VK_EXT_pci_bus_info; the caller checks the extension."""
     ffi = vk.ffi
     pci = ffi.new(

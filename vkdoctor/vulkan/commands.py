@@ -7,7 +7,6 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from vkdoctor.vulkan.binding import VK_TIMEOUT, check
@@ -15,6 +14,7 @@ from vkdoctor.vulkan.device import SHADER_STAGE_COMPUTE
 from vkdoctor.vulkan.errors import FenceTimeout, UnsupportedFeature
 
 if TYPE_CHECKING:
+    from vkdoctor.vulkan.loader_choice import Binding
     from vkdoctor.vulkan.pipeline import Pipeline
 
 STAGE_COMPUTE = 0x800
@@ -50,7 +50,7 @@ class Commands:
     owner never holds half of it.
     """
 
-    def __init__(self, vk: ModuleType, device: Any, queue: Any, family: int) -> None:
+    def __init__(self, vk: Binding, device: Any, queue: Any, family: int) -> None:
         self._vk = vk
         self.device = device
         self.queue = queue

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Mapping, Sequence
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -47,6 +46,7 @@ from vkdoctor.vulkan.pipeline import (
 
 if TYPE_CHECKING:
     from vkdoctor.vulkan.instance import Instance
+    from vkdoctor.vulkan.loader_choice import Binding
 
 
 class ComputeContext:
@@ -366,7 +366,7 @@ class ComputeContext:
 
 
 def _create_device(
-    vk: ModuleType,
+    vk: Binding,
     physical: Any,
     family: QueueFamily,
     effective_api: int,
@@ -407,7 +407,7 @@ def _create_device(
 
 
 def _feature_chain(
-    vk: ModuleType, effective_api: int, float16: bool, cooperative_matrix: bool, keep: list[Any]
+    vk: Binding, effective_api: int, float16: bool, cooperative_matrix: bool, keep: list[Any]
 ) -> tuple[list[str], Any]:
     """(device extensions, pNext chain) for float16 and cooperative matrices; ``keep`` holds
     the structures until vkCreateDevice returns."""

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vkdoctor.loader import vkversion
 from vkdoctor.report import codec, records
@@ -27,6 +26,9 @@ from vkdoctor.vulkan.binding import (
     queue_family_properties,
     uuid_hex,
 )
+
+if TYPE_CHECKING:
+    from vkdoctor.vulkan.loader_choice import Binding
 
 QUEUE_COMPUTE = 0x2
 SHADER_STAGE_COMPUTE = 0x20
@@ -194,7 +196,7 @@ class _Properties2:
     max_alloc: int | None = None
 
 
-def device_extensions(vk: ModuleType, physical: Any) -> tuple[str, ...]:
+def device_extensions(vk: Binding, physical: Any) -> tuple[str, ...]:
     ffi = vk.ffi
     props, n = enumerate_checked(
         ffi,
@@ -208,7 +210,7 @@ def device_extensions(vk: ModuleType, physical: Any) -> tuple[str, ...]:
 
 
 def describe(
-    vk: ModuleType, instance_api: int, proc: ProcLookup, index: int, physical: Any
+    vk: Binding, instance_api: int, proc: ProcLookup, index: int, physical: Any
 ) -> DeviceInfo:
     """One physical device, seen by an instance created for ``instance_api``."""
     ffi, lib = vk.ffi, vk.lib
@@ -266,7 +268,7 @@ def describe(
 
 
 def _properties2(
-    vk: ModuleType, get_props2: Any, physical: Any, effective: int, extensions: tuple[str, ...]
+    vk: Binding, get_props2: Any, physical: Any, effective: int, extensions: tuple[str, ...]
 ) -> _Properties2:
     """IDs, subgroup and maintenance-3 properties (1.1), driver properties (1.2 or the KHR)."""
     ffi = vk.ffi
@@ -309,7 +311,7 @@ def _properties2(
     )
 
 
-def _subgroup(vk: ModuleType, sub_p: Any) -> Subgroup:
+def _subgroup(vk: Binding, sub_p: Any) -> Subgroup:
     ops = sub_p.supportedOperations
     stages = sub_p.supportedStages
     compute = bool(stages & SHADER_STAGE_COMPUTE) and bool(ops & _SUBGROUP_BASIC)
@@ -323,7 +325,7 @@ def _subgroup(vk: ModuleType, sub_p: Any) -> Subgroup:
 
 
 def _float16(
-    vk: ModuleType, get_feats2: Any, physical: Any, effective: int, extensions: tuple[str, ...]
+    vk: Binding, get_feats2: Any, physical: Any, effective: int, extensions: tuple[str, ...]
 ) -> bool:
     if not (vkversion.at_least(effective, 1, 2) or "VK_KHR_shader_float16_int8" in extensions):
         return False
@@ -340,7 +342,7 @@ def _float16(
     return bool(f16.shaderFloat16)
 
 
-def _cooperative_matrix(vk: ModuleType, get_feats2: Any, physical: Any) -> bool:
+def _cooperative_matrix(vk: Binding, get_feats2: Any, physical: Any) -> bool:
     """The cooperativeMatrix feature and vulkanMemoryModel, which its shaders need."""
     ffi = vk.ffi
     coop = ffi.new(
@@ -362,7 +364,7 @@ def _cooperative_matrix(vk: ModuleType, get_feats2: Any, physical: Any) -> bool:
     return bool(coop.cooperativeMatrix and model.vulkanMemoryModel)
 
 
-def _queue_families(vk: ModuleType, physical: Any) -> tuple[QueueFamily, ...]:
+def _queue_families(vk: Binding, physical: Any) -> tuple[QueueFamily, ...]:
     qprops, count = queue_family_properties(vk.ffi, vk.lib, physical)
     return tuple(
         QueueFamily(
@@ -376,7 +378,7 @@ def _queue_families(vk: ModuleType, physical: Any) -> tuple[QueueFamily, ...]:
     )
 
 
-def _device_local_bytes(vk: ModuleType, physical: Any) -> int:
+def _device_local_bytes(vk: Binding, physical: Any) -> int:
     """The largest DEVICE_LOCAL heap."""
     mem = vk.ffi.new("VkPhysicalDeviceMemoryProperties *")
     vk.lib.vkGetPhysicalDeviceMemoryProperties(physical, mem)
@@ -408,7 +410,7 @@ _COMPONENT_TYPES |= {7: "u8", 8: "u16", 9: "u32", 10: "u64"}
 
 
 def cooperative_matrix_shapes(
-    vk: ModuleType, instance: Any, physical: Any
+    vk: Binding, instance: Any, physical: Any
 ) -> tuple[CooperativeMatrixShape, ...]:
     """The subgroup-scope shapes VK_KHR_cooperative_matrix lists (empty without the command)."""
     ffi, lib = vk.ffi, vk.lib

@@ -7,7 +7,6 @@ import hashlib
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from vkdoctor.vulkan.binding import check
@@ -15,6 +14,7 @@ from vkdoctor.vulkan.device import SHADER_STAGE_COMPUTE
 from vkdoctor.vulkan.errors import ComputeError
 
 if TYPE_CHECKING:
+    from vkdoctor.vulkan.loader_choice import Binding
     from vkdoctor.vulkan.memory import Buffer
 
 _STORAGE_BUFFER = 7  # VK_DESCRIPTOR_TYPE_STORAGE_BUFFER
@@ -92,7 +92,7 @@ class Pipeline:
     handle: Any
 
 
-def create_pipeline(vk: ModuleType, device: Any, spec: PipelineSpec) -> Pipeline:
+def create_pipeline(vk: Binding, device: Any, spec: PipelineSpec) -> Pipeline:
     """Shader module, set layout, pipeline layout and pipeline; on failure the ones made so far
     are destroyed before the error propagates."""
     ffi, lib = vk.ffi, vk.lib
@@ -122,7 +122,7 @@ def create_pipeline(vk: ModuleType, device: Any, spec: PipelineSpec) -> Pipeline
     )
 
 
-def destroy_pipeline(vk: ModuleType, device: Any, pipe: Pipeline) -> None:
+def destroy_pipeline(vk: Binding, device: Any, pipe: Pipeline) -> None:
     ffi, lib = vk.ffi, vk.lib
     lib.vkDestroyPipeline(device, pipe.handle, ffi.NULL)
     lib.vkDestroyPipelineLayout(device, pipe.layout, ffi.NULL)
@@ -130,7 +130,7 @@ def destroy_pipeline(vk: ModuleType, device: Any, pipe: Pipeline) -> None:
     lib.vkDestroyShaderModule(device, pipe.module, ffi.NULL)
 
 
-def _shader_module(vk: ModuleType, device: Any, spirv: bytes) -> Any:
+def _shader_module(vk: Binding, device: Any, spirv: bytes) -> Any:
     ffi = vk.ffi
     code = ffi.new("uint32_t[]", len(spirv) // 4)
     ffi.memmove(code, spirv, len(spirv))
@@ -149,7 +149,7 @@ def _shader_module(vk: ModuleType, device: Any, spirv: bytes) -> Any:
     return module[0]
 
 
-def _set_layout(vk: ModuleType, device: Any, bindings: int) -> Any:
+def _set_layout(vk: Binding, device: Any, bindings: int) -> Any:
     """Set 0: ``bindings`` storage buffers, visible to the compute stage."""
     ffi = vk.ffi
     binding_info = ffi.new(
@@ -180,7 +180,7 @@ def _set_layout(vk: ModuleType, device: Any, bindings: int) -> Any:
     return set_layout[0]
 
 
-def _pipeline_layout(vk: ModuleType, device: Any, set_layout: Any, push_constant_size: int) -> Any:
+def _pipeline_layout(vk: Binding, device: Any, set_layout: Any, push_constant_size: int) -> Any:
     ffi = vk.ffi
     set_layouts = ffi.new("VkDescriptorSetLayout[1]", [set_layout])
     ranges = ffi.new(
@@ -206,7 +206,7 @@ def _pipeline_layout(vk: ModuleType, device: Any, set_layout: Any, push_constant
 
 
 def _compute_pipeline(
-    vk: ModuleType, device: Any, module: Any, layout: Any, spec: PipelineSpec
+    vk: Binding, device: Any, module: Any, layout: Any, spec: PipelineSpec
 ) -> Any:
     ffi = vk.ffi
     keep: list[Any] = []  # the specialization data must outlive the create call
@@ -258,7 +258,7 @@ class DescriptorSets:
     The pool is reset whole once it holds ``MAX_SETS``: nothing is in flight between submits.
     """
 
-    def __init__(self, vk: ModuleType, device: Any) -> None:
+    def __init__(self, vk: Binding, device: Any) -> None:
         self._vk = vk
         self.device = device
         self._sets: dict[tuple, Any] = {}
