@@ -107,9 +107,9 @@ def _sizes(args: argparse.Namespace, info: compute.DeviceInfo) -> kernels.SuiteS
     if args.bandwidth_mib is not None:
         overrides["bandwidth_bytes"] = args.bandwidth_mib << 20
     if args.sgemm_tiles is not None:
-        overrides["sgemm_tiles"] = kernels.SgemmTiles(
-            *(int(v) for v in args.sgemm_tiles.split(","))
-        )
+        values = [int(v) for v in args.sgemm_tiles.split(",")]
+        extra = dict(zip(("warp_rows", "group_m"), values[6:], strict=False))
+        overrides["sgemm_tiles"] = kernels.SgemmTiles(*values[:6], **extra)
     if args.conv_shape is not None:
         overrides["conv"] = kernels.RESNET50[args.conv_shape]
         overrides["conv_tiles"] = kernels.CONV_TILES[args.conv_shape]
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workgroup", type=int, help="workgroup size of the 1-D kernels")
     parser.add_argument("--bandwidth-mib", type=int)
     parser.add_argument("--sgemm-n", type=int)
-    parser.add_argument("--sgemm-tiles", help="BM,BN,BK,TM,TN[,PAD]")
+    parser.add_argument("--sgemm-tiles", help="BM,BN,BK,TM,TN[,PAD[,WARP_ROWS[,GROUP_M]]]")
     parser.add_argument("--conv-shape", choices=sorted(kernels.RESNET50), help="conv2d layer")
     parser.add_argument("--conv-tiles", help="BM,BN,BK,TM,TN[,PAD] of conv2d")
     parser.add_argument("--fma-iters", type=int)

@@ -15,11 +15,23 @@
 // Why no shared-memory double buffering: on an NVIDIA H200 (driver 580) a double-buffered twin
 // of this shader (one barrier per tile) measured 36-41 TFLOP/s against 43 for this one at the
 // same 8192^3 size; the register prefetch already hides the global loads, and a bigger BK (more
-// FMAs per barrier) bought more than a second buffer.
+// FMAs per barrier) bought more than a second buffer.  Tried again with the layout below (one
+// barrier per tile, next tile stored after the FMAs): 28-30 against 46.
+//
+// The thread layout (constant 7, WR): 0 numbers the TM x TN blocks row by row, so a subgroup
+// of 32 covers 32/(BN/TN) block rows; WR > 0 makes each group of 32 invocations (a subgroup on
+// NVIDIA) cover a WR x 32/WR rectangle of blocks.  With 4 x 8 the As reads of a subgroup hit
+// 4 neighbouring vec4s and the Bs reads 8 (64 and 128 bytes: one shared-memory wavefront each)
+// instead of 2 and 16 (two wavefronts for Bs).  On an NVIDIA H200 (driver 580), 8192^3,
+// 128x128x16 tiles of 8x8: 38.0 TFLOP/s row by row, 45.9 with 4 x 8, 45.8 with 8 x 4.
+// Workgroup order (constant 8, GROUP_M): 0 walks the grid row by row; G > 0 walks G row tiles
+// down each column tile before moving right (Triton's GROUP_M), for L2 reuse of B; on the
+// H200 GROUP_M 8 measured 46.0 against 45.9-46.0 in grid order, a gain of at most 0.2 %.
 //
 // All tile sizes are specialization constants so they can be tuned per device.  The host
 // guarantees: WG == (BM/TM)*(BN/TN), TM and TN multiples of 4, BK and PAD multiples of 4,
-// M % BM == 0, N % BN == 0, K % BK == 0.
+// M % BM == 0, N % BN == 0, K % BK == 0; with WR > 0 also 32 % WR == 0, (BM/TM) % WR == 0
+// and (BN/TN) % (32/WR) == 0, which make the layout a bijection of invocations onto blocks.
 
 #extension GL_EXT_control_flow_attributes : require
 
@@ -30,12 +42,15 @@ layout(constant_id = 3) const uint BK = 16u;
 layout(constant_id = 4) const uint TM = 8u;
 layout(constant_id = 5) const uint TN = 8u;
 layout(constant_id = 6) const uint PAD = 4u;  // floats of padding per k-row of As
+layout(constant_id = 7) const uint WR = 0u;  // block rows per 32 invocations; 0: row by row
+layout(constant_id = 8) const uint GROUP_M = 0u;  // row tiles per column sweep; 0: grid order
 
 const uint WG = gl_WorkGroupSize.x;
 const uint GM = TM / 4u;  // vec4 row groups per thread
 const uint GN = TN / 4u;  // vec4 column groups per thread
 const uint SM = BM / GM;  // spacing between a thread's row groups
 const uint SN = BN / GN;  // spacing between a thread's column groups
+const uint TC = BN / TN;  // invocations per row of blocks
 const uint AS = BM + PAD;  // padded k-row of the transposed A tile
 const uint A_VEC4 = BM * BK / 4u;
 const uint B_VEC4 = BK * BN / 4u;
@@ -57,10 +72,30 @@ shared vec4 Bs[BK * BN / 4u];  // Bs[k][n]
 
 void main() {
     uint tid = gl_LocalInvocationID.x;
-    uint tcol = tid % (BN / TN);
-    uint trow = tid / (BN / TN);
-    uint row0 = gl_WorkGroupID.y * BM;
-    uint col0 = gl_WorkGroupID.x * BN;
+    uint tcol;
+    uint trow;
+    if (WR == 0u) {
+        tcol = tid % TC;
+        trow = tid / TC;
+    } else {
+        const uint WC = 32u / WR;
+        uint warp = tid / 32u;
+        uint lane = tid % 32u;
+        trow = (warp / (TC / WC)) * WR + lane / WC;
+        tcol = (warp % (TC / WC)) * WC + lane % WC;
+    }
+    uint tile_m = gl_WorkGroupID.y;
+    uint tile_n = gl_WorkGroupID.x;
+    if (GROUP_M != 0u) {
+        uint pid = gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x;
+        uint in_group = GROUP_M * gl_NumWorkGroups.x;
+        uint first = (pid / in_group) * GROUP_M;
+        uint size = min(gl_NumWorkGroups.y - first, GROUP_M);
+        tile_m = first + (pid % in_group) % size;
+        tile_n = (pid % in_group) / size;
+    }
+    uint row0 = tile_m * BM;
+    uint col0 = tile_n * BN;
     uint K4 = pc.K / 4u;
     uint N4 = pc.N / 4u;
 

@@ -207,17 +207,39 @@ def test_shared_memory_reduction_fallback(ctx: ComputeContext) -> None:
 
 
 def test_sgemm_gpu_tiling_and_sampled_verification(ctx: ComputeContext) -> None:
-    # The 128x128 tiles with 8x8 per invocation that discrete GPUs use, checked on lavapipe,
-    # and the row/column sampling used for large matrices.
-    sizes = replace(
-        TINY, sgemm_n=256, sgemm_tiles=SgemmTiles(128, 128, 16, 8, 8), verify_limit=1000
-    )
+    # The tiles, thread layout and workgroup order that discrete GPUs use, checked on
+    # lavapipe, and the row/column sampling used for large matrices.
+    gpu = SuiteSizes.large(ctx.info).sgemm_tiles
+    assert (gpu.warp_rows, gpu.group_m) == (4, 8)
+    sizes = replace(TINY, sgemm_n=256, sgemm_tiles=gpu, verify_limit=1000)
     result = run_kernel(ctx, "sgemm", sizes, seed=3)
     assert result.status is KernelStatus.OK, result.message
     assert result.params["verified"] == "2 rows + 2 columns"
+    assert (result.params["warp_rows"], result.params["group_m"]) == (4, 8)
     assert result.flops == 2 * 256**3
     odd = replace(TINY, sgemm_n=128, sgemm_tiles=SgemmTiles(64, 128, 8, 4, 8))
     assert run_kernel(ctx, "sgemm", odd, seed=4).status is KernelStatus.OK
+
+
+@pytest.mark.parametrize(("warp_rows", "group_m"), [(0, 0), (4, 0), (8, 2), (2, 1), (4, 5)])
+def test_sgemm_thread_layouts_and_workgroup_orders(
+    ctx: ComputeContext, warp_rows: int, group_m: int
+) -> None:
+    # 384 = 3 row tiles: GROUP_M 2 and 5 leave a short last group (or one short group), and
+    # every output is verified, so a layout that computes a block twice and another never fails.
+    tiles = SgemmTiles(128, 128, 16, 8, 8, warp_rows=warp_rows, group_m=group_m)
+    result = run_kernel(ctx, "sgemm", replace(TINY, sgemm_n=384, sgemm_tiles=tiles), seed=8)
+    assert result.status is KernelStatus.OK, result.message
+    assert result.params["verified"] == "all"
+
+
+@pytest.mark.parametrize("warp_rows", [3, 32])
+def test_sgemm_refuses_a_layout_that_does_not_tile(ctx: ComputeContext, warp_rows: int) -> None:
+    # 3 does not divide 32; 32 rows of blocks per 32 invocations exceed the 16 block rows.
+    sizes = replace(TINY, sgemm_tiles=SgemmTiles(128, 128, 16, 8, 8, warp_rows=warp_rows))
+    result = run_kernel(ctx, "sgemm", sizes)
+    assert result.status is KernelStatus.UNSUPPORTED
+    assert f"warp_rows {warp_rows} must divide 32 and 16 block rows" in result.message
 
 
 def test_sgemm_refuses_tiles_that_do_not_fit(ctx: ComputeContext) -> None:
@@ -358,7 +380,7 @@ def test_discrete_gpu_tiles_are_correct_on_lavapipe(ctx: ComputeContext) -> None
     sizes = replace(TINY, sgemm_n=256, sgemm_tiles=large.sgemm_tiles)
     sgemm = run_kernel(ctx, "sgemm", sizes, seed=11)
     assert sgemm.status is KernelStatus.OK, sgemm.message
-    assert sgemm.params["bn"] == 256 and sgemm.params["tn"] == 16
+    assert (sgemm.params["bn"], sgemm.params["tn"], sgemm.params["warp_rows"]) == (128, 8, 4)
     layer = replace(large.conv, batch=1, height=9, width=14)  # conv2_x channels, 126 pixels
     conv = run_kernel(ctx, "conv2d", replace(TINY, conv=layer, conv_tiles=large.conv_tiles))
     assert conv.status is KernelStatus.OK, conv.message

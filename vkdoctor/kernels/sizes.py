@@ -13,7 +13,7 @@ from vkdoctor.vulkan.compute import DeviceInfo
 
 @dataclass(frozen=True)
 class SgemmTiles:
-    """SGEMM tiling (specialization constants 1-5); the workgroup follows from them."""
+    """SGEMM tiling (specialization constants 1-8); the workgroup follows from them."""
 
     bm: int = 128
     bn: int = 128
@@ -22,6 +22,10 @@ class SgemmTiles:
     tn: int = 8
     pad: int = 4  # floats of padding per k-row of the transposed A tile (constant 6)
     buffers: int = 1  # shared-memory copies of the tiles: 1 for sgemm.comp, 2 for conv2d.comp
+    # sgemm.comp only.  Thread blocks per 32 invocations (constant 7): 0 numbers them row by
+    # row, R > 0 gives each 32 a rectangle of R x 32/R blocks (see sgemm.comp).
+    warp_rows: int = 0
+    group_m: int = 0  # row tiles per column sweep of the workgroup order (constant 8); 0: grid
 
     @property
     def workgroup_size(self) -> int:
@@ -41,6 +45,16 @@ class SgemmTiles:
             return f"workgroup of {self.workgroup_size} exceeds maxComputeWorkGroupInvocations"
         if self.shared_bytes > info.limits.max_compute_shared_memory:
             return f"{self.shared_bytes} bytes of shared memory exceed maxComputeSharedMemorySize"
+        if self.warp_rows:
+            cols = 32 // self.warp_rows if 32 % self.warp_rows == 0 else 0
+            rows, across = self.bm // self.tm, self.bn // self.tn
+            if not cols or rows % self.warp_rows or across % cols:
+                return (
+                    f"warp_rows {self.warp_rows} must divide 32 and {rows} block rows, and "
+                    f"32/warp_rows the {across} block columns"
+                )
+        if self.group_m < 0:
+            return "group_m must be 0 or more"
         return None
 
     def specialization(self) -> dict[int, int]:
@@ -54,6 +68,10 @@ class SgemmTiles:
             6: self.pad,
         }
 
+    def sgemm_specialization(self) -> dict[int, int]:
+        """sgemm.comp's constants: the tiles plus its thread layout and workgroup order."""
+        return {**self.specialization(), 7: self.warp_rows, 8: self.group_m}
+
     def to_dict(self) -> dict[str, int]:
         return {
             "bm": self.bm,
@@ -62,6 +80,8 @@ class SgemmTiles:
             "tm": self.tm,
             "tn": self.tn,
             "pad": self.pad,
+            "warp_rows": self.warp_rows,
+            "group_m": self.group_m,
         }
 
 
@@ -143,7 +163,10 @@ class SuiteSizes:
     fma_workgroups: int = 16
     fma_iters: int = 32  # loop trips; each is 8 step pairs on 4 vec4 chains
     sgemm_n: int = 256  # M = N = K
-    sgemm_tiles: SgemmTiles = field(default_factory=lambda: SgemmTiles(64, 64, 16, 4, 4))
+    # The discrete-GPU thread layout and workgroup order, so CPU runs exercise them too.
+    sgemm_tiles: SgemmTiles = field(
+        default_factory=lambda: SgemmTiles(64, 64, 16, 4, 4, warp_rows=4, group_m=2)
+    )
     # Not multiples of the tile: the partial last row tile runs.  lavapipe: about 21 MFLOP.
     conv: ConvShape = field(default_factory=lambda: ConvShape(2, 13, 11, 16, 64, 1, "small"))
     conv_tiles: SgemmTiles = field(default_factory=lambda: SgemmTiles(64, 64, 16, 4, 4, 4, 2))
@@ -195,13 +218,17 @@ class SuiteSizes:
             fma_workgroups=4096,
             fma_iters=4096,
             sgemm_n=8192 if big else 4096,
-            # The fastest of a sweep on an NVIDIA H200 (driver 580), 8192^3, TFLOP/s:
-            # 128x256x8 with 8x16 per invocation 44.5; 128x128x16 8x16 43.9; 128x256x32 8x16
-            # (pad 0) 43.8; 128x256x16 8x16 43.0; 128x128x32 8x8 42.6; 128x128x16 8x8 37.9.
-            # A smaller BK won where the tiles were large: fewer prefetch registers per
-            # invocation next to 128 accumulators.  Other GPUs take the same tiles when their
-            # limits allow (SgemmTiles.problem).
-            sgemm_tiles=SgemmTiles(128, 256, 8, 8, 16),
+            # The fastest of two sweeps on an NVIDIA H200 (driver 580), 8192^3, TFLOP/s
+            # (BMxBNxBK, TMxTN per invocation; benchmarks/RESULTS.md, issue 17 third session):
+            # 128x128x16 8x8 with a 4x8 block per 32 invocations and GROUP_M 8: 46.0 (grid
+            # order 45.9-46.0; 8x4 blocks 45.9; row by row, the old layout, 38.0); 64x128x16 8x8
+            # 43.4-45.6; 128x256x8 8x16 row by row (the old default) 44.5, 4x8 44.8;
+            # 128x256x16 8x16 8x4 45.0; 128x64x16 8x8 44.5; 128x128x32 or x8 8x8 41-45 (pad 4)
+            # and 40-41; 128x256 or 256x128 with 8x8 (512 invocations) 35-41; 8x4 and 4x8 per
+            # invocation 38-40.  Shared-memory double buffering (28-30) and an untransposed A
+            # tile (37-42) lost again.  Other GPUs take the same tiles when their limits allow
+            # (SgemmTiles.problem).
+            sgemm_tiles=SgemmTiles(128, 128, 16, 8, 8, warp_rows=4, group_m=8),
             conv=RESNET50["resnet50-conv2x"],
             conv_tiles=CONV_TILES["resnet50-conv2x"],
             warmup=2,

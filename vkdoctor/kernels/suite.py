@@ -460,7 +460,7 @@ def _sgemm(job: _Job) -> _Outcome:
     bc = job.output(4 * n * n)
     groups = (n // tiles.bn, n // tiles.bm, 1)
     timing = job.run(
-        "sgemm", [ba, bb, bc], groups, struct.pack("<III", n, n, n), tiles.specialization()
+        "sgemm", [ba, bb, bc], groups, struct.pack("<III", n, n, n), tiles.sgemm_specialization()
     )
     C = bc.read(np.float32, n * n).reshape(n, n)
     # Error bound relative to |A||B|: ~u per element in practice; 8*sqrt(K)*u is far above
