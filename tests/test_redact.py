@@ -211,6 +211,32 @@ def test_identity_is_replaced_everywhere() -> None:
     assert redact_dict(out, ALICE) == out  # idempotent
 
 
+def test_a_gpu_uuid_is_replaced_in_every_spelling() -> None:
+    """The shape of the H200 report: NVIDIA's deviceUUID (plain hex) is the GPU UUID that
+    /proc/driver/nvidia/gpus/*/information gives the environment scan (dashed) and a
+    gpu-not-exposed finding's nvidia-smi list repeats; a driverUUID names a build and stays."""
+    uuid = "989ee09ef74a8a14c0a770662689a634"
+    dashed = "989ee09e-f74a-8a14-c0a7-70662689a634"
+    data: dict[str, Any] = {
+        "devices": [{"device_uuid": uuid, "driver_uuid": "c7d8a05ebe165883a8186d61bf0812b6"}],
+        "environment": {"gpus": [{"slot": "0000:00:06.0", "nvidia_uuid": dashed}]},
+        "probes": [
+            {
+                "findings": [
+                    {"evidence": {"nvidia_smi": [dashed.upper()], "note": f"GPU {dashed} seen"}}
+                ]
+            }
+        ],
+    }
+    out = redact_dict(data, Identity())
+    text = json.dumps(out)
+    assert uuid not in text and dashed not in text.lower()
+    assert out["environment"]["gpus"][0] == {"slot": "0000:00:06.0", "nvidia_uuid": "<machine-id>"}
+    evidence = out["probes"][0]["findings"][0]["evidence"]
+    assert evidence == {"nvidia_smi": ["<machine-id>"], "note": "GPU <machine-id> seen"}
+    assert out["devices"][0]["driver_uuid"] == "c7d8a05ebe165883a8186d61bf0812b6"
+
+
 def test_a_stored_report_reveals_its_own_identity() -> None:
     # Redacting someone else's report on this machine still finds their home and user.
     data = {

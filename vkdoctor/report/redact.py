@@ -246,10 +246,29 @@ _MACHINE_ID_FILES = (
 # Keys whose values identify one physical machine or GPU.  driverUUID and pipelineCacheUUID are
 # left alone: they name a driver build, which is what a diff between machines needs.
 _ID_KEYS = re.compile(
-    r"^(?:device_?uuid|uuid|gpu_uuid|serial(?:_number)?|machine_id|boot_id)$", re.IGNORECASE
+    r"^(?:device_?uuid|uuid|gpu_uuid|nvidia_uuid|serial(?:_number)?|machine_id|boot_id)$",
+    re.IGNORECASE,
 )
 _GPU_UUID = re.compile(r"\b(GPU|MIG)-[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}\b")
 _OTHER_HOMES = re.compile(r"(?P<base>/(?:home|var/home|Users))/(?P<name>[^/\s'\"<>:]+)")
+
+
+def _id_values(node: Any) -> list[str]:
+    """Every UUID-shaped value under an id key (``_ID_KEYS``) anywhere in a report dict."""
+    found: list[str] = []
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Mapping):
+            for key, value in item.items():
+                if isinstance(value, str):
+                    if _ID_KEYS.match(str(key)) and len(_uuid_forms(value)) == 2:
+                        found.append(value)
+                elif isinstance(value, (Mapping, list, tuple)):
+                    stack.append(value)
+        elif isinstance(item, (list, tuple)):
+            stack.extend(v for v in item if isinstance(v, (Mapping, list, tuple)))
+    return found
 
 
 def _uuid_forms(hex_id: str) -> tuple[str, ...]:
@@ -314,7 +333,10 @@ class Identity:
             if isinstance(variables, Mapping):
                 homes.append(str(variables.get("HOME") or ""))
                 users += [str(variables.get(n) or "") for n in ("USER", "LOGNAME", "SUDO_USER")]
-        return cls.build(homes, users, hosts, ())
+        # A GPU's UUID stored under an id key (a device record's device_uuid) is replaced in
+        # every other place too: NVIDIA's deviceUUID is the GPU UUID that the environment's
+        # /proc/driver/nvidia facts and `nvidia-smi -L` print, in other spellings.
+        return cls.build(homes, users, hosts, _id_values(data))
 
     @classmethod
     def build(
