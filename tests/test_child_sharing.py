@@ -144,18 +144,22 @@ def test_a_speculative_child_goes_only_to_the_same_request_and_dies_unclaimed() 
     request = ("vkdoctor.tasks.dispatch:smoke", {"items": None, "fence_timeout_s": 3.0})
     overrides = {"VK_LOADER_DEBUG": "error"}
     pool.speculate(*request, overrides, child.Sharing.SHARE, 5.0)
-    handle = pool.claim(*request, overrides, child.Sharing.SHARE, 5.0)
+    same = child.request_key(*request, overrides, child.Sharing.SHARE)
+    handle = pool.claim(same, 5.0)
     assert handle is not None and handle.task == request[0]
-    assert pool.claim(*request, overrides, child.Sharing.SHARE, 5.0) is None  # taken once
+    assert pool.claim(same, 5.0) is None  # taken once
     assert handle.wait().state == "ok"
 
     pool.speculate(*request, overrides, child.Sharing.SHARE, 5.0)
     other_payload = {"items": None, "fence_timeout_s": 2.0}
-    assert pool.claim(request[0], other_payload, overrides, child.Sharing.SHARE, 5.0) is None
-    assert pool.claim(*request, {"VK_LOADER_DEBUG": "all"}, child.Sharing.SHARE, 5.0) is None
-    assert pool.claim(*request, overrides, child.Sharing.NONE, 5.0) is None
+    others = [
+        child.request_key(request[0], other_payload, overrides, child.Sharing.SHARE),
+        child.request_key(*request, {"VK_LOADER_DEBUG": "all"}, child.Sharing.SHARE),
+        child.request_key(*request, overrides, child.Sharing.NONE),
+    ]
+    assert [pool.claim(key, 5.0) for key in others] == [None, None, None]
     # A request with less time than the speculative child was given must not take it.
-    assert pool.claim(*request, overrides, child.Sharing.SHARE, 1.0) is None
+    assert pool.claim(same, 1.0) is None
     pool.close()
     assert child.live_pids() == []
 

@@ -364,20 +364,12 @@ class ChildPool:
             sharing=sharing,
         )
         with self._lock:
-            self._speculative[_request_key(task, payload, overrides, sharing)] = handle
+            self._speculative[request_key(task, payload, overrides, sharing)] = handle
 
-    def claim(
-        self,
-        task: str,
-        payload: Mapping[str, Any],
-        overrides: Mapping[str, str | None],
-        sharing: Sharing,
-        timeout: float,
-    ) -> ChildHandle | None:
-        """The speculative child of exactly this request, if one was started with no longer a
-        time limit than this request's."""
+    def claim(self, key: _RequestKey, timeout: float) -> ChildHandle | None:
+        """The speculative child of exactly this request (``request_key``), if one was started
+        with no longer a time limit than this request's."""
         with self._lock:
-            key = _request_key(task, payload, overrides, sharing)
             handle = self._speculative.get(key)
             if handle is None or handle.timeout > timeout:
                 return None
@@ -439,7 +431,7 @@ class ChildPool:
 _RequestKey = tuple[str, str, frozenset[tuple[str, str | None]], "Sharing"]
 
 
-def _request_key(
+def request_key(
     task: str, payload: Mapping[str, Any], overrides: Mapping[str, str | None], sharing: Sharing
 ) -> _RequestKey:
     return (task, json.dumps(payload, sort_keys=True), frozenset(overrides.items()), sharing)
@@ -680,7 +672,7 @@ def start_child(
 ) -> ChildHandle:
     overrides = overrides or {}
     if pool is not None and on_message is None:
-        speculative = pool.claim(task, payload, overrides, sharing, timeout)
+        speculative = pool.claim(request_key(task, payload, overrides, sharing), timeout)
         if speculative is not None:
             return speculative
     spawned = pool.take(overrides, sharing) if pool is not None else None
