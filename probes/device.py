@@ -552,7 +552,7 @@ def _hex(value: Any) -> str:
 
 
 def _match_fact(match: gpumatch.GpuMatch) -> dict[str, Any]:
-    return {"slot": match.gpu.slot, "ids": match.gpu.ids, "device": match.device, "via": match.via}
+    return gpumatch.PciGpuFact.of(match).to_fact()
 
 
 def _nvidia_smi(ctx: ProbeContext) -> tuple[gpumatch.SmiGpu, ...] | None:

@@ -303,3 +303,172 @@ def test_a_gpu_a_container_was_not_given_names_nvidia_visible_devices(
     assert found[0].remedy is not None
     assert found[0].remedy.commands[0] == "docker run --gpus all <image>"
     assert found[0].evidence["likely_causes"][1] == "/dev/nvidia1 does not exist here"
+
+
+# --------------------------------------------------------------------------------------------
+# --require 'devices OP N' and the per-GPU Prometheus series
+
+
+def _vkdoctor(environ: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "vkdoctor", *args],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def _vulkaninfo_devices(environ: dict[str, str]) -> list[dict[str, object]]:
+    """Each GPUn of vulkaninfo: its deviceName, deviceType and its queue families' flags in
+    vkdoctor's words (QUEUE_GRAPHICS -> graphics)."""
+    if shutil.which("vulkaninfo") is None:
+        pytest.skip("vulkaninfo (vulkan-tools) is not installed")
+    text = subprocess.run(
+        ["vulkaninfo"], env=environ, capture_output=True, text=True, timeout=60, check=False
+    ).stdout
+    devices = []
+    for block in re.split(r"^GPU\d+:$", text, flags=re.MULTILINE)[1:]:
+        name = re.search(r"^\s*deviceName\s*= (.+?)\s*$", block, re.MULTILINE)
+        kind = re.search(r"^\s*deviceType\s*= (\S+)", block, re.MULTILINE)
+        flags = re.findall(r"^\s*queueFlags\s*= (.+?)\s*$", block, re.MULTILINE)
+        assert name and kind, block[:500]
+        devices.append(
+            {
+                "name": name[1],
+                "type": kind[1],
+                "families": [
+                    "+".join(f.strip().removeprefix("QUEUE_").lower() for f in row.split("|"))
+                    for row in flags
+                ],
+            }
+        )
+    return devices
+
+
+@needs_lavapipe
+def test_devices_counts_what_the_loader_enumerates(tmp_path: Path) -> None:
+    """Two lavapipe devices through the real loader: devices>=2 passes, devices>=3 fails with
+    the count, and a count of the devices meeting type=cpu says how many met it."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("VK_", "VKDOCTOR_"))}
+    environ.pop("GITHUB_ACTIONS", None)
+    environ["VK_DRIVER_FILES"] = _two_lavapipes(tmp_path)
+    real = _vulkaninfo_devices(environ)
+    assert len(real) == 2 and {d["type"] for d in real} == {"PHYSICAL_DEVICE_TYPE_CPU"}
+    stored = tmp_path / "r.json"
+    done = _vkdoctor(
+        environ, "check", "--no-color", "--json", str(stored), "--require", "devices>=2"
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    names = "; ".join(f"device {i} {d['name']}" for i, d in enumerate(real))
+    (step,) = [p for p in json.loads(stored.read_text())["probes"] if p["id"] == "requirements"]
+    assert [(f["code"], f["summary"]) for f in step["findings"]] == [
+        ("requirement-met", f"2 Vulkan devices found, as devices>=2 asks: {names}")
+    ]
+    done = _vkdoctor(environ, "check", "--no-color", "--require", "devices>=3")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "[FAIL] devices>=3 unmet: 2 Vulkan devices found" in done.stdout
+    done = _vkdoctor(
+        environ,
+        "report",
+        "show",
+        str(stored),
+        "--no-color",
+        "--require=type=cpu",
+        "--require=devices=1",
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "[FAIL] devices=1 unmet: 2 of 2 devices meet type=cpu" in done.stdout
+
+
+@needs_lavapipe
+def test_devices_lists_what_each_device_left_out_has(world: VkWorld, fault_driver) -> None:
+    """lavapipe beside a driver that hides its compute queues (7 of 8 GPUs usable, in small):
+    devices>=2 with queue=compute fails, naming the device without and its queue families."""
+    world.lavapipe()
+    fault_driver("no-compute")
+    real = _vulkaninfo_devices(world.environ)
+    without = [i for i, d in enumerate(real) if not any("compute" in f for f in d["families"])]
+    assert len(real) == 2 and len(without) == 1
+    (index,) = without
+    families = "; ".join(real[index]["families"])  # type: ignore[arg-type]
+    done = _vkdoctor(
+        world.environ,
+        "check",
+        "--no-color",
+        "--require",
+        "queue=compute",
+        "--require",
+        "devices>=2",
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert (
+        f"[FAIL] devices>=2 unmet: 1 of 2 devices meets queue=compute: device {index} "
+        f"{real[index]['name']} has queue families {families}"
+    ) in done.stdout
+
+
+def _metric_lines(text: str, name: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith(name + "{")]
+
+
+@needs_lavapipe
+def test_each_pci_gpu_is_a_series_zero_where_vulkan_does_not_drive_it(
+    world: VkWorld, tmp_path: Path
+) -> None:
+    """The fixture bus's two NVIDIA GPUs, only lavapipe installed: one series per GPU, 0 and no
+    device index; lavapipe has no VK_EXT_pci_bus_info, so its pci_address label is empty."""
+    from vkdoctor.fleet.prometheus import check_metrics
+
+    world.lavapipe()
+    root = _fixture_root(tmp_path)
+    _nvidia_gpu(root, "0000:19:00.0", 0, UUID_A)
+    _nvidia_gpu(root, "0000:3b:00.0", 1, UUID_B)
+    if shutil.which("vulkaninfo") is None:
+        pytest.skip("vulkaninfo (vulkan-tools) is not installed")
+    info = subprocess.run(
+        ["vulkaninfo"], env=world.environ, capture_output=True, text=True, timeout=60, check=False
+    ).stdout
+    assert "VK_EXT_pci_bus_info" not in info  # the premise of the empty pci_address
+    env = world.env()
+    env = Env(**{**env.__dict__, "root": root, "procfs": root / "proc"})
+    report = run_pipeline(env, Options(timeout_s=10.0), ["instance", "device"]).report
+    text = check_metrics(report, 1.0, 0.0)
+    assert _metric_lines(text, "vkdoctor_pci_gpu_vulkan_device") == [
+        'vkdoctor_pci_gpu_vulkan_device{pci_address="0000:19:00.0",ids="10de:2335",'
+        'device_index=""} 0',
+        'vkdoctor_pci_gpu_vulkan_device{pci_address="0000:3b:00.0",ids="10de:2335",'
+        'device_index=""} 0',
+    ]
+    (device,) = _metric_lines(text, "vkdoctor_device_info")
+    assert device.endswith(',pci_address=""} 1')
+    promtool = shutil.which("promtool")
+    if promtool is not None:
+        checked = subprocess.run(
+            [promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60
+        )
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+    # Without the device probe nothing was matched: no series at all (not zeros).
+    report = run_pipeline(env, Options(timeout_s=10.0), ["instance"]).report
+    assert _metric_lines(check_metrics(report, 1.0, 0.0), "vkdoctor_pci_gpu_vulkan_device") == []
+
+
+def test_the_h200_report_maps_its_gpu_to_device_0() -> None:
+    """The lent H200's check report (a real run): its GPU at the address the driver reported
+    through VK_EXT_pci_bus_info, driven by device 0, with that address on the device's info."""
+    from vkdoctor.fleet.prometheus import check_metrics
+    from vkdoctor.report.io import load_report
+
+    path = Path(__file__).resolve().parent.parent / "reports" / "nvidia-gpu.json"
+    raw = json.loads(path.read_text())
+    (device,) = raw["devices"]
+    address = device["pci_address"]
+    assert re.fullmatch(r"[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]", address)
+    ids = f"{device['vendor_id']:04x}:{device['device_id']:04x}"
+    text = check_metrics(load_report(str(path)), 1.0, 0.0)
+    assert _metric_lines(text, "vkdoctor_pci_gpu_vulkan_device") == [
+        f'vkdoctor_pci_gpu_vulkan_device{{pci_address="{address}",ids="{ids}",device_index="0"}} 1'
+    ]
+    (info,) = _metric_lines(text, "vkdoctor_device_info")
+    assert info.endswith(f',pci_address="{address}"}} 1')

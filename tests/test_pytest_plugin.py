@@ -156,3 +156,28 @@ def test_crashing_driver_cannot_take_the_session_down(
     result = inner.runpytest_subprocess("-rs")
     result.assert_outcomes(passed=1, skipped=2)
     result.stdout.fnmatch_lines(["SKIPPED *Vulkan is unusable: *"])
+
+
+def test_devices_marker_counts_the_devices_the_loader_sees(
+    inner: pytest.Pytester, truth: dict[str, str]
+) -> None:
+    """vulkaninfo's device count: a marker asking for it runs, one asking for one more skips
+    with the count."""
+    summary = subprocess.run(
+        ["vulkaninfo", "--summary"], capture_output=True, text=True, timeout=60
+    ).stdout
+    count = len(re.findall(r"^GPU\d+:$", summary, re.M))
+    assert count >= 1
+    noun = "device" if count == 1 else "devices"
+    inner.makepyfile(
+        "import pytest\n"
+        f"@pytest.mark.vulkan('devices>={count}')\n"
+        "def test_enough(vulkan_device):\n    pass\n"
+        f"@pytest.mark.vulkan('devices>={count + 1}')\n"
+        "def test_one_more():\n    pass\n"
+    )
+    result = inner.runpytest_subprocess("-rs")
+    result.assert_outcomes(passed=1, skipped=1)
+    result.stdout.fnmatch_lines(
+        [f"SKIPPED *devices>={count + 1} unmet: {count} Vulkan {noun} found*"]
+    )

@@ -42,6 +42,8 @@ GIB = 2**30
         ("gpu", "gpu", "", None),
         ("dispatch", "dispatch", "", None),
         ("name=llvmpipe", "name", "=", "llvmpipe"),
+        ("devices>=8", "devices", ">=", 8),
+        ("devices = 2", "devices", "=", 2),
         ("feature=shaderFloat16", "feature", "=", "shaderFloat16"),
         (
             "feature=VkPhysicalDeviceVulkan12Features.bufferDeviceAddress",
@@ -80,6 +82,9 @@ def test_regex_values_are_compiled_case_insensitively() -> None:
         ("=1.3", "expected KEY"),
         ("feature=Bad.x", "not a feature like shaderFloat16"),
         ("feature", "feature needs an operator"),
+        ("devices>=x", "'x' is not a whole number"),
+        ("devices", "devices needs an operator"),
+        ("devices~=2", "devices compares with one of"),
     ],
 )
 def test_malformed_expressions_name_themselves_and_the_grammar(text: str, why: str) -> None:
@@ -212,6 +217,67 @@ def test_unmet_finding_says_what_each_device_has() -> None:
     assert apply(report, parse_all(["type=cpu"])).met
     assert [p.id for p in report.probes].count("requirements") == 1
     assert report.probes[-1].findings[0].code == "requirement-met"
+
+
+@pytest.mark.parametrize(
+    ("expressions", "met", "summary"),
+    [
+        (
+            ["devices>=3"],
+            True,
+            "3 Vulkan devices found, as devices>=3 asks: device 0 NVIDIA GeForce RTX 4090; "
+            "device 1 llvmpipe (LLVM 15.0.6, 256 bits); device 2 Intel(R) UHD Graphics 770",
+        ),
+        (["devices>=4"], False, "devices>=4 unmet: 3 Vulkan devices found"),
+        (
+            ["gpu", "devices>=3"],
+            False,
+            "devices>=3 unmet: 2 of 3 devices meet gpu: device 1 llvmpipe (LLVM 15.0.6, 256 "
+            "bits) has type cpu (not a GPU)",
+        ),
+        (
+            ["gpu", "devices=2"],
+            True,
+            "2 of 3 devices meet gpu, as devices=2 asks: device 0 NVIDIA GeForce RTX 4090; "
+            "device 2 Intel(R) UHD Graphics 770",
+        ),
+        (
+            ["vendor=nvidia", "devices>1", "devices<=2"],
+            False,
+            "devices>1 unmet: 1 of 3 devices meets vendor=nvidia: device 1 llvmpipe (LLVM "
+            "15.0.6, 256 bits) has vendor 0x10005 (mesa); device 2 Intel(R) UHD Graphics 770 "
+            "has vendor 0x8086 (intel)",
+        ),
+        (
+            ["gpu", "dispatch", "devices<1"],
+            True,
+            "0 of 3 devices meet gpu, dispatch, as devices<1 asks",
+        ),
+    ],
+)
+def test_devices_counts_the_devices_meeting_the_rest(
+    expressions: list[str], met: bool, summary: str
+) -> None:
+    report = _report(RTX, LLVMPIPE, IGPU, verified=(1,))
+    evaluation = evaluate(report, parse_all(expressions))
+    assert evaluation.met is met
+    assert evaluation.summary() == summary
+    # The count is not a per-device check: each device's verdict lists only the others.
+    assert all(c.requirement.key != "devices" for v in evaluation.devices for c in v.checks)
+
+
+def test_devices_without_any_device_and_as_a_finding() -> None:
+    assert evaluate(_report(), parse_all(["devices>=1"])).summary() == (
+        "devices>=1 unmet: no Vulkan device was found"
+    )
+    report = _report(RTX, LLVMPIPE, verified=(0, 1))
+    evaluation = apply(report, parse_all(["dispatch", "devices>=8"]))
+    (finding,) = report.probes[-1].findings
+    assert finding.code == "requirement-unmet" and finding.severity.value == "fail"
+    assert finding.summary == "devices>=8 unmet: 2 of 2 devices meet dispatch"
+    assert finding.id in report.root_causes
+    assert [d.index for d in evaluation.matching] == [0, 1]
+    assert best_device(evaluation) is not None  # --device-select still ranks the matching ones
 
 
 def test_no_device_at_all_is_named() -> None:

@@ -95,7 +95,7 @@ def test_dispatch_on_lavapipe_passes_and_prints_no_annotations() -> None:
     assert "::" not in done.stdout
 
 
-@pytest.mark.parametrize("bad", ["bogus", "api>=x", "memory>=lots"])
+@pytest.mark.parametrize("bad", ["bogus", "api>=x", "memory>=lots", "devices>=x"])
 def test_malformed_requirement_is_a_usage_error_before_any_probe(bad: str) -> None:
     done = vkdoctor("check", "--require", bad)
     assert done.returncode == 2

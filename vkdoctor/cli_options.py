@@ -238,7 +238,8 @@ def add_require(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="EXPR",
         help="exit 1 unless some device meets every EXPR (repeatable; also VKDOCTOR_REQUIRE, "
-        "';'-separated), e.g. gpu, api>=1.3, memory>=8GiB, vendor=nvidia, extension=VK_KHR_...",
+        "';'-separated), e.g. gpu, api>=1.3, memory>=8GiB, vendor=nvidia, extension=VK_KHR_...; "
+        "devices>=8: at least 8 devices meet the other EXPRs",
     )
 
 

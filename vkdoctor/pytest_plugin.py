@@ -134,7 +134,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "vulkan(*requirements): needs a Vulkan device meeting vkdoctor requirement expressions "
-        "(e.g. 'gpu', 'api>=1.3', 'memory>=8GiB'); skipped with vkdoctor's reason otherwise",
+        "(e.g. 'gpu', 'api>=1.3', 'memory>=8GiB', 'devices>=2'); skipped with vkdoctor's "
+        "reason otherwise",
     )
     config.stash[_SESSION] = _Session(config)
 
@@ -201,7 +202,12 @@ def vulkan_device(request: pytest.FixtureRequest) -> VulkanDevice:
     evaluation = _gate(session, list(session.requirements))
     record = best_device(evaluation)
     report = session.report()
-    assert record is not None and report is not None  # _gate skipped otherwise
+    assert report is not None  # _gate skipped otherwise
+    if record is None:  # met by a count alone (devices<1): there is no device to hand out
+        reason = evaluation.summary()
+        if session.strict:
+            pytest.fail(f"Vulkan requirement not met (--vulkan-strict): {reason}", pytrace=False)
+        pytest.skip(reason)
     loader = report.loader
     return VulkanDevice(
         index=record.index,

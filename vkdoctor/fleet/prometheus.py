@@ -9,7 +9,8 @@ regular file atomically (temp file in the same directory, then rename: the colle
 half a file) and a FIFO or character device by opening it.
 
 Cardinality is bounded: label values are finding codes, probe ids, statuses, severities, device
-identity (one series per device) and kernel names; the only free text is the culprit (a
+identity (one series per device), GPUs on the PCI bus (one series each: address, ids, the
+device index) and kernel names; the only free text is the culprit (a
 manifest's file name or a variable's name, ``state.culprit``) and a device's name and driver,
 each cut short and with control characters made visible (``render.safe_text``).
 
@@ -32,6 +33,7 @@ from vkdoctor.kernels.run import KernelRun
 from vkdoctor.render.safe_text import clean_line
 from vkdoctor.report.io import write_text
 from vkdoctor.report.model import Report, Severity, Status
+from vkdoctor.system.gpumatch import pci_gpus
 
 MAX_LABEL = 128  # a device name or culprit longer than this is cut (no unbounded label values)
 GIGA = 1e9  # the suite reports GB/s and GFLOP/s; Prometheus wants base units
@@ -121,6 +123,26 @@ def _dispatch_verified(report: Report) -> Sequence[Sample]:
     )
 
 
+def _pci_gpu_devices(report: Report) -> tuple[Sample, ...]:
+    """1 for each GPU on the PCI bus a Vulkan device drives (its index as a label), 0 with an
+    empty index for one no device drives (``gpu-not-exposed``); nothing when the device probe
+    did not run, since then nothing was matched."""
+    device = next((p for p in report.probes if p.id == "device"), None)
+    if device is None or device.status is Status.SKIPPED:
+        return ()
+    return tuple(
+        Sample(
+            (
+                ("pci_address", label_text(gpu.slot)),
+                ("ids", label_text(gpu.ids)),
+                ("device_index", "" if gpu.device is None else str(gpu.device)),
+            ),
+            float(gpu.device is not None),
+        )
+        for gpu in pci_gpus(device.facts)
+    )
+
+
 def kernel_families(report: Report) -> list[Family]:
     """Each kernel's figure in base units and as a fraction of its device's peak."""
     run = KernelRun.from_report(report)
@@ -181,6 +203,7 @@ def check_families(
                 ("device_uuid", label_text(d.device_uuid)),
                 ("driver", label_text(d.driver)),
                 ("api", label_text(d.api_version)),
+                ("pci_address", label_text(d.pci_address)),
             ),
             1.0,
         )
@@ -208,6 +231,12 @@ def check_families(
             probes,
         ),
         Family("vkdoctor_device_info", "A Vulkan physical device the loader exposes.", devices),
+        Family(
+            "vkdoctor_pci_gpu_vulkan_device",
+            "1 for each GPU on the PCI bus that a Vulkan device drives (device_index), 0 for "
+            "one the loader does not expose.",
+            _pci_gpu_devices(report),
+        ),
         Family(
             "vkdoctor_dispatch_verified",
             "1 when the smoke compute dispatch ran and was verified on the device, 0 otherwise.",

@@ -37,9 +37,12 @@ CODES = code_table(
             "no device meets the requirements",
             "vkdoctor was asked (--require, VKDOCTOR_REQUIRE or a pytest marker) for a device "
             "with certain properties, and no Vulkan device on this machine has all of them. The "
-            "finding lists, for each device, what it has where it falls short.",
+            "finding lists, for each device, what it has where it falls short.  With "
+            "devices OP N (e.g. devices>=8), it is unmet when the number of devices meeting "
+            "the other requirements does not compare so with N.",
             (
                 "a runner without the GPU the job expects (only a CPU driver such as llvmpipe)",
+                "a GPU on the bus that the loader does not expose (see gpu-not-exposed)",
                 "the GPU's driver is not installed, hidden or filtered (see the other findings)",
                 "a requirement stricter than the hardware (API version, memory, extension)",
             ),
@@ -50,7 +53,8 @@ CODES = code_table(
             "requirement-met",
             Severity.INFO,
             "a device meets the requirements",
-            "At least one Vulkan device has every property asked for with --require.",
+            "At least one Vulkan device has every property asked for with --require (with "
+            "devices OP N: as many devices as asked have the others).",
         ),
     ]
 )

@@ -2,6 +2,8 @@
 
 The requirement is met when at least one device satisfies every expression; the finding says,
 for each device, what it has where it falls short, so a CI log explains the skip or failure.
+A ``devices OP N`` expression is about the set instead: with one, the requirement is met when
+the number of devices satisfying every other expression compares so with N.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass, field
 
 from vkdoctor.report.model import Report
 from vkdoctor.report.records import DeviceRecord
-from vkdoctor.require.grammar import VENDORS, Requirement, parse_version
+from vkdoctor.require.grammar import COUNTED, VENDORS, Requirement, parse_version
 
 # Device scoring as runtimes pick a default device: discrete first, the CPU last.
 TYPE_RANK = {"discrete-gpu": 0, "integrated-gpu": 1, "virtual-gpu": 2, "other": 3, "cpu": 4}
@@ -43,10 +45,27 @@ class DeviceVerdict:
 class Evaluation:
     requirements: tuple[Requirement, ...]
     devices: tuple[DeviceVerdict, ...] = ()
+    # The devices meeting every per-device requirement (all devices when there are none).
     matching: tuple[DeviceRecord, ...] = field(default=())
 
     @property
+    def per_device(self) -> tuple[Requirement, ...]:
+        return tuple(r for r in self.requirements if r.key not in COUNTED)
+
+    @property
+    def counts(self) -> tuple[Requirement, ...]:
+        """The ``devices OP N`` requirements."""
+        return tuple(r for r in self.requirements if r.key in COUNTED)
+
+    @property
+    def unmet_counts(self) -> tuple[Requirement, ...]:
+        have = len(self.matching)
+        return tuple(r for r in self.counts if not _compare(have, r.op, r.value))  # type: ignore[arg-type]
+
+    @property
     def met(self) -> bool:
+        if self.counts:
+            return not self.unmet_counts
         return bool(self.matching) or not self.requirements
 
     @property
@@ -55,15 +74,41 @@ class Evaluation:
 
     def summary(self) -> str:
         """``no device meets gpu: device 0 llvmpipe (...) has type cpu`` or what met it."""
+        if self.counts:
+            return self._count_summary()
         if self.met:
             names = "; ".join(f"device {d.index} {d.name}" for d in self.matching)
             return f"{names} meets {self.wanted}" if self.requirements else "nothing required"
         if not self.devices:
             return f"no device meets {self.wanted}: no Vulkan device was found"
-        each = "; ".join(
-            f"device {v.device.index} {v.device.name} has {v.shortfall}" for v in self.devices
+        return f"no device meets {self.wanted}: {self._shortfalls()}"
+
+    def _shortfalls(self) -> str:
+        return "; ".join(
+            f"device {v.device.index} {v.device.name} has {v.shortfall}"
+            for v in self.devices
+            if not v.ok
         )
-        return f"no device meets {self.wanted}: {each}"
+
+    def _count_summary(self) -> str:
+        """``devices>=8 unmet: 7 of 8 devices meet gpu: device 3 ... has ...``: how many
+        devices met the rest, then what each of the others has where it falls short."""
+        counted = len(self.matching)
+        rest = ", ".join(str(r) for r in self.per_device)
+        if not self.devices:
+            found = "no Vulkan device was found"
+        elif rest:
+            verb = "meets" if counted == 1 else "meet"
+            found = f"{counted} of {len(self.devices)} devices {verb} {rest}"
+        else:
+            found = f"{counted} Vulkan device{'' if counted == 1 else 's'} found"
+        if self.met:
+            asked = ", ".join(str(r) for r in self.counts)
+            names = "; ".join(f"device {d.index} {d.name}" for d in self.matching)
+            return f"{found}, as {asked} asks" + (f": {names}" if names else "")
+        unmet = ", ".join(str(r) for r in self.unmet_counts)
+        shortfalls = self._shortfalls()
+        return f"{unmet} unmet: {found}" + (f": {shortfalls}" if shortfalls else "")
 
 
 def device_local_bytes(device: DeviceRecord) -> int | None:
@@ -212,8 +257,10 @@ def _kernel_check(req: Requirement, device: DeviceRecord, ctx: _Context) -> Chec
 
 def evaluate(report: Report, requirements: Sequence[Requirement]) -> Evaluation:
     ctx = _Context(report)
+    # ``devices OP N`` is checked over the set (Evaluation.met), not on each device.
+    each = [r for r in requirements if r.key not in COUNTED]
     verdicts = tuple(
-        DeviceVerdict(d, tuple(_check(r, d, ctx) for r in requirements)) for d in report.devices
+        DeviceVerdict(d, tuple(_check(r, d, ctx) for r in each)) for d in report.devices
     )
     matching = tuple(v.device for v in verdicts if v.ok)
     return Evaluation(tuple(requirements), verdicts, matching)

@@ -16,7 +16,7 @@ GRAMMAR = (
     "vendor=nvidia|amd|intel|mesa|0x10de, driver~=REGEX, memory OP SIZE (e.g. 16GiB), "
     "queue=compute|graphics|transfer, subgroup OP N, dispatch, extension=NAME, "
     "feature=NAME|STRUCT.NAME, kernels, bandwidth OP RATE (e.g. 2TB/s), fp32 OP RATE "
-    "(e.g. 20TFLOP/s)"
+    "(e.g. 20TFLOP/s), devices OP N (how many devices meet the other requirements)"
 )
 
 COMPARISONS = ("<=", ">=", "<", ">", "=")
@@ -66,6 +66,9 @@ KERNEL_NEEDS: dict[str, tuple[str, ...] | None] = {
     "fp32": ("fma-fp32",),
 }
 _VALUED = ("type", "name", "vendor", "driver", "queue", "extension", "feature")
+# Keys about the set of devices rather than one device: evaluated once, over the devices that
+# meet every other requirement ("the loader sees 7 of my 8 GPUs").
+COUNTED = ("devices",)
 
 
 class RequirementError(ValueError):
@@ -75,7 +78,7 @@ class RequirementError(ValueError):
 @dataclass(frozen=True)
 class Requirement:
     """One parsed expression.  ``value`` is typed by key: a version tuple for api/loader, bytes
-    for memory, an int for subgroup, the vendor id, a compiled regex for ``~=``, else a string
+    for memory, an int for subgroup and devices, the vendor id, a compiled regex for ``~=``, else a string
     (``type`` and ``queue`` may list alternatives with ``|``)."""
 
     text: str
@@ -105,7 +108,8 @@ def parse_size(text: str) -> int | None:
 
 
 def parse(text: str) -> Requirement:
-    """One expression, e.g. ``api>=1.3``, ``gpu``, ``vendor=0x10de``, ``memory>=16GiB``."""
+    """One expression, e.g. ``api>=1.3``, ``gpu``, ``vendor=0x10de``, ``memory>=16GiB``,
+    ``devices>=8``."""
     match = _EXPR.match(text)
     if not match:
         raise _fail(text, "expected KEY or KEY OP VALUE")
@@ -118,15 +122,15 @@ def parse(text: str) -> Requirement:
             raise _fail(text, f"{key} takes no value")
         return Requirement(text.strip(), key)
     if not op:
-        if key in _VERSIONED + _NUMERIC + _VALUED:
+        if key in _VERSIONED + _NUMERIC + _VALUED + COUNTED:
             raise _fail(text, f"{key} needs an operator and a value")
-        known = ", ".join(_FLAGS + _VERSIONED + _NUMERIC + _VALUED)
+        known = ", ".join(_FLAGS + _VERSIONED + _NUMERIC + _VALUED + COUNTED)
         raise _fail(text, f"unknown key {key!r} (known: {known})")
     return Requirement(text.strip(), key, op, _value(text, key, op, value))
 
 
 def _value(text: str, key: str, op: str, value: str) -> object:
-    if key in _VERSIONED + _NUMERIC and op not in COMPARISONS:
+    if key in _VERSIONED + _NUMERIC + COUNTED and op not in COMPARISONS:
         raise _fail(text, f"{key} compares with one of {' '.join(COMPARISONS)}")
     if key in _VERSIONED:
         version = parse_version(value)
@@ -144,7 +148,7 @@ def _value(text: str, key: str, op: str, value: str) -> object:
             example = "2TB/s" if key == "bandwidth" else "20TFLOP/s"
             raise _fail(text, f"{value!r} is not a rate like {example}")
         return float(rate.group(1)) * _RATE_SCALE[rate.group(2).lower()]
-    if key == "subgroup":
+    if key in ("subgroup", *COUNTED):
         if not value.isdigit():
             raise _fail(text, f"{value!r} is not a whole number")
         return int(value)

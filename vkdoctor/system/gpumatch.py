@@ -84,6 +84,45 @@ class GpuMatch:
     via: str | None  # pci-bus-info | uuid | ids
 
 
+@dataclass(frozen=True)
+class PciGpuFact:
+    """One row of the device probe's ``pci_gpus`` fact: a GPU on the bus and the Vulkan device
+    index that drives it (None: none does).  Written by the probe, read back from a report by
+    the Prometheus metrics, so both sides share the keys."""
+
+    slot: str
+    ids: str
+    device: int | None
+    via: str | None
+
+    @classmethod
+    def of(cls, match: GpuMatch) -> PciGpuFact:
+        return cls(match.gpu.slot, match.gpu.ids, match.device, match.via)
+
+    @classmethod
+    def from_fact(cls, fact: Mapping[str, Any]) -> PciGpuFact:
+        device = fact.get("device")
+        via = fact.get("via")
+        return cls(
+            slot=str(fact.get("slot") or ""),
+            ids=str(fact.get("ids") or ""),
+            # bool is an int in Python; a JSON true is no device index
+            device=device if isinstance(device, int) and not isinstance(device, bool) else None,
+            via=via if isinstance(via, str) else None,
+        )
+
+    def to_fact(self) -> dict[str, Any]:
+        return {"slot": self.slot, "ids": self.ids, "device": self.device, "via": self.via}
+
+
+def pci_gpus(facts: Mapping[str, Any]) -> tuple[PciGpuFact, ...]:
+    """The ``pci_gpus`` rows of the device probe's facts (a report's JSON boundary)."""
+    rows = facts.get("pci_gpus")
+    if not isinstance(rows, list):
+        return ()
+    return tuple(PciGpuFact.from_fact(r) for r in rows if isinstance(r, Mapping))
+
+
 def _norm_uuid(text: str | None) -> str | None:
     return text.lower().removeprefix("gpu-") if text else None
 
