@@ -34,7 +34,7 @@ CODES = code_table(
         CodeInfo(
             "requirement-unmet",
             Severity.FAIL,
-            "no device meets the requirements",
+            "the devices do not meet the requirements",
             "vkdoctor was asked (--require, VKDOCTOR_REQUIRE or a pytest marker) for a device "
             "with certain properties, and no Vulkan device on this machine has all of them. The "
             "finding lists, for each device, what it has where it falls short.  With "
