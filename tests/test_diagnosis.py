@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import faultlib
 import pytest
 
 from vkdoctor.diagnosis.remedies import Machine, fit_command
@@ -252,3 +253,53 @@ def test_a_run_stopped_before_anything_failed_does_not_say_vulkan_works(tmp_path
         "running"
     )
     assert report["verdict"] in done.stdout
+
+
+CHECK = [sys.executable, "-m", "vkdoctor", "check"]
+
+
+@needs_system_lavapipe
+def test_a_partial_run_with_a_warning_speaks_of_the_steps_it_ran(tmp_path: Path) -> None:
+    """An implicit layer whose library is missing: the real loader skips it and still finds a
+    device, so a run of only the first steps must not call Vulkan unusable (no device probe
+    ran), nor working (no instance was created): it names the steps it ran."""
+    home = tmp_path / "home"
+    faultlib.write_layer_manifest(
+        faultlib.implicit_layer_dir(home),
+        name="VK_LAYER_vkdoctor_gone",
+        library_path=str(tmp_path / "missing" / "libgone.so"),
+        implicit=True,
+    )
+    assert _loader_works(HOME=str(home))
+    out = tmp_path / "partial.json"
+    done = subprocess.run(
+        [*CHECK, "loader-discovery", "layer-enumeration", "--json", str(out)],
+        env=_environ(HOME=str(home)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    report = json.loads(out.read_text())
+    root = _first_root(report)
+    assert done.returncode == 1 and root["code"] == "layer-library-missing"
+    prefix = "Problems in the steps run (loader-discovery, layer-enumeration): "
+    assert report["verdict"].startswith(prefix + root["summary"])
+
+    code, whole = _check(tmp_path, HOME=str(home))
+    assert code == 1 and whole["verdict"].startswith("Vulkan works, with problems: ")
+
+
+def test_a_partial_healthy_run_does_not_say_vulkan_works(tmp_path: Path) -> None:
+    out = tmp_path / "partial.json"
+    done = subprocess.run(
+        [*CHECK, "loader-discovery", "--json", str(out)],
+        env=_environ(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    report = json.loads(out.read_text())
+    assert done.returncode == 0
+    assert report["verdict"] == (
+        f"No problems in the steps run (loader-discovery): loader {report['loader']['version']}"
+    )

@@ -47,6 +47,18 @@ def _nothing_computes(report: Report) -> bool:
     return not any(isinstance(row, dict) and row.get("verified") for row in rows)
 
 
+# The steps that show Vulkan creates an instance, loads a device and computes: a run of only
+# earlier ones (`check loader-discovery layer-enumeration`) can say neither "works" nor
+# "unusable" of Vulkan as a whole, only of the steps it ran.
+_WHOLE_RUN = ("instance", "device", "dispatch")
+
+
+def _steps_run(report: Report) -> list[str] | None:
+    """The probes a partial run ran, or None for a run through to the dispatch."""
+    ran = [p.id for p in report.probes if p.id != "requirements"]
+    return None if all(step in ran for step in _WHOLE_RUN) else ran
+
+
 def _more(roots: list[Finding]) -> str:
     """`` (and N more problems)`` after the first root cause; a fold counts as the many it is."""
     others = sum(max(1, f.folded) for f in roots[1:])
@@ -70,15 +82,26 @@ def verdict(report: Report, headline: str = "") -> str:
             return f"Not checked to the end: {cut.summary}" + (
                 f"; so far: {works}" if works else ""
             )
+        partial = _steps_run(report)
+        if partial is not None:
+            return f"No problems in the steps run ({', '.join(partial)})" + (
+                f": {works}" if works else ""
+            )
         return "Vulkan works" + (f": {works}" if works else "")
     first = roots[0]
+    partial = _steps_run(report)
     failed = {p.id for p in report.probes if p.status.is_failure or p.status is Status.SKIPPED}
+    # No device counts only where the step that lists them ran.
+    no_devices = not report.devices and any(p.id == "instance" for p in report.probes)
     unusable = (
-        bool(failed & {"instance", "loader-discovery"})
-        or not report.devices
-        or _nothing_computes(report)
+        bool(failed & {"instance", "loader-discovery"}) or no_devices or _nothing_computes(report)
     )
-    state = "Vulkan is unusable" if unusable else "Vulkan works, with problems"
+    if unusable:
+        state = "Vulkan is unusable"
+    elif partial is not None:
+        state = f"Problems in the steps run ({', '.join(partial)})"
+    else:
+        state = "Vulkan works, with problems"
     return f"{state}: {headline or first.summary}{_fix(first)}{_more(roots)}"
 
 
