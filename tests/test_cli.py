@@ -226,7 +226,9 @@ def test_quiet_prints_the_verdict_only_and_color_is_chosen(world: VkWorld) -> No
     full = vkdoctor(world, "check", "driver-enumeration")
     assert quiet.returncode == full.returncode and quiet.stderr == ""  # -q changes the text only
     assert quiet.stdout.strip() in full.stdout and len(full.stdout.splitlines()) > 3
-    assert quiet.stdout.startswith("Vulkan ") and len(quiet.stdout.splitlines()) == 1
+    # A run that stops before the instance step speaks of the steps it ran (diagnosis/verdict).
+    steps = "No problems in the steps run (loader-discovery, driver-enumeration)"
+    assert quiet.stdout.startswith(steps) and len(quiet.stdout.splitlines()) == 1
     assert "\x1b[" in vkdoctor(world, "check", "driver-enumeration", "--color", "always").stdout
     for args, env in ((("--color", "never"), {}), (("--no-color",), {}), ((), {"NO_COLOR": "1"})):
         assert "\x1b[" not in vkdoctor(world, "check", "driver-enumeration", *args, **env).stdout

@@ -118,5 +118,13 @@ def test_a_signal_ends_the_tui_and_keeps_the_run_so_far(
     assert found, stderr[-2000:]
     assert found.group(1).startswith(str(tmp_path / "state"))
     report = load_report(found.group(1))  # valid: the loader validates it
-    ids = [p.id for p in report.probes]
-    assert "loader-discovery" in ids and "instance" not in ids  # finished ones, not the hung one
+    by_id = {p.id: p for p in report.probes}
+    assert by_id["loader-discovery"].blocked_by is None  # finished before the signal
+    # The hung probe never has a result of its own: it is absent (the TUI wrote what had
+    # finished) or marked interrupted (the runner's stop had recorded it first), and so is
+    # every probe after it.
+    hung = by_id.get("instance")
+    assert hung is None or (
+        hung.blocked_by == "interrupted" and [f.code for f in hung.findings] == ["run-interrupted"]
+    )
+    assert all(by_id[p].blocked_by == "interrupted" for p in ("device", "dispatch") if p in by_id)
