@@ -423,11 +423,14 @@ class ChildPool:
         for spawned in idle:
             _kill(spawned)
         for handle in unclaimed:
-            handle.wait()  # SIGKILLed: reaped at once, so nothing outlives the run
+            # SIGKILLed: reaped at once, so nothing outlives the run; bounded all the same, as a
+            # child stuck in the kernel (a GPU driver in D state) dies only when it leaves it.
+            handle.settle(_SETTLE_S)
         for spawned in idle:
             _end(spawned)
 
 
+_SETTLE_S = 2.0  # how long close waits for a cancelled speculative child to be reaped
 _RequestKey = tuple[str, str, frozenset[tuple[str, str | None]], "Sharing"]
 
 
@@ -650,6 +653,12 @@ class ChildHandle:
             error=error,
             wchan=wchan,
         )
+
+    def settle(self, timeout_s: float) -> None:
+        """Wait at most ``timeout_s`` for the collector to reap a cancelled child."""
+        thread = getattr(self, "_thread", None)
+        if thread is not None:
+            thread.join(timeout_s)
 
     def wait(self) -> ChildOutcome:
         thread = getattr(self, "_thread", None)  # none when the child never started
