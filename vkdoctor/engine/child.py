@@ -394,7 +394,11 @@ class ChildPool:
         with self._lock:
             if sharing is Sharing.SHARE:
                 wanted = frozenset(overrides.items())
-                for index, (variables, spawned) in enumerate(self._kept):
+                # The child kept last first: it ran the step this one follows (the instance
+                # probe's child for the device probe), so the loader and the drivers it maps are
+                # the ones this task needs, already loaded.
+                for index in range(len(self._kept) - 1, -1, -1):
+                    variables, spawned = self._kept[index]
                     if variables == wanted and spawned.proc.poll() is None:
                         del self._kept[index]
                         return spawned

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from importlib import resources
+import importlib
 from pathlib import Path
 
 from vkdoctor.vulkan.compute import ShaderNotFound
@@ -19,7 +19,10 @@ def load_spirv(name: str) -> bytes:
     (``PYTHONPATH=.``, as on a freshly provisioned GPU machine) it is read from ``shaders/``.
     """
     try:
-        return resources.files(SHADER_PACKAGE).joinpath(f"{name}.spv").read_bytes()
+        # The package's directory, not importlib.resources: its import is ~10 ms of the smoke
+        # dispatch's child, on the path of every check; vkdoctor is never installed zipped.
+        package = importlib.import_module(SHADER_PACKAGE)
+        return (Path(str(package.__file__)).parent / f"{name}.spv").read_bytes()
     except (OSError, ModuleNotFoundError) as exc:
         checkout = Path(__file__).resolve().parents[2] / "shaders" / f"{name}.spv"
         try:
