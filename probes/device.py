@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from vkdoctor.engine.bisect import active_implicit_layers, bisect, forced_explicit_layers
-from vkdoctor.engine.child import ChildHandle, ChildOutcome, ItemOutcome
+from vkdoctor.engine.child import ChildOutcome, ItemOutcome
 from vkdoctor.engine.runner import ProbeContext, ProbeOutcome, ProbeSpec
 from vkdoctor.loader import log as loaderlog
 from vkdoctor.loader.libcheck import disable_commands
@@ -170,37 +170,21 @@ def _device_rows(ctx: ProbeContext) -> list[dict[str, Any]]:
     return list(ctx.facts("instance").get("physical_devices", []))
 
 
-def _device_commands(ctx: ProbeContext) -> tuple[Any, list[str]]:
-    """The registry's command table and its device commands, each resolved on every device."""
+def run(ctx: ProbeContext) -> ProbeOutcome:
     from vkdoctor.loader.registry import Level, load_commands
 
-    table = load_commands(environ=ctx.env.environ)
-    return table, sorted(c.name for c in table if c.level is Level.DEVICE)
-
-
-def _payload(names: list[str]) -> dict[str, Any]:
-    return {"names": names, "trampoline_names": TRAMPOLINE_SAMPLES}
-
-
-def start_early(ctx: ProbeContext) -> ChildHandle:
-    """Device creation on every device the loader enumerates, started while the instance probe
-    still runs: the child needs only the device count, which it finds itself.  On a GPU this
-    takes the device's creation with every extension (~0.4 s on the H200) off the end of the
-    instance probe (benchmarks/RESULTS.md)."""
-    return ctx.start_child(TASK, {"items": None, **_payload(_device_commands(ctx)[1])})
-
-
-def _same_device(item: ItemOutcome, row: dict[str, Any]) -> bool:
-    """The early child saw this device at this index (or died there, which a re-run checks)."""
-    return item.state != "ok" or (item.result or {}).get("name") == row["name"]
-
-
-def run(ctx: ProbeContext) -> ProbeOutcome:
     outcome = ProbeOutcome()
-    table, names = _device_commands(ctx)
+    table = load_commands(environ=ctx.env.environ)
+    names = sorted(c.name for c in table if c.level is Level.DEVICE)
     rows = _device_rows(ctx)
-    items = [{"key": str(r["index"]), "index": r["index"], "name": r["name"]} for r in rows]
-    results, children = ctx.run_batch_adopting(TASK, items, "key", _payload(names), _same_device)
+    items = [{"key": str(r["index"]), "index": r["index"]} for r in rows]
+    results, children = (
+        ctx.run_batch(
+            TASK, items, "key", payload={"names": names, "trampoline_names": TRAMPOLINE_SAMPLES}
+        )
+        if items
+        else ([], [])
+    )
     for child in children:
         outcome.loader_log += loaderlog.parse(child.stderr)
     instance_api = parse_version(ctx.facts("instance").get("api_version") or "1.0") or (1, 0, 0)
@@ -681,11 +665,5 @@ def _not_exposed_commands(key: str, gpu: gpumatch.BusGpu, visible: str | None) -
 
 
 SPEC = ProbeSpec(
-    id="device",
-    title="Devices and function loading",
-    run=run,
-    requires=("instance",),
-    native=True,
-    early=start_early,
-    early_after=("loader-discovery",),
+    id="device", title="Devices and function loading", run=run, requires=("instance",), native=True
 )

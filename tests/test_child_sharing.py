@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import faultlib
@@ -84,80 +83,43 @@ def test_a_fault_in_a_late_step_is_diagnosed_alone_with_the_same_result(
     assert any(result.facts.get("rerun") for result in shared.probes)  # re-run alone
 
 
-INSTANCE_TASK = "vkdoctor.tasks.vkprobe:instances"
-DEVICE_TASK = "vkdoctor.tasks.vkprobe:devices"
-
-
-@dataclass
-class TaskTimes:
-    """When each task's first child was started and first waited for, and every start."""
-
-    started: dict[str, float] = field(default_factory=dict)
-    ended: dict[str, float] = field(default_factory=dict)
-    handles: list[str] = field(default_factory=list)
-
-
-@pytest.fixture
-def task_times(monkeypatch: pytest.MonkeyPatch) -> TaskTimes:
-    times = TaskTimes()
+@pytest.mark.parametrize("cores", [1, 2, 4])
+def test_the_smoke_dispatch_starts_while_the_instance_probe_still_runs(
+    monkeypatch: pytest.MonkeyPatch, spawned: list[int], cores: int
+) -> None:
+    """Not on one core, where the instance's child keeps it; from four cores before anything
+    else (warm_pool's speculative request), and that child is the one the probe takes."""
+    started: dict[str, float] = {}
+    ended: dict[str, float] = {}
+    handles: list[str] = []
     real_init, real_wait = child.ChildHandle.__init__, child.ChildHandle.wait
 
     def recording(self: child.ChildHandle, task: str, *args: object, **kwargs: object) -> None:
-        times.started.setdefault(task, time.monotonic())
-        times.handles.append(task)
+        started.setdefault(task, time.monotonic())
+        handles.append(task)
         real_init(self, task, *args, **kwargs)  # type: ignore[arg-type]
 
     def waiting(self: child.ChildHandle) -> child.ChildOutcome:
         outcome = real_wait(self)
-        times.ended.setdefault(self.task, time.monotonic())
+        ended.setdefault(self.task, time.monotonic())
         return outcome
 
     monkeypatch.setattr(child.ChildHandle, "__init__", recording)
     monkeypatch.setattr(child.ChildHandle, "wait", waiting)
-    return times
-
-
-@pytest.mark.parametrize("cores", [1, 2, 4])
-def test_the_smoke_dispatch_starts_while_the_instance_probe_still_runs(
-    task_times: TaskTimes, spawned: list[int], cores: int
-) -> None:
-    """Not on one core, where the instance's child keeps it; from four cores before anything
-    else (warm_pool's speculative request), and that child is the one the probe takes."""
-    started, ended, handles = task_times.started, task_times.ended, task_times.handles
     report = run_pipeline(Env.current(), Options(cores=cores)).report
 
-    instance_task = INSTANCE_TASK
+    instance_task = "vkdoctor.tasks.vkprobe:instances"
     smoke_task = "vkdoctor.tasks.dispatch:smoke"
     dispatch_early = started[smoke_task] < ended[instance_task]
     assert dispatch_early == (cores > 1)
     first = started[smoke_task] < started["vkdoctor.tasks.loader:loader_info"]
     assert first == (cores >= 4)
     assert handles.count(smoke_task) == 1  # the speculative child was taken, not run twice
-    # The speculative child is one more warm child: the enumeration steps still run at once;
-    # from four cores the device probe's early child is a fourth.
-    assert len(spawned) == (4 if cores >= 4 else 2)
+    # The speculative child is one more warm child: the enumeration steps still run at once.
+    assert len(spawned) == (3 if cores >= 4 else 2)
     dispatch = next(p for p in report.probes if p.id == "dispatch")
     assert dispatch.status.value == "ok"
     assert [row["verified"] for row in dispatch.facts["devices"]] == [True] * len(report.devices)
-
-
-@pytest.mark.parametrize("cores", [2, 8])
-def test_device_creation_starts_while_the_instance_probe_still_runs(
-    task_times: TaskTimes, cores: int
-) -> None:
-    """With a core for it beside the enumeration steps and the dispatch, the device probe's
-    child starts after loader discovery, counts the devices itself, and its results are the
-    probe's: one device child, and the device probe finds what a run without it finds."""
-    report = run_pipeline(Env.current(), Options(cores=cores)).report
-
-    early = task_times.started[DEVICE_TASK] < task_times.ended[INSTANCE_TASK]
-    assert early == (cores >= 4)
-    assert task_times.handles.count(DEVICE_TASK) == 1  # adopted, not created twice
-    device = next(p for p in report.probes if p.id == "device")
-    assert device.status.value in ("ok", "info")
-    alone = run_pipeline(Env.current(), Options(cores=1, reuse_children=False)).report
-    assert _summary(report) == _summary(alone)
-    assert report.devices == alone.devices and report.devices
 
 
 def test_an_early_dispatch_child_is_killed_when_the_instance_fails(
@@ -168,12 +130,11 @@ def test_an_early_dispatch_child_is_killed_when_the_instance_fails(
     environ = faultlib.loader_env(tmp_path / "home", driver_manifests=[manifest], debug=None)
     env = Env.current().__class__(**{**Env.current().__dict__, "environ": environ})
 
-    for cores in (2, 4, 8):  # 4: the speculative child, started before any step ran
+    for cores in (2, 4):  # 4: the speculative child, started before any step ran
         report = run_pipeline(env, Options(timeout_s=5, cores=cores)).report
 
-        for probe_id in ("device", "dispatch"):  # 8: the device probe's early child too
-            late = next(p for p in report.probes if p.id == probe_id)
-            assert late.status.value == "skipped" and late.blocked_by == "instance"
+        dispatch = next(p for p in report.probes if p.id == "dispatch")
+        assert dispatch.status.value == "skipped" and dispatch.blocked_by == "instance"
         assert child.live_pids() == []
 
 
@@ -220,3 +181,20 @@ def test_the_status_line_says_what_is_being_isolated(world: VkWorld, fault_build
         "isolating the culprit of instance creation: 1 layer off, 1 driver alone",
     ) in said
     assert "culprit-layer" in [f.code for _, f in report.findings()]
+
+
+def test_the_child_kept_last_is_handed_out_first() -> None:
+    """The child that ran the step just before (the instance probe's, for the device probe) has
+    the loader and drivers this task needs already mapped: it is the one a shared request gets."""
+    pool = child.ChildPool(child.child_environ(Env.current().environ, {}), size=0)
+    overrides = {"VK_LOADER_DEBUG": "error"}
+    first, second = child.spawn(pool.environ), child.spawn(pool.environ)
+    pool.keep(overrides, first)
+    pool.keep(overrides, second)
+    assert pool.take({"VK_LOADER_DEBUG": "all"}, child.Sharing.SHARE) is None  # other variables
+    assert pool.take(overrides, child.Sharing.SHARE) is second
+    assert pool.take(overrides, child.Sharing.SHARE) is first
+    pool.keep(overrides, first)
+    pool.keep(overrides, second)
+    pool.close()
+    assert child.live_pids() == []

@@ -479,10 +479,7 @@ def devices(payload: dict[str, Any], emit: Emitter) -> None:
     code, handles = session.physical_devices()
     names = payload.get("names", [])
     ffi, lib = session.ffi, session.lib
-    items = payload["items"]
-    if items is None:  # every device this instance sees (the probe's early start)
-        items = [{"key": str(index), "index": index} for index in range(len(handles))]
-    for item in items:
+    for item in payload["items"]:
         key, index = item["key"], item["index"]
         emit.begin(key)
         if index >= len(handles):
@@ -490,12 +487,7 @@ def devices(payload: dict[str, Any], emit: Emitter) -> None:
             emit.end(key, ok=False)
             continue
         physical = handles[index]
-        properties = ffi.new("VkPhysicalDeviceProperties *")
-        lib.vkGetPhysicalDeviceProperties(physical, properties)
         row: dict[str, Any] = {
-            # Which device this is, so that an early start's result is adopted only for the
-            # device the instance probe listed at this index.
-            "name": cstr(ffi, properties.deviceName),
             "queue_families": _queue_families(session, physical),
             "memory": _memory(session, physical),
         }
