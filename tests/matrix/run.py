@@ -23,10 +23,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from build import VENV, build  # noqa: E402
 from chroot import chroot_run  # noqa: E402
 from releases import RELEASES, by_name  # noqa: E402
-
-from build import VENV, build  # noqa: E402
 
 TREE = HERE.parent.parent
 SRC = "/opt/vkdoctor-src"
