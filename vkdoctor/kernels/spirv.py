@@ -21,8 +21,8 @@ def load_spirv(name: str) -> bytes:
     try:
         # The package's directory, not importlib.resources: its import is ~10 ms of the smoke
         # dispatch's child, on the path of every check; vkdoctor is never installed zipped.
-        package = importlib.import_module(SHADER_PACKAGE)
-        return (Path(str(package.__file__)).parent / f"{name}.spv").read_bytes()
+        directory = next(iter(importlib.import_module(SHADER_PACKAGE).__path__))
+        return (Path(directory) / f"{name}.spv").read_bytes()
     except (OSError, ModuleNotFoundError) as exc:
         checkout = Path(__file__).resolve().parents[2] / "shaders" / f"{name}.spv"
         try:
