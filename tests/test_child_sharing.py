@@ -65,16 +65,17 @@ def test_a_healthy_check_shares_two_children_and_finds_the_same(spawned: list[in
     assert shared_children == 2
 
 
-@pytest.mark.parametrize("variant", ["dispatch-crash", "create-device-fail"])
+@pytest.mark.parametrize("cores", [2, 4])  # 4: the device and dispatch children speculative
+@pytest.mark.parametrize("variant", ["dispatch-crash", "create-device-fail", "gdpa-null"])
 def test_a_fault_in_a_late_step_is_diagnosed_alone_with_the_same_result(
-    tmp_path: Path, fault_build_dir: Path, variant: str
+    tmp_path: Path, fault_build_dir: Path, variant: str, cores: int
 ) -> None:
     library = faultlib.build_driver(fault_build_dir, variant)
     manifest = faultlib.write_driver_manifest(tmp_path / "icd", str(library))
     environ = faultlib.loader_env(tmp_path / "home", driver_manifests=[manifest], debug=None)
     env = Env.current().__class__(**{**Env.current().__dict__, "environ": environ})
 
-    shared = run_pipeline(env, Options(timeout_s=5)).report
+    shared = run_pipeline(env, Options(timeout_s=5, cores=cores)).report
     alone = run_pipeline(env, Options(timeout_s=5, reuse_children=False)).report
 
     assert _summary(shared) == _summary(alone)
@@ -84,11 +85,12 @@ def test_a_fault_in_a_late_step_is_diagnosed_alone_with_the_same_result(
 
 
 @pytest.mark.parametrize("cores", [1, 2, 4])
-def test_the_smoke_dispatch_starts_while_the_instance_probe_still_runs(
+def test_the_smoke_dispatch_and_the_device_probe_start_while_the_instance_probe_still_runs(
     monkeypatch: pytest.MonkeyPatch, spawned: list[int], cores: int
 ) -> None:
-    """Not on one core, where the instance's child keeps it; from four cores before anything
-    else (warm_pool's speculative request), and that child is the one the probe takes."""
+    """The dispatch not on one core, where the instance's child keeps it; from four cores both
+    before anything else (warm_pool's speculative requests), and those children are the ones the
+    probes take.  On two cores the device probe waits for the instance probe (no core free)."""
     started: dict[str, float] = {}
     ended: dict[str, float] = {}
     handles: list[str] = []
@@ -110,16 +112,23 @@ def test_the_smoke_dispatch_starts_while_the_instance_probe_still_runs(
 
     instance_task = "vkdoctor.tasks.vkprobe:instances"
     smoke_task = "vkdoctor.tasks.dispatch:smoke"
-    dispatch_early = started[smoke_task] < ended[instance_task]
-    assert dispatch_early == (cores > 1)
-    first = started[smoke_task] < started["vkdoctor.tasks.loader:loader_info"]
-    assert first == (cores >= 4)
-    assert handles.count(smoke_task) == 1  # the speculative child was taken, not run twice
-    # The speculative child is one more warm child: the enumeration steps still run at once.
-    assert len(spawned) == (3 if cores >= 4 else 2)
+    device_task = "vkdoctor.tasks.vkprobe:devices"
+    loader_task = "vkdoctor.tasks.loader:loader_info"
+    assert (started[smoke_task] < ended[instance_task]) == (cores > 1)
+    assert (started[device_task] < ended[instance_task]) == (cores >= 4)
+    assert (started[smoke_task] < started[loader_task]) == (cores >= 4)
+    assert (started[device_task] < started[loader_task]) == (cores >= 4)
+    # The speculative children were taken, not run twice.
+    assert handles.count(smoke_task) == 1 and handles.count(device_task) == 1
+    # Each speculative child is one more warm child: the enumeration steps still run at once.
+    assert len(spawned) == (4 if cores >= 4 else 2)
     dispatch = next(p for p in report.probes if p.id == "dispatch")
     assert dispatch.status.value == "ok"
     assert [row["verified"] for row in dispatch.facts["devices"]] == [True] * len(report.devices)
+    # The early device child checked what the probe would have: every device command resolves.
+    device = next(p for p in report.probes if p.id == "device")
+    assert not device.status.is_failure and device.facts["devices"] == len(report.devices)
+    assert "gdpa-missing" not in {f.code for f in device.findings}
 
 
 def test_an_early_dispatch_child_is_killed_when_the_instance_fails(
@@ -133,8 +142,9 @@ def test_an_early_dispatch_child_is_killed_when_the_instance_fails(
     for cores in (2, 4):  # 4: the speculative child, started before any step ran
         report = run_pipeline(env, Options(timeout_s=5, cores=cores)).report
 
-        dispatch = next(p for p in report.probes if p.id == "dispatch")
-        assert dispatch.status.value == "skipped" and dispatch.blocked_by == "instance"
+        for probe in ("device", "dispatch"):  # both started early from four cores
+            result = next(p for p in report.probes if p.id == probe)
+            assert result.status.value == "skipped" and result.blocked_by == "instance"
         assert child.live_pids() == []
 
 

@@ -91,3 +91,23 @@ def test_hang_in_create_device_is_a_timeout_bisected_to_the_driver(
     hung = finding(device, "device-creation-hung")
     assert "vkCreateDevice" in hung.summary and hung.evidence["wchan"]
     assert str(manifest) in finding(device, "culprit-driver").summary
+
+
+def test_an_early_device_result_is_adopted_only_for_the_same_device_and_commands() -> None:
+    """warm_pool's speculative device child counts the devices and reads the registry itself;
+    the probe takes its result only where it saw the device the instance probe listed at that
+    index and checked as many commands as the probe's own registry lists."""
+    from vkdoctor.probes.device import _same_device
+
+    from vkdoctor.engine.child import ItemOutcome
+
+    def item(state: str, result: dict[str, object] | None) -> ItemOutcome:
+        return ItemOutcome("0", state, result, (), "")
+
+    same = _same_device(["vkCreateBuffer", "vkQueueSubmit"])
+    row = {"index": 0, "name": "llvmpipe"}
+    assert same(item("ok", {"name": "llvmpipe", "names_checked": 2}), row)
+    assert not same(item("ok", {"name": "NVIDIA H200", "names_checked": 2}), row)
+    assert not same(item("ok", {"name": "llvmpipe", "names_checked": 0}), row)  # no registry
+    assert not same(item("ok", {"missing": True}), row)
+    assert same(item("crashed", None), row)  # died there: the probe's re-run checks it alone

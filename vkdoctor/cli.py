@@ -320,7 +320,7 @@ def _check(args: argparse.Namespace, fleet: Any = None) -> int:
     try:
         return _check_with(args, fleet, env, run_options, pool)
     finally:
-        pool.close()  # run_pipeline closes it too; here for the usage errors before it
+        pool.close()  # reaps what run_pipeline killed (after the output), or the unused pool
 
 
 def _check_with(

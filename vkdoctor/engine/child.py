@@ -338,6 +338,8 @@ class ChildPool:
         self._idle: list[Spawned] = []
         self._kept: list[tuple[frozenset[tuple[str, str | None]], Spawned]] = []
         self._speculative: dict[_RequestKey, ChildHandle] = {}
+        self._dying: list[Spawned] = []  # killed by stop, reaped by close
+        self._cancelled: list[ChildHandle] = []
         self._lock = threading.Lock()
         self._closed = False
         self._fill()
@@ -414,18 +416,29 @@ class ChildPool:
                 return
         _end(spawned)
 
-    def close(self) -> None:
+    def stop(self) -> None:
+        """Kill every child this pool holds, without waiting for them: a child that loaded a
+        GPU driver takes tens of ms to tear down (the H200's: ~35 ms each), which then overlaps
+        the caller's diagnosis and output until ``close`` reaps them."""
         with self._lock:
             self._closed = True
             idle = self._idle + [spawned for _, spawned in self._kept]
             unclaimed = list(self._speculative.values())
             self._idle, self._kept, self._speculative = [], [], {}
-        # Every kill first, then the reaping: a child that loaded a GPU driver takes tens of ms
-        # to tear down (the H200's: ~35 ms each), and those teardowns then overlap.
+            self._dying += idle
+            self._cancelled += unclaimed
+        # Every kill first, then (in close) the reaping, so the teardowns overlap each other.
         for handle in unclaimed:
             handle.cancel()
         for spawned in idle:
             _kill(spawned)
+
+    def close(self) -> None:
+        """``stop``, then reap every child it killed: nothing outlives the run."""
+        self.stop()
+        with self._lock:
+            idle, unclaimed = self._dying, self._cancelled
+            self._dying, self._cancelled = [], []
         for handle in unclaimed:
             # SIGKILLed: reaped at once, so nothing outlives the run; bounded all the same, as a
             # child stuck in the kernel (a GPU driver in D state) dies only when it leaves it.

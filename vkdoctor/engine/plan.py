@@ -110,19 +110,21 @@ def warm_pool(
     # Only with cores to spare: on 2 cores the dispatch child's CPU then competes with the
     # imports and the loader step on the critical path, and the third child loads the loader
     # again (benchmarks/RESULTS.md: 973 against 912 ms, CPU 1474 against 1265 ms).
-    speculate = (
-        "dispatch" in order
-        and size > 0
-        and options.reuse_children
-        and cores(options) >= SPECULATE_FROM_CORES
+    # The device probe's creation of every device with every extension is the long pole on a
+    # GPU (~0.4 s on the H200, after the instance probe): it starts here too, counting the
+    # devices and reading the registry itself.
+    ahead = (
+        [(probe, task, payload) for probe, task, payload in _speculated(options) if probe in order]
+        if size > 0 and options.reuse_children and cores(options) >= SPECULATE_FROM_CORES
+        else []
     )
     pool = child.ChildPool(
-        child.child_environ(env.environ, {}), size=size, budget=budget + int(speculate)
+        child.child_environ(env.environ, {}), size=size, budget=budget + len(ahead)
     )
-    if speculate:
+    for _, task, payload in ahead:
         pool.speculate(
-            DISPATCH_TASK,
-            early_dispatch_payload(options),
+            task,
+            payload,
             child_overrides(options, options.loader_debug),
             first_attempt_sharing(options, native=True, requires=True),
             options.timeout_s,
@@ -130,7 +132,23 @@ def warm_pool(
     return pool
 
 
+def _speculated(options: Options) -> list[tuple[str, str, dict[str, Any]]]:
+    """The probes whose first request warm_pool makes ahead: (probe, task, payload)."""
+    return [
+        ("dispatch", DISPATCH_TASK, early_dispatch_payload(options)),
+        ("device", DEVICE_TASK, EARLY_DEVICE_PAYLOAD),
+    ]
+
+
 DISPATCH_TASK = "vkdoctor.tasks.dispatch:smoke"
+DEVICE_TASK = "vkdoctor.tasks.vkprobe:devices"
+# The device probe's request before the instance probe has listed the devices: every device,
+# the registry's device commands read by the child, and the commands whose addresses are shown.
+EARLY_DEVICE_PAYLOAD: dict[str, Any] = {
+    "items": None,
+    "names": None,
+    "trampoline_names": ["vkCreateBuffer", "vkQueueSubmit", "vkCmdDispatch"],
+}
 SPECULATE_FROM_CORES = 4  # warm_pool starts the dispatch child at once from this many cores
 
 

@@ -332,8 +332,9 @@ def run_pipeline(
     pool: child.ChildPool | None = None,
     on_progress: Callable[[ProbeSpec, str], None] | None = None,
 ) -> RunResult:
-    """Run the probes; ``pool`` (from ``warm_pool`` with the same arguments) is closed at the
-    end like the one made here without it."""
+    """Run the probes; ``pool`` (from ``warm_pool`` with the same arguments) has its children
+    killed at the end and the caller's ``pool.close()`` reaps them, so their teardown overlaps
+    the diagnosis and the output; the pool made here without it is closed here."""
     options = options or Options()
     order = resolve_selection(selected)
     report = Report(tool_version=vkdoctor.__version__, created=_now())
@@ -347,6 +348,7 @@ def run_pipeline(
         if options.deadline_s is not None and math.isfinite(options.deadline_s)
         else None
     )
+    owned = pool is None
     pool = pool or warm_pool(env, options, order)
     try:
         _run_probes(
@@ -364,7 +366,10 @@ def run_pipeline(
             on_progress,
         )
     finally:
-        pool.close()
+        if owned:
+            pool.close()
+        else:
+            pool.stop()
     report.loader_log = _merge_logs(report.probes)
     diagnose(report, Machine.of(env))
     return RunResult(report, internal)

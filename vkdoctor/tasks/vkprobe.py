@@ -8,6 +8,7 @@ layer is reported with the call it happened in.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -469,6 +470,18 @@ def _create_device(
     return code, handle[0] if code == 0 else None
 
 
+def _device_command_names() -> list[str]:
+    """The registry's device-level commands, as the device probe lists them ([] without the
+    registry: the probe then finds the count differs and runs the device itself)."""
+    from vkdoctor.loader.registry import Level, RegistryError, load_commands
+
+    try:
+        table = load_commands(environ=os.environ)
+    except RegistryError:
+        return []
+    return sorted(c.name for c in table if c.level is Level.DEVICE)
+
+
 def devices(payload: dict[str, Any], emit: Emitter) -> None:
     """Per physical device (a batch item each): queues, memory, device creation with a compute
     queue and every supported extension, and every device command through vkGetDeviceProcAddr."""
@@ -477,9 +490,14 @@ def devices(payload: dict[str, Any], emit: Emitter) -> None:
     if code != 0:
         raise RuntimeError(f"vkCreateInstance returned {code} in the device probe")
     code, handles = session.physical_devices()
-    names = payload.get("names", [])
+    names = payload.get("names")
+    if names is None:  # the probe's early start: the registry's device commands, read here
+        names = _device_command_names()
     ffi, lib = session.ffi, session.lib
-    for item in payload["items"]:
+    items = payload["items"]
+    if items is None:  # every device this instance sees (the probe's early start)
+        items = [{"key": str(index), "index": index} for index in range(len(handles))]
+    for item in items:
         key, index = item["key"], item["index"]
         emit.begin(key)
         if index >= len(handles):
@@ -487,7 +505,13 @@ def devices(payload: dict[str, Any], emit: Emitter) -> None:
             emit.end(key, ok=False)
             continue
         physical = handles[index]
+        properties = ffi.new("VkPhysicalDeviceProperties *")
+        lib.vkGetPhysicalDeviceProperties(physical, properties)
         row: dict[str, Any] = {
+            # Which device, and against how many commands: an early start's result is adopted
+            # only for the device the instance probe listed at this index, checked alike.
+            "name": cstr(ffi, properties.deviceName),
+            "names_checked": len(names),
             "queue_families": _queue_families(session, physical),
             "memory": _memory(session, physical),
         }
