@@ -218,3 +218,41 @@ def test_color_never_writes_no_escape_and_always_does(monkeypatch) -> None:
         console.file = out
         console.print(findings_block(_report(), 0))
         assert ("\x1b[" in out.getvalue()) is escapes, mode
+
+
+def _stopped_report() -> Report:
+    """A run SIGTERM stopped in the instance probe: what ran was healthy, the rest never ran."""
+    interrupted = Finding(
+        "run-interrupted",
+        Severity.INFO,
+        "vkdoctor received SIGTERM while the instance probe was running",
+        id="instance.1",
+    )
+    probes = [
+        ProbeResult("loader-discovery", "Loader discovery", Status.OK, duration_s=0.1),
+        ProbeResult(
+            "instance",
+            "Instance creation",
+            Status.SKIPPED,
+            findings=[interrupted],
+            blocked_by="interrupted",
+        ),
+        ProbeResult("dispatch", "Smoke compute dispatch", Status.SKIPPED, blocked_by="interrupted"),
+    ]
+    return Report(tool_version="0.1.0", created="", probes=probes)
+
+
+def test_a_stopped_run_is_never_called_problem_free() -> None:
+    """Its summary status stays "ok" in the JSON (the contract), but the closing line must not
+    say "no problems found" of a check that never reached the instance."""
+    report = _stopped_report()
+    assert report.summary()["status"] == "ok" and report.stopped_early()
+    assert _text(findings_block(report, 0)) == (
+        "\nvkdoctor: stopped before the end: no problem found in the steps that ran (1\n"
+        "informational finding hidden; -v shows them)"
+    )
+    from vkdoctor.render.markdown import render_markdown
+
+    assert render_markdown(report).startswith(
+        "## vkdoctor: ⚠️ stopped before the end: no problem found in the steps that ran\n"
+    )

@@ -46,6 +46,8 @@ from vkdoctor.engine.plan import (
 from vkdoctor.loader import log as loaderlog
 from vkdoctor.report.codes import CodeInfo, code_table, make_finding
 from vkdoctor.report.model import (
+    BLOCKED_DEADLINE,
+    BLOCKED_INTERRUPTED,
     Finding,
     LogEntry,
     ProbeResult,
@@ -59,8 +61,6 @@ from vkdoctor.report.records import DeviceRecord, DriverRecord, LayerRecord, Loa
 MAX_PARALLEL_PROBES = 3
 MAX_STORED_LOG = 1000  # distinct loader-log entries a probe stores (and the report, merged)
 # blocked_by of probes the run never finished (they are not probe ids: nothing blocks on them).
-BLOCKED_INTERRUPTED = "interrupted"
-BLOCKED_DEADLINE = "deadline"
 CODES = code_table(
     [
         CodeInfo(

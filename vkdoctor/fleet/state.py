@@ -16,8 +16,7 @@ import re
 from dataclasses import dataclass
 
 from vkdoctor.diagnosis.links import VARIABLE_CODES
-from vkdoctor.engine.runner import BLOCKED_DEADLINE, BLOCKED_INTERRUPTED
-from vkdoctor.report.model import Finding, Report, Severity
+from vkdoctor.report.model import BLOCKED_DEADLINE, BLOCKED_INTERRUPTED, Finding, Report, Severity
 
 HEALTHY_CODE = "ok"  # the verdict code of a machine with no root cause
 INTERNAL_CODE = "internal-error"

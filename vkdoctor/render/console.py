@@ -22,7 +22,7 @@ from rich.text import Text
 from vkdoctor.diagnosis.order import Shown, ranked
 from vkdoctor.render.fields import Field, fields
 from vkdoctor.render.safe_text import ascii_fallback, clean, clean_finding, clean_report
-from vkdoctor.render.styles import HEADLINE, SEVERITY_LOOK, STATUS_LOOK
+from vkdoctor.render.styles import SEVERITY_LOOK, STATUS_LOOK, headline
 from vkdoctor.report.codes import code_info
 from vkdoctor.report.model import Finding, ProbeResult, Report, Severity, Status
 
@@ -216,7 +216,7 @@ def verdict_line(report: Report) -> RenderableType:
     """The one-line verdict (``-q`` prints only this), or the summary when there is none."""
     status = report.summary()["status"]
     if not report.verdict:
-        return summary_line(status)
+        return summary_line(status, stopped_early=report.stopped_early())
     style = {"ok": "bold green", "warn": "bold yellow"}.get(status, "bold red")
     return Wrapped([(clean(report.verdict), style)])
 
@@ -257,7 +257,8 @@ def findings_block(report: Report, verbose: int | bool = 0) -> RenderableType:
     if verbosity >= 2:
         parts.extend(_facts_and_log(report))
     parts.append(Text(""))
-    parts.append(summary_line(status, max(hidden, 0) if verbosity == 0 else 0))
+    hidden_info = max(hidden, 0) if verbosity == 0 else 0
+    parts.append(summary_line(status, hidden_info, report.stopped_early()))
     return Group(*parts)
 
 
@@ -290,9 +291,9 @@ def _facts_and_log(report: Report) -> list[RenderableType]:
     return parts
 
 
-def summary_line(status: str, hidden_info: int = 0) -> Text:
-    style = {"ok": "green", "warn": "yellow", "fail": "bold red"}[status]
-    line = Text(f"vkdoctor: {HEADLINE[status]}", style=style)
+def summary_line(status: str, hidden_info: int = 0, stopped_early: bool = False) -> Text:
+    style = {"ok": "yellow" if stopped_early else "green", "warn": "yellow", "fail": "bold red"}
+    line = Text(f"vkdoctor: {headline(status, stopped_early)}", style=style[status])
     if hidden_info:
         plural = "s" if hidden_info != 1 else ""
         line.append(f" ({hidden_info} informational finding{plural} hidden; -v shows them)", "dim")

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from vkdoctor.diagnosis.order import ranked
 from vkdoctor.render.safe_text import clean, clean_report
-from vkdoctor.render.styles import HEADLINE, SEVERITY_LOOK, STATUS_LOOK
+from vkdoctor.render.styles import SEVERITY_LOOK, STATUS_LOOK, headline
 from vkdoctor.report.model import (
     Finding,
     ProbeResult,
@@ -35,9 +35,6 @@ if TYPE_CHECKING:
 
 STATUS_ICON = {status: look.emoji for status, look in STATUS_LOOK.items()}
 SEVERITY_ICON = {severity: look.emoji for severity, look in SEVERITY_LOOK.items()}
-_HEADLINE = {
-    status: f"{STATUS_LOOK[Status(status)].emoji} {words}" for status, words in HEADLINE.items()
-}
 # Enough of the loader log to show the story, little enough to paste.
 MAX_LOG_LINES = 40
 MAX_DETAIL_CHARS = 600
@@ -392,7 +389,10 @@ def render_markdown(report: Report) -> str:
     report = clean_report(report)
     redacted = bool((report.environment.get("redaction") or {}).get("applied"))
     status = report.summary()["status"]
-    lines = [f"## vkdoctor: {_HEADLINE[status]}", "", _context_line(report, redacted), ""]
+    stopped = report.stopped_early()
+    emoji = STATUS_LOOK[Status.WARN if stopped and status == "ok" else Status(status)].emoji
+    words = headline(status, stopped)
+    lines = [f"## vkdoctor: {emoji} {words}", "", _context_line(report, redacted), ""]
     lines += table(["Probe", "Status", "Time", "Findings"], _probe_rows(report), "llrl")
     lines.append("")
     if report.verdict:

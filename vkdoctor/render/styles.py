@@ -39,6 +39,15 @@ HEADLINE: dict[str, str] = {
     "warn": "warnings found",
     "fail": "problems found",
 }
+# The headline of an "ok" run that a signal or the deadline stopped: not a clean bill of health.
+STOPPED_HEADLINE = "stopped before the end: no problem found in the steps that ran"
+
+
+def headline(status: str, stopped_early: bool) -> str:
+    """The words for a report's overall status (``Report.summary()["status"]``)."""
+    return STOPPED_HEADLINE if status == "ok" and stopped_early else HEADLINE[status]
+
+
 # A kernel row's status (vkdoctor.kernels): its colour in tables.
 KERNEL_STATUS_COLOUR: dict[str, str] = {
     "ok": "green",

@@ -205,6 +205,12 @@ class ProbeResult:
         )
 
 
+# ``blocked_by`` of the probes a stopped run never finished (engine/runner.py sets them).
+BLOCKED_INTERRUPTED = "interrupted"
+BLOCKED_DEADLINE = "deadline"
+STOPPED_EARLY = frozenset({BLOCKED_INTERRUPTED, BLOCKED_DEADLINE})
+
+
 @dataclass
 class Report:
     tool_version: str
@@ -237,6 +243,11 @@ class Report:
         else:
             overall = "ok"
         return {"status": overall, "counts": {"probes": statuses, "findings": severities}}
+
+    def stopped_early(self) -> bool:
+        """Whether a signal or the deadline stopped the run before every probe ran (probes
+        skipped with ``blocked_by`` "interrupted" or "deadline")."""
+        return any(p.blocked_by in STOPPED_EARLY for p in self.probes)
 
     def findings(self) -> list[tuple[ProbeResult, Finding]]:
         return [(p, f) for p in self.probes for f in p.findings]
