@@ -16,7 +16,8 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+
+from vkdoctor.record import frozen
 
 SHELLS = ("bash", "zsh", "fish")
 PROG = "vkdoctor"
@@ -25,7 +26,7 @@ PROG = "vkdoctor"
 COMPLETE_ATTR = "complete_words"
 
 
-@dataclass(frozen=True)
+@frozen
 class Option:
     flags: tuple[str, ...]
     takes_value: bool
@@ -35,7 +36,7 @@ class Option:
     metavar: str = ""  # what --help calls its value (PATH, SECONDS)
 
 
-@dataclass(frozen=True)
+@frozen
 class Command:
     path: tuple[str, ...]  # () for vkdoctor itself, ("report", "show") for a subcommand
     help: str

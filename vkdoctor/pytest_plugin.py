@@ -18,11 +18,12 @@ import os
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+
+from vkdoctor.record import frozen
 
 if TYPE_CHECKING:
     from vkdoctor.report.model import Report
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 CHECK_TIMEOUT_S = 300.0
 
 
-@dataclass(frozen=True)
+@frozen
 class VulkanDevice:
     """The device the ``vulkan_device`` fixture chose, with the loader that exposes it."""
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from vkdoctor.record import frozen
 from vkdoctor.report.model import Finding, ProbeResult, Report, Severity
 
 
-@dataclass(frozen=True)
+@frozen
 class Shown:
     probe: ProbeResult
     finding: Finding

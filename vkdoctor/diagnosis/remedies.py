@@ -14,17 +14,18 @@ import shlex
 import shutil
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import cache
 
 from vkdoctor.engine.env import Env
+from vkdoctor.record import frozen
 from vkdoctor.report import shell
 from vkdoctor.report.model import Finding, Remedy
 
 _DPKG_TIMEOUT_S = 5.0
 
 
-@dataclass(frozen=True)
+@frozen
 class Machine:
     """What the rules need to know about the machine (injected, so tests can fake a user)."""
 

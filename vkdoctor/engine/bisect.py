@@ -23,7 +23,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from vkdoctor.engine import child
@@ -32,6 +31,7 @@ from vkdoctor.engine.runner import ProbeContext
 from vkdoctor.loader.libcheck import disable_commands
 from vkdoctor.loader.search import filter_list, glob_match, parse_version
 from vkdoctor.loader.versions import Behaviour, has, reads_variable
+from vkdoctor.record import frozen
 from vkdoctor.report import shell
 from vkdoctor.report.codes import CodeInfo, code_table, make_finding
 from vkdoctor.report.model import Finding, Severity
@@ -227,7 +227,7 @@ def _run_bounded(
     return outcomes
 
 
-@dataclass(frozen=True)
+@frozen
 class SettingsCandidate:
     """A loader settings file (vkconfig's vk_loader_settings.json, loaders from 1.3.251) that
     forces layers on.  VK_LOADER_LAYERS_DISABLE does not turn those off, and loader 1.4.309

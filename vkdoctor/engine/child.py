@@ -46,9 +46,10 @@ from vkdoctor.engine.protocol import (  # the parent side uses these names too
     PARENT_PID_VAR,
     PROTO_FD_VAR,
 )
+from vkdoctor.record import frozen
 
 
-@dataclass(frozen=True)
+@frozen
 class ChildOutcome:
     state: str  # ok | crashed | timeout | error | spawn-failed | cancelled
     results: tuple[dict[str, Any], ...] = ()
@@ -85,7 +86,7 @@ class ChildOutcome:
         return "completed"
 
 
-@dataclass(frozen=True)
+@frozen
 class ItemOutcome:
     """What happened to one item of a batch (one driver library, one layer, ...)."""
 
@@ -158,7 +159,7 @@ def _wchan(pid: int) -> tuple[str, ...]:
     return tuple(channels)
 
 
-@dataclass(frozen=True)
+@frozen
 class Spawned:
     """A child process started and waiting for its task on stdin."""
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
+
+from vkdoctor.record import frozen
 
 
 def _at_secure() -> bool:
@@ -27,7 +29,7 @@ def _at_secure() -> bool:
         return os.geteuid() != os.getuid() or os.getegid() != os.getgid()
 
 
-@dataclass(frozen=True)
+@frozen
 class Env:
     environ: Mapping[str, str]
     root: Path = Path("/")

@@ -11,12 +11,12 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from vkdoctor.engine import child
 from vkdoctor.engine.env import Env
 from vkdoctor.engine.protocol import LOADER_VAR
+from vkdoctor.record import frozen
 
 if TYPE_CHECKING:
     from vkdoctor.engine.runner import ProbeSpec
@@ -37,7 +37,7 @@ PIPELINE: tuple[str, ...] = (
 )
 
 
-@dataclass(frozen=True)
+@frozen
 class Options:
     timeout_s: float = DEFAULT_TIMEOUT_S
     loader_debug: str = DEFAULT_LOADER_DEBUG

@@ -44,6 +44,7 @@ from vkdoctor.engine.plan import (
     warm_pool,
 )
 from vkdoctor.loader import log as loaderlog
+from vkdoctor.record import frozen
 from vkdoctor.report.codes import CodeInfo, code_table, make_finding
 from vkdoctor.report.model import (
     BLOCKED_DEADLINE,
@@ -120,7 +121,7 @@ class ProbeOutcome:
     environment: dict[str, Any] | None = None  # the report's environment facts (one probe sets it)
 
 
-@dataclass(frozen=True)
+@frozen
 class ProbeSpec:
     id: str
     title: str

@@ -25,11 +25,11 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 from vkdoctor.fleet.state import NodeState, assess
 from vkdoctor.kernels.peaks import BANDWIDTH
 from vkdoctor.kernels.run import KernelRun
+from vkdoctor.record import frozen
 from vkdoctor.render.safe_text import clean_line
 from vkdoctor.report.io import write_text
 from vkdoctor.report.model import Report, Severity, Status
@@ -39,13 +39,13 @@ MAX_LABEL = 128  # a device name or culprit longer than this is cut (no unbounde
 GIGA = 1e9  # the suite reports GB/s and GFLOP/s; Prometheus wants base units
 
 
-@dataclass(frozen=True)
+@frozen
 class Sample:
     labels: tuple[tuple[str, str], ...]
     value: float
 
 
-@dataclass(frozen=True)
+@frozen
 class Family:
     name: str
     help: str

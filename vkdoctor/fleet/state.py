@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 
 from vkdoctor.diagnosis.links import VARIABLE_CODES
+from vkdoctor.record import frozen
 from vkdoctor.report.model import BLOCKED_DEADLINE, BLOCKED_INTERRUPTED, Finding, Report, Severity
 
 HEALTHY_CODE = "ok"  # the verdict code of a machine with no root cause
@@ -30,7 +30,7 @@ _VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 MAX_CULPRIT = 128
 
 
-@dataclass(frozen=True)
+@frozen
 class NodeState:
     up: bool
     decided: bool  # False: interrupted, deadline before any failure, internal error

@@ -33,6 +33,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from vkdoctor.diagnosis.order import ranked
+from vkdoctor.record import frozen
 from vkdoctor.report.io import ReportError, load_report_dict
 from vkdoctor.report.model import Finding, Report
 from vkdoctor.report.records import DriverRecord, LayerRecord
@@ -73,7 +74,7 @@ _VERSION = re.compile(r"\d+(?:\.\d+)+")
 VERSION_PLACEHOLDER = "<version>"
 
 
-@dataclass(frozen=True)
+@frozen
 class Signature:
     """What makes two machines' failures the same failure."""
 
@@ -85,7 +86,7 @@ class Signature:
         return f"{self.code} ({self.culprit})" if self.culprit else self.code
 
 
-@dataclass(frozen=True)
+@frozen
 class Sighting:
     """What one report contributes to the summary."""
 
@@ -97,7 +98,7 @@ class Sighting:
     stack: str = ""  # the --by group this machine falls in
 
 
-@dataclass(frozen=True)
+@frozen
 class Group:
     """One line of the summary: a failure signature, or a stack with --by."""
 
@@ -115,13 +116,13 @@ class Group:
     problems: tuple[tuple[str, int], ...] = ()  # --by: signature label, machines
 
 
-@dataclass(frozen=True)
+@frozen
 class Unreadable:
     path: str
     reason: str
 
 
-@dataclass(frozen=True)
+@frozen
 class Summary:
     by: str
     reports: int  # reports read

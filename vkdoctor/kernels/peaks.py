@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
+
+from vkdoctor.record import frozen
 
 # What each kernel's headline figure is and which peak it is compared with.  Kernels whose work
 # is memory traffic report GB/s; arithmetic kernels report GFLOP/s.
@@ -37,7 +38,7 @@ KERNEL_METRIC: Mapping[str, str] = {
 }
 
 
-@dataclass(frozen=True)
+@frozen
 class Peak:
     """Peak rates of one device: GB/s for memory, GFLOP/s (an FMA counts 2) for arithmetic."""
 
@@ -85,7 +86,7 @@ class Peak:
         )
 
 
-@dataclass(frozen=True)
+@frozen
 class Datasheet:
     """Where a table entry comes from: the vendor document and the arithmetic behind its FP32
     figure (units x 2 operations per FMA x boost clock), so every peak can be checked."""
@@ -237,7 +238,7 @@ def measured_peak(device_name: str, results: Iterable[Mapping[str, Any]]) -> Pea
     )
 
 
-@dataclass(frozen=True)
+@frozen
 class Figure:
     """A kernel's headline number and its fraction of the device's peak."""
 

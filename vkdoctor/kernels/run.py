@@ -27,6 +27,7 @@ import vkdoctor
 from vkdoctor.engine import child
 from vkdoctor.kernels.peaks import Figure, Peak, figure, known_peak, measured_peak
 from vkdoctor.kernels.siblings import Comparison
+from vkdoctor.record import frozen
 from vkdoctor.report import codec
 from vkdoctor.report.codes import CodeInfo, code_table, make_finding
 from vkdoctor.report.model import (
@@ -108,7 +109,7 @@ CODES = code_table(
 )
 
 
-@dataclass(frozen=True)
+@frozen
 class KernelRequest:
     devices: tuple[int, ...] | None = None  # None: every device
     kernels: tuple[str, ...] | None = None  # None: the whole suite
@@ -153,7 +154,7 @@ class KernelRequest:
 # Results
 
 
-@dataclass(frozen=True)
+@frozen
 class KernelRow:
     """One kernel on one device: the child's KernelResult dict, its figure and finding."""
 
@@ -205,7 +206,7 @@ class KernelRow:
         )
 
 
-@dataclass(frozen=True)
+@frozen
 class DeviceRun:
     """The suite on one device."""
 
@@ -260,7 +261,7 @@ class DeviceRun:
         )
 
 
-@dataclass(frozen=True)
+@frozen
 class KernelRun:
     request: KernelRequest
     seed: int
@@ -436,13 +437,13 @@ def kernel_report(run: KernelRun, environment: Mapping[str, Any] | None = None) 
 # Events (immutable; posted to the UI as they happen)
 
 
-@dataclass(frozen=True)
+@frozen
 class DevicesSeen:
     devices: tuple[DeviceRecord, ...]
     loader_version: str
 
 
-@dataclass(frozen=True)
+@frozen
 class SuiteStarted:
     index: int
     name: str
@@ -451,7 +452,7 @@ class SuiteStarted:
     kernels: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@frozen
 class KernelStarted:
     index: int
     kernel: str
@@ -459,7 +460,7 @@ class KernelStarted:
     total: int
 
 
-@dataclass(frozen=True)
+@frozen
 class KernelFinished:
     index: int
     row: KernelRow
@@ -467,7 +468,7 @@ class KernelFinished:
     total: int
 
 
-@dataclass(frozen=True)
+@frozen
 class SuiteFinished:
     run: DeviceRun
 

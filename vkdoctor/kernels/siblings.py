@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
 from vkdoctor.kernels.peaks import UNITS
+from vkdoctor.record import frozen
 from vkdoctor.report import shell
 from vkdoctor.report.codes import CodeInfo, code_table, make_finding
 from vkdoctor.report.model import Finding, Severity
@@ -46,7 +47,7 @@ CODES = code_table(
 )
 
 
-@dataclass(frozen=True)
+@frozen
 class Comparison:
     """One kernel across the devices of one model: each device's figure (metric units)."""
 

@@ -5,13 +5,14 @@ Headless: no rich/textual.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import Any
 
+from vkdoctor.record import frozen
 from vkdoctor.vulkan.compute import DeviceInfo
 
 
-@dataclass(frozen=True)
+@frozen
 class SgemmTiles:
     """SGEMM tiling (specialization constants 1-8); the workgroup follows from them."""
 
@@ -85,7 +86,7 @@ class SgemmTiles:
         }
 
 
-@dataclass(frozen=True)
+@frozen
 class ConvShape:
     """One convolution layer: NHWC input of ``batch`` images, a square ``2r+1`` filter, stride 1,
     zero padding ``r`` (output the size of the input)."""
@@ -150,7 +151,7 @@ CONV_TILES = {
 SPIN_UP_S = 0.5
 
 
-@dataclass(frozen=True)
+@frozen
 class SuiteSizes:
     """Problem sizes and repetition counts; ``for_device`` picks them from the device."""
 

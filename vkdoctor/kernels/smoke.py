@@ -10,7 +10,6 @@ import random
 import struct
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
@@ -18,6 +17,7 @@ import numpy as np
 
 from vkdoctor.kernels import spirv
 from vkdoctor.kernels.verify import Check, Tamper, _expect, check_exact
+from vkdoctor.record import frozen
 from vkdoctor.report.codes import CodeInfo, code_table, make_finding
 from vkdoctor.report.model import Finding, Severity
 from vkdoctor.vulkan.compute import (
@@ -130,7 +130,7 @@ CODES = code_table(
 )
 
 
-@dataclass(frozen=True)
+@frozen
 class SmokePush:
     mul: int
     add: int
@@ -159,7 +159,7 @@ def smoke_expected(a: np.ndarray, b: np.ndarray, push: SmokePush) -> tuple[np.nd
     return out_u, out_f
 
 
-@dataclass(frozen=True)
+@frozen
 class SmokeRun:
     push: SmokePush
     check: Check  # the first failing output, else the last one
@@ -189,7 +189,7 @@ class SmokeStatus(str, Enum):
     SHADER_MISSING = "shader-missing"
 
 
-@dataclass(frozen=True)
+@frozen
 class SmokeResult:
     device: str
     driver: str

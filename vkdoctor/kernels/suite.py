@@ -16,14 +16,12 @@ import math
 import struct
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from enum import Enum
 from typing import Any
 
 import numpy as np
 
-# The pieces live in their own modules; this one keeps the kernels and the suite driver and
-# re-exports the rest, so `vkdoctor.kernels.suite` stays the one import for callers.
 from vkdoctor.kernels.pool import BufferPool, _Job
 from vkdoctor.kernels.sizes import (  # noqa: F401
     CONV_TILES,
@@ -53,6 +51,10 @@ from vkdoctor.kernels.verify import (  # noqa: F401
     check_exact,
 )
 from vkdoctor.loader import vkversion
+
+# The pieces live in their own modules; this one keeps the kernels and the suite driver and
+# re-exports the rest, so `vkdoctor.kernels.suite` stays the one import for callers.
+from vkdoctor.record import frozen
 from vkdoctor.report.codes import CodeInfo, code_table, make_finding
 from vkdoctor.report.model import Finding, Severity
 from vkdoctor.vulkan.compute import (
@@ -130,7 +132,7 @@ class KernelStatus(str, Enum):
     SKIPPED = "skipped"  # an earlier kernel left the device unusable
 
 
-@dataclass(frozen=True)
+@frozen
 class KernelResult:
     kernel: str
     title: str
@@ -204,7 +206,7 @@ class KernelResult:
         )
 
 
-@dataclass(frozen=True)
+@frozen
 class SuiteResult:
     device: DeviceInfo
     sizes: SuiteSizes
@@ -233,7 +235,7 @@ class SuiteResult:
 # The kernels
 
 
-@dataclass(frozen=True)
+@frozen
 class _Outcome:
     """What a kernel body returns; the driver adds status, device and timing bookkeeping."""
 
@@ -619,7 +621,7 @@ def _conv2d(job: _Job) -> _Outcome:
     )
 
 
-@dataclass(frozen=True)
+@frozen
 class Kernel:
     name: str
     title: str

@@ -8,11 +8,11 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from vkdoctor.record import frozen
 from vkdoctor.vulkan.compute import DispatchTiming
 
 
@@ -24,7 +24,7 @@ def _scalar(value: Any) -> int | float | str:
     return item
 
 
-@dataclass(frozen=True)
+@frozen
 class Check:
     """The comparison of one output with its expectation."""
 
@@ -124,7 +124,7 @@ def _expect(tamper: Tamper | None, name: str, expected: np.ndarray) -> np.ndarra
 # Timing
 
 
-@dataclass(frozen=True)
+@frozen
 class Timing:
     """Per-repetition times of one kernel; ``source`` says whether the GPU or the host timed."""
 

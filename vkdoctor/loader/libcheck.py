@@ -23,6 +23,7 @@ from vkdoctor.loader.libraries import (
     truncated_in_closure,
 )
 from vkdoctor.loader.versions import reads_variable
+from vkdoctor.record import frozen
 from vkdoctor.report import shell
 from vkdoctor.report.codes import CodeInfo, code_table, make_finding
 from vkdoctor.report.model import Finding, LogEntry, Severity
@@ -182,7 +183,7 @@ def disable_commands(
     return [*commands, shell.command("sudo", "rm", manifest, comment="if it is stale")]
 
 
-@dataclass(frozen=True)
+@frozen
 class LibraryLoad:
     """What the libraries child (``tasks/libraries.py``) reported for one driver or layer
     library, parsed once at the JSON boundary; probes read attributes."""

@@ -11,11 +11,12 @@ from __future__ import annotations
 import os
 import stat
 import struct
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import lru_cache
 from pathlib import Path
 
 from vkdoctor.engine.env import Env
+from vkdoctor.record import frozen
 
 ELF_MAGIC = b"\x7fELF"
 EM_NAMES = {
@@ -50,7 +51,7 @@ MULTIARCH = {
 }
 
 
-@dataclass(frozen=True)
+@frozen
 class ElfHeader:
     elf_class: int | None  # 32 / 64; None when not ELF
     machine: int | None
@@ -148,7 +149,7 @@ def ld_library_path(env: Env) -> list[str]:
     return [d for d in (env.get("LD_LIBRARY_PATH") or "").replace(";", ":").split(":") if d]
 
 
-@dataclass(frozen=True)
+@frozen
 class Resolution:
     requested: str
     kind: str  # absolute | relative | bare
@@ -194,7 +195,7 @@ def resolve_library_path(env: Env, library_path: str, manifest_path: str) -> Res
     return search_bare(env, library_path)
 
 
-@dataclass(frozen=True)
+@frozen
 class FileCheck:
     path: str
     exists: bool
@@ -232,13 +233,13 @@ def check_file(env: Env, logical: str) -> FileCheck:
     )
 
 
-@dataclass(frozen=True)
+@frozen
 class MissingDependency:
     soname: str
     needed_by: str
 
 
-@dataclass(frozen=True)
+@frozen
 class TruncatedLibrary:
     """A shared object shorter than its own headers say: mapping it faults (SIGBUS) or dlopen
     reports 'file too short'."""

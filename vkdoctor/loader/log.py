@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 
+from vkdoctor.record import frozen
 from vkdoctor.report.model import LogEntry
 
 _TAGS = "ERROR|WARNING|INFO|DEBUG|PERF|DRIVER|LAYER|VALIDATION"
@@ -133,7 +133,7 @@ def problems(entries: Iterable[LogEntry]) -> list[LogEntry]:
     return [e for e in entries if e.level in ("error", "warn") and not e.classification]
 
 
-@dataclass(frozen=True)
+@frozen
 class LoaderSearch:
     """Where the loader says it looked for manifests, and the files it found there."""
 

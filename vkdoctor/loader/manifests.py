@@ -11,7 +11,7 @@ import json
 import os
 import stat
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from vkdoctor.engine.env import Env
 from vkdoctor.loader.libraries import can_access
 from vkdoctor.loader.search import SearchEntry, Version, parse_version
 from vkdoctor.loader.versions import Behaviour, has
+from vkdoctor.record import frozen
 from vkdoctor.report import shell
 from vkdoctor.report.model import Finding, Severity
 from vkdoctor.system.safefile import FileRefused, describe_mode, read_regular
@@ -35,7 +36,7 @@ _MAX_INT_DIGITS = 4000
 _VERSION_LIMITS = (("major", 127), ("minor", 1023), ("patch", 4095))
 
 
-@dataclass(frozen=True)
+@frozen
 class Problem:
     code: str
     message: str
@@ -44,7 +45,7 @@ class Problem:
     commands: tuple[str, ...] = ()  # remedy commands specific to this problem
 
 
-@dataclass(frozen=True)
+@frozen
 class ManifestFile:
     """One *.json file found in a search location, read and JSON-parsed (not yet validated)."""
 
@@ -58,7 +59,7 @@ class ManifestFile:
         return self.data is not None
 
 
-@dataclass(frozen=True)
+@frozen
 class DriverManifest:
     path: str
     origin: str
@@ -74,7 +75,7 @@ class DriverManifest:
         return any(p.skipped_by_loader for p in self.problems)
 
 
-@dataclass(frozen=True)
+@frozen
 class LayerManifest:
     path: str
     origin: str

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from vkdoctor.loader import log as loaderlog
+from vkdoctor.record import frozen
 from vkdoctor.report.model import Finding
 
 BENIGN = "benign"
@@ -32,7 +32,7 @@ FINDING = "finding"
 UNKNOWN = "unknown"
 
 
-@dataclass(frozen=True)
+@frozen
 class MessageRule:
     label: str
     pattern: re.Pattern[str]
@@ -92,7 +92,7 @@ RULES: tuple[MessageRule, ...] = (
 )
 
 
-@dataclass(frozen=True)
+@frozen
 class Classified:
     """One distinct message and what it means."""
 

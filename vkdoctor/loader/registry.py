@@ -68,6 +68,7 @@ from typing import Any
 
 from vkdoctor import __version__
 from vkdoctor.loader import vkversion
+from vkdoctor.record import frozen
 
 # Bump when the derivation or the JSON layout changes, so that old caches are regenerated.
 TABLE_FORMAT = 2
@@ -172,7 +173,7 @@ class Command:
         return None if self.version is None else _version_name(self.version)
 
 
-@dataclass(frozen=True)
+@frozen
 class CommandTable:
     """Every Vulkan command (api "vulkan", not vulkansc) of one vk.xml, with lookups and rules.
 

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from dataclasses import dataclass
 
 from vkdoctor.engine.env import Env
 from vkdoctor.loader.versions import variable_since
+from vkdoctor.record import frozen
 from vkdoctor.report.redact import record_value
 
 Version = tuple[int, int, int]
 
 
-@dataclass(frozen=True)
+@frozen
 class LoaderVariable:
     name: str
     purpose: str
@@ -203,7 +203,7 @@ def effective_get(env: Env, name: str, loader_version: Version | None) -> str | 
     return env.get_nonempty(name)
 
 
-@dataclass(frozen=True)
+@frozen
 class SearchEntry:
     path: str  # a directory (or, for overrides, possibly a file), as the machine sees it
     origin: str  # which rule put it here: XDG_CONFIG_HOME, /etc (SYSCONFDIR), VK_DRIVER_FILES...

@@ -14,7 +14,8 @@ that was reverted and re-landed has two.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+
+from vkdoctor.record import frozen
 
 Version = tuple[int, int, int]
 
@@ -42,7 +43,7 @@ class Behaviour(enum.Enum):
     ZERO_DEVICE_DRIVERS_UNLOADED = "drivers with no physical device are unloaded"
 
 
-@dataclass(frozen=True)
+@frozen
 class Entry:
     behaviour: Behaviour
     spans: tuple[tuple[Version, Version | None], ...]

@@ -16,9 +16,10 @@ import json
 import posixpath
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
+from vkdoctor.record import frozen
 from vkdoctor.render.safe_text import clean_line
 from vkdoctor.report.model import Report
 from vkdoctor.report.schema import without_volatile
@@ -43,7 +44,7 @@ def _canon(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-@dataclass(frozen=True)
+@frozen
 class Change:
     """One field that differs.  For lists, ``removed``/``added`` hold the elements that differ."""
 
@@ -60,7 +61,7 @@ class Change:
         return data
 
 
-@dataclass(frozen=True)
+@frozen
 class ItemDiff:
     """A record (driver, layer, finding, ...) present in one report only, or changed."""
 
@@ -81,7 +82,7 @@ class ItemDiff:
         return data
 
 
-@dataclass(frozen=True)
+@frozen
 class Section:
     name: str
     title: str
@@ -91,7 +92,7 @@ class Section:
         return [i.to_dict() for i in self.items]
 
 
-@dataclass(frozen=True)
+@frozen
 class Side:
     """Which report is which, for the header."""
 
@@ -122,7 +123,7 @@ class Side:
         }
 
 
-@dataclass(frozen=True)
+@frozen
 class ReportDiff:
     a: Side
     b: Side

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
+
+from vkdoctor.record import frozen
 
 LIST_ITEMS = 5  # scalars shown of a long list at -v
 LIST_RECORDS = 3  # mappings or lists shown of a list of them at -v
 
 
-@dataclass(frozen=True)
+@frozen
 class Field:
     key: str
     value: str

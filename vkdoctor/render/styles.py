@@ -6,12 +6,11 @@ on icons, colours and words, and a new status is added in one place.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from vkdoctor.record import frozen
 from vkdoctor.report.model import Severity, Status
 
 
-@dataclass(frozen=True)
+@frozen
 class Look:
     icon: str  # terminal glyph (console, TUI)
     emoji: str  # Markdown, where GitHub renders emoji

@@ -11,9 +11,9 @@ import importlib
 import re
 import sys
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from vkdoctor.record import frozen
 from vkdoctor.report.model import Finding, Remedy, Severity
 
 AUDIENCES = ("user", "developer")
@@ -42,7 +42,7 @@ CODE_MODULES: tuple[str, ...] = (
 )
 
 
-@dataclass(frozen=True)
+@frozen
 class CodeInfo:
     code: str
     severity: Severity

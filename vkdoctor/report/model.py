@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from vkdoctor.record import frozen
 from vkdoctor.report import codec
 from vkdoctor.report.records import DeviceRecord, DriverRecord, LayerRecord, LoaderRecord
 
@@ -48,7 +49,7 @@ class Severity(str, Enum):
 _SEVERITY_RANK = {Severity.INFO: 0, Severity.WARN: 1, Severity.FAIL: 2}
 
 
-@dataclass(frozen=True)
+@frozen
 class Remedy:
     text: str
     commands: tuple[str, ...] = ()
@@ -61,7 +62,7 @@ class Remedy:
         return cls(text=str(data.get("text", "")), commands=tuple(data.get("commands") or ()))
 
 
-@dataclass(frozen=True)
+@frozen
 class Finding:
     """One diagnosis: a stable kebab-case code, what we saw, why it matters, how to fix it."""
 
@@ -104,7 +105,7 @@ class Finding:
         )
 
 
-@dataclass(frozen=True)
+@frozen
 class LogEntry:
     """One parsed line of loader output (VK_LOADER_DEBUG on stderr, or a debug-utils message)."""
 

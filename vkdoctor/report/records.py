@@ -15,9 +15,11 @@ steam-runtime-system-info's per-driver records.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import Enum
 from typing import Any
+
+from vkdoctor.record import frozen
 
 # Finding codes on a component: kebab-case, as the schema's "code" definition says.
 _CODES = {"schema": {"type": "array", "items": {"$ref": "#/$defs/code"}}}
@@ -42,7 +44,7 @@ class ExclusionReason(str, Enum):
     INACTIVE = "inactive"  # an implicit layer switched off, an explicit layer nobody enables
 
 
-@dataclass(frozen=True)
+@frozen
 class Exclusion:
     """One reason the loader will not use a driver or layer."""
 
@@ -52,7 +54,7 @@ class Exclusion:
     pattern: str | None = None  # its value or the matching pattern
 
 
-@dataclass(frozen=True)
+@frozen
 class LoadOutcome:
     """What happened when a child process dlopen'ed the library and negotiated with it."""
 
@@ -62,7 +64,7 @@ class LoadOutcome:
     dlopen_error: str | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class LoaderRecord:
     """The libvulkan that applications get."""
 
@@ -75,7 +77,7 @@ class LoaderRecord:
     issues: tuple[str, ...] = _issues()
 
 
-@dataclass(frozen=True, kw_only=True)
+@frozen(kw_only=True)
 class LibraryFacts:
     """What drivers and layers share: the library a manifest names, resolved and checked like
     the loader would, and what happened when a child loaded it."""
@@ -95,7 +97,7 @@ class LibraryFacts:
     negotiate_result: int | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@frozen(kw_only=True)
 class DriverRecord(LibraryFacts):
     """One driver (ICD) manifest and the library it names."""
 
@@ -119,7 +121,7 @@ class DriverRecord(LibraryFacts):
         return self.state == "usable" and not self.excluded_by
 
 
-@dataclass(frozen=True, kw_only=True)
+@frozen(kw_only=True)
 class LayerRecord(LibraryFacts):
     """One layer declared by a manifest (a manifest may declare several)."""
 
@@ -141,26 +143,34 @@ class LayerRecord(LibraryFacts):
     excluded_by: tuple[Exclusion, ...] = ()
 
 
-@dataclass(frozen=True)
+@frozen
 class MemoryHeap:
+    """One memory heap: its size in bytes and its VkMemoryHeapFlagBits names."""
+
     size: int
     flags: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@frozen
 class MemoryType:
+    """One memory type: the heap it draws from and its VkMemoryPropertyFlagBits names."""
+
     heap: int
     flags: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@frozen
 class Memory:
+    """A device's memory heaps and types, in the order vkGetPhysicalDeviceMemoryProperties lists them."""
+
     heaps: tuple[MemoryHeap, ...] = ()
     types: tuple[MemoryType, ...] = ()
 
 
-@dataclass(frozen=True)
+@frozen
 class QueueFamily:
+    """One queue family: its index, queue count, VkQueueFlagBits names and timestamp bits."""
+
     index: int
     count: int
     flags: tuple[str, ...] = ()
@@ -171,7 +181,7 @@ class QueueFamily:
         return "compute" in self.flags
 
 
-@dataclass(frozen=True)
+@frozen
 class DeviceLimits:
     """The limits the kernel suite sizes its work by."""
 
@@ -187,14 +197,16 @@ class DeviceLimits:
     timestamp_period_ns: float = 0.0
 
 
-@dataclass(frozen=True)
+@frozen
 class Subgroup:
+    """Subgroup properties: the size, the supported operations and the shader stages."""
+
     size: int
     operations: tuple[str, ...] = ()
     stages: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@frozen
 class DeviceRecord:
     """One physical device, with the same identity fields in check and kernels reports."""
 

@@ -23,10 +23,10 @@ import os
 import re
 import socket
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from vkdoctor.engine.env import Env
+from vkdoctor.record import frozen
 from vkdoctor.report import codec
 from vkdoctor.report.model import Report
 
@@ -279,7 +279,7 @@ def _uuid_forms(hex_id: str) -> tuple[str, ...]:
     return (plain, dashed)
 
 
-@dataclass(frozen=True)
+@frozen
 class Identity:
     """What identifies a machine and its user inside a report."""
 

@@ -15,10 +15,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
+
+from vkdoctor.record import frozen
 
 SCHEMA_RESOURCE = "report.schema.json"
 VOLATILE_MARK = "x-vkdoctor-volatile"
@@ -49,7 +50,7 @@ SUPPORTED = frozenset(
 _MAX_ERRORS = 50
 
 
-@dataclass(frozen=True)
+@frozen
 class SchemaError:
     """One violation: where (``probes[2].findings[0].severity``) and what, in words."""
 

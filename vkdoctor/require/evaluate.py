@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 
+from vkdoctor.record import frozen
 from vkdoctor.report.model import Report
 from vkdoctor.report.records import DeviceRecord
 from vkdoctor.require.grammar import COUNTED, VENDORS, Requirement, parse_version
@@ -20,14 +21,14 @@ from vkdoctor.require.grammar import COUNTED, VENDORS, Requirement, parse_versio
 TYPE_RANK = {"discrete-gpu": 0, "integrated-gpu": 1, "virtual-gpu": 2, "other": 3, "cpu": 4}
 
 
-@dataclass(frozen=True)
+@frozen
 class Check:
     requirement: Requirement
     ok: bool
     have: str  # what the device has, in words: "type cpu", "API 1.3.230"
 
 
-@dataclass(frozen=True)
+@frozen
 class DeviceVerdict:
     device: DeviceRecord
     checks: tuple[Check, ...]
@@ -41,7 +42,7 @@ class DeviceVerdict:
         return ", ".join(c.have for c in self.checks if not c.ok)
 
 
-@dataclass(frozen=True)
+@frozen
 class Evaluation:
     requirements: tuple[Requirement, ...]
     devices: tuple[DeviceVerdict, ...] = ()

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+
+from vkdoctor.record import frozen
 
 GRAMMAR = (
     "KEY[OP VALUE]: api|loader OP VERSION (OP one of < <= = > >=), "
@@ -75,7 +76,7 @@ class RequirementError(ValueError):
     """A malformed expression; the message is the one line the user sees."""
 
 
-@dataclass(frozen=True)
+@frozen
 class Requirement:
     """One parsed expression.  ``value`` is typed by key: a version tuple for api/loader, bytes
     for memory, an int for subgroup and devices, the vendor id, a compiled regex for ``~=``, else a string

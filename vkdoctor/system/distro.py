@@ -13,10 +13,10 @@ import os
 import re
 import stat
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from vkdoctor.engine.env import Env
+from vkdoctor.record import frozen
 
 # os-release(5): /etc/os-release wins, /usr/lib/os-release is the vendor fallback.
 OS_RELEASE_PATHS: tuple[str, ...] = ("/etc/os-release", "/usr/lib/os-release")
@@ -155,7 +155,7 @@ _NOTES: dict[tuple[str, str], str] = {
 }
 
 
-@dataclass(frozen=True)
+@frozen
 class InstallAdvice:
     """What to type to install (or reinstall) one component on one distribution."""
 

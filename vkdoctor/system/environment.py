@@ -18,11 +18,12 @@ import stat
 import struct
 import sys
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any, TypeVar
 
 from vkdoctor.engine.env import Env
+from vkdoctor.record import frozen
 from vkdoctor.report import shell
 from vkdoctor.report.codes import CodeInfo, code_table, make_finding
 from vkdoctor.report.model import Finding, Severity
@@ -142,7 +143,7 @@ CODES: dict[str, CodeInfo] = code_table(
 )
 
 
-@dataclass(frozen=True)
+@frozen
 class EnvironmentScan:
     """The environment facts (JSON-ready, deterministic order) and the findings they support."""
 
@@ -296,7 +297,7 @@ def _ini_value(text: str, key: str) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
+@frozen
 class SandboxEvidence:
     kind: str
     source: str
@@ -306,7 +307,7 @@ class SandboxEvidence:
         return {"kind": self.kind, "source": self.source, "value": self.value}
 
 
-@dataclass(frozen=True)
+@frozen
 class Sandbox:
     """The containers and sandboxes this process runs in, with what gave each away."""
 
@@ -439,7 +440,7 @@ def _driver_name(device_dir: Path) -> str | None:
     return name or None
 
 
-@dataclass(frozen=True)
+@frozen
 class PciGpu:
     """A display-class PCI device as sysfs describes it."""
 
@@ -645,7 +646,7 @@ def _file_type(mode: int) -> str:
     return "other"
 
 
-@dataclass(frozen=True)
+@frozen
 class DeviceNode:
     """A /dev/dri or /dev/nvidia* entry, and whether this process may open it read-write."""
 
@@ -741,7 +742,7 @@ def _device_nodes(env: Env, names: _Names, gpus: list[PciGpu]) -> list[DeviceNod
 _NVIDIA_VERSION = re.compile(r"Kernel Module(?:\s+for\s+\S+)?\s+(\d+(?:\.\d+)+)")
 
 
-@dataclass(frozen=True)
+@frozen
 class NvidiaModule:
     """The NVIDIA kernel module's version (None without one) and the toolkit's variables."""
 

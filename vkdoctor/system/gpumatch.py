@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from vkdoctor.record import frozen
 from vkdoctor.report.records import DeviceRecord
 
 # `nvidia-smi -L`: "GPU 0: NVIDIA H200 (UUID: GPU-5f3c...)"; MIG lines ("  MIG 1g.18gb Device
@@ -26,7 +26,7 @@ from vkdoctor.report.records import DeviceRecord
 _SMI_LINE = re.compile(r"^GPU (\d+): (.*?) \(UUID: GPU-([0-9a-fA-F-]{36})\)\s*$")
 
 
-@dataclass(frozen=True)
+@frozen
 class SmiGpu:
     """One line of ``nvidia-smi -L``: the GPUs NVIDIA's kernel driver (NVML) sees."""
 
@@ -44,7 +44,7 @@ def parse_nvidia_smi_list(text: str) -> tuple[SmiGpu, ...]:
     return tuple(gpus)
 
 
-@dataclass(frozen=True)
+@frozen
 class BusGpu:
     """The fields of an environment-scan GPU fact that matching reads."""
 
@@ -77,14 +77,14 @@ class BusGpu:
         return f"{self.vendor_id or '????'}:{self.device_id or '????'}"
 
 
-@dataclass(frozen=True)
+@frozen
 class GpuMatch:
     gpu: BusGpu
     device: int | None  # the Vulkan device index; None: no device maps to this GPU
     via: str | None  # pci-bus-info | uuid | ids
 
 
-@dataclass(frozen=True)
+@frozen
 class PciGpuFact:
     """One row of the device probe's ``pci_gpus`` fact: a GPU on the bus and the Vulkan device
     index that drives it (None: none does).  Written by the probe, read back from a report by
@@ -159,7 +159,7 @@ def match_gpus(gpus: Sequence[BusGpu], devices: Sequence[DeviceRecord]) -> list[
     return [found.get(g.slot) or GpuMatch(g, None, None) for g in gpus]
 
 
-@dataclass(frozen=True)
+@frozen
 class Cause:
     """Why a GPU has no Vulkan device, as far as the machine shows."""
 

@@ -12,7 +12,8 @@ import os
 import re
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+
+from vkdoctor.record import frozen
 
 GPU_FAULT = re.compile(
     r"NVRM: Xid|GPU has fallen off the bus|amdgpu.*(?:GPU reset|ring .* timeout|page fault)"
@@ -23,7 +24,7 @@ GPU_FAULT = re.compile(
 MAX_RECORDS = 20000  # bound the read on machines with a huge ring buffer
 
 
-@dataclass(frozen=True)
+@frozen
 class KernelLine:
     seconds: float  # since boot
     message: str

@@ -5,7 +5,8 @@ from __future__ import annotations
 import ctypes
 import os
 import re
-from dataclasses import dataclass
+
+from vkdoctor.record import frozen
 
 RTLD_LAZY = os.RTLD_LAZY
 RTLD_NOW = os.RTLD_NOW
@@ -31,7 +32,7 @@ _dlinfo.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
 _dlinfo.restype = ctypes.c_int
 
 
-@dataclass(frozen=True)
+@frozen
 class Loaded:
     lib: ctypes.CDLL
     path: str  # the file the linker picked

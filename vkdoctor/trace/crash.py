@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from vkdoctor.record import frozen
 from vkdoctor.trace.events import Event, parse_addr
 from vkdoctor.trace.provenance import (
     HOW_GDPA,
@@ -66,7 +67,7 @@ class ObjectLike(Protocol):
     unsupported: frozenset[str] | None
 
 
-@dataclass(frozen=True)
+@frozen
 class Frame:
     addr: int
     path: str | None = None

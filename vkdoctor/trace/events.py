@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
+
+from vkdoctor.record import frozen
 
 # Event kinds, by source.
 AUDIT_KINDS = frozenset(
@@ -36,7 +38,7 @@ LAYER_KINDS = frozenset(
 TRACER_KINDS = frozenset({"trace_start", "trace_end"})
 
 
-@dataclass(frozen=True)
+@frozen
 class Event:
     seq: int
     ev: str
@@ -90,7 +92,7 @@ def _int_or_none(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-@dataclass(frozen=True)
+@frozen
 class ParsedTrace:
     events: tuple[Event, ...]
     malformed: int = 0

@@ -15,10 +15,11 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import IO, Any
 
 import psutil
+
+from vkdoctor.record import frozen
 
 # What the program's stdout/stderr become.
 OUTPUT_INHERIT = "inherit"
@@ -32,7 +33,7 @@ _INTERRUPT_GRACE_S = 5.0
 _FORWARD_AFTER_S = 0.3  # a program that got the terminal's SIGINT has usually exited by then
 
 
-@dataclass(frozen=True)
+@frozen
 class ProgramOutcome:
     argv: tuple[str, ...]
     started: bool

@@ -12,8 +12,9 @@ from __future__ import annotations
 import importlib.resources
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
+
+from vkdoctor.record import frozen
 
 AUDIT_LIBRARY = "libvkdoctor_audit.so"
 LAYER_LIBRARY = "libVkLayer_vkdoctor_trace.so"
@@ -22,7 +23,7 @@ NATIVE_DIR_ENV = "VKDOCTOR_NATIVE_DIR"
 _ELF_MAGIC = b"\x7fELF"
 
 
-@dataclass(frozen=True)
+@frozen
 class NativeLibrary:
     """One native part: ``path`` when usable, otherwise ``reason`` says why not."""
 

@@ -20,6 +20,8 @@ from typing import Any
 
 import psutil
 
+from vkdoctor.record import frozen
+
 Range = tuple[int, int, bool]  # start, end, executable
 
 # What the poller cannot see, for the report.
@@ -147,7 +149,7 @@ class MapsPoller:
         return True
 
 
-@dataclass(frozen=True)
+@frozen
 class AttachOutcome:
     pid: int
     found: bool

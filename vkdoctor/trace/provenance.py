@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from vkdoctor.record import frozen
 from vkdoctor.trace.events import Event
 
 HOW_DLSYM = "dlsym"
@@ -28,7 +29,7 @@ def _hexs(value: int | None) -> str:
     return "NULL" if not value else hex(value)
 
 
-@dataclass(frozen=True)
+@frozen
 class PointerRecord:
     name: str
     value: int  # 0: the query answered NULL

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from vkdoctor import __version__
+from vkdoctor.record import frozen
 from vkdoctor.trace.events import ParsedTrace, append_event, read_trace
 from vkdoctor.trace.launch import OUTPUT_INHERIT, ProgramOutcome, run_program
 from vkdoctor.trace.manifest import (
@@ -39,7 +40,7 @@ DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 DEFAULT_POLL_INTERVAL = 0.02
 
 
-@dataclass(frozen=True)
+@frozen
 class TraceOptions:
     out: Path | None = None
     max_bytes: int = DEFAULT_MAX_BYTES

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from vkdoctor.record import frozen
 from vkdoctor.report.model import Finding
 from vkdoctor.trace.events import Event
 from vkdoctor.trace.launch import ProgramOutcome
@@ -252,7 +253,7 @@ class Proc:
 # ---- context and result ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@frozen
 class TraceContext:
     """What the analysis needs to know beyond the events."""
 
@@ -267,7 +268,7 @@ class TraceContext:
     attached: bool = False
 
 
-@dataclass(frozen=True)
+@frozen
 class TraceAnalysis:
     findings: list[Finding]
     facts: dict[str, Any]

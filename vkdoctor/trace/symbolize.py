@@ -13,19 +13,20 @@ from __future__ import annotations
 import bisect
 import functools
 import os
-from dataclasses import dataclass
 from typing import Any
+
+from vkdoctor.record import frozen
 
 _MAX_DWARF_BYTES = 64 * 1024 * 1024
 
 
-@dataclass(frozen=True)
+@frozen
 class Symbol:
     name: str
     offset: int  # address - symbol start
 
 
-@dataclass(frozen=True)
+@frozen
 class SourceLine:
     file: str
     line: int

@@ -8,14 +8,14 @@ thread (or the kernel child's reader thread) and must only post messages.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
 from vkdoctor.kernels.run import KernelEvent, KernelRequest, KernelRun
+from vkdoctor.record import frozen
 from vkdoctor.report.model import ProbeResult, Report
 
 
-@dataclass(frozen=True)
+@frozen
 class PipelineRun:
     report: Report
     internal_errors: tuple[str, ...] = ()

@@ -15,9 +15,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
+from vkdoctor.record import frozen
 from vkdoctor.render.safe_text import clean, clean_finding
 from vkdoctor.report.io import ReportError, load_report
 from vkdoctor.report.model import Finding, Report
@@ -31,7 +32,7 @@ class DocumentError(Exception):
     """A file the TUI cannot open, with a message for the user."""
 
 
-@dataclass(frozen=True)
+@frozen
 class TraceEvent:
     seq: int  # line number in the event file: "event 12" everywhere means line 12
     pid: int | None
@@ -40,7 +41,7 @@ class TraceEvent:
     text: str
 
 
-@dataclass(frozen=True)
+@frozen
 class LibrarySpan:
     path: str
     role: str  # loader | driver | layer
@@ -50,7 +51,7 @@ class LibrarySpan:
     at_exit: bool = False
 
 
-@dataclass(frozen=True)
+@frozen
 class TraceDoc:
     path: str
     origin: str  # "events" | "report"

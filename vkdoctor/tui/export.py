@@ -7,10 +7,10 @@ The Markdown is the report tooling's (``render.markdown``), kernel runs included
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vkdoctor.record import frozen
 from vkdoctor.render.markdown import render_markdown
 from vkdoctor.report.io import dumps, write_text
 from vkdoctor.report.model import Report
@@ -19,7 +19,7 @@ from vkdoctor.report.redact import redact_report, scrub_report
 FORMATS = ("json", "markdown")
 
 
-@dataclass(frozen=True)
+@frozen
 class SaveRequest:
     path: str
     format: str = "json"  # json | markdown

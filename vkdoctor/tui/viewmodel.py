@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import fields, replace
 from typing import Any
 
 from vkdoctor.diagnosis.order import ranked
 from vkdoctor.kernels.run import DeviceRun, KernelRun
+from vkdoctor.record import frozen
 from vkdoctor.render.styles import SEVERITY_LOOK, STATUS_LOOK
 from vkdoctor.report.model import Finding, LogEntry, ProbeResult, Report, Severity
 from vkdoctor.report.records import DeviceRecord
@@ -21,7 +22,7 @@ STATUS_ICON = {status: look.icon for status, look in STATUS_LOOK.items()}
 SEVERITY_ICON = {severity: look.icon for severity, look in SEVERITY_LOOK.items()}
 
 
-@dataclass(frozen=True)
+@frozen
 class FindingItem:
     """One finding with the probe that raised it: the unit of the finding view."""
 
@@ -102,7 +103,7 @@ def relevant_log(
 # -- devices --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@frozen
 class DeviceModel:
     index: int
     name: str

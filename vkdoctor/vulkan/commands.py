@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from vkdoctor.record import frozen
 from vkdoctor.vulkan.binding import VK_TIMEOUT, check
 from vkdoctor.vulkan.device import SHADER_STAGE_COMPUTE
 from vkdoctor.vulkan.errors import FenceTimeout, UnsupportedFeature
@@ -30,7 +30,7 @@ ACCESS_HOST_READ = 0x2000
 ACCESS_HOST_WRITE = 0x4000
 
 
-@dataclass(frozen=True)
+@frozen
 class DispatchTiming:
     """Per-dispatch GPU times (empty without timestamps) and the host's submit-to-fence time."""
 

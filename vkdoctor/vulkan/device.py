@@ -9,10 +9,11 @@ unknown ones is invalid usage.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
 from vkdoctor.loader import vkversion
+from vkdoctor.record import frozen
 from vkdoctor.report import codec, records
 from vkdoctor.report.records import DeviceRecord
 from vkdoctor.vulkan.binding import (
@@ -37,7 +38,7 @@ _SUBGROUP_ARITHMETIC = 0x4
 _HEAP_DEVICE_LOCAL = 0x1
 
 
-@dataclass(frozen=True)
+@frozen
 class QueueFamily:
     index: int
     flags: int
@@ -50,7 +51,7 @@ class QueueFamily:
         return bool(self.flags & QUEUE_COMPUTE)
 
 
-@dataclass(frozen=True)
+@frozen
 class DeviceLimits:
     timestamp_period_ns: float
     timestamp_compute_and_graphics: bool
@@ -64,7 +65,7 @@ class DeviceLimits:
     max_memory_allocation_size: int | None  # Vulkan 1.1; None when unknown
 
 
-@dataclass(frozen=True)
+@frozen
 class Subgroup:
     size: int
     stages: tuple[str, ...]
@@ -73,7 +74,7 @@ class Subgroup:
     arithmetic: bool  # subgroupAdd & co. (VK_SUBGROUP_FEATURE_ARITHMETIC_BIT) there
 
 
-@dataclass(frozen=True)
+@frozen
 class CooperativeMatrixShape:
     """One VkCooperativeMatrixPropertiesKHR of subgroup scope: M x N x K and component types."""
 
@@ -86,7 +87,7 @@ class CooperativeMatrixShape:
     result: str
 
 
-@dataclass(frozen=True)
+@frozen
 class DeviceInfo:
     index: int
     name: str
@@ -183,7 +184,7 @@ class DeviceInfo:
 ProcLookup = Callable[[str, str], Any]
 
 
-@dataclass(frozen=True)
+@frozen
 class _Properties2:
     """What the VkPhysicalDeviceProperties2 chain adds to the base properties."""
 

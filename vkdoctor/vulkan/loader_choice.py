@@ -21,18 +21,18 @@ import functools
 import importlib.util
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from vkdoctor.engine.protocol import LOADER_VAR
+from vkdoctor.record import frozen
 
 _chosen: list[ctypes.CDLL] = []  # kept open for the child's lifetime
 _FFI_MODULE = "vulkan._vulkancache"  # the binding's out-of-line cffi description
 _SONAME = "libvulkan.so.1"  # what the binding itself dlopens on Linux
 
 
-@dataclass(frozen=True)
+@frozen
 class Binding:
     """The binding's ``ffi`` and ``lib``; other attributes (``VK_STRUCTURE_TYPE_...``, every enum
     constant) come from ``lib``, as ``vulkan.NAME`` did."""

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from vkdoctor.record import frozen
 from vkdoctor.vulkan.binding import check
 from vkdoctor.vulkan.device import SHADER_STAGE_COMPUTE
 from vkdoctor.vulkan.errors import ComputeError
@@ -39,7 +40,7 @@ def pack_specialization(values: Mapping[int, int | float | bool]) -> tuple[bytes
     return bytes(data), tuple(entries)
 
 
-@dataclass(frozen=True)
+@frozen
 class PipelineSpec:
     """Everything that changes the compiled pipeline, and so its cache key (a key on the shader
     alone is the RUN-04 bug)."""
