@@ -23,7 +23,6 @@ from vkdoctor.report.codes import all_codes
 CANNOT_PRODUCE: dict[str, str] = {
     "loader-old": "needs a libvulkan older than 1.1; only 1.3.239 is installed",
     "kernels-internal-error": "raised only by a bug in vkdoctor's kernel suite process",
-    "probe-unavailable": "a probe module missing from the installation (a broken install)",
     "process-not-accessible": "as root every /proc/PID is readable; needs a second, unprivileged "
     "user tracing another's process",
     "layer-library-unreadable": "as root every file is readable; needs a non-root test run",

@@ -31,6 +31,8 @@ def _what_works(report: Report) -> str:
 
 
 _CUT_SHORT = ("run-interrupted", "run-deadline-exceeded")
+# A root cause in vkdoctor's own installation: nothing is known of Vulkan either way.
+_NOT_CHECKED = ("probe-unavailable",)
 
 
 def _cut_short(report: Report) -> Finding | None:
@@ -96,7 +98,9 @@ def verdict(report: Report, headline: str = "") -> str:
     unusable = (
         bool(failed & {"instance", "loader-discovery"}) or no_devices or _nothing_computes(report)
     )
-    if unusable:
+    if first.code in _NOT_CHECKED:
+        state = "vkdoctor could not check Vulkan"
+    elif unusable:
         state = "Vulkan is unusable"
     elif partial is not None:
         state = f"Problems in the steps run ({', '.join(partial)})"

@@ -33,6 +33,7 @@ from vkdoctor.diagnosis.remedies import Machine
 from vkdoctor.diagnosis.run import diagnose
 from vkdoctor.engine import child
 from vkdoctor.engine.env import Env
+from vkdoctor.engine.installation import unavailable
 from vkdoctor.engine.plan import (
     Options,
     child_overrides,
@@ -95,11 +96,13 @@ CODES = code_table(
         ),
         CodeInfo(
             "probe-unavailable",
-            Severity.INFO,
+            Severity.FAIL,
             "probe not available in this installation",
-            "The probe's module could not be imported; this build of vkdoctor lacks it.",
-            ("a partial installation",),
-            "Reinstall vkdoctor.",
+            "The probe's module could not be imported, so its step was not checked (and "
+            "neither were the steps that need it). A failure: a check that checked nothing "
+            "must not pass.",
+            ("vkdoctor run from its source tree", "a partial installation"),
+            "Run an installed vkdoctor, or reinstall it.",
         ),
     ]
 )
@@ -511,6 +514,7 @@ def _run_probes(
     pending = list(order)
     done_events = {p: threading.Event() for p in order}
     specs: dict[str, ProbeSpec] = {}
+    unavailable_by_error: dict[str, str] = {}  # an import error -> the first probe it hit
 
     def spec_of(probe_id: str) -> ProbeSpec | None:
         """Imported when first looked at: the first probe's child starts before the other probe
@@ -519,12 +523,27 @@ def _run_probes(
             try:
                 specs[probe_id] = load_spec(probe_id)
             except ImportError as exc:
-                finding = make_finding(
-                    CODES, "probe-unavailable", f"probe {probe_id} is not available: {exc}"
-                )
-                results[probe_id] = ProbeResult(
-                    probe_id, probe_id, Status.SKIPPED, findings=[finding]
-                )
+                # A failure, not a skip: a check whose steps could not run must not pass.  The
+                # same import error in a later probe (every probe, from a source tree) blocks it
+                # behind the first instead of repeating the finding.
+                first = unavailable_by_error.setdefault(str(exc), probe_id)
+                if first != probe_id:
+                    results[probe_id] = ProbeResult(
+                        probe_id, probe_id, Status.SKIPPED, blocked_by=first
+                    )
+                else:
+                    why = unavailable(probe_id, exc)
+                    finding = make_finding(
+                        CODES,
+                        "probe-unavailable",
+                        why.summary,
+                        detail=why.detail,
+                        remedy=why.remedy,
+                        commands=why.commands,
+                    )
+                    results[probe_id] = ProbeResult(
+                        probe_id, probe_id, Status.FAIL, findings=[finding]
+                    )
                 pending.remove(probe_id)
                 done_events[probe_id].set()
                 return None
