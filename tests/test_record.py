@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from vkdoctor.record import frozen
+from vkdoctor.record import frozen, mutable
 
 _counter = itertools.count()
 
@@ -202,3 +202,50 @@ def test_a_record_without_a_docstring_gets_its_constructor_as_its_doc() -> None:
         frozen(type("Bare", (), {"__annotations__": {"a": "int", "b": "int"}})).__doc__
         == "Bare(a, b)"
     )
+
+
+@pytest.mark.parametrize("shape", ["plain", "defaults", "factory", "hidden", "not-in-init"])
+def test_a_mutable_record_behaves_like_a_plain_dataclass(shape: str) -> None:
+    body, annotations = SHAPES[shape]
+
+    def make(decorate: Any) -> type:
+        namespace = {"__annotations__": dict(annotations), "__doc__": "A class.", **body}
+        return decorate(type(f"M{next(_counter)}", (), namespace))
+
+    reference, record = make(dataclass), make(mutable)
+    assert _signature(record) == _signature(reference)
+    arguments = [
+        p.name for p in inspect.signature(reference).parameters.values() if p.default is p.empty
+    ]
+    kwargs = dict.fromkeys(arguments, 1)
+    ref, rec = reference(**kwargs), record(**kwargs)
+    assert dataclasses.asdict(rec) == dataclasses.asdict(ref)
+    assert repr(rec).split("(", 1)[1] == repr(ref).split("(", 1)[1]
+    assert (rec == record(**kwargs)) is (ref == reference(**kwargs)) is True
+    assert record.__hash__ is None and reference.__hash__ is None  # unhashable, as a dataclass
+    name = dataclasses.fields(reference)[0].name
+    setattr(ref, name, 5)
+    setattr(rec, name, 5)  # assignable
+    assert dataclasses.asdict(rec) == dataclasses.asdict(ref)
+    assert (rec == record(**kwargs)) is (ref == reference(**kwargs)) is False
+
+
+@frozen(slots=True)
+class _Slotted:
+    """A slotted record, like loader.registry's commands."""
+
+    name: str
+    level: int = 0
+    aliases: tuple[str, ...] = field(default=())
+
+
+def test_a_slotted_record_has_slots_and_stays_frozen() -> None:
+    value = _Slotted("vkCreateDevice", 2)
+    assert _Slotted.__slots__ == ("name", "level", "aliases") and not hasattr(value, "__dict__")
+    assert value == _Slotted("vkCreateDevice", 2) and hash(value) == hash(
+        _Slotted("vkCreateDevice", 2)
+    )
+    assert value.aliases == () and _Slotted("x").level == 0
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        value.level = 3  # type: ignore[misc]
+    assert dataclasses.replace(value, level=3) == _Slotted("vkCreateDevice", 3)

@@ -1,4 +1,4 @@
-"""``@frozen``: a frozen dataclass that costs a third of one to define.
+"""``@frozen`` and ``@mutable``: dataclasses that cost a third of one to define.
 
 Every value in vkdoctor is a frozen dataclass, and ``vkdoctor check`` defines about 90 of them
 before its first result: on Python 3.10-3.12 ``dataclasses`` compiles six methods per frozen
@@ -16,7 +16,9 @@ and ``FrozenInstanceError`` on assignment and deletion.  Methods a class defines
 as ``dataclasses`` keeps them.  What differs: ``__dataclass_params__`` says what ``dataclasses``
 was asked for (no init, repr, eq or frozen: that is what lets a record derive from a record), so
 a ``@dataclass(frozen=True)`` cannot derive from a record; and ``InitVar`` fields, which nothing
-here uses, are refused with a ``TypeError``.
+here uses, are refused with a ``TypeError``.  ``@mutable`` is the same for a plain
+``@dataclass`` (assignable, no ``__hash__``); ``@frozen(slots=True)`` adds ``__slots__`` as
+``dataclasses`` does.
 """
 
 from __future__ import annotations
@@ -52,23 +54,40 @@ _FACTORY = _Factory()
 @overload
 def frozen(cls: type[_T], /) -> type[_T]: ...
 @overload
-def frozen(*, kw_only: bool = False) -> Callable[[type[_T]], type[_T]]: ...
+def frozen(*, kw_only: bool = False, slots: bool = False) -> Callable[[type[_T]], type[_T]]: ...
 
 
 @dataclass_transform(frozen_default=True, field_specifiers=(dataclasses.field,))
-def frozen(cls: type[_T] | None = None, /, *, kw_only: bool = False) -> Any:
-    """``@frozen`` or ``@frozen(kw_only=True)`` on a class, in place of
-    ``@dataclass(frozen=True)``."""
+def frozen(cls: type[_T] | None = None, /, *, kw_only: bool = False, slots: bool = False) -> Any:
+    """``@frozen``, ``@frozen(kw_only=True)`` or ``@frozen(slots=True)`` on a class, in place of
+    ``@dataclass(frozen=True, ...)``."""
 
     def build(target: type[_T]) -> type[_T]:
-        return _build(target, kw_only)
+        return _build(target, kw_only=kw_only, slots=slots, immutable=True)
 
     return build if cls is None else build(cls)
 
 
-def _build(cls: type[_T], kw_only: bool) -> type[_T]:
-    own = cls.__dict__
-    for name in ("__setattr__", "__delattr__"):
+@overload
+def mutable(cls: type[_T], /) -> type[_T]: ...
+@overload
+def mutable(*, kw_only: bool = False) -> Callable[[type[_T]], type[_T]]: ...
+
+
+@dataclass_transform(field_specifiers=(dataclasses.field,))
+def mutable(cls: type[_T] | None = None, /, *, kw_only: bool = False) -> Any:
+    """``@mutable`` in place of a plain ``@dataclass``: the same, with no ``__hash__`` (as a
+    dataclass with ``eq`` and without ``frozen`` has none)."""
+
+    def build(target: type[_T]) -> type[_T]:
+        return _build(target, kw_only=kw_only, slots=False, immutable=False)
+
+    return build if cls is None else build(cls)
+
+
+def _build(cls: type[_T], *, kw_only: bool, slots: bool, immutable: bool) -> type[_T]:
+    own = dict(cls.__dict__)
+    for name in ("__setattr__", "__delattr__") if immutable else ():
         if name in own:
             raise TypeError(f"cannot overwrite attribute {name} in record {cls.__name__}")
     class_hash = own.get("__hash__", dataclasses.MISSING)
@@ -82,7 +101,7 @@ def _build(cls: type[_T], kw_only: bool) -> type[_T]:
         needs_doc = True
     else:
         needs_doc = False
-    cls = dataclasses.dataclass(cls, init=False, repr=False, eq=False, kw_only=kw_only)
+    cls = dataclasses.dataclass(cls, init=False, repr=False, eq=False, kw_only=kw_only, slots=slots)
     declared = cls.__dataclass_fields__.values()
     if any(f._field_type is dataclasses._FIELD_INITVAR for f in declared):
         raise TypeError(f"record {cls.__name__}: InitVar fields are not supported")
@@ -97,9 +116,10 @@ def _build(cls: type[_T], kw_only: bool) -> type[_T]:
     if "__eq__" not in own:
         cls.__eq__ = _eq(compared)
     if not explicit_hash:
-        cls.__hash__ = _hash(hashed)
-    cls.__setattr__ = _frozen_setattr
-    cls.__delattr__ = _frozen_delattr
+        cls.__hash__ = _hash(hashed) if immutable else None  # type: ignore[assignment]
+    if immutable:
+        cls.__setattr__ = _frozen_setattr
+        cls.__delattr__ = _frozen_delattr
     if needs_doc:
         cls.__doc__ = f"{cls.__name__}({', '.join(f.name for f in fields if f.init)})"
     return cls

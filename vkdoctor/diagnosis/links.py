@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 
 from vkdoctor.loader.search import parse_version
 from vkdoctor.loader.versions import Behaviour, has
+from vkdoctor.record import mutable
 from vkdoctor.report.model import Finding, ProbeResult, Report, Severity
 from vkdoctor.report.records import DriverRecord, ExclusionReason
 
@@ -53,7 +54,7 @@ BISECTED_SYMPTOMS = frozenset(
 )
 
 
-@dataclass
+@mutable
 class Links:
     """Root causes in order of importance, each with the ids of the symptoms it explains."""
 

@@ -33,7 +33,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -46,7 +46,7 @@ from vkdoctor.engine.protocol import (  # the parent side uses these names too
     PARENT_PID_VAR,
     PROTO_FD_VAR,
 )
-from vkdoctor.record import frozen
+from vkdoctor.record import frozen, mutable
 
 
 @frozen
@@ -105,7 +105,7 @@ class ItemOutcome:
         return self.crumbs[-1] if self.crumbs else None
 
 
-@dataclass
+@mutable
 class _Collected:
     proto: bytearray = field(default_factory=bytearray)
     stdout: bytearray = field(default_factory=bytearray)

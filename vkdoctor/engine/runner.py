@@ -24,7 +24,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -45,7 +45,7 @@ from vkdoctor.engine.plan import (
     warm_pool,
 )
 from vkdoctor.loader import log as loaderlog
-from vkdoctor.record import frozen
+from vkdoctor.record import frozen, mutable
 from vkdoctor.report.codes import CodeInfo, code_table, make_finding
 from vkdoctor.report.model import (
     BLOCKED_DEADLINE,
@@ -108,7 +108,7 @@ CODES = code_table(
 )
 
 
-@dataclass
+@mutable
 class ProbeOutcome:
     """What a probe's ``run`` returns; the runner turns it into a ProbeResult."""
 
@@ -141,7 +141,7 @@ class ProbeSpec:
     early_after: tuple[str, ...] = ()
 
 
-@dataclass
+@mutable
 class ProbeContext:
     env: Env
     options: Options
@@ -286,7 +286,7 @@ class ProbeContext:
         return [adopted[k] for k in keys], children
 
 
-@dataclass
+@mutable
 class RunResult:
     report: Report
     internal_errors: list[str]

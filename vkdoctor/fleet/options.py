@@ -11,8 +11,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING
+
+from vkdoctor.record import mutable
 
 if TYPE_CHECKING:
     from vkdoctor.report.model import Report
@@ -80,7 +82,7 @@ def prometheus_problem(args: argparse.Namespace) -> str | None:
     return None
 
 
-@dataclass
+@mutable
 class FleetRun:
     """One check's fleet outputs; ``report`` is the last report the check ended with."""
 

@@ -28,12 +28,12 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime, timezone
 from typing import Any
 
 from vkdoctor.diagnosis.order import ranked
-from vkdoctor.record import frozen
+from vkdoctor.record import frozen, mutable
 from vkdoctor.report.io import ReportError, load_report_dict
 from vkdoctor.report.model import Finding, Report
 from vkdoctor.report.records import DriverRecord, LayerRecord
@@ -133,7 +133,7 @@ class Summary:
     unreadable: tuple[Unreadable, ...] = ()
 
 
-@dataclass
+@mutable
 class _Tally:
     """A group while reports are still arriving (mutable on purpose: it is the accumulator)."""
 

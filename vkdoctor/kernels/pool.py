@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 import numpy as np
@@ -16,6 +16,7 @@ import numpy as np
 from vkdoctor.kernels import spirv
 from vkdoctor.kernels.sizes import SuiteSizes
 from vkdoctor.kernels.verify import Tamper, _expect
+from vkdoctor.record import mutable
 from vkdoctor.vulkan.compute import ComputeContext, DispatchTiming
 
 
@@ -54,7 +55,7 @@ class BufferPool:
         self._free.clear()
 
 
-@dataclass
+@mutable
 class _Job:
     ctx: ComputeContext
     sizes: SuiteSizes

@@ -19,7 +19,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -27,7 +27,7 @@ import vkdoctor
 from vkdoctor.engine import child
 from vkdoctor.kernels.peaks import Figure, Peak, figure, known_peak, measured_peak
 from vkdoctor.kernels.siblings import Comparison
-from vkdoctor.record import frozen
+from vkdoctor.record import frozen, mutable
 from vkdoctor.report import codec
 from vkdoctor.report.codes import CodeInfo, code_table, make_finding
 from vkdoctor.report.model import (
@@ -480,7 +480,7 @@ KernelEvent = DevicesSeen | SuiteStarted | KernelStarted | KernelFinished | Suit
 # The session
 
 
-@dataclass
+@mutable
 class _Device:
     """A device run being assembled."""
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from vkdoctor.engine.child import ItemOutcome
@@ -23,7 +23,7 @@ from vkdoctor.loader.libraries import (
     truncated_in_closure,
 )
 from vkdoctor.loader.versions import reads_variable
-from vkdoctor.record import frozen
+from vkdoctor.record import frozen, mutable
 from vkdoctor.report import shell
 from vkdoctor.report.codes import CodeInfo, code_table, make_finding
 from vkdoctor.report.model import Finding, LogEntry, Severity
@@ -130,7 +130,7 @@ CODES = code_table(
 )
 
 
-@dataclass
+@mutable
 class StaticCheck:
     resolution: Resolution
     file: FileCheck | None

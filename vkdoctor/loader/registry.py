@@ -60,7 +60,7 @@ import os
 import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import Enum
 from pathlib import Path
 from types import MappingProxyType
@@ -111,7 +111,7 @@ class Expect(str, Enum):
     EITHER = "either"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Verdict:
     """What a proc-address query must return for one name, and why (kebab-case ``reason``).
 
@@ -124,7 +124,7 @@ class Verdict:
     needs: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Provider:
     """One extension that provides a command, with the extra condition of its ``<require>`` block.
 
@@ -137,7 +137,7 @@ class Provider:
     condition: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Extension:
     name: str
     kind: ExtensionKind
@@ -149,7 +149,7 @@ class Extension:
     spec_version: int = 0  # the revision vk.xml describes; drivers may implement an older one
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Command:
     name: str
     level: Level
@@ -726,7 +726,7 @@ def _decode(
 # ---- locating vulkan-object and the cache --------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class _Source:
     version: str
     xml_size: int

@@ -7,11 +7,11 @@ produce it.  No rich/textual imports here: headless code must stay headless.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import Enum
 from typing import Any
 
-from vkdoctor.record import frozen
+from vkdoctor.record import frozen, mutable
 from vkdoctor.report import codec
 from vkdoctor.report.records import DeviceRecord, DriverRecord, LayerRecord, LoaderRecord
 
@@ -155,7 +155,7 @@ def status_from_findings(findings: Iterable[Finding]) -> Status:
     return Status(worst.value)
 
 
-@dataclass
+@mutable
 class ProbeResult:
     id: str
     title: str
@@ -212,7 +212,7 @@ BLOCKED_DEADLINE = "deadline"
 STOPPED_EARLY = frozenset({BLOCKED_INTERRUPTED, BLOCKED_DEADLINE})
 
 
-@dataclass
+@mutable
 class Report:
     tool_version: str
     created: str

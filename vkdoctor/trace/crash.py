@@ -17,10 +17,10 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Protocol
 
-from vkdoctor.record import frozen
+from vkdoctor.record import frozen, mutable
 from vkdoctor.trace.events import Event, parse_addr
 from vkdoctor.trace.provenance import (
     HOW_GDPA,
@@ -97,7 +97,7 @@ class Frame:
         return f"{name}() at {self.source}" if self.source else f"{name}()"
 
 
-@dataclass
+@mutable
 class Attribution:
     frames: list[Frame]
     call_site: Frame | None = None

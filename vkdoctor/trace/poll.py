@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psutil
 
-from vkdoctor.record import frozen
+from vkdoctor.record import frozen, mutable
 
 Range = tuple[int, int, bool]  # start, end, executable
 
@@ -72,7 +71,7 @@ def _range_json(r: Range) -> list[str]:
     return [hex(r[0]), hex(r[1]), "x" if r[2] else "-"]
 
 
-@dataclass
+@mutable
 class MapsPoller:
     """Diffs successive snapshots of one process's maps; emits events through ``emit``."""
 

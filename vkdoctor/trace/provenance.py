@@ -9,9 +9,9 @@ could have called.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
-from vkdoctor.record import frozen
+from vkdoctor.record import frozen, mutable
 from vkdoctor.trace.events import Event
 
 HOW_DLSYM = "dlsym"
@@ -64,7 +64,7 @@ class PointerRecord:
         }
 
 
-@dataclass
+@mutable
 class Provenance:
     """The pointers one process obtained, in the order it obtained them."""
 

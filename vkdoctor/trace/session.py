@@ -17,12 +17,12 @@ import stat
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 from vkdoctor import __version__
-from vkdoctor.record import frozen
+from vkdoctor.record import frozen, mutable
 from vkdoctor.trace.events import ParsedTrace, append_event, read_trace
 from vkdoctor.trace.launch import OUTPUT_INHERIT, ProgramOutcome, run_program
 from vkdoctor.trace.manifest import (
@@ -51,7 +51,7 @@ class TraceOptions:
     duration: float | None = None  # --pid: how long to watch
 
 
-@dataclass
+@mutable
 class TraceRun:
     mode: str
     trace: ParsedTrace

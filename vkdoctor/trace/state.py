@@ -7,10 +7,10 @@ import copy
 import functools
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
-from vkdoctor.record import frozen
+from vkdoctor.record import frozen, mutable
 from vkdoctor.report.model import Finding
 from vkdoctor.trace.events import Event
 from vkdoctor.trace.launch import ProgramOutcome
@@ -151,7 +151,7 @@ def is_device_command(name: str) -> bool:
 # ---- replay state ------------------------------------------------------------------------------
 
 
-@dataclass
+@mutable
 class Lib:
     path: str
     canon: str
@@ -167,7 +167,7 @@ class Lib:
         return any(lo <= addr < hi and (ex or not code_only) for lo, hi, ex in self.ranges)
 
 
-@dataclass
+@mutable
 class VkObject:
     kind: str  # instance | device
     handle: int
@@ -181,7 +181,7 @@ class VkObject:
     orphaned: bool = False  # its instance was destroyed first (reported once, not again)
 
 
-@dataclass
+@mutable
 class Proc:
     pid: int
     exe: str | None = None

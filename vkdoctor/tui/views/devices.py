@@ -5,7 +5,7 @@ findings that concern this device."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import ClassVar
 
 from rich.console import Group, RenderableType
@@ -28,6 +28,7 @@ from vkdoctor.kernels.run import (
     SuiteFinished,
     SuiteStarted,
 )
+from vkdoctor.record import mutable
 from vkdoctor.render.console import SEVERITY_STYLE
 from vkdoctor.render.styles import KERNEL_STATUS_COLOUR
 from vkdoctor.tui.viewmodel import SEVERITY_ICON, DeviceModel, one_line
@@ -67,7 +68,7 @@ def result_cell(row: KernelRow) -> Text:
     return Text(row.status, style=KERNEL_STATUS_COLOUR.get(row.status, ""))
 
 
-@dataclass
+@mutable
 class _Live:
     """A kernel run in progress on one device, assembled from events."""
 
