@@ -5,7 +5,7 @@ real fault drivers that crash or fail in a step a shared child reaches late."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import faultlib
@@ -208,3 +208,36 @@ def test_the_child_kept_last_is_handed_out_first() -> None:
     pool.keep(overrides, second)
     pool.close()
     assert child.live_pids() == []
+
+
+@pytest.mark.slow  # two whole checks through the CLI
+@pytest.mark.parametrize("cores", [2, 4])
+def test_the_check_command_starts_its_children_first_and_the_pool_adopts_them_all(
+    cores: int, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`vkdoctor check` prestarts what warm_pool would start (spawn.children_for_check): every
+    child of a healthy check is one of those, none is started again and none is left over."""
+    from vkdoctor import cli
+    from vkdoctor.engine import spawn as spawning
+
+    prestarted: list[int] = []
+    later: list[int] = []
+    real = spawning.spawn
+
+    def recording(into: list[int]) -> Callable[[dict[str, str]], child.Spawned]:
+        def counting(environ: dict[str, str]) -> child.Spawned:
+            started = real(environ)
+            into.append(started.proc.pid)
+            return started
+
+        return counting
+
+    monkeypatch.setattr(spawning, "spawn", recording(prestarted))
+    monkeypatch.setattr(child, "spawn", recording(later))
+    monkeypatch.setattr("os.sched_getaffinity", lambda _pid: set(range(cores)))
+    assert cli.main(["check", "--json", str(tmp_path / "r.json")]) == 0
+    capsys.readouterr()
+    assert len(prestarted) == spawning.children_for_check(cores) == (2 if cores == 2 else 4)
+    assert later == []  # the pool started none of its own: it adopted every prestarted child
+    assert spawning._REGISTRY.prestarted == []  # none left over, unadopted
+    assert not set(prestarted) & set(child.live_pids())  # all reaped by the end of the command

@@ -142,6 +142,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     # becomes one line, not at the interpreter's final flush ("Exception ignored", exit 120).
     with contextlib.suppress(AttributeError, ValueError):
         sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    if argv[:1] == ["check"] and not _PRESTART_NEVER.intersection(argv):
+        # The check's first children start now, before this module's remaining imports (the
+        # parser's, the runner's: ~60-80 ms), which their Python start-up then overlaps.  A
+        # ChildPool adopts them (engine/spawn.py); a usage error leaves them to die at exit.
+        from vkdoctor.engine import spawn
+
+        spawn.prestart(spawn.children_for_check(len(os.sched_getaffinity(0))))
     first = next((a for a in argv if not a.startswith("-")), None)
     parser = build_parser(first)
     args = parser.parse_args(argv)
@@ -193,6 +200,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 _OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EFBIG})
+# `check` options that run no pipeline (or one of their own): no children are started ahead.
+_PRESTART_NEVER = frozenset({"--list", "-h", "--help", "--npd"})
 
 
 class OutputFailed(Exception):

@@ -21,32 +21,49 @@ their groups, and after ``request_stop`` no new child starts.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import json
 import os
-import queue
 import selectors
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import field
 from enum import Enum
-from pathlib import Path
 from typing import Any
 
-import vkdoctor
 from vkdoctor.engine.protocol import (  # the parent side uses these names too
     DONE_MARKER,
     ITEM_MARKER,
-    LIFELINE_FD_VAR,
-    PARENT_PID_VAR,
-    PROTO_FD_VAR,
+)
+from vkdoctor.engine.spawn import (  # re-exported: callers and tests use child.<name>
+    _REGISTRY,
+    Spawned,
+    StoppingError,
+    _forget,
+    adopt,
+    child_environ,
+    clear_stop,
+    kill_all,
+    live_pids,
+    request_stop,
+    spawn,
+    stop_reason,
 )
 from vkdoctor.record import frozen, mutable
+
+__all__ = [
+    "Spawned",
+    "StoppingError",
+    "child_environ",
+    "clear_stop",
+    "kill_all",
+    "live_pids",
+    "request_stop",
+    "spawn",
+    "stop_reason",
+]
 
 
 @frozen
@@ -112,32 +129,6 @@ class _Collected:
     stderr: bytearray = field(default_factory=bytearray)
 
 
-def _package_parent() -> str:
-    return str(Path(vkdoctor.__file__).resolve().parent.parent)
-
-
-def child_environ(base: Mapping[str, str], overrides: Mapping[str, str | None]) -> dict[str, str]:
-    environ = dict(base)
-    for key, value in overrides.items():
-        if value is None:
-            environ.pop(key, None)
-        else:
-            environ[key] = value
-    # vkdoctor's own children may cache bytecode even where the user's shell forbids it for
-    # their programs: recompiling vkdoctor in every child costs tens of milliseconds each.
-    environ.pop("PYTHONDONTWRITEBYTECODE", None)
-    # The child must import this very vkdoctor, also from a source checkout, and find what this
-    # process finds (numpy, the vulkan binding): it starts with -S, so no site-packages of its
-    # own and no .pth processing, which cost each child 10-50 ms (an editable install's finder
-    # imports pathlib and importlib.util); the directories come from this process's sys.path.
-    cwd = os.getcwd()
-    found = [p for p in sys.path if p and p != cwd and os.path.isdir(p)]
-    existing = environ.get("PYTHONPATH")
-    parts = [_package_parent(), *found, *([existing] if existing else [])]
-    environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(parts))
-    return environ
-
-
 def _signal_name(returncode: int) -> str:
     try:
         return signal.Signals(-returncode).name
@@ -157,153 +148,6 @@ def _wchan(pid: int) -> tuple[str, ...]:
     except OSError:
         pass
     return tuple(channels)
-
-
-@frozen
-class Spawned:
-    """A child process started and waiting for its task on stdin."""
-
-    proc: subprocess.Popen[bytes]
-    proto_read: int
-
-
-class _Registry:
-    """Every live child of this process, the lifeline pipe, and the stop flag.
-
-    Process-wide on purpose: signal handlers and atexit must reach children started by any run.
-    An RLock, because a signal handler runs on the main thread, possibly while it holds the lock."""
-
-    def __init__(self) -> None:
-        self.lock = threading.RLock()
-        self.live: dict[int, subprocess.Popen[bytes]] = {}
-        self.stop_reason: str | None = None
-        self._lifeline: tuple[int, int] | None = None
-        self._spawner: queue.Queue[tuple[Callable[[], Any], queue.Queue[Any]]] | None = None
-
-    def lifeline_read_fd(self) -> int:
-        with self.lock:
-            if self._lifeline is None:
-                # Non-inheritable by default: only children given it in pass_fds see the read
-                # end, and no program we exec ever holds the write end.
-                self._lifeline = os.pipe()
-                atexit.register(kill_all)
-            return self._lifeline[0]
-
-    def in_spawner(self, work: Callable[[], Any]) -> Any:
-        """Run ``work`` (a fork) on the spawner thread, which lives as long as the process."""
-        if threading.current_thread() is threading.main_thread():
-            return work()  # the main thread lives as long as the process too
-        with self.lock:
-            if self._spawner is None:
-                self._spawner = queue.Queue()
-                threading.Thread(
-                    target=_spawner_loop,
-                    args=(self._spawner,),
-                    name="vkdoctor-spawner",
-                    daemon=True,
-                ).start()
-            requests = self._spawner
-        reply: queue.Queue[Any] = queue.Queue(maxsize=1)
-        requests.put((work, reply))
-        ok, value = reply.get()
-        if not ok:
-            raise value
-        return value
-
-
-def _spawner_loop(requests: queue.Queue[tuple[Callable[[], Any], queue.Queue[Any]]]) -> None:
-    while True:
-        work, reply = requests.get()
-        try:
-            reply.put((True, work()))
-        except BaseException as exc:  # handed to the caller's thread, which raises it
-            reply.put((False, exc))
-
-
-_REGISTRY = _Registry()
-
-
-def _forget(proc: subprocess.Popen[bytes]) -> None:
-    with _REGISTRY.lock:
-        _REGISTRY.live.pop(proc.pid, None)
-
-
-def live_pids() -> list[int]:
-    """PIDs (and process-group ids) of the children that have not been reaped yet."""
-    with _REGISTRY.lock:
-        return list(_REGISTRY.live)
-
-
-def kill_all() -> None:
-    """SIGKILL every live child's process group (the child and whatever its driver forked).
-
-    Safe in a signal handler and at exit; the collecting threads then reap them."""
-    with _REGISTRY.lock:
-        procs = list(_REGISTRY.live.values())
-    for proc in procs:
-        with contextlib.suppress(OSError):
-            os.killpg(proc.pid, signal.SIGKILL)
-
-
-def request_stop(reason: str) -> None:
-    """Refuse new children from now on and kill the live ones (SIGINT, SIGTERM, the deadline)."""
-    with _REGISTRY.lock:
-        if _REGISTRY.stop_reason is None:
-            _REGISTRY.stop_reason = reason
-    kill_all()
-
-
-def stop_reason() -> str | None:
-    return _REGISTRY.stop_reason
-
-
-def clear_stop() -> None:
-    """Allow children again (a new run in a long-lived process, e.g. the TUI, after a deadline)."""
-    with _REGISTRY.lock:
-        _REGISTRY.stop_reason = None
-
-
-class StoppingError(OSError):
-    """vkdoctor is stopping: no new child is started."""
-
-
-def spawn(environ: Mapping[str, str]) -> Spawned:
-    if _REGISTRY.stop_reason is not None:
-        raise StoppingError(f"vkdoctor is stopping ({_REGISTRY.stop_reason})")
-    lifeline = _REGISTRY.lifeline_read_fd()
-    read_fd, write_fd = os.pipe()
-    env = dict(environ)
-    env[PROTO_FD_VAR] = str(write_fd)
-    env[PARENT_PID_VAR] = str(os.getpid())
-    env[LIFELINE_FD_VAR] = str(lifeline)
-
-    def start() -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen(
-            [sys.executable, "-S", "-m", "vkdoctor.engine.child_main"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
-            pass_fds=(write_fd, lifeline),
-            start_new_session=True,  # its own group: killpg reaches helpers the driver forked
-            close_fds=True,
-        )
-        with _REGISTRY.lock:
-            _REGISTRY.live[proc.pid] = proc
-            stopping = _REGISTRY.stop_reason is not None
-        if stopping:  # a stop arrived while it was forking
-            with contextlib.suppress(OSError):
-                os.killpg(proc.pid, signal.SIGKILL)
-        return proc
-
-    try:
-        proc = _REGISTRY.in_spawner(start)
-    except OSError:
-        os.close(read_fd)
-        raise
-    finally:
-        os.close(write_fd)
-    return Spawned(proc, read_fd)
 
 
 class Sharing(Enum):
@@ -343,6 +187,11 @@ class ChildPool:
         self._cancelled: list[ChildHandle] = []
         self._lock = threading.Lock()
         self._closed = False
+        # Children the CLI started before its imports (spawn.prestart), if they fit this pool.
+        adopted = adopt(self.environ, budget if budget is not None else size)
+        self._idle.extend(adopted)
+        if self.budget is not None:
+            self.budget -= len(adopted)
         self._fill()
 
     def speculate(

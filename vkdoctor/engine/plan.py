@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from vkdoctor.engine import child
 from vkdoctor.engine.env import Env
 from vkdoctor.engine.protocol import LOADER_VAR
+from vkdoctor.engine.spawn import SPECULATE_FROM_CORES, WARM_CHILDREN
 from vkdoctor.record import frozen
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ class Options:
     rerun_failed_with_debug_all: bool = True
     bisect: bool = True
     loader: str = "libvulkan.so.1"  # soname or path of the loader to diagnose
-    warm_children: int = 2  # children started ahead of need (0: start each when needed)
+    warm_children: int = WARM_CHILDREN  # children started ahead of need (0: when needed)
     # Children that may run early at once (ProbeSpec.early), one per core (None: this machine's).
     cores: int | None = None
     # A first attempt's tasks may share children (ChildPool): a healthy check then starts two
@@ -149,7 +150,6 @@ EARLY_DEVICE_PAYLOAD: dict[str, Any] = {
     "names": None,
     "trampoline_names": ["vkCreateBuffer", "vkQueueSubmit", "vkCmdDispatch"],
 }
-SPECULATE_FROM_CORES = 4  # warm_pool starts the dispatch child at once from this many cores
 
 
 def cores(options: Options) -> int:
