@@ -44,8 +44,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The whole parser; with ``command`` given, heavy subcommands other than it only get a
-    stub (the trace machinery costs ~70 ms to import, which ``check`` must not pay)."""
+    """The whole parser (completion and the man page walk it); with ``command`` given, heavy
+    subcommands other than it only get a stub (the trace machinery costs ~70 ms to import,
+    which ``check`` and ``--version`` must not pay); "" stubs them all."""
     parser = _Parser(
         prog="vkdoctor",
         description="Diagnose Vulkan loader, driver, layer and device problems on Linux.",
@@ -150,7 +151,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         spawn.prestart(spawn.children_for_check(len(os.sched_getaffinity(0))))
     first = next((a for a in argv if not a.startswith("-")), None)
-    parser = build_parser(first)
+    # No command (--version, --help): every heavy subcommand gets its stub, as for another's.
+    parser = build_parser(first or "")
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help(sys.stderr)
@@ -576,7 +578,7 @@ def _survive_closed_stdout(console: Any) -> None:
 
 
 def _add_deadline_option(parser: argparse.ArgumentParser) -> None:
-    from vkdoctor.engine.plan import DEFAULT_DEADLINE_S
+    from vkdoctor.engine.interrupt import DEFAULT_DEADLINE_S
 
     options.add_deadline(
         parser,

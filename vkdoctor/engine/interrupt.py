@@ -15,6 +15,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# The other stop: the whole run's limit (plan.Options.deadline_s, `--deadline`).  Here, where the
+# CLI can read it for its help without importing the plan.
+DEFAULT_DEADLINE_S = 120.0  # even a hostile machine gets a report in two minutes
 
 
 def interrupting_signal() -> signal.Signals | None:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from vkdoctor.engine import child
 from vkdoctor.engine.env import Env
+from vkdoctor.engine.interrupt import DEFAULT_DEADLINE_S
 from vkdoctor.engine.protocol import LOADER_VAR
 from vkdoctor.engine.spawn import SPECULATE_FROM_CORES, WARM_CHILDREN
 from vkdoctor.record import frozen
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
     from vkdoctor.engine.runner import ProbeSpec
 
 DEFAULT_TIMEOUT_S = 5.0
-DEFAULT_DEADLINE_S = 120.0  # the whole run: even a hostile machine gets a report in two minutes
 # Rich enough to explain discovery decisions, small enough to parse fast.
 DEFAULT_LOADER_DEBUG = "error,warn,info,driver,layer"
 
