@@ -13,7 +13,7 @@ import os
 import shlex
 import shutil
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from vkdoctor.engine.bisect import active_implicit_layers, bisect, forced_explicit_layers
@@ -24,6 +24,7 @@ from vkdoctor.loader import log as loaderlog
 from vkdoctor.loader.libcheck import disable_commands
 from vkdoctor.loader.search import parse_version
 from vkdoctor.loader.vkresult import result_name
+from vkdoctor.record import frozen
 from vkdoctor.report import codec, shell
 from vkdoctor.report.codes import CodeInfo, code_table, make_finding
 from vkdoctor.report.model import Finding, Severity, Status
@@ -229,7 +230,7 @@ def run(ctx: ProbeContext) -> ProbeOutcome:
     return outcome
 
 
-@dataclass(frozen=True)
+@frozen
 class _DeviceResult:
     """The device child's result for one device (tasks/vkprobe.devices), parsed once here at
     the JSON boundary; the findings below read attributes."""
@@ -259,7 +260,7 @@ class _DeviceResult:
         )
 
 
-@dataclass(frozen=True)
+@frozen
 class _Subject:
     """The device a finding is about: its label, the manifest of its driver, the evidence every
     finding of it carries."""
@@ -269,7 +270,7 @@ class _Subject:
     evidence: dict[str, Any]
 
 
-@dataclass(frozen=True)
+@frozen
 class _ProcAddrCheck:
     """The device commands sorted by what vkGetDeviceProcAddr answered against the spec."""
 

@@ -392,3 +392,30 @@ def test_unreadable_manifest_and_library_for_an_ordinary_user(
         "secret.json is not readable by uid 1000" in finding(report, "manifest-unreadable").summary
     )
     assert "not readable by uid 1000" in finding(report, "driver-library-unreadable").summary
+
+
+def test_copies_bundled_in_python_packages_are_found_one_or_two_levels_down(tmp_path: Path) -> None:
+    """The same files glob's ``*/libvulkan.so*`` and ``*/*/libvulkan.so*`` find (the walk that
+    replaced them is a scandir), through a linked package directory too, and none deeper."""
+    import glob
+
+    from vkdoctor.probes.loader_discovery import _bundled_copies
+
+    site = tmp_path / "site-packages"
+    for relative in (
+        "wgpu/libvulkan.so.1",
+        "taichi/_lib/libvulkan.so.1.3.250",
+        "pkg/a/b/libvulkan.so.1",  # three levels: not a bundled copy
+        "other/libvulkan_lvp.so",  # a driver, not the loader
+        "libvulkan.so.1",  # site-packages itself holds no package's copy
+    ):
+        (site / relative).parent.mkdir(parents=True, exist_ok=True)
+        (site / relative).write_bytes(b"")
+    (site / "linked").symlink_to(site / "taichi")
+    expected = sorted(glob.glob(f"{site}/*/libvulkan.so*") + glob.glob(f"{site}/*/*/libvulkan.so*"))
+    assert _bundled_copies(str(site)) == expected
+    assert expected == [
+        f"{site}/linked/_lib/libvulkan.so.1.3.250",
+        f"{site}/taichi/_lib/libvulkan.so.1.3.250",
+        f"{site}/wgpu/libvulkan.so.1",
+    ]

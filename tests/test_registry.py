@@ -306,6 +306,23 @@ def cache_files(directory: Path) -> list[Path]:
     return sorted(directory.glob("commands-*.json"))
 
 
+def test_one_process_decodes_a_cache_file_once_until_it_is_rewritten(tmp_path: Path) -> None:
+    """check's instance and device probes both load the table: the second load is the first's
+    table, unless the file changed since (then it is read again, not served stale)."""
+    registry.load_commands(tmp_path)  # generated and cached
+    read = registry.load_commands(tmp_path)
+    assert read.origin == "cache"
+    assert registry.load_commands(tmp_path) is read
+    path = read.cache_path
+    assert path is not None
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))  # rewritten
+    again = registry.load_commands(tmp_path)
+    assert again is not read and again.commands == read.commands
+    path.write_text("{}")  # replaced by something unusable: regenerated, not the old table
+    assert registry.load_commands(tmp_path).origin == "generated"
+
+
 def test_second_load_hits_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     first = registry.load_commands(tmp_path)
     assert first.origin == "generated"

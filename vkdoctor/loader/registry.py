@@ -813,6 +813,22 @@ def _read_cache(path: Path, source: _Source) -> CommandTable:
     )
 
 
+# The tables this process read, by cache file, its size and mtime, and the source's key: check's
+# instance and device probes both need the table (6-13 ms a read and decode on a 2-core
+# machine); a file rewritten since (another install's version, a corrupt one replaced) is read
+# again.  Guarded by _LOADING, as every caller is.
+_READ: dict[tuple[Path, int, int, tuple[Any, ...]], CommandTable] = {}
+
+
+def _read_cache_once(path: Path, source: _Source) -> CommandTable:
+    stat = path.stat()
+    key = (path, stat.st_size, stat.st_mtime_ns, tuple(source.key))
+    table = _READ.get(key)
+    if table is None:
+        table = _READ[key] = _read_cache(path, source)
+    return table
+
+
 def _write_cache(path: Path, payload: Mapping[str, Any]) -> None:
     """Atomically replace ``path`` (temp file beside it, fsync, rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -863,7 +879,7 @@ def _load_commands(cache_dir: Path | None, environ: Mapping[str, str] | None) ->
         note = "no cache directory (neither XDG_CACHE_HOME nor HOME is set)"
     else:
         try:
-            return _read_cache(path, source)
+            return _read_cache_once(path, source)
         except FileNotFoundError:
             note = "cache missing"
         except (OSError, ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
