@@ -241,3 +241,33 @@ def test_the_check_command_starts_its_children_first_and_the_pool_adopts_them_al
     assert later == []  # the pool started none of its own: it adopted every prestarted child
     assert spawning._REGISTRY.prestarted == []  # none left over, unadopted
     assert not set(prestarted) & set(child.live_pids())  # all reaped by the end of the command
+
+
+@pytest.mark.slow  # a whole check of one probe through the CLI
+def test_prestarted_children_a_run_does_not_adopt_are_ended_with_the_command(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`check loader-discovery` needs one child of the two prestarted, and a usage error none:
+    the rest are killed and reaped when the command returns, not left for the exit."""
+    from vkdoctor import cli
+    from vkdoctor.engine import spawn as spawning
+
+    prestarted: list[child.Spawned] = []
+    real = spawning.spawn
+
+    def recording(environ: dict[str, str]) -> child.Spawned:
+        started = real(environ)
+        prestarted.append(started)
+        return started
+
+    monkeypatch.setattr(spawning, "spawn", recording)
+    monkeypatch.setattr("os.sched_getaffinity", lambda _pid: {0, 1})
+    assert cli.main(["check", "loader-discovery", "--json", str(tmp_path / "r.json")]) == 0
+    with pytest.raises(SystemExit) as usage:
+        cli.main(["check", "--no-such-option"])
+    capsys.readouterr()
+    assert usage.value.code == 2
+    assert len(prestarted) == 4  # two per command
+    assert spawning._REGISTRY.prestarted == []
+    assert [s.proc.returncode is not None for s in prestarted] == [True] * 4  # all reaped
+    assert not {s.proc.pid for s in prestarted} & set(child.live_pids())

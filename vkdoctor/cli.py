@@ -143,13 +143,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     # becomes one line, not at the interpreter's final flush ("Exception ignored", exit 120).
     with contextlib.suppress(AttributeError, ValueError):
         sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-    if argv[:1] == ["check"] and not _PRESTART_NEVER.intersection(argv):
-        # The check's first children start now, before this module's remaining imports (the
-        # parser's, the runner's: ~60-80 ms), which their Python start-up then overlaps.  A
-        # ChildPool adopts them (engine/spawn.py); a usage error leaves them to die at exit.
-        from vkdoctor.engine import spawn
+    if not (argv[:1] == ["check"] and not _PRESTART_NEVER.intersection(argv)):
+        return _run(argv)
+    # The check's first children start now, before this module's remaining imports (the
+    # parser's, the runner's: ~60-80 ms), which their Python start-up then overlaps.  A ChildPool
+    # adopts them (engine/spawn.py); those a usage error or a probe subset leaves are ended here.
+    from vkdoctor.engine import spawn
 
-        spawn.prestart(spawn.children_for_check(len(os.sched_getaffinity(0))))
+    spawn.prestart(spawn.children_for_check(len(os.sched_getaffinity(0))))
+    try:
+        return _run(argv)
+    finally:
+        spawn.discard_prestarted()
+
+
+def _run(argv: list[str]) -> int:
     first = next((a for a in argv if not a.startswith("-")), None)
     # No command (--version, --help): every heavy subcommand gets its stub, as for another's.
     parser = build_parser(first or "")

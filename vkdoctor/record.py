@@ -6,8 +6,8 @@ class with ``exec`` (``__init__``, ``__repr__``, ``__eq__``, ``__hash__``, ``__s
 ``__delattr__``), 1-1.5 ms a class on a 2-core machine, over 100 ms of the check's start-up
 (benchmarks/RESULTS.md, sixth session).  ``frozen`` lets ``dataclasses`` do the field processing
 (``fields()``, ``replace()``, ``asdict()``, metadata and the JSON Schema keep working), compiles
-only ``__init__``, and gives the five other methods as shared functions driven by per-class field
-tuples, which need no compiling.
+only ``__init__``, and gives the five other methods as closures over ``operator.attrgetter``s
+of the fields, or shared functions, which need no compiling.
 
 What a record is, is what ``@dataclass(frozen=True)`` gives: the same ``__init__`` signature
 (defaults, ``default_factory``, ``kw_only``, ``field(init=False)``, ``__post_init__``), equality
@@ -17,8 +17,9 @@ as ``dataclasses`` keeps them.  What differs: ``__dataclass_params__`` says what
 was asked for (no init, repr, eq or frozen: that is what lets a record derive from a record), so
 a ``@dataclass(frozen=True)`` cannot derive from a record; and ``InitVar`` fields, which nothing
 here uses, are refused with a ``TypeError``.  ``@mutable`` is the same for a plain
-``@dataclass`` (assignable, no ``__hash__``); ``@frozen(slots=True)`` adds ``__slots__`` as
-``dataclasses`` does.
+``@dataclass`` (assignable, no ``__hash__``; its ``__init__`` sets fields with
+``object.__setattr__``, as a frozen one does, so a class's own ``__setattr__`` is not called
+there); ``@frozen(slots=True)`` adds ``__slots__`` as ``dataclasses`` does.
 """
 
 from __future__ import annotations

@@ -233,3 +233,20 @@ def adopt(environ: Mapping[str, str], limit: int) -> list[Spawned]:
                 _REGISTRY.prestarted.remove(entry)
                 taken.append(spawned)
     return taken
+
+
+def discard_prestarted() -> None:
+    """Kill and reap the prestarted children nobody adopted (``check --bogus``, ``check
+    loader-discovery``, which needs fewer)."""
+    with _REGISTRY.lock:
+        left, _REGISTRY.prestarted = _REGISTRY.prestarted, []
+    for _, spawned in left:
+        with contextlib.suppress(OSError):
+            os.killpg(spawned.proc.pid, signal.SIGKILL)
+    for _, spawned in left:
+        spawned.proc.wait()
+        _forget(spawned.proc)
+        os.close(spawned.proto_read)
+        for stream in (spawned.proc.stdin, spawned.proc.stdout, spawned.proc.stderr):
+            if stream is not None:
+                stream.close()
