@@ -119,3 +119,16 @@ def test_a_source_tree_on_pythonpath_is_named_and_the_fix_drops_pythonpath(
     # Without PYTHONPATH this environment's own vkdoctor runs (the editable install): it passes.
     fixed = _rerun(first, elsewhere, [checkout, site])
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+
+
+def test_a_symbolic_link_loop_on_pythonpath_still_gives_the_finding(
+    trees: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Resolving PYTHONPATH's entries runs while the finding is built: a link loop there
+    (Path.resolve raises RuntimeError on one) must not turn the finding into a traceback."""
+    checkout, site = trees
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    code, report = _check(checkout, [loop, site], tmp_path / "r.json")
+    assert code == 1
+    assert report["probes"][0]["findings"][0]["code"] == "probe-unavailable"

@@ -34,10 +34,20 @@ def source_tree(package_dirs: list[str]) -> Path | None:
     """The checkout whose bare ``vkdoctor/`` is imported, if one is: a directory holding
     ``pyproject.toml`` and ``probes/`` beside the package."""
     for package in package_dirs:
-        root = Path(package).resolve().parent
-        if (root / "pyproject.toml").is_file() and (root / "probes").is_dir():
+        resolved = _resolved(package)
+        root = resolved.parent if resolved is not None else None
+        if root is not None and (root / "pyproject.toml").is_file() and (root / "probes").is_dir():
             return root
     return None
+
+
+def _resolved(entry: str) -> Path | None:
+    """``entry`` resolved, or None where it cannot be (a symbolic-link loop on sys.path):
+    this runs while a finding is being built, which must not end in a traceback."""
+    try:
+        return Path(entry).resolve()
+    except (OSError, RuntimeError):
+        return None
 
 
 def unavailable(probe_id: str, error: ImportError) -> Unavailable:
@@ -52,7 +62,7 @@ def unavailable(probe_id: str, error: ImportError) -> Unavailable:
         )
     python = shlex.quote(sys.executable)
     on_pythonpath = any(
-        Path(entry).resolve() == tree
+        _resolved(entry) == tree
         for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep)
         if entry
     )
@@ -76,7 +86,7 @@ def unavailable(probe_id: str, error: ImportError) -> Unavailable:
 
 def _installed_elsewhere(tree: Path) -> bool:
     """Whether a vkdoctor with its probes is importable from sys.path without the checkout."""
-    others = [p for p in sys.path if p and Path(p).resolve() != tree]
+    others = [p for p in sys.path if p and _resolved(p) not in (tree, None)]
     spec = importlib.machinery.PathFinder.find_spec("vkdoctor", others)
     locations = spec.submodule_search_locations if spec else None
     return any((Path(location) / "probes").is_dir() for location in locations or ())
